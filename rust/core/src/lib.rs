@@ -1,0 +1,7 @@
+//! msixcore-core: models of PCI MSI-X tables, the Linux x86 vector matrix,
+//! IOMMU interrupt remapping and interrupt delivery, plus a deterministic
+//! discrete-event engine. No Python dependency: embed it in any Rust simulator.
+
+pub mod error;
+
+pub use error::{Error, Result};

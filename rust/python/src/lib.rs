@@ -1,0 +1,15 @@
+//! `msixcore._core`: the PyO3 face of msixcore-core. Bindings only: every
+//! model lives in the core crate; this crate converts types and errors and
+//! releases the GIL around long work.
+
+use pyo3::prelude::*;
+
+mod errors;
+
+/// The extension module. Each model registers its classes from its own file.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    Ok(())
+}
