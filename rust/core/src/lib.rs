@@ -3,5 +3,7 @@
 //! discrete-event engine. No Python dependency: embed it in any Rust simulator.
 
 pub mod error;
+pub mod msi;
 
 pub use error::{Error, Result};
+pub use msi::MsiMessage;
