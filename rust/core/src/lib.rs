@@ -2,8 +2,11 @@
 //! IOMMU interrupt remapping and interrupt delivery, plus a deterministic
 //! discrete-event engine. No Python dependency: embed it in any Rust simulator.
 
+pub mod books;
 pub mod error;
 pub mod msi;
+pub mod queue;
+pub mod vfio;
 
 pub use error::{Error, Result};
 pub use msi::MsiMessage;

@@ -1,0 +1,412 @@
+//! QEMU's vfio-pci MSI-X emulation (hw/vfio/pci.c, QEMU ≥ 8.2, with
+//! hw/pci/msix.c's mask logic) as a pure state machine: guest register writes
+//! go in, the host-side VFIO operations QEMU performs come out, in order.
+//!
+//! Facts modelled (see shared/facts/qemu-vfio-msix.md for sources):
+//! - `msix_is_masked(v) = !enabled || maskall || entry_masked[v]`; a change of
+//!   that value fires the use (unmask) or release (mask) notifier
+//!   (`msix_handle_mask_update`), but only once notifiers are set, i.e. while
+//!   `vfio_msix_enable` has run.
+//! - `vfio_msix_enable`: `vfio_disable_interrupts` (INTx off), notifiers set
+//!   (`msix_set_vector_notifiers` calls use() for each vector already unmasked,
+//!   in a deferred batch), then `vfio_enable_vectors` if `nr_vectors` > 0, else
+//!   `vfio_enable_msix_no_vec`.
+//! - `vfio_msix_vector_do_use(nr)`: `resizing = nr_vectors < nr + 1`; first use
+//!   inits the vector; `nr_vectors = nr + 1` when resizing; outside the batch,
+//!   NORESIZE + resizing = `vfio_device_irq_disable` then `vfio_enable_vectors`
+//!   (the whole index off and on again), otherwise `set_irq_signalling` for nr.
+//! - `vfio_msix_vector_release(nr)`: with a KVM virq, switch the vector's
+//!   trigger to the userspace eventfd; it never shrinks `nr_vectors`.
+//! - `vfio_msix_disable`: release every used vector, always
+//!   `vfio_device_irq_disable`, `nr_vectors = 0`, `vfio_intx_enable`.
+//!
+//! KVM irqchip routing is assumed present (every used vector has a virq).
+
+use crate::error::{Error, Result};
+
+/// One host-side VFIO operation, as QEMU issues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostOp {
+    /// `vfio_intx_disable` (from `vfio_disable_interrupts` in `vfio_msix_enable`).
+    IntxDisable,
+    /// `vfio_enable_msix_no_vec`: SET_IRQS(MSIX, start 0, count 1, fd −1):
+    /// host MSI-X enabled with one vector allocated and none requested.
+    EnableNoVec,
+    /// `vfio_device_irq_disable(MSIX)`: SET_IRQS(DATA_NONE, count 0) →
+    /// host `vfio_msi_disable`: free every IRQ, MSI-X Enable cleared.
+    DisableIndex,
+    /// `vfio_enable_vectors(vdev, true)`: SET_IRQS(EVENTFD, start 0,
+    /// count = `with_fd.len()`); `with_fd[i]` is true when vector i gets an
+    /// eventfd (host request_irq), false for fd −1 (allocated, not requested).
+    EnableVectors {
+        /// One flag per vector 0..count.
+        with_fd: Vec<bool>,
+    },
+    /// `set_irq_signalling` / SET_IRQS(start = vector, count 1, fd): one
+    /// vector's trigger set up (allocated on demand on a dynamic host).
+    SetSignalling {
+        /// The vector.
+        vector: u32,
+    },
+    /// `vfio_msix_vector_release` with a virq: the vector's trigger switches
+    /// to the userspace eventfd (QEMU then emulates mask and pending).
+    SwitchToUserspace {
+        /// The vector.
+        vector: u32,
+    },
+    /// `vfio_intx_enable` after MSI-X is disabled.
+    IntxEnable,
+}
+
+/// QEMU's per-device MSI-X state: the guest-visible control and mask bits,
+/// and VFIO's `nr_vectors` and per-vector `use`.
+#[derive(Debug, Clone)]
+pub struct QemuMsix {
+    noresize: bool,
+    upfront: u32,
+    enabled: bool,
+    maskall: bool,
+    entry_masked: Vec<bool>,
+    used: Vec<bool>,
+    nr_vectors: u32,
+    notifiers: bool,
+    resizes: u64,
+}
+
+impl QemuMsix {
+    /// A device with `entries` table entries at reset (disabled, every entry
+    /// masked). `noresize` is the host's `VFIO_IRQ_INFO_NORESIZE` flag.
+    pub fn new(entries: u32, noresize: bool) -> Result<Self> {
+        if !(1..=2048).contains(&entries) {
+            return Err(Error::InvalidArgument(format!(
+                "MSI-X table size must be 1..=2048, got {entries}"
+            )));
+        }
+        Ok(Self {
+            noresize,
+            upfront: 0,
+            enabled: false,
+            maskall: false,
+            entry_masked: vec![true; entries as usize],
+            used: vec![false; entries as usize],
+            nr_vectors: 0,
+            notifiers: false,
+            resizes: 0,
+        })
+    }
+
+    /// Pre-size `nr_vectors` to `count` at every enable (the "upfront"
+    /// baseline: all vectors, or a per-PCI-ID count, allocated at enable).
+    pub fn with_upfront(mut self, count: u32) -> Self {
+        self.upfront = count.min(self.entries());
+        self
+    }
+
+    /// Number of table entries.
+    pub fn entries(&self) -> u32 {
+        self.entry_masked.len() as u32
+    }
+
+    /// VFIO's `nr_vectors`: how many vectors the host has set up (only grows
+    /// while enabled; 0 after disable).
+    pub fn nr_vectors(&self) -> u32 {
+        self.nr_vectors
+    }
+
+    /// Whether the guest has MSI-X Enable set.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether vector `k` has been used (unmasked) since the last enable.
+    pub fn used(&self, k: u32) -> bool {
+        self.used.get(k as usize).copied().unwrap_or(false)
+    }
+
+    /// Disable/re-enable cycles of the host index performed so far.
+    pub fn resizes(&self) -> u64 {
+        self.resizes
+    }
+
+    /// `msix_is_masked`: the effective mask of vector `k`.
+    pub fn is_masked(&self, k: u32) -> bool {
+        !self.enabled || self.maskall || self.entry_masked.get(k as usize).copied().unwrap_or(true)
+    }
+
+    /// Guest write of Message Control's Enable and Function Mask bits.
+    pub fn write_control(&mut self, enable: bool, maskall: bool) -> Vec<HostOp> {
+        let mut ops = Vec::new();
+        let was_enabled = self.enabled;
+        let before: Vec<bool> = (0..self.entries()).map(|k| self.is_masked(k)).collect();
+        self.enabled = enable;
+        self.maskall = maskall;
+        // msix_write_config: mask transitions fire notifiers, if set.
+        if self.notifiers {
+            for k in 0..self.entries() {
+                self.mask_update(k, before[k as usize], &mut ops);
+            }
+        }
+        // vfio_pci_write_config, after pci_default_write_config.
+        if !was_enabled && enable {
+            self.msix_enable(&mut ops);
+        } else if was_enabled && !enable {
+            self.msix_disable(&mut ops);
+        }
+        ops
+    }
+
+    /// Guest write of entry `k`'s Vector Control mask bit.
+    pub fn write_entry_mask(&mut self, k: u32, masked: bool) -> Result<Vec<HostOp>> {
+        let was = self.is_masked(k);
+        let slot = self.entry_masked.get_mut(k as usize).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "entry {k} is past the table of {}",
+                self.used.len()
+            ))
+        })?;
+        *slot = masked;
+        let mut ops = Vec::new();
+        if self.notifiers {
+            self.mask_update(k, was, &mut ops);
+        }
+        Ok(ops)
+    }
+
+    /// The Linux guest's `msix_capability_init` enable sequence: set
+    /// Enable|Function Mask, mask every entry, clear Function Mask.
+    pub fn linux_enable(&mut self) -> Vec<HostOp> {
+        let mut ops = self.write_control(true, true);
+        for k in 0..self.entries() {
+            // In range by construction.
+            ops.extend(self.write_entry_mask(k, true).unwrap_or_default());
+        }
+        ops.extend(self.write_control(true, false));
+        ops
+    }
+
+    /// The Linux guest's disable: clear Enable (`pci_msix_shutdown` masks
+    /// every entry first; masks of a disabled function fire no notifier).
+    pub fn linux_disable(&mut self) -> Vec<HostOp> {
+        let mut ops = Vec::new();
+        for k in 0..self.entries() {
+            ops.extend(self.write_entry_mask(k, true).unwrap_or_default());
+        }
+        ops.extend(self.write_control(false, self.maskall));
+        ops
+    }
+
+    fn mask_update(&mut self, k: u32, was_masked: bool, ops: &mut Vec<HostOp>) {
+        let is_masked = self.is_masked(k);
+        if is_masked == was_masked {
+            return;
+        }
+        if is_masked {
+            self.release(k, ops);
+        } else {
+            self.vector_use(k, false, ops);
+        }
+    }
+
+    fn msix_enable(&mut self, ops: &mut Vec<HostOp>) {
+        ops.push(HostOp::IntxDisable);
+        self.nr_vectors = self.nr_vectors.max(self.upfront);
+        // msix_set_vector_notifiers: use() for every vector already unmasked
+        // when Enable is set and Function Mask clear, deferred into one batch.
+        self.notifiers = true;
+        if self.enabled && !self.maskall {
+            for k in 0..self.entries() {
+                if !self.is_masked(k) {
+                    self.vector_use(k, true, ops);
+                }
+            }
+        }
+        if self.nr_vectors > 0 {
+            ops.push(self.enable_vectors());
+        } else {
+            ops.push(HostOp::EnableNoVec);
+        }
+    }
+
+    fn msix_disable(&mut self, ops: &mut Vec<HostOp>) {
+        // msix_unset_vector_notifiers releases nothing here (Enable is clear);
+        // vfio_msix_disable releases every used vector itself.
+        self.notifiers = false;
+        for k in 0..self.nr_vectors {
+            if self.used(k) {
+                self.release(k, ops);
+            }
+        }
+        ops.push(HostOp::DisableIndex);
+        // vfio_msi_disable_common
+        self.nr_vectors = 0;
+        self.used.iter_mut().for_each(|u| *u = false);
+        ops.push(HostOp::IntxEnable);
+    }
+
+    fn vector_use(&mut self, k: u32, deferred: bool, ops: &mut Vec<HostOp>) {
+        let resizing = self.nr_vectors < k + 1;
+        if let Some(u) = self.used.get_mut(k as usize) {
+            *u = true; // vfio_pci_vector_init on first use
+        }
+        if resizing {
+            self.nr_vectors = k + 1;
+        }
+        if deferred {
+            return;
+        }
+        if self.noresize && resizing {
+            self.resizes += 1;
+            ops.push(HostOp::DisableIndex);
+            ops.push(self.enable_vectors());
+        } else {
+            ops.push(HostOp::SetSignalling { vector: k });
+        }
+    }
+
+    fn release(&mut self, k: u32, ops: &mut Vec<HostOp>) {
+        if self.used(k) {
+            ops.push(HostOp::SwitchToUserspace { vector: k });
+        }
+    }
+
+    fn enable_vectors(&self) -> HostOp {
+        HostOp::EnableVectors {
+            with_fd: (0..self.nr_vectors).map(|i| self.used(i)).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostOp::*;
+    use super::*;
+
+    fn fds(bits: &[bool]) -> HostOp {
+        EnableVectors {
+            with_fd: bits.to_vec(),
+        }
+    }
+
+    #[test]
+    fn linux_enable_sets_up_no_vector() {
+        let mut q = QemuMsix::new(8, true).unwrap();
+        assert_eq!(q.linux_enable(), vec![IntxDisable, EnableNoVec]);
+        assert_eq!(q.nr_vectors(), 0);
+    }
+
+    #[test]
+    fn ascending_unmasks_resize_every_time() {
+        let mut q = QemuMsix::new(4, true).unwrap();
+        q.linux_enable();
+        for k in 0..4u32 {
+            let ops = q.write_entry_mask(k, false).unwrap();
+            let mut want = vec![true; k as usize + 1];
+            want[k as usize] = true;
+            assert_eq!(ops, vec![DisableIndex, fds(&want)], "unmask {k}");
+            assert_eq!(q.nr_vectors(), k + 1);
+        }
+        assert_eq!(q.resizes(), 4);
+    }
+
+    #[test]
+    fn descending_unmask_resizes_once() {
+        let mut q = QemuMsix::new(4, true).unwrap();
+        q.linux_enable();
+        assert_eq!(
+            q.write_entry_mask(3, false).unwrap(),
+            vec![DisableIndex, fds(&[false, false, false, true])]
+        );
+        for k in (0..3).rev() {
+            assert_eq!(
+                q.write_entry_mask(k, false).unwrap(),
+                vec![SetSignalling { vector: k }]
+            );
+        }
+        assert_eq!(q.resizes(), 1);
+    }
+
+    #[test]
+    fn dynamic_host_never_disables() {
+        let mut q = QemuMsix::new(4, false).unwrap();
+        q.linux_enable();
+        for k in 0..4 {
+            assert_eq!(
+                q.write_entry_mask(k, false).unwrap(),
+                vec![SetSignalling { vector: k }]
+            );
+        }
+        assert_eq!(q.resizes(), 0);
+    }
+
+    #[test]
+    fn mask_switches_trigger_and_never_shrinks() {
+        let mut q = QemuMsix::new(4, true).unwrap();
+        q.linux_enable();
+        q.write_entry_mask(1, false).unwrap();
+        assert_eq!(
+            q.write_entry_mask(1, true).unwrap(),
+            vec![SwitchToUserspace { vector: 1 }]
+        );
+        assert_eq!(q.nr_vectors(), 2);
+        // Unmask again: below nr_vectors, a single-vector call.
+        assert_eq!(
+            q.write_entry_mask(1, false).unwrap(),
+            vec![SetSignalling { vector: 1 }]
+        );
+    }
+
+    #[test]
+    fn disable_releases_and_resets_nr_vectors() {
+        let mut q = QemuMsix::new(4, true).unwrap();
+        q.linux_enable();
+        q.write_entry_mask(0, false).unwrap();
+        q.write_entry_mask(2, false).unwrap();
+        let ops = q.linux_disable();
+        // Guest masks (release of 0 and 2), then vfio_msix_disable.
+        assert_eq!(
+            ops,
+            vec![
+                SwitchToUserspace { vector: 0 },
+                SwitchToUserspace { vector: 2 },
+                SwitchToUserspace { vector: 0 },
+                SwitchToUserspace { vector: 2 },
+                DisableIndex,
+                IntxEnable
+            ]
+        );
+        assert_eq!(q.nr_vectors(), 0);
+        assert_eq!(q.linux_enable(), vec![IntxDisable, EnableNoVec]);
+    }
+
+    #[test]
+    fn entries_unmasked_before_enable_use_one_batch() {
+        // Windows-like: entries unmasked while MSI-X is off, then Enable.
+        let mut q = QemuMsix::new(4, true).unwrap();
+        assert!(q.write_entry_mask(0, false).unwrap().is_empty());
+        assert!(q.write_entry_mask(2, false).unwrap().is_empty());
+        assert_eq!(
+            q.write_control(true, false),
+            vec![IntxDisable, fds(&[true, false, true])]
+        );
+        assert_eq!(q.resizes(), 0);
+    }
+
+    #[test]
+    fn upfront_presizes_at_enable() {
+        let mut q = QemuMsix::new(4, true).unwrap().with_upfront(4);
+        assert_eq!(q.linux_enable(), vec![IntxDisable, fds(&[false; 4])]);
+        assert_eq!(
+            q.write_entry_mask(3, false).unwrap(),
+            vec![SetSignalling { vector: 3 }]
+        );
+        assert_eq!(q.resizes(), 0);
+    }
+
+    #[test]
+    fn bad_sizes_and_entries_are_errors() {
+        assert!(QemuMsix::new(0, true).is_err());
+        assert!(QemuMsix::new(2049, true).is_err());
+        let mut q = QemuMsix::new(4, true).unwrap();
+        assert!(q.write_entry_mask(4, false).is_err());
+    }
+}
