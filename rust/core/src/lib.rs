@@ -3,6 +3,7 @@
 //! discrete-event engine. No Python dependency: embed it in any Rust simulator.
 
 pub mod books;
+pub mod config;
 pub mod error;
 pub mod msi;
 pub mod queue;

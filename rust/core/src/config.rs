@@ -1,0 +1,487 @@
+//! A simulation's configuration: plain data (serde), validated once with
+//! errors that name the offending field. Times are nanoseconds, rates are
+//! interrupts per second.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Everything one run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// RNG seed: same seed and config, same results byte for byte.
+    #[serde(default)]
+    pub seed: u64,
+    /// How interrupts are simulated.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The host: CPUs, vector matrix, IOMMUs.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// The hypervisor policy.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Durations of host-side operations (the resize windows).
+    #[serde(default)]
+    pub timing: TimingConfig,
+    /// Passed-through devices with their guest drivers.
+    pub devices: Vec<DeviceConfig>,
+    /// Host CPU handler model.
+    #[serde(default)]
+    pub handler: HandlerConfig,
+    /// When the run ends.
+    pub stop: StopConfig,
+    /// A queue that lost an interrupt waits this long before its driver's
+    /// timeout recovers it (unless a later interrupt on it arrives first).
+    #[serde(default = "default_stall_timeout")]
+    pub stall_timeout_ns: u64,
+}
+
+fn default_stall_timeout() -> u64 {
+    30_000_000_000
+}
+
+/// Per-event simulation or aggregated sampling of counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Every interrupt is simulated individually.
+    #[default]
+    Event,
+    /// Outside windows, fires are sampled as Poisson counts.
+    Aggregated,
+}
+
+/// Which IOMMU remaps interrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IommuKind {
+    /// Intel VT-d: one table of `irte_entries` per IOMMU.
+    #[default]
+    Intel,
+    /// AMD-Vi: one table of `amd_table_size` per requester id.
+    Amd,
+}
+
+/// The host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Host CPUs, all online at start.
+    pub ncpus: u32,
+    /// x86 reservation mode (Linux 4.15+): vectors are taken at activation.
+    pub reservation_mode: bool,
+    /// CONFIG_X86_POSTED_MSI (6.10+) moves FIRST_SYSTEM_VECTOR down by one.
+    pub posted_msi: bool,
+    /// IOMMU vendor.
+    pub iommu: IommuKind,
+    /// Number of IOMMUs; device `i` sits behind IOMMU `i % iommus`.
+    pub iommus: u32,
+    /// IRTEs per Intel IOMMU (power of two ≤ 65536).
+    pub irte_entries: u32,
+    /// Entries per AMD per-device table (128, 256, 512 or 2048).
+    pub amd_table_size: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            ncpus: 8,
+            reservation_mode: true,
+            posted_msi: false,
+            iommu: IommuKind::Intel,
+            iommus: 1,
+            irte_entries: 65_536,
+            amd_table_size: 512,
+        }
+    }
+}
+
+/// The hypervisor policy and its knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Built-in policy.
+    pub kind: PolicyKind,
+    /// What happens when host setup fails during a resize.
+    pub on_failure: FailureMode,
+    /// `upfront`: vectors allocated at enable (0 = the whole table).
+    pub upfront_count: u32,
+    /// `hypercall`: how the host answers MSIX_ENABLE.
+    pub grant: Grant,
+    /// `hypercall` with `grant = "n"`: the most vectors granted.
+    pub grant_n: u32,
+    /// `ims`: where the device keeps its interrupt messages.
+    pub ims_store: ImsStore,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            kind: PolicyKind::Noresize,
+            on_failure: FailureMode::Qemu,
+            upfront_count: 0,
+            grant: Grant::All,
+            grant_n: 1,
+            ims_store: ImsStore::Device,
+        }
+    }
+}
+
+/// The built-in hypervisor policies (DESIGN.md §2.5–2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    /// QEMU on a host that reports VFIO_IRQ_INFO_NORESIZE: disable and
+    /// re-enable the whole MSI-X index to add a vector.
+    Noresize,
+    /// Every table entry (or `upfront_count`) allocated at enable.
+    Upfront,
+    /// MSIX_ENABLE(minvec, maxvec) negotiated at pci_enable_msix_range.
+    Hypercall,
+    /// Dynamic MSI-X (Linux 6.2 / VFIO 6.5 / QEMU 8.2): per-vector adds.
+    Dynamic,
+    /// Interrupt Message Store.
+    Ims,
+}
+
+impl PolicyKind {
+    /// Every built-in policy.
+    pub const ALL: [PolicyKind; 5] = [
+        PolicyKind::Noresize,
+        PolicyKind::Upfront,
+        PolicyKind::Hypercall,
+        PolicyKind::Dynamic,
+        PolicyKind::Ims,
+    ];
+
+    /// The policy's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PolicyKind::Noresize => "noresize",
+            PolicyKind::Upfront => "upfront",
+            PolicyKind::Hypercall => "hypercall",
+            PolicyKind::Dynamic => "dynamic",
+            PolicyKind::Ims => "ims",
+        }
+    }
+}
+
+/// Host failure during a resize (the seed's #1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// (a) kill the guest: well defined.
+    Kill,
+    /// (b) QEMU today: log, report success, every vector of the device dead.
+    Qemu,
+    /// (c) fail the guest's request: restore the previous vectors, the new
+    /// vector stays unused.
+    FailRequest,
+}
+
+/// How the host answers MSIX_ENABLE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// Grant maxvec (or as many as fit, down to minvec).
+    All,
+    /// Grant at most `grant_n`.
+    N,
+    /// Refuse with an error code.
+    Refuse,
+}
+
+/// Where IMS messages live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImsStore {
+    /// Device memory: trappable like an MSI-X table, per-vector setup.
+    Device,
+    /// Guest RAM: cannot be trapped; only a hypercall sets vectors up.
+    GuestRam,
+}
+
+/// Durations of host operations. The resize's device-wide window W2 lasts
+/// `w0 + w1 · count + w_active · active`; each vector's W1 ends
+/// `t_request · (i + 1)` after W2 ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimingConfig {
+    /// Fixed part of a disable/re-enable.
+    pub w0_ns: u64,
+    /// Per vector enabled again.
+    pub w1_ns: u64,
+    /// Per active vector freed.
+    pub w_active_ns: u64,
+    /// Per host request_irq after Enable is set (the W1 tail).
+    pub t_request_ns: u64,
+    /// One dynamic vector add (pci_msix_alloc_irq_at + request_irq).
+    pub t_dynamic_ns: u64,
+    /// One MSIX_ENABLE / MSIX_DISABLE hypercall.
+    pub t_hypercall_ns: u64,
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        Self {
+            w0_ns: 20_000,
+            w1_ns: 500,
+            w_active_ns: 0,
+            t_request_ns: 0,
+            t_dynamic_ns: 5_000,
+            t_hypercall_ns: 20_000,
+        }
+    }
+}
+
+/// What a device does with an event while MSI-X is disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Semantics {
+    /// Edge/event: dropped (no INTx pin or INTx disabled): `lost`.
+    #[default]
+    Edge,
+    /// Edge with an INTx pin: signalled on INTx, which nobody handles: `intx`.
+    EdgeIntx,
+    /// Level/cause-latched: re-asserted after re-enable (delivered late).
+    Level,
+    /// PBA-compliant: latched as pending, sent on unmask (delivered late).
+    Pba,
+}
+
+/// One passed-through device function and its guest driver's program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// The VM it belongs to (guest kills take down every device of a VM).
+    #[serde(default)]
+    pub vm: u32,
+    /// MSI-X table size (1..=2048).
+    pub entries: u32,
+    /// Event semantics while MSI-X is disabled.
+    #[serde(default)]
+    pub semantics: Semantics,
+    /// Poisson rate of every live vector, interrupts per second.
+    #[serde(default)]
+    pub rate: f64,
+    /// Per-entry rate overrides `(entry, rate)`.
+    #[serde(default)]
+    pub rates: Vec<(u32, f64)>,
+    /// The guest driver's steps.
+    pub program: Vec<Step>,
+    /// Start the program again after its last step.
+    #[serde(default)]
+    pub repeat: bool,
+    /// Time of the first step.
+    #[serde(default)]
+    pub start_ns: u64,
+}
+
+/// One guest driver step: `delay_ns` after the previous step completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Delay after the previous step returned (0 = back to back).
+    #[serde(default)]
+    pub delay_ns: u64,
+    /// What the guest does.
+    pub action: Action,
+}
+
+/// A guest driver action on its device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Action {
+    /// `pci_enable_msix_range(minvec, maxvec)`: negotiated with the host
+    /// under `hypercall` (and `ims` in guest RAM), otherwise local.
+    Negotiate {
+        /// Fewest vectors the driver accepts.
+        minvec: u32,
+        /// Most vectors the driver wants.
+        maxvec: u32,
+    },
+    /// The MSI-X enable sequence (Enable|Function Mask, mask all, unmask).
+    Enable,
+    /// First unmask of an entry: request_irq / enable_irq / CPU online.
+    Unmask {
+        /// Table entry.
+        entry: u32,
+    },
+    /// Mask an entry (free_irq / disable_irq / CPU offline).
+    Mask {
+        /// Table entry.
+        entry: u32,
+    },
+    /// Disable MSI-X (driver remove, device reset, pci_free_irq_vectors).
+    Disable,
+    /// Nothing: a pure delay.
+    Wait,
+}
+
+/// The host CPU handler model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandlerConfig {
+    /// Service time per interrupt; `None` leaves deliveries queued for the
+    /// embedding program to drain.
+    pub service_ns: Option<u64>,
+    /// Capacity of each CPU's delivery queue; an interrupt arriving at a full
+    /// queue merges into the CPU's pending IRR bit (`coalesced`).
+    pub queue_capacity: usize,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        Self {
+            service_ns: Some(1_000),
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// When a run ends (the first condition reached).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopConfig {
+    /// Simulated time limit.
+    #[serde(default)]
+    pub max_time_ns: Option<u64>,
+    /// End once this many resize windows have closed.
+    #[serde(default)]
+    pub max_resizes: Option<u64>,
+}
+
+fn field_err(field: &str, msg: impl std::fmt::Display) -> Error {
+    Error::InvalidArgument(format!("{field}: {msg}"))
+}
+
+impl SimConfig {
+    /// Parse and validate a JSON configuration.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cfg: SimConfig = serde_json::from_str(text)
+            .map_err(|e| Error::InvalidArgument(format!("config: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Check every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let h = &self.host;
+        if !(1..=8192).contains(&h.ncpus) {
+            return Err(field_err("host.ncpus", format!("must be 1..=8192, got {}", h.ncpus)));
+        }
+        if !(1..=64).contains(&h.iommus) {
+            return Err(field_err("host.iommus", format!("must be 1..=64, got {}", h.iommus)));
+        }
+        if h.irte_entries == 0 || h.irte_entries > 65_536 || !h.irte_entries.is_power_of_two() {
+            return Err(field_err(
+                "host.irte_entries",
+                format!("must be a power of two 1..=65536, got {}", h.irte_entries),
+            ));
+        }
+        if ![128, 256, 512, 2048].contains(&h.amd_table_size) {
+            return Err(field_err(
+                "host.amd_table_size",
+                format!("must be 128, 256, 512 or 2048, got {}", h.amd_table_size),
+            ));
+        }
+        if self.devices.is_empty() {
+            return Err(field_err("devices", "at least one device is needed"));
+        }
+        if self.devices.len() > 1_000_000 {
+            return Err(field_err("devices", "at most 1,000,000 devices"));
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            let f = |name: &str| format!("devices[{i}].{name}");
+            if !(1..=2048).contains(&d.entries) {
+                return Err(field_err(&f("entries"), format!("must be 1..=2048, got {}", d.entries)));
+            }
+            if !d.rate.is_finite() || d.rate < 0.0 {
+                return Err(field_err(&f("rate"), format!("must be a finite rate ≥ 0, got {}", d.rate)));
+            }
+            for (j, (e, r)) in d.rates.iter().enumerate() {
+                if *e >= d.entries {
+                    return Err(field_err(&format!("{}[{j}]", f("rates")), format!("entry {e} is past the table of {}", d.entries)));
+                }
+                if !r.is_finite() || *r < 0.0 {
+                    return Err(field_err(&format!("{}[{j}]", f("rates")), format!("must be a finite rate ≥ 0, got {r}")));
+                }
+            }
+            if d.repeat && d.program.iter().all(|s| s.delay_ns == 0) && !d.program.is_empty() {
+                // A repeating program with no delay could never let time pass
+                // if every step were free; host steps take time, but refuse
+                // the degenerate case outright.
+                if d.program.iter().all(|s| matches!(s.action, Action::Wait)) {
+                    return Err(field_err(&f("program"), "a repeating program must let time pass"));
+                }
+            }
+            for (j, s) in d.program.iter().enumerate() {
+                let g = format!("{}[{j}]", f("program"));
+                match s.action {
+                    Action::Unmask { entry } | Action::Mask { entry } if entry >= d.entries => {
+                        return Err(field_err(&g, format!("entry {entry} is past the table of {}", d.entries)));
+                    }
+                    Action::Negotiate { minvec, maxvec } if minvec == 0 || minvec > maxvec || maxvec > d.entries => {
+                        return Err(field_err(&g, format!("need 1 ≤ minvec ≤ maxvec ≤ {}, got {minvec}..{maxvec}", d.entries)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.policy.upfront_count > 2048 {
+            return Err(field_err("policy.upfront_count", "must be ≤ 2048"));
+        }
+        if self.handler.queue_capacity == 0 || self.handler.queue_capacity > (1 << 24) {
+            return Err(field_err("handler.queue_capacity", "must be 1..=16777216"));
+        }
+        if self.stop.max_time_ns.is_none() && self.stop.max_resizes.is_none() {
+            return Err(field_err("stop", "give max_time_ns, max_resizes or both"));
+        }
+        if self.stop.max_time_ns == Some(0) {
+            return Err(field_err("stop.max_time_ns", "must be > 0"));
+        }
+        if self.stall_timeout_ns == 0 {
+            return Err(field_err("stall_timeout_ns", "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> &'static str {
+        r#"{"devices":[{"entries":4,"rate":10.0,"program":[{"action":{"op":"enable"}},{"delay_ns":5,"action":{"op":"unmask","entry":0}}]}],"stop":{"max_time_ns":1000}}"#
+    }
+
+    #[test]
+    fn parses_with_defaults() {
+        let c = SimConfig::from_json(minimal()).unwrap();
+        assert_eq!(c.host.ncpus, 8);
+        assert_eq!(c.policy.kind, PolicyKind::Noresize);
+        assert_eq!(c.devices[0].program.len(), 2);
+        assert_eq!(c.devices[0].program[1].action, Action::Unmask { entry: 0 });
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = minimal().replace("\"entries\":4", "\"entries\":4096");
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("devices[0].entries"), "{e}");
+        let bad = minimal().replace("\"rate\":10.0", "\"rate\":-1.0");
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("devices[0].rate"), "{e}");
+        let bad = minimal().replace("\"entry\":0", "\"entry\":9");
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("devices[0].program[1]"), "{e}");
+        let bad = minimal().replace("\"stop\":{\"max_time_ns\":1000}", "\"stop\":{}");
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("stop"), "{e}");
+        let bad = minimal().replace("\"devices\"", "\"bogus\":1,\"devices\"");
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}

@@ -1,0 +1,759 @@
+//! The discrete-event engine: simulated time in nanoseconds, seeded and
+//! deterministic. Guest driver programs and host operations are timed
+//! control events; interrupts are Poisson sources on live vectors, merged
+//! into one stream (superposition) so each fire costs O(1): an exponential
+//! draw, a pick, the device's `VectorTable`, the IOMMU and a CPU queue.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
+
+use crate::books::{Books, Outcome};
+use crate::config::{Action, Mode, Semantics, SimConfig};
+use crate::error::{Error, Result};
+use crate::host::{Fx, Host, Usage};
+use crate::msi::MsiMessage;
+use crate::policy::{builtin, Ctx, Negotiated, Policy, StepResult};
+use crate::queue::{CpuHandler, Delivery, DeliveryQueue};
+use crate::vector_table::{DisabledMode, FireOutcome, VectorTable, MSIX_CONTROL_ENABLE};
+
+const NONE: u32 = u32::MAX;
+
+/// Everything a run reports besides the outcome books.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunStats {
+    /// Simulated time at the end of the run.
+    pub end_time_ns: u64,
+    /// Resize windows closed (disable/re-enable of a device's MSI-X index).
+    pub resizes: u64,
+    /// Guest unmasks of a new highest entry since enable, completed: each is
+    /// a resize on a NORESIZE host, whatever this run's policy did with it.
+    pub resize_requests: u64,
+    /// Sum of device-wide windows W2 (MSI-X Enable clear while the guest
+    /// had the device enabled), ns.
+    pub w2_time_ns: u64,
+    /// Sum over live vectors of the time their entry was masked by the host
+    /// (W1), ns.
+    pub w1_time_ns: u64,
+    /// Guests killed after a host failure.
+    pub guest_kills: u64,
+    /// MSIX_ENABLE requests the host refused.
+    pub negotiations_refused: u64,
+    /// Guest unmasks that failed visibly (the driver handled it).
+    pub unmasks_refused: u64,
+    /// Guest unmasks skipped because the entry was past the granted count.
+    pub unmasks_skipped: u64,
+    /// Vectors marked dead by a host failure (guest unaware).
+    pub dead_marks: u64,
+    /// Host allocations that failed (CPU vectors, IRTEs).
+    pub alloc_failures: u64,
+    /// IOMMU remapping faults (recorded or suppressed).
+    pub remap_faults: u64,
+    /// Stale-queue episodes: a vector lost an interrupt while not stale.
+    pub stalls: u64,
+    /// Time vectors spent stale (capped at the timeout per episode), ns.
+    pub stall_time_ns: u64,
+    /// Stalls that lasted until the driver's timeout.
+    pub stall_timeouts: u64,
+    /// Stalls still open (shorter than the timeout) at the end.
+    pub stalls_open: u64,
+    /// Deliveries that found their CPU queue full (booked as coalesced).
+    pub queue_overflows: u64,
+    /// Interrupts served by the CPU handler model.
+    pub handled: u64,
+    /// Deepest CPU queue seen.
+    pub max_queue_depth: u64,
+    /// Sum of queueing delays, ns.
+    pub queue_wait_ns: u64,
+    /// Largest queueing delay, ns.
+    pub max_queue_wait_ns: u64,
+    /// Host resources at the end.
+    pub final_usage: UsageStats,
+    /// Host resources at their peak.
+    pub peak_usage: UsageStats,
+    /// Control events processed (guest steps and host effects).
+    pub control_events: u64,
+}
+
+/// Host resources in use, as reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageStats {
+    /// CPU vectors.
+    pub cpu_vectors: u64,
+    /// IRTEs.
+    pub irtes: u64,
+    /// irq descriptors.
+    pub irq_descs: u64,
+}
+
+impl From<Usage> for UsageStats {
+    fn from(u: Usage) -> Self {
+        Self {
+            cpu_vectors: u.cpu_vectors,
+            irtes: u.irtes,
+            irq_descs: u.irq_descs,
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// The outcome books (conservation checked).
+    pub books: Books,
+    /// Everything else.
+    pub stats: RunStats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum What {
+    Step,
+    Effect(FxKey),
+}
+
+/// `Fx` with a total order so events can sit in a heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct FxKey(u8, u32, u64, u32);
+
+fn fx_key(fx: Fx) -> FxKey {
+    match fx {
+        Fx::Mask(k) => FxKey(0, k, 0, 0),
+        Fx::Program(k, m) => FxKey(1, k, m.address, m.data),
+        Fx::Unmask(k) => FxKey(2, k, 0, 0),
+        Fx::Disable => FxKey(3, 0, 0, 0),
+        Fx::Enable { closes_resize } => FxKey(4, u32::from(closes_resize), 0, 0),
+        Fx::Live(k, on) => FxKey(5, k, u64::from(on), 0),
+        Fx::Dead(k, on) => FxKey(6, k, u64::from(on), 0),
+        Fx::RequestDone => FxKey(7, 0, 0, 0),
+    }
+}
+
+fn fx_of(key: FxKey) -> Fx {
+    let FxKey(tag, k, a, d) = key;
+    match tag {
+        0 => Fx::Mask(k),
+        1 => Fx::Program(k, MsiMessage::new(a, d)),
+        2 => Fx::Unmask(k),
+        3 => Fx::Disable,
+        4 => Fx::Enable { closes_resize: k != 0 },
+        5 => Fx::Live(k, a != 0),
+        6 => Fx::Dead(k, a != 0),
+        _ => Fx::RequestDone,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Ev {
+    t: u64,
+    seq: u64,
+    dev: u32,
+    what: What,
+}
+
+struct Device {
+    vm: u32,
+    table: VectorTable,
+    live: Vec<bool>,
+    dead: Vec<bool>,
+    class: Vec<u16>,
+    pos: Vec<u32>,
+    granted: u32,
+    pc: usize,
+    halted: bool,
+    high: Option<u32>,
+    stall_since: Vec<f64>,
+    w2_open: Option<u64>,
+    w1_open: Vec<u64>,
+}
+
+struct RateClass {
+    rate: f64,
+    members: Vec<(u32, u32)>,
+}
+
+/// One simulation run: build it from a config, then [`Engine::run`].
+pub struct Engine {
+    cfg: SimConfig,
+    host: Host,
+    policy: Box<dyn Policy>,
+    devices: Vec<Device>,
+    classes: Vec<RateClass>,
+    total_rate: f64,
+    rng: Xoshiro256PlusPlus,
+    now: f64,
+    heap: BinaryHeap<Reverse<Ev>>,
+    seq: u64,
+    queues: Vec<DeliveryQueue>,
+    handlers: Vec<CpuHandler>,
+    books: Books,
+    stats: RunStats,
+    stop_at: Option<u64>,
+    finished: bool,
+}
+
+fn disabled_mode(s: Semantics) -> DisabledMode {
+    match s {
+        Semantics::Edge => DisabledMode::Lost,
+        Semantics::EdgeIntx => DisabledMode::Intx,
+        // A cause-latched (level) source is re-asserted once MSI-X is back:
+        // like the PBA it holds one event per vector and delivers it late.
+        Semantics::Level | Semantics::Pba => DisabledMode::Pending,
+    }
+}
+
+impl Engine {
+    /// Build a run with the built-in policy the config names.
+    pub fn new(cfg: SimConfig) -> Result<Self> {
+        cfg.validate()?;
+        let policy = builtin(&cfg.policy, &cfg.devices)?;
+        Self::with_policy(cfg, policy)
+    }
+
+    /// Build a run with a custom policy.
+    pub fn with_policy(cfg: SimConfig, policy: Box<dyn Policy>) -> Result<Self> {
+        cfg.validate()?;
+        if cfg.mode == Mode::Aggregated {
+            return Err(Error::InvalidArgument(
+                "mode: aggregated sampling is not available yet; use \"event\"".into(),
+            ));
+        }
+        let host = Host::new(&cfg.host, cfg.devices.len())?;
+        let mut classes: Vec<RateClass> = Vec::new();
+        let mut devices = Vec::with_capacity(cfg.devices.len());
+        for d in &cfg.devices {
+            let n = d.entries as usize;
+            let mut class = vec![0u16; n];
+            for (k, c) in class.iter_mut().enumerate() {
+                let rate = d
+                    .rates
+                    .iter()
+                    .rev()
+                    .find(|(e, _)| *e as usize == k)
+                    .map_or(d.rate, |(_, r)| *r);
+                let idx = match classes.iter().position(|c| c.rate.to_bits() == rate.to_bits()) {
+                    Some(i) => i,
+                    None => {
+                        if classes.len() >= u16::MAX as usize {
+                            return Err(Error::InvalidArgument("rates: too many distinct rates".into()));
+                        }
+                        classes.push(RateClass { rate, members: Vec::new() });
+                        classes.len() - 1
+                    }
+                };
+                *c = idx as u16;
+            }
+            devices.push(Device {
+                vm: d.vm,
+                table: VectorTable::new(n, disabled_mode(d.semantics))?,
+                live: vec![false; n],
+                dead: vec![false; n],
+                class,
+                pos: vec![NONE; n],
+                granted: d.entries,
+                pc: 0,
+                halted: false,
+                high: None,
+                stall_since: vec![-1.0; n],
+                w2_open: None,
+                w1_open: vec![u64::MAX; n],
+            });
+        }
+        let ncpus = cfg.host.ncpus as usize;
+        let queues = (0..ncpus)
+            .map(|_| DeliveryQueue::new(cfg.handler.queue_capacity))
+            .collect::<Result<_>>()?;
+        let rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
+        let mut e = Self {
+            host,
+            policy,
+            devices,
+            classes,
+            total_rate: 0.0,
+            rng,
+            now: 0.0,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            queues,
+            handlers: vec![CpuHandler::default(); ncpus],
+            books: Books::default(),
+            stats: RunStats::default(),
+            stop_at: cfg.stop.max_time_ns,
+            finished: false,
+            cfg,
+        };
+        for (i, d) in e.cfg.devices.clone().iter().enumerate() {
+            if let Some(first) = d.program.first() {
+                e.schedule(d.start_ns + first.delay_ns, i as u32, What::Step);
+            }
+        }
+        Ok(e)
+    }
+
+    fn schedule(&mut self, t: u64, dev: u32, what: What) {
+        self.seq += 1;
+        self.heap.push(Reverse(Ev { t, seq: self.seq, dev, what }));
+    }
+
+    /// The outcome books so far.
+    pub fn books(&self) -> &Books {
+        &self.books
+    }
+
+    /// Simulated time now, ns.
+    pub fn now_ns(&self) -> u64 {
+        self.now as u64
+    }
+
+    /// Whether the run reached its stop condition.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The host (resources, domain).
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Take every delivery waiting on host CPU `cpu`, oldest first.
+    pub fn drain(&mut self, cpu: u32) -> Result<Vec<Delivery>> {
+        self.queues
+            .get(cpu as usize)
+            .map(DeliveryQueue::drain)
+            .ok_or_else(|| Error::InvalidArgument(format!("cpu {cpu} is past the host's {} CPUs", self.cfg.host.ncpus)))
+    }
+
+    /// Run to the stop condition and return the checked books and stats.
+    pub fn run(&mut self) -> Result<RunResult> {
+        self.step_until(u64::MAX)?;
+        self.result()
+    }
+
+    /// Advance simulated time to `t_ns` (or to the stop condition, if
+    /// earlier). Returns whether the run has finished.
+    pub fn step_until(&mut self, t_ns: u64) -> Result<bool> {
+        let limit = t_ns.min(self.stop_at.unwrap_or(u64::MAX));
+        if self.finished {
+            return Ok(true);
+        }
+        loop {
+            let next_ctl = self.heap.peek().map_or(u64::MAX, |Reverse(e)| e.t);
+            let horizon = next_ctl.min(limit);
+            if self.total_rate > 0.0 {
+                let u = 1.0 - (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                let tf = self.now - u.ln() / self.total_rate * 1e9;
+                if tf < horizon as f64 {
+                    self.now = tf;
+                    let (dev, k) = self.pick();
+                    self.fire(dev, k)?;
+                    continue;
+                }
+            }
+            if horizon == u64::MAX {
+                // No control event left and no time limit: the resize count
+                // cannot grow any more, so the run ends here.
+                self.finished = true;
+                break;
+            }
+            if next_ctl > limit {
+                self.now = self.now.max(limit as f64);
+                if Some(limit) == self.stop_at {
+                    self.finished = true;
+                }
+                break;
+            }
+            let Some(Reverse(ev)) = self.heap.pop() else { break };
+            self.now = self.now.max(ev.t as f64);
+            self.stats.control_events += 1;
+            match ev.what {
+                What::Step => self.guest_step(ev.dev)?,
+                What::Effect(key) => self.apply(ev.dev, fx_of(key))?,
+            }
+            if self.finished {
+                break;
+            }
+        }
+        Ok(self.finished)
+    }
+
+    #[inline]
+    fn pick(&mut self) -> (u32, u32) {
+        let r = self.rng.next_u64();
+        if self.classes.len() == 1 {
+            let m = &self.classes[0].members;
+            let i = ((u128::from(r) * m.len() as u128) >> 64) as usize;
+            return m[i];
+        }
+        let mut x = (r >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * self.total_rate;
+        let last = self.classes.iter().rposition(|c| !c.members.is_empty()).unwrap_or(0);
+        for (ci, c) in self.classes.iter().enumerate() {
+            let w = c.rate * c.members.len() as f64;
+            if w <= 0.0 {
+                continue;
+            }
+            if x < w || ci == last {
+                let i = ((x / c.rate) as usize).min(c.members.len() - 1);
+                return c.members[i];
+            }
+            x -= w;
+        }
+        self.classes[last].members[0]
+    }
+
+    fn recompute_rate(&mut self) {
+        self.total_rate = self.classes.iter().map(|c| c.rate * c.members.len() as f64).sum();
+    }
+
+    fn set_live(&mut self, dev: u32, k: u32, on: bool) {
+        let Some(d) = self.devices.get_mut(dev as usize) else { return };
+        let ku = k as usize;
+        if ku >= d.live.len() || d.live[ku] == on {
+            return;
+        }
+        d.live[ku] = on;
+        let c = d.class[ku] as usize;
+        if self.classes[c].rate <= 0.0 {
+            return;
+        }
+        if on {
+            d.pos[ku] = self.classes[c].members.len() as u32;
+            self.classes[c].members.push((dev, k));
+        } else {
+            let p = d.pos[ku] as usize;
+            d.pos[ku] = NONE;
+            let members = &mut self.classes[c].members;
+            members.swap_remove(p);
+            if let Some(&(md, mk)) = members.get(p) {
+                self.devices[md as usize].pos[mk as usize] = p as u32;
+            }
+        }
+        self.recompute_rate();
+    }
+
+    #[inline]
+    fn fire(&mut self, dev: u32, k: u32) -> Result<()> {
+        let d = &mut self.devices[dev as usize];
+        let outcome = if d.dead[k as usize] {
+            Outcome::Failed
+        } else {
+            let fired = d.table.fire(k as usize)?;
+            match fired.outcome() {
+                FireOutcome::Delivered => match fired.message() {
+                    Some(msg) => self.deliver(dev, k, msg),
+                    None => return Err(Error::Accounting("a delivered fire carried no message".into())),
+                },
+                FireOutcome::Pending => Outcome::Pending,
+                FireOutcome::Coalesced => Outcome::Coalesced,
+                FireOutcome::Lost => Outcome::Lost,
+                FireOutcome::Intx => Outcome::Intx,
+            }
+        };
+        self.books.fire(outcome);
+        self.track_stall(dev, k, outcome);
+        Ok(())
+    }
+
+    /// Route a message through the IOMMU into a CPU queue.
+    #[inline]
+    fn deliver(&mut self, dev: u32, entry: u32, msg: MsiMessage) -> Outcome {
+        let Ok((cpu, vector)) = self.host.remap(dev, &msg) else {
+            return Outcome::Blocked;
+        };
+        let Some(q) = self.queues.get(cpu as usize) else {
+            return Outcome::Blocked;
+        };
+        let t = self.now as u64;
+        let h = &mut self.handlers[cpu as usize];
+        if let Some(s) = self.cfg.handler.service_ns {
+            h.advance(q, t, s);
+        }
+        let item = Delivery { time_ns: t, device: dev, entry, cpu, vector };
+        if q.push(item).is_err() {
+            self.stats.queue_overflows += 1;
+            return Outcome::Coalesced;
+        }
+        h.observe_depth(q.len());
+        Outcome::Delivered
+    }
+
+    fn track_stall(&mut self, dev: u32, k: u32, outcome: Outcome) {
+        let timeout = self.cfg.stall_timeout_ns as f64;
+        let now = self.now;
+        let since = &mut self.devices[dev as usize].stall_since[k as usize];
+        match outcome {
+            Outcome::Delivered => {
+                if *since >= 0.0 {
+                    let dur = now - *since;
+                    if dur >= timeout {
+                        self.stats.stall_timeouts += 1;
+                    }
+                    self.stats.stall_time_ns += dur.min(timeout) as u64;
+                    *since = -1.0;
+                }
+            }
+            Outcome::Lost | Outcome::Intx | Outcome::Failed | Outcome::Blocked => {
+                if *since >= 0.0 && now - *since >= timeout {
+                    // The previous stall ended at its timeout; a new one starts.
+                    self.stats.stall_timeouts += 1;
+                    self.stats.stall_time_ns += timeout as u64;
+                    *since = -1.0;
+                }
+                if *since < 0.0 {
+                    *since = now;
+                    self.stats.stalls += 1;
+                }
+            }
+            Outcome::Pending | Outcome::Coalesced => {}
+        }
+    }
+
+    fn settle_released(&mut self, dev: u32, released: Vec<(usize, MsiMessage)>) -> Result<()> {
+        for (k, msg) in released {
+            let outcome = self.deliver(dev, k as u32, msg);
+            self.books.settle_pending(outcome)?;
+            self.track_stall(dev, k as u32, outcome);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, dev: u32, fx: Fx) -> Result<()> {
+        let now = self.now as u64;
+        let live_before: bool;
+        match fx {
+            Fx::Mask(k) => {
+                let d = &mut self.devices[dev as usize];
+                live_before = d.live.get(k as usize).copied().unwrap_or(false);
+                let rel = d.table.mask(k as usize)?;
+                if live_before {
+                    d.w1_open[k as usize] = now;
+                }
+                self.settle_released(dev, rel)?;
+            }
+            Fx::Program(k, msg) => self.devices[dev as usize].table.set_entry(k as usize, msg)?,
+            Fx::Unmask(k) => {
+                let d = &mut self.devices[dev as usize];
+                let rel = d.table.unmask(k as usize)?;
+                d.dead[k as usize] = false;
+                let open = std::mem::replace(&mut d.w1_open[k as usize], u64::MAX);
+                if open != u64::MAX {
+                    self.stats.w1_time_ns += now - open;
+                }
+                self.settle_released(dev, rel)?;
+            }
+            Fx::Disable => {
+                let d = &mut self.devices[dev as usize];
+                let was_enabled = d.table.is_enabled();
+                for k in 0..d.table.entries() {
+                    d.table.mask(k)?;
+                    if d.live[k] && d.w1_open[k] == u64::MAX {
+                        d.w1_open[k] = now;
+                    }
+                }
+                let rel = d.table.set_control(0);
+                if was_enabled {
+                    d.w2_open = Some(now);
+                }
+                self.settle_released(dev, rel)?;
+            }
+            Fx::Enable { closes_resize } => {
+                let d = &mut self.devices[dev as usize];
+                for k in 0..d.table.entries() {
+                    d.table.mask(k)?;
+                }
+                let rel = d.table.set_control(MSIX_CONTROL_ENABLE);
+                if let Some(open) = d.w2_open.take() {
+                    self.stats.w2_time_ns += now - open;
+                }
+                self.settle_released(dev, rel)?;
+                if closes_resize {
+                    self.stats.resizes += 1;
+                }
+            }
+            Fx::Live(k, on) => {
+                if !self.devices[dev as usize].halted || !on {
+                    self.set_live(dev, k, on);
+                }
+            }
+            Fx::RequestDone => {
+                self.stats.resize_requests += 1;
+                if self.cfg.stop.max_resizes.is_some_and(|m| self.stats.resize_requests >= m) {
+                    self.finished = true;
+                }
+            }
+            Fx::Dead(k, on) => {
+                if let Some(x) = self.devices[dev as usize].dead.get_mut(k as usize) {
+                    if on && !*x {
+                        self.stats.dead_marks += 1;
+                    }
+                    *x = on;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn kill_vm(&mut self, vm: u32) {
+        self.stats.guest_kills += 1;
+        let ids: Vec<u32> = (0..self.devices.len() as u32)
+            .filter(|&i| self.devices[i as usize].vm == vm)
+            .collect();
+        for i in ids {
+            self.devices[i as usize].halted = true;
+            for k in 0..self.devices[i as usize].live.len() as u32 {
+                self.set_live(i, k, false);
+            }
+        }
+    }
+
+    fn guest_step(&mut self, dev: u32) -> Result<()> {
+        let di = dev as usize;
+        if self.devices[di].halted {
+            return Ok(());
+        }
+        let Some(step) = self.cfg.devices[di].program.get(self.devices[di].pc).cloned() else {
+            return Ok(());
+        };
+        let now = self.now as u64;
+        let entries = self.cfg.devices[di].entries;
+        let mut fx: Vec<(u64, Fx)> = Vec::new();
+        let timing = self.cfg.timing.clone();
+        let mut ctx = Ctx {
+            host: &mut self.host,
+            dev,
+            clock: now,
+            timing: &timing,
+            fx: &mut fx,
+        };
+        let mut answer: Option<(Option<u32>, StepResult)> = None;
+        let mut request = false;
+        match step.action {
+            Action::Wait => {}
+            Action::Negotiate { minvec, maxvec } => match self.policy.negotiate(&mut ctx, minvec, maxvec)? {
+                Negotiated::Local(n) | Negotiated::Granted(n) => self.devices[di].granted = n,
+                Negotiated::Refused => {
+                    self.stats.negotiations_refused += 1;
+                    self.devices[di].granted = 0;
+                }
+            },
+            Action::Enable => answer = Some((None, self.policy.enable(&mut ctx)?)),
+            Action::Unmask { entry } => {
+                let d = &mut self.devices[di];
+                if entry >= d.granted {
+                    self.stats.unmasks_skipped += 1;
+                } else {
+                    // A new highest entry since enable: what QEMU resizes on
+                    // under NORESIZE, whatever the policy does with it.
+                    if d.high.is_none_or(|h| entry > h) {
+                        d.high = Some(entry);
+                        request = true;
+                    }
+                    answer = Some((Some(entry), self.policy.unmask(&mut ctx, entry)?));
+                }
+            }
+            Action::Mask { entry } => {
+                ctx.fx.push((now, Fx::Live(entry, false)));
+                answer = Some((None, self.policy.mask(&mut ctx, entry)?));
+            }
+            Action::Disable => {
+                for k in 0..entries {
+                    ctx.fx.push((now, Fx::Live(k, false)));
+                }
+                answer = Some((None, self.policy.disable(&mut ctx)?));
+                self.devices[di].granted = entries;
+                self.devices[di].high = None;
+            }
+        }
+        let done = ctx.clock.max(now);
+        if let Some((entry, r)) = answer {
+            if self.step_result(dev, entry, r, done, &mut fx) {
+                let vm = self.devices[di].vm;
+                self.kill_vm(vm);
+                return Ok(());
+            }
+        }
+        if request {
+            fx.push((done, Fx::RequestDone));
+        }
+        // Host effects, then the step's completion effects, in time order
+        // (the sort is stable, so same-time effects keep their order).
+        fx.sort_by_key(|(t, _)| *t);
+        for (t, f) in fx {
+            self.schedule(t.max(now), dev, What::Effect(fx_key(f)));
+        }
+        let d = &mut self.devices[di];
+        let program = &self.cfg.devices[di].program;
+        d.pc += 1;
+        if d.pc >= program.len() {
+            if !self.cfg.devices[di].repeat {
+                return Ok(());
+            }
+            d.pc = 0;
+        }
+        let delay = program[d.pc].delay_ns;
+        self.schedule(done.saturating_add(delay), dev, What::Step);
+        Ok(())
+    }
+
+    /// Turn a policy's answer into completion-time effects at `done`.
+    /// Returns true when the guest must be killed.
+    fn step_result(&mut self, dev: u32, entry: Option<u32>, r: StepResult, done: u64, fx: &mut Vec<(u64, Fx)>) -> bool {
+        let d = &self.devices[dev as usize];
+        let dead: Vec<u32> = match r {
+            StepResult::Kill => return true,
+            StepResult::Refused => {
+                self.stats.unmasks_refused += u64::from(entry.is_some());
+                return false;
+            }
+            StepResult::Ok => Vec::new(),
+            StepResult::Dead(list) => list,
+            StepResult::DeadAll => (0..d.live.len() as u32)
+                .filter(|&j| d.live[j as usize] || Some(j) == entry)
+                .collect(),
+        };
+        fx.extend(dead.into_iter().map(|j| (done, Fx::Dead(j, true))));
+        if let Some(k) = entry {
+            fx.push((done, Fx::Live(k, true)));
+        }
+        false
+    }
+
+    /// Close the books: settle open stalls, check conservation, collect stats.
+    pub fn result(&mut self) -> Result<RunResult> {
+        let end = self.now;
+        let timeout = self.cfg.stall_timeout_ns as f64;
+        let mut stats = self.stats.clone();
+        for d in &self.devices {
+            for &s in &d.stall_since {
+                if s >= 0.0 {
+                    let dur = end - s;
+                    if dur >= timeout {
+                        stats.stall_timeouts += 1;
+                        stats.stall_time_ns += timeout as u64;
+                    } else {
+                        stats.stalls_open += 1;
+                        stats.stall_time_ns += dur as u64;
+                    }
+                }
+            }
+        }
+        stats.end_time_ns = end as u64;
+        stats.alloc_failures = self.host.alloc_failures;
+        stats.remap_faults = self.host.faults();
+        stats.final_usage = self.host.usage().into();
+        stats.peak_usage = self.host.peak().into();
+        for h in &self.handlers {
+            stats.handled += h.handled;
+            stats.max_queue_depth = stats.max_queue_depth.max(h.max_depth as u64);
+            stats.queue_wait_ns += h.wait_ns;
+            stats.max_queue_wait_ns = stats.max_queue_wait_ns.max(h.max_wait_ns);
+        }
+        self.books.check()?;
+        Ok(RunResult {
+            books: self.books,
+            stats,
+        })
+    }
+}
+
