@@ -4,6 +4,10 @@
 
 pub mod error;
 pub mod msi;
+pub mod vector_table;
 
 pub use error::{Error, Result};
 pub use msi::MsiMessage;
+pub use vector_table::{
+    DisabledMode, FireOutcome, Fired, MsixControl, Released, TableEntry, VectorTable,
+};
