@@ -14,7 +14,7 @@
 //! - PBA: vector `k` is bit `k % 64` of qword `k / 64`; the PBA is
 //!   `ceil(N / 64)` qwords long and read-only.
 //!
-//! Bus contract (decided once, in [`decode`]): an access is one dword
+//! Bus contract (decided once, in `decode`): an access is one dword
 //! (4 bytes, 4-aligned) or one qword (8 bytes, 8-aligned) entirely inside the
 //! region; anything else is [`Error::Mmio`]. A qword table access covers two
 //! dwords of one entry (address low + high, or data + vector control).
@@ -86,7 +86,9 @@ pub const fn pba_size_bytes(entries: usize) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DisabledMode {
     /// No MSI and no INTx: the event is dropped (a function without an INTx pin,
-    /// or with INTx disabled). Outcome [`FireOutcome::Lost`].
+    /// or with INTx disabled). Outcome [`FireOutcome::Lost`]. Pending bits
+    /// latched earlier (while enabled and masked) are kept and sent once the
+    /// function can send again, as in every mode.
     #[default]
     Lost,
     /// A physical function with an INTx pin signals INTx instead; on a VFIO host
@@ -94,7 +96,7 @@ pub enum DisabledMode {
     /// [`FireOutcome::Intx`].
     Intx,
     /// QEMU's emulated table: "disabled" counts as masked, so the fire sets
-    /// Pending[k] (or coalesces) and the message is released when the vector
+    /// `Pending[k]` (or coalesces) and the message is released when the vector
     /// becomes unmasked, including when Enable is set.
     Pending,
 }
@@ -140,9 +142,9 @@ impl FromStr for DisabledMode {
 pub enum FireOutcome {
     /// The message (address, data) of entry k was sent.
     Delivered,
-    /// Masked: Pending[k] was clear and is now set.
+    /// Masked: `Pending[k]` was clear and is now set.
     Pending,
-    /// Masked: Pending[k] was already set; this event merged into it.
+    /// Masked: `Pending[k]` was already set; this event merged into it.
     Coalesced,
     /// Enable clear in [`DisabledMode::Lost`]: dropped.
     Lost,
@@ -429,7 +431,7 @@ impl VectorTable {
         Ok(self.masked(entry))
     }
 
-    /// Pending[k] (changes nothing).
+    /// `Pending[k]` (changes nothing).
     pub fn is_pending(&self, k: usize) -> Result<bool> {
         self.get(k)?;
         Ok(self.pending_bit(k))
@@ -448,9 +450,10 @@ impl VectorTable {
 
     // ---- device side -----------------------------------------------------
 
-    /// The device signals vector `k`: sends entry k's message, or sets Pending[k]
+    /// The device signals vector `k`: sends entry k's message, or sets `Pending[k]`
     /// (outcome `Pending`, or `Coalesced` if already set), or per the disabled
-    /// mode while Enable is clear. Changes only Pending[k]. No allocation.
+    /// mode while Enable is clear. Changes only `Pending[k]`; allocates nothing
+    /// (only the error path builds a message).
     #[inline]
     pub fn fire(&mut self, k: usize) -> Result<Fired> {
         let entry = *self.get(k)?;
@@ -517,8 +520,9 @@ impl VectorTable {
 
     /// Write the table: a dword, or a qword covering two dwords of one entry
     /// (`value` must fit the access). Only Vector Control bit 0 is writable in
-    /// that dword. If the write lets the entry send with Pending[k] set, the
-    /// message (as just written) is sent and the bit cleared.
+    /// that dword; Message Address bits 1:0 are stored as written. If the write
+    /// lets the entry send with `Pending[k]` set, the message (as just written)
+    /// is sent and the bit cleared.
     pub fn table_write(&mut self, offset: u64, size: usize, value: u64) -> Result<Released> {
         let width = decode("table", offset, size, table_size_bytes(self.entries()))?;
         if width == Width::Dword && value > u64::from(u32::MAX) {
@@ -580,7 +584,7 @@ impl VectorTable {
     }
 
     /// Clear entry `k`'s Mask bit (a guest Vector Control write of 0); releases
-    /// Pending[k] if the entry can now send.
+    /// `Pending[k]` if the entry can now send.
     pub fn unmask(&mut self, k: usize) -> Result<Released> {
         self.update_entry(k, |e| e.vector_control = 0)
     }
@@ -588,12 +592,9 @@ impl VectorTable {
     // ---- internals -------------------------------------------------------
 
     fn get(&self, k: usize) -> Result<&TableEntry> {
-        self.table.get(k).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "vector {k} out of range: the table has {} entries",
-                self.table.len()
-            ))
-        })
+        self.table
+            .get(k)
+            .ok_or_else(|| out_of_range(k, self.table.len()))
     }
 
     /// The entry and the dword offset within it for a decoded table offset.
@@ -639,21 +640,30 @@ impl VectorTable {
     }
 
     /// Apply `change` to entry `k`; if it took the entry from "cannot send" to
-    /// "can send" with Pending[k] set, send the (new) message and clear the bit.
+    /// "can send" with `Pending[k]` set, send the (new) message and clear the bit.
     fn update_entry(&mut self, k: usize, change: impl FnOnce(&mut TableEntry)) -> Result<Released> {
-        let could_send = self.entry_can_send(self.get(k)?);
+        let function_can_send = self.function_can_send();
+        let entries = self.table.len();
         let entry = self
             .table
             .get_mut(k)
-            .ok_or_else(|| Error::InvalidArgument(format!("vector {k} out of range")))?;
+            .ok_or_else(|| out_of_range(k, entries))?;
+        let could_send = function_can_send && !entry.is_masked();
         change(entry);
         let entry = *entry;
-        if !could_send && self.entry_can_send(&entry) && self.pending_bit(k) {
+        if !could_send && function_can_send && !entry.is_masked() && self.pending_bit(k) {
             self.clear_pending(k);
             return Ok(vec![(k, entry.message())]);
         }
         Ok(Released::new())
     }
+}
+
+/// `InvalidArgument` for a vector index past the table.
+fn out_of_range(k: usize, entries: usize) -> Error {
+    Error::InvalidArgument(format!(
+        "vector {k} out of range: the table has {entries} entries"
+    ))
 }
 
 #[cfg(test)]

@@ -554,8 +554,9 @@ fn enable_releases_in_pending_mode() {
     assert_eq!(t.fire(66).unwrap().outcome(), FireOutcome::Pending);
     assert_eq!(t.fire(66).unwrap().outcome(), FireOutcome::Coalesced);
     assert_eq!(t.fire(1).unwrap().outcome(), FireOutcome::Pending);
-    assert_eq!(t.fire(2).unwrap().outcome(), FireOutcome::Pending); // entry-masked
-                                                                    // Enable together with Function Mask: still masked.
+    // Entry 2 is still masked by its entry.
+    assert_eq!(t.fire(2).unwrap().outcome(), FireOutcome::Pending);
+    // Enable together with Function Mask: still masked.
     assert!(t
         .set_control(MSIX_CONTROL_ENABLE | MSIX_CONTROL_FUNCTION_MASK)
         .is_empty());
@@ -907,7 +908,8 @@ proptest! {
                             f.message().map(|msg| (k, msg)).into_iter().collect()
                         }
                         (got, want) => {
-                            return Err(TestCaseError::fail(format!("fire {k}: {got:?} vs {want:?}")))
+                            let why = format!("fire {k}: {got:?} vs {want:?}");
+                            return Err(TestCaseError::fail(why));
                         }
                     }
                 }
@@ -926,7 +928,8 @@ proptest! {
                     let got = t.set_entry(k, msg(a, d));
                     if k < n {
                         prop_assert!(got.is_ok());
-                        let released = m.write_dwords(k, &[(0, a as u32), (1, (a >> 32) as u32), (2, d)]);
+                        let writes = [(0, a as u32), (1, (a >> 32) as u32), (2, d)];
+                        let released = m.write_dwords(k, &writes);
                         prop_assert!(released.is_empty());
                     } else {
                         prop_assert!(matches!(got, Err(Error::InvalidArgument(_))));
@@ -964,7 +967,13 @@ proptest! {
         n in prop_oneof![0usize..3000, any::<usize>()],
         mode in mode_strategy(),
         ops in prop::collection::vec(
-            (0u8..10, any::<u64>(), prop_oneof![0usize..17, any::<usize>()], any::<u64>(), any::<usize>()),
+            (
+                0u8..10,
+                any::<u64>(),
+                prop_oneof![0usize..17, any::<usize>()],
+                any::<u64>(),
+                any::<usize>(),
+            ),
             0..100,
         ),
     ) {
