@@ -12,6 +12,7 @@ from msixcore._core import (
     MmioError,
     MsixError,
     NoSpace,
+    VectorTable,
     __version__,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "MmioError",
     "MsixError",
     "NoSpace",
+    "VectorTable",
     "__version__",
 ]

@@ -7,7 +7,11 @@ pub mod config;
 pub mod error;
 pub mod msi;
 pub mod queue;
+pub mod vector_table;
 pub mod vfio;
 
 pub use error::{Error, Result};
 pub use msi::MsiMessage;
+pub use vector_table::{
+    DisabledMode, FireOutcome, Fired, MsixControl, Released, TableEntry, VectorTable,
+};

@@ -5,11 +5,13 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod vector_table;
 
 /// The extension module. Each model registers its classes from its own file.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    vector_table::register(m)?;
     Ok(())
 }
