@@ -167,6 +167,8 @@ struct Device {
     stall_since: Vec<f64>,
     w2_open: Option<u64>,
     w1_open: Vec<u64>,
+    /// The guest has MSI-X enabled (a host disable now opens a W2 window).
+    guest_enabled: bool,
 }
 
 struct RateClass {
@@ -259,6 +261,7 @@ impl Engine {
                 stall_since: vec![-1.0; n],
                 w2_open: None,
                 w1_open: vec![u64::MAX; n],
+                guest_enabled: false,
             });
         }
         let ncpus = cfg.host.ncpus as usize;
@@ -552,7 +555,7 @@ impl Engine {
                     }
                 }
                 let rel = d.table.set_control(0);
-                if was_enabled {
+                if was_enabled && d.guest_enabled {
                     d.w2_open = Some(now);
                 }
                 self.settle_released(dev, rel)?;
@@ -572,6 +575,11 @@ impl Engine {
                 }
             }
             Fx::Live(k, on) => {
+                if !on {
+                    if let Some(w) = self.devices[dev as usize].w1_open.get_mut(k as usize) {
+                        *w = u64::MAX;
+                    }
+                }
                 if !self.devices[dev as usize].halted || !on {
                     self.set_live(dev, k, on);
                 }
@@ -637,7 +645,10 @@ impl Engine {
                     self.devices[di].granted = 0;
                 }
             },
-            Action::Enable => answer = Some((None, self.policy.enable(&mut ctx)?)),
+            Action::Enable => {
+                self.devices[di].guest_enabled = true;
+                answer = Some((None, self.policy.enable(&mut ctx)?));
+            }
             Action::Unmask { entry } => {
                 let d = &mut self.devices[di];
                 if entry >= d.granted {
@@ -657,6 +668,7 @@ impl Engine {
                 answer = Some((None, self.policy.mask(&mut ctx, entry)?));
             }
             Action::Disable => {
+                self.devices[di].guest_enabled = false;
                 for k in 0..entries {
                     ctx.fx.push((now, Fx::Live(k, false)));
                 }
@@ -757,3 +769,25 @@ impl Engine {
     }
 }
 
+
+impl RunResult {
+    /// The result as a JSON object: `{"books": {"fired", "outcomes": {name:
+    /// count, …}}, "stats": {…}}`. Keys sort, so equal runs give equal bytes.
+    pub fn to_json(&self) -> Result<String> {
+        let outcomes: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+            .iter()
+            .map(|o| (o.name().to_string(), serde_json::Value::from(self.books.get(*o))))
+            .collect();
+        let value = serde_json::json!({
+            "books": { "fired": self.books.fired, "outcomes": outcomes },
+            "stats": self.stats,
+        });
+        serde_json::to_string(&value).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
+    }
+}
+
+/// Parse a JSON config, run it to its stop condition, return the JSON result.
+pub fn run_json(config_json: &str) -> Result<String> {
+    let cfg = SimConfig::from_json(config_json)?;
+    Engine::new(cfg)?.run()?.to_json()
+}

@@ -1,0 +1,139 @@
+//! The engine on the resize storm (DESIGN.md §5): loss against the closed
+//! form, no loss without windows, conservation, determinism.
+
+use msixcore_core::books::Outcome;
+use msixcore_core::config::{Action, DeviceConfig, PolicyKind, Semantics, SimConfig, StopConfig, Step};
+use msixcore_core::engine::{Engine, RunResult};
+
+#[derive(Clone, Copy)]
+struct Storm {
+    devices: u32,
+    table: u32,
+    init: u32,
+    gap_ns: u64,
+    rate: f64,
+    w0_ns: u64,
+    w1_ns: u64,
+}
+
+const DEFAULT: Storm = Storm {
+    devices: 16,
+    table: 64,
+    init: 4,
+    gap_ns: 1_000_000,
+    rate: 20_000.0,
+    w0_ns: 20_000,
+    w1_ns: 500,
+};
+
+fn storm_program(s: Storm) -> Vec<Step> {
+    let mut p = vec![Step { delay_ns: 0, action: Action::Enable }];
+    for k in 0..s.table {
+        let delay_ns = if k < s.init { 0 } else { s.gap_ns };
+        p.push(Step { delay_ns, action: Action::Unmask { entry: k } });
+    }
+    p.push(Step { delay_ns: s.gap_ns, action: Action::Disable });
+    p
+}
+
+fn storm_config(s: Storm, policy: PolicyKind, resizes: u64, seed: u64) -> SimConfig {
+    let device = DeviceConfig {
+        vm: 0,
+        entries: s.table,
+        semantics: Semantics::Edge,
+        rate: s.rate,
+        rates: Vec::new(),
+        program: storm_program(s),
+        repeat: true,
+        start_ns: 0,
+    };
+    let mut cfg: SimConfig = serde_json::from_str(r#"{"devices": [], "stop": {}}"#).unwrap();
+    cfg.seed = seed;
+    cfg.devices = (0..s.devices).map(|_| device.clone()).collect();
+    cfg.policy.kind = policy;
+    cfg.timing.w0_ns = s.w0_ns;
+    cfg.timing.w1_ns = s.w1_ns;
+    cfg.timing.w_active_ns = 0;
+    cfg.timing.t_request_ns = 0;
+    cfg.stop = StopConfig { max_time_ns: Some(3_600_000_000_000), max_resizes: Some(resizes) };
+    cfg
+}
+
+fn run(cfg: SimConfig) -> RunResult {
+    Engine::new(cfg).expect("config").run().expect("run")
+}
+
+/// rate · Σ over resizes of k · (w0 + w1·(k+1)), for whole cycles.
+fn closed_form(s: Storm, resizes: u64) -> f64 {
+    let per_cycle = u64::from(s.devices * s.table);
+    assert_eq!(resizes % per_cycle, 0, "use whole cycles");
+    let cycles = (resizes / per_cycle) as f64;
+    let per_device: f64 = (0..s.table)
+        .map(|k| f64::from(k) * (s.w0_ns as f64 + s.w1_ns as f64 * f64::from(k + 1)) * 1e-9)
+        .sum();
+    s.rate * per_device * f64::from(s.devices) * cycles
+}
+
+#[test]
+fn noresize_storm_loses_what_the_closed_form_says() {
+    for (i, s) in [
+        DEFAULT,
+        Storm { devices: 4, table: 16, init: 2, rate: 50_000.0, w0_ns: 50_000, ..DEFAULT },
+        Storm { devices: 8, table: 32, init: 8, rate: 10_000.0, w1_ns: 2_000, ..DEFAULT },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let resizes = u64::from(s.devices * s.table) * 20;
+        let r = run(storm_config(s, PolicyKind::Noresize, resizes, 7 + i as u64));
+        assert_eq!(r.stats.resize_requests, resizes);
+        assert_eq!(r.stats.resizes, resizes, "every unmask is a resize");
+        let lost = r.books.get(Outcome::Lost) as f64;
+        let expect = closed_form(s, resizes);
+        let sd = expect.sqrt();
+        assert!(
+            (lost - expect).abs() < 4.0 * sd,
+            "set {i}: lost {lost} vs closed form {expect:.1} ± {sd:.1}"
+        );
+        assert!(lost > 0.0);
+        r.books.check().unwrap();
+    }
+}
+
+#[test]
+fn policies_without_windows_lose_nothing() {
+    let s = Storm { devices: 4, table: 16, ..DEFAULT };
+    let resizes = u64::from(s.devices * s.table) * 10;
+    for policy in [PolicyKind::Dynamic, PolicyKind::Upfront, PolicyKind::Hypercall, PolicyKind::Ims] {
+        let r = run(storm_config(s, policy, resizes, 1));
+        assert_eq!(r.books.get(Outcome::Lost), 0, "{policy:?}");
+        assert_eq!(r.books.get(Outcome::Intx), 0, "{policy:?}");
+        assert!(r.books.get(Outcome::Delivered) > 0, "{policy:?}");
+        assert_eq!(r.stats.resize_requests, resizes, "{policy:?}");
+        if policy != PolicyKind::Hypercall {
+            assert_eq!(r.stats.resizes, 0, "{policy:?}");
+        }
+    }
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_counts() {
+    let s = Storm { devices: 2, table: 16, ..DEFAULT };
+    let a = run(storm_config(s, PolicyKind::Noresize, 320, 42)).to_json().unwrap();
+    let b = run(storm_config(s, PolicyKind::Noresize, 320, 42)).to_json().unwrap();
+    let c = run(storm_config(s, PolicyKind::Noresize, 320, 43)).to_json().unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn window_time_matches_the_storm_definition() {
+    let s = Storm { devices: 1, table: 8, init: 8, ..DEFAULT };
+    let r = run(storm_config(s, PolicyKind::Noresize, 8, 3));
+    // W2 of resize k lasts w0 + w1·(k+1): k = 0..7.
+    let want: u64 = (0..8u64).map(|k| s.w0_ns + s.w1_ns * (k + 1)).sum();
+    assert_eq!(r.stats.w2_time_ns, want);
+    // W1: each live vector j < k is masked for the whole window of resize k.
+    let w1: u64 = (0..8u64).map(|k| k * (s.w0_ns + s.w1_ns * (k + 1))).sum();
+    assert_eq!(r.stats.w1_time_ns, w1);
+}
