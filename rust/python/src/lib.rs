@@ -4,12 +4,17 @@
 
 use pyo3::prelude::*;
 
+mod args;
 mod errors;
+mod irte;
+mod remap;
 
 /// The extension module. Each model registers its classes from its own file.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    irte::register(m)?;
+    remap::register(m)?;
     Ok(())
 }
