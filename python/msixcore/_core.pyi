@@ -1,17 +1,27 @@
 """Type stubs for the Rust extension ``msixcore._core``."""
 
-from typing import Literal, Self, TypeAlias, final
+from typing import Literal, Self, TypeAlias, TypedDict, final
 
 __version__: str
 __all__ = [
     "AccountingError",
+    "AmdIrte",
+    "AmdIrteTables",
+    "AmdRemapper",
+    "InterruptRemapper",
     "InvalidArgument",
     "InvalidOperation",
+    "Irte",
+    "IrteTable",
     "MmioError",
     "MsixError",
     "NoSpace",
     "VectorTable",
+    "RemapResult",
     "__version__",
+    "compose_amd_msi",
+    "compose_msi",
+    "decode_msi",
 ]
 
 class MsixError(Exception):
@@ -62,25 +72,20 @@ class VectorTable:
     def entries(self) -> int:
         """Number of vectors N."""
 
-    @property
     def control(self) -> int:
         """Message Control: Enable (bit 15), Function Mask (bit 14), N - 1 (bits 10:0)."""
 
-    @property
     def enabled(self) -> bool:
         """Whether MSI-X Enable is set."""
 
-    @property
     def function_masked(self) -> bool:
         """Whether Function Mask is set."""
 
-    @property
     def disabled_mode(self) -> _DisabledMode:
         """What a fire does while Enable is clear: "lost", "intx" or "pending"."""
 
     @disabled_mode.setter
     def disabled_mode(self, mode: _DisabledMode) -> None: ...
-    @property
     def pending_count(self) -> int:
         """Number of set pending bits."""
 
@@ -90,7 +95,6 @@ class VectorTable:
         The table size and other bits are ignored. When the function becomes able
         to send (Function Mask cleared or Enable set), every pending unmasked vector
         is sent in ascending order. A value outside 0..0xffff raises ``InvalidArgument``.
-        """
 
     def reset(self) -> None:
         """Back to spec reset state (Enable 0, Function Mask 0, entries masked, PBA clear)."""
@@ -104,7 +108,6 @@ class VectorTable:
         Only vector control bit 0 is writable. An unmask of a pending vector that
         can send posts its message to the outbox. ``MmioError`` if the access or
         the value (wider than the access, negative) is invalid.
-        """
 
     def pba_read(self, offset: int, size: int) -> int:
         """Read ``size`` (4 or 8) bytes of the PBA at ``offset``; ``MmioError`` if invalid."""
@@ -116,7 +119,6 @@ class VectorTable:
         """The device signals vector ``k``; returns where the event ended up.
 
         ``InvalidArgument`` if ``k`` is not a vector of the table.
-        """
 
     def take_messages(self) -> list[tuple[int, int, int]]:
         """Return and clear the ``(vector, address, data)`` messages sent so far."""
@@ -141,3 +143,247 @@ class VectorTable:
 
     def is_pending(self, k: int) -> bool:
         """Pending[k]."""
+# ---------------------------------------------------------------- IOMMU remapping
+
+_FaultTuple = tuple[int, int | None, str]
+"""A fault record: (requester_id, interrupt index or None, reason)."""
+
+class Irte:
+    """A remapped-format Intel VT-d IRTE (128 bits, immutable).
+
+    Bits: present 0, fpd 1, dest_mode 2, redir_hint 3, trigger_mode 4,
+    delivery_mode 7:5, avail 11:8, IM 15 (0; the posted format is not modelled),
+    vector 23:16, dest_id 63:32, sid 79:64, sq 81:80, svt 83:82; the rest is
+    reserved. Out-of-width fields raise InvalidArgument.
+
+    def __new__(
+        cls,
+        *,
+        present: bool = False,
+        fpd: bool = False,
+        dest_mode: bool = False,
+        redir_hint: bool = False,
+        trigger_mode: bool = False,
+        delivery_mode: int = 0,
+        avail: int = 0,
+        vector: int = 0,
+        dest_id: int = 0,
+        sid: int = 0,
+        sq: int = 0,
+        svt: int = 0,
+    ) -> Irte: ...
+    @staticmethod
+    def from_u128(value: int) -> Irte:
+        """Parse a 128-bit entry; reserved bits or IM = 1 raise InvalidArgument."""
+    def to_u128(self) -> int:
+        """The 128-bit entry as the IOMMU reads it."""
+    def present(self) -> bool:
+        """P: the entry is valid."""
+    def fpd(self) -> bool:
+        """FPD: faults through this entry are not recorded."""
+    def dest_mode(self) -> bool:
+        """DM: True = logical destination."""
+    def redir_hint(self) -> bool:
+        """RH: redirection hint."""
+    def trigger_mode(self) -> bool:
+        """TM: True = level."""
+    def delivery_mode(self) -> int:
+        """Delivery mode (3 bits)."""
+    def avail(self) -> int:
+        """Software-available bits (4 bits)."""
+    def vector(self) -> int:
+        """CPU vector."""
+    def dest_id(self) -> int:
+        """Destination APIC id (32 bits)."""
+    def sid(self) -> int:
+        """Source id (requester id, or start bus << 8 | end bus with svt 2)."""
+    def sq(self) -> int:
+        """Source-id qualifier: 0 all 16 bits, 1 ignore bit 2, 2 bits 2:1, 3 bits 2:0."""
+    def svt(self) -> int:
+        """Source validation: 0 none, 1 SID+SQ, 2 bus range, 3 reserved (faults)."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class IrteTable:
+    """One VT-d interrupt remapping table with Linux's ``alloc_irte`` allocator.
+
+    ``entries`` must be a power of two in 1..=65536.
+
+    def __new__(cls, entries: int = 65536) -> IrteTable: ...
+    def alloc(self, count: int) -> int:
+        """Allocate a naturally aligned block of next_pow2(count) entries, first fit.
+
+        Returns the block's first index; NoSpace when no block fits.
+    def free(self, index: int, count: int) -> None:
+        """Free the block at ``index`` (rounded size must match); zeroes its entries.
+
+        InvalidOperation (sites ``free_not_allocated``, ``free_not_block_start``,
+        ``free_count_mismatch``) leaves the table unchanged.
+    def set(self, index: int, irte: Irte) -> None:
+        """Write ``irte`` at an allocated ``index``."""
+    def get(self, index: int) -> Irte:
+        """The entry at ``index`` (all zero if never written)."""
+    def clear(self, index: int) -> None:
+        """Zero the entry at an allocated ``index``."""
+    def is_allocated(self, index: int) -> bool:
+        """Whether ``index`` lies in an allocated block."""
+        """Table size."""
+    def in_use(self) -> int:
+        """Allocated slots (sum of live block sizes)."""
+    def free_slots(self) -> int:
+        """Slots not allocated."""
+    def present(self) -> int:
+        """Entries with P = 1."""
+    def blocks(self) -> int:
+        """Live allocated blocks."""
+
+class AmdIrte:
+    """An AMD GA-format (128-bit) IRTE in remapped mode (GuestMode = 0), immutable.
+
+    Bits: remap_en 0, sup_iopf 1, int_type 4:2, rq_eoi 5, dest_mode 6,
+    GuestMode 7 (0), destination[23:0] 31:8, vector 71:64,
+    destination[31:24] 127:120; the rest is reserved.
+
+        remap_en: bool = False,
+        sup_iopf: bool = False,
+        int_type: int = 0,
+        rq_eoi: bool = False,
+        destination: int = 0,
+    ) -> AmdIrte: ...
+    def from_u128(value: int) -> AmdIrte:
+        """Parse a 128-bit entry; GuestMode = 1 or reserved bits raise InvalidArgument."""
+    def remap_en(self) -> bool:
+        """RemapEn: the entry is valid."""
+    def sup_iopf(self) -> bool:
+        """SupIOPF: faults through this entry are not logged."""
+    def int_type(self) -> int:
+        """Interrupt type (3 bits)."""
+    def rq_eoi(self) -> bool:
+        """RqEoi."""
+        """DM: True = logical."""
+    def destination(self) -> int:
+
+class AmdIrteTables:
+    """The per-device (requester id) AMD remapping tables of one IOMMU.
+
+    Tables are created on first use with ``table_size`` entries (Linux: 256
+    before 5.10, 512 since, 2048 with EFR2 NumIntRemapSup on newer kernels).
+
+    def __new__(cls, table_size: int = 512) -> AmdIrteTables: ...
+    def alloc(self, requester_id: int, count: int, aligned: bool = False) -> int:
+        """Allocate ``count`` contiguous entries, first fit (aligned for multi-MSI)."""
+    def free(self, requester_id: int, index: int, count: int = 1) -> None:
+        """Free entries index..index+count (each must be allocated) and zero them."""
+    def set(self, requester_id: int, index: int, irte: AmdIrte) -> None:
+        """Write ``irte`` at an allocated index of the device's table."""
+    def get(self, requester_id: int, index: int) -> AmdIrte:
+        """The entry at ``index`` of the device's table."""
+    def clear(self, requester_id: int, index: int) -> None:
+        """Zero an allocated entry of the device's table."""
+    def create_table(self, requester_id: int, size: int) -> None:
+        """Give the device a table of ``size`` entries now (once)."""
+    def table_len(self, requester_id: int) -> int | None:
+        """Size of the device's table, or None without one."""
+    def in_use_of(self, requester_id: int) -> int:
+        """Allocated entries in the device's table."""
+    def table_size(self) -> int:
+        """Size given to tables created on first use."""
+    def tables(self) -> int:
+        """Devices with a table."""
+        """Allocated entries over all tables."""
+    def enabled(self) -> int:
+        """Entries with RemapEn = 1 over all tables."""
+
+class RemapResult:
+    """The outcome of one interrupt request: a target, or a blocked fault."""
+
+    def blocked(self) -> bool:
+        """True when the request was blocked."""
+    def vector(self) -> int | None:
+        """Target vector (None when blocked)."""
+    def dest_id(self) -> int | None:
+        """Target APIC id (None when blocked)."""
+    def dest_mode(self) -> bool | None:
+        """Target destination mode (None when blocked)."""
+    def delivery_mode(self) -> int | None:
+        """Target delivery mode (None when blocked)."""
+    def trigger_mode(self) -> bool | None:
+        """Target trigger mode (None when blocked)."""
+    def irte_index(self) -> int | None:
+        """The IRTE used (None when blocked or for a compatibility-format pass-through)."""
+    def fault(self) -> str | None:
+        """Fault reason: not_present, index_out_of_range, sid_mismatch, reserved_svt,
+        compat_format_blocked, not_in_interrupt_window, no_table; None when delivered."""
+    def fault_index(self) -> int | None:
+        """The index the blocked request named, if any."""
+    def suppressed(self) -> bool:
+        """Blocked but not recorded (FPD / SupIOPF)."""
+
+class InterruptRemapper:
+    """One Intel VT-d IOMMU: an IRTE table, the CFI setting and a bounded fault log."""
+
+        cls, entries: int = 65536, allow_compat: bool = False, fault_log_capacity: int = 256
+    ) -> InterruptRemapper: ...
+    def remap(self, requester_id: int, address: int, data: int) -> RemapResult:
+        """Remap one request; a block counts once in fault_count or suppressed_faults."""
+    def faults(self) -> list[_FaultTuple]:
+        """The kept fault records, oldest first."""
+    def drain_faults(self) -> list[_FaultTuple]:
+        """Remove and return the kept fault records."""
+    def fault_count(self) -> int:
+        """Faults recorded (including those past the log's capacity)."""
+    def suppressed_faults(self) -> int:
+        """Blocked requests not recorded because of FPD."""
+    def overflowed_faults(self) -> int:
+        """Faults counted but not kept because the log was full."""
+    def fault_log_capacity(self) -> int:
+        """Records the fault log keeps."""
+    def allow_compat(self) -> bool:
+        """CFI: let compatibility-format MSIs through unremapped."""
+    @allow_compat.setter
+    def allow_compat(self, allow: bool) -> None: ...
+        """Allocate a naturally aligned block of next_pow2(count) IRTEs."""
+        """Free the block at ``index``."""
+        """The IRTE at ``index``."""
+        """Zero the IRTE at an allocated ``index``."""
+        """Allocated IRTEs."""
+        """IRTEs with P = 1."""
+
+class AmdRemapper:
+    """One AMD IOMMU: per-device remapping tables and a bounded fault log."""
+
+    def __new__(cls, table_size: int = 512, fault_log_capacity: int = 256) -> AmdRemapper: ...
+        """Remap one request through the requester's own table (index = data[10:0])."""
+        """Blocked requests not recorded because of SupIOPF."""
+        """Allocate ``count`` contiguous entries in the device's table."""
+        """Free entries index..index+count of the device's table."""
+        """Entries with RemapEn = 1."""
+
+class _RemappableMsiDict(TypedDict):
+    """``decode_msi`` of a remappable-format message."""
+
+    format: Literal["remappable"]
+    handle: int
+    shv: bool
+    sub_handle: int | None
+    index: int
+
+class _CompatMsiDict(TypedDict):
+    """``decode_msi`` of a compatibility-format message."""
+
+    format: Literal["compat"]
+    dest_id: int
+    redir_hint: bool
+    dest_mode: bool
+    vector: int
+    delivery_mode: int
+    trigger_mode: bool
+
+def compose_msi(handle: int, sub_handle: int | None = None) -> tuple[int, int]:
+    """The Intel remappable-format MSI (address, data) for ``handle``; SHV iff ``sub_handle``."""
+
+def compose_amd_msi(index: int) -> tuple[int, int]:
+    """The AMD MSI (address, data) for IRTE ``index`` of the sender's table."""
+
+def decode_msi(address: int, data: int) -> _RemappableMsiDict | _CompatMsiDict:
+    """Decode an MSI; an address outside 0xFEEx_xxxx raises InvalidArgument."""

@@ -370,10 +370,16 @@ impl SimConfig {
     pub fn validate(&self) -> Result<()> {
         let h = &self.host;
         if !(1..=8192).contains(&h.ncpus) {
-            return Err(field_err("host.ncpus", format!("must be 1..=8192, got {}", h.ncpus)));
+            return Err(field_err(
+                "host.ncpus",
+                format!("must be 1..=8192, got {}", h.ncpus),
+            ));
         }
         if !(1..=64).contains(&h.iommus) {
-            return Err(field_err("host.iommus", format!("must be 1..=64, got {}", h.iommus)));
+            return Err(field_err(
+                "host.iommus",
+                format!("must be 1..=64, got {}", h.iommus),
+            ));
         }
         if h.irte_entries == 0 || h.irte_entries > 65_536 || !h.irte_entries.is_power_of_two() {
             return Err(field_err(
@@ -396,17 +402,29 @@ impl SimConfig {
         for (i, d) in self.devices.iter().enumerate() {
             let f = |name: &str| format!("devices[{i}].{name}");
             if !(1..=2048).contains(&d.entries) {
-                return Err(field_err(&f("entries"), format!("must be 1..=2048, got {}", d.entries)));
+                return Err(field_err(
+                    &f("entries"),
+                    format!("must be 1..=2048, got {}", d.entries),
+                ));
             }
             if !d.rate.is_finite() || d.rate < 0.0 {
-                return Err(field_err(&f("rate"), format!("must be a finite rate ≥ 0, got {}", d.rate)));
+                return Err(field_err(
+                    &f("rate"),
+                    format!("must be a finite rate ≥ 0, got {}", d.rate),
+                ));
             }
             for (j, (e, r)) in d.rates.iter().enumerate() {
                 if *e >= d.entries {
-                    return Err(field_err(&format!("{}[{j}]", f("rates")), format!("entry {e} is past the table of {}", d.entries)));
+                    return Err(field_err(
+                        &format!("{}[{j}]", f("rates")),
+                        format!("entry {e} is past the table of {}", d.entries),
+                    ));
                 }
                 if !r.is_finite() || *r < 0.0 {
-                    return Err(field_err(&format!("{}[{j}]", f("rates")), format!("must be a finite rate ≥ 0, got {r}")));
+                    return Err(field_err(
+                        &format!("{}[{j}]", f("rates")),
+                        format!("must be a finite rate ≥ 0, got {r}"),
+                    ));
                 }
             }
             if d.repeat && d.program.iter().all(|s| s.delay_ns == 0) && !d.program.is_empty() {
@@ -414,17 +432,31 @@ impl SimConfig {
                 // if every step were free; host steps take time, but refuse
                 // the degenerate case outright.
                 if d.program.iter().all(|s| matches!(s.action, Action::Wait)) {
-                    return Err(field_err(&f("program"), "a repeating program must let time pass"));
+                    return Err(field_err(
+                        &f("program"),
+                        "a repeating program must let time pass",
+                    ));
                 }
             }
             for (j, s) in d.program.iter().enumerate() {
                 let g = format!("{}[{j}]", f("program"));
                 match s.action {
                     Action::Unmask { entry } | Action::Mask { entry } if entry >= d.entries => {
-                        return Err(field_err(&g, format!("entry {entry} is past the table of {}", d.entries)));
+                        return Err(field_err(
+                            &g,
+                            format!("entry {entry} is past the table of {}", d.entries),
+                        ));
                     }
-                    Action::Negotiate { minvec, maxvec } if minvec == 0 || minvec > maxvec || maxvec > d.entries => {
-                        return Err(field_err(&g, format!("need 1 ≤ minvec ≤ maxvec ≤ {}, got {minvec}..{maxvec}", d.entries)));
+                    Action::Negotiate { minvec, maxvec }
+                        if minvec == 0 || minvec > maxvec || maxvec > d.entries =>
+                    {
+                        return Err(field_err(
+                            &g,
+                            format!(
+                                "need 1 ≤ minvec ≤ maxvec ≤ {}, got {minvec}..{maxvec}",
+                                d.entries
+                            ),
+                        ));
                     }
                     _ => {}
                 }

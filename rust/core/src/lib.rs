@@ -2,16 +2,25 @@
 //! IOMMU interrupt remapping and interrupt delivery, plus a deterministic
 //! discrete-event engine. No Python dependency: embed it in any Rust simulator.
 
+pub mod amd_irte;
 pub mod books;
 pub mod config;
 pub mod error;
+pub mod irte;
 pub mod msi;
 pub mod queue;
+pub mod remap;
 pub mod vector_table;
 pub mod vfio;
 
+pub use amd_irte::{AmdIrte, AmdIrteFields, AmdIrteTables};
 pub use error::{Error, Result};
+pub use irte::{Irte, IrteFields, IrteTable};
 pub use msi::MsiMessage;
+pub use remap::{
+    compose_amd_msi, compose_msi, decode_msi, AmdRemapper, CompatMsi, DecodeError, Decoded, Fault,
+    FaultLog, FaultReason, InterruptRemapper, RemapResult, RemappableMsi, Target,
+};
 pub use vector_table::{
     DisabledMode, FireOutcome, Fired, MsixControl, Released, TableEntry, VectorTable,
 };

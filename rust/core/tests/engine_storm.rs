@@ -2,7 +2,9 @@
 //! form, no loss without windows, conservation, determinism.
 
 use msixcore_core::books::Outcome;
-use msixcore_core::config::{Action, DeviceConfig, PolicyKind, Semantics, SimConfig, StopConfig, Step};
+use msixcore_core::config::{
+    Action, DeviceConfig, PolicyKind, Semantics, SimConfig, Step, StopConfig,
+};
 use msixcore_core::engine::{Engine, RunResult};
 
 #[derive(Clone, Copy)]
@@ -27,12 +29,21 @@ const DEFAULT: Storm = Storm {
 };
 
 fn storm_program(s: Storm) -> Vec<Step> {
-    let mut p = vec![Step { delay_ns: 0, action: Action::Enable }];
+    let mut p = vec![Step {
+        delay_ns: 0,
+        action: Action::Enable,
+    }];
     for k in 0..s.table {
         let delay_ns = if k < s.init { 0 } else { s.gap_ns };
-        p.push(Step { delay_ns, action: Action::Unmask { entry: k } });
+        p.push(Step {
+            delay_ns,
+            action: Action::Unmask { entry: k },
+        });
     }
-    p.push(Step { delay_ns: s.gap_ns, action: Action::Disable });
+    p.push(Step {
+        delay_ns: s.gap_ns,
+        action: Action::Disable,
+    });
     p
 }
 
@@ -55,7 +66,10 @@ fn storm_config(s: Storm, policy: PolicyKind, resizes: u64, seed: u64) -> SimCon
     cfg.timing.w1_ns = s.w1_ns;
     cfg.timing.w_active_ns = 0;
     cfg.timing.t_request_ns = 0;
-    cfg.stop = StopConfig { max_time_ns: Some(3_600_000_000_000), max_resizes: Some(resizes) };
+    cfg.stop = StopConfig {
+        max_time_ns: Some(3_600_000_000_000),
+        max_resizes: Some(resizes),
+    };
     cfg
 }
 
@@ -78,8 +92,22 @@ fn closed_form(s: Storm, resizes: u64) -> f64 {
 fn noresize_storm_loses_what_the_closed_form_says() {
     for (i, s) in [
         DEFAULT,
-        Storm { devices: 4, table: 16, init: 2, rate: 50_000.0, w0_ns: 50_000, ..DEFAULT },
-        Storm { devices: 8, table: 32, init: 8, rate: 10_000.0, w1_ns: 2_000, ..DEFAULT },
+        Storm {
+            devices: 4,
+            table: 16,
+            init: 2,
+            rate: 50_000.0,
+            w0_ns: 50_000,
+            ..DEFAULT
+        },
+        Storm {
+            devices: 8,
+            table: 32,
+            init: 8,
+            rate: 10_000.0,
+            w1_ns: 2_000,
+            ..DEFAULT
+        },
     ]
     .into_iter()
     .enumerate()
@@ -102,9 +130,18 @@ fn noresize_storm_loses_what_the_closed_form_says() {
 
 #[test]
 fn policies_without_windows_lose_nothing() {
-    let s = Storm { devices: 4, table: 16, ..DEFAULT };
+    let s = Storm {
+        devices: 4,
+        table: 16,
+        ..DEFAULT
+    };
     let resizes = u64::from(s.devices * s.table) * 10;
-    for policy in [PolicyKind::Dynamic, PolicyKind::Upfront, PolicyKind::Hypercall, PolicyKind::Ims] {
+    for policy in [
+        PolicyKind::Dynamic,
+        PolicyKind::Upfront,
+        PolicyKind::Hypercall,
+        PolicyKind::Ims,
+    ] {
         let r = run(storm_config(s, policy, resizes, 1));
         assert_eq!(r.books.get(Outcome::Lost), 0, "{policy:?}");
         assert_eq!(r.books.get(Outcome::Intx), 0, "{policy:?}");
@@ -118,17 +155,32 @@ fn policies_without_windows_lose_nothing() {
 
 #[test]
 fn same_seed_same_bytes_other_seed_other_counts() {
-    let s = Storm { devices: 2, table: 16, ..DEFAULT };
-    let a = run(storm_config(s, PolicyKind::Noresize, 320, 42)).to_json().unwrap();
-    let b = run(storm_config(s, PolicyKind::Noresize, 320, 42)).to_json().unwrap();
-    let c = run(storm_config(s, PolicyKind::Noresize, 320, 43)).to_json().unwrap();
+    let s = Storm {
+        devices: 2,
+        table: 16,
+        ..DEFAULT
+    };
+    let a = run(storm_config(s, PolicyKind::Noresize, 320, 42))
+        .to_json()
+        .unwrap();
+    let b = run(storm_config(s, PolicyKind::Noresize, 320, 42))
+        .to_json()
+        .unwrap();
+    let c = run(storm_config(s, PolicyKind::Noresize, 320, 43))
+        .to_json()
+        .unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
 
 #[test]
 fn window_time_matches_the_storm_definition() {
-    let s = Storm { devices: 1, table: 8, init: 8, ..DEFAULT };
+    let s = Storm {
+        devices: 1,
+        table: 8,
+        init: 8,
+        ..DEFAULT
+    };
     let r = run(storm_config(s, PolicyKind::Noresize, 8, 3));
     // W2 of resize k lasts w0 + w1·(k+1): k = 0..7.
     let want: u64 = (0..8u64).map(|k| s.w0_ns + s.w1_ns * (k + 1)).sum();

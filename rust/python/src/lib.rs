@@ -4,7 +4,10 @@
 
 use pyo3::prelude::*;
 
+mod args;
 mod errors;
+mod irte;
+mod remap;
 mod vector_table;
 
 /// The extension module. Each model registers its classes from its own file.
@@ -13,5 +16,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     vector_table::register(m)?;
+    irte::register(m)?;
+    remap::register(m)?;
     Ok(())
 }
