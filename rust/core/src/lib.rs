@@ -3,7 +3,9 @@
 //! discrete-event engine. No Python dependency: embed it in any Rust simulator.
 
 pub mod error;
+pub mod matrix;
 pub mod msi;
 
 pub use error::{Error, Result};
+pub use matrix::{CpuMap, IrqMatrix, VectorBitmap, X86Preset};
 pub use msi::MsiMessage;
