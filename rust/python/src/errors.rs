@@ -76,7 +76,6 @@ pub fn invalid_argument(msg: impl Into<String>) -> PyErr {
     })
 }
 
-#[allow(dead_code)] // wired up as the model bindings land
 /// Convert a core error into the matching Python exception.
 pub fn to_py(err: Error) -> PyErr {
     let msg = err.to_string();
@@ -97,7 +96,6 @@ pub fn to_py(err: Error) -> PyErr {
     }
 }
 
-#[allow(dead_code)]
 /// Extension trait: `result.py()?` turns a core result into a `PyResult`.
 pub trait IntoPyResult<T> {
     /// Map the error side through [`to_py`].

@@ -4,12 +4,15 @@
 
 use pyo3::prelude::*;
 
+mod convert;
 mod errors;
+mod matrix;
 
 /// The extension module. Each model registers its classes from its own file.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    matrix::register(m)?;
     Ok(())
 }
