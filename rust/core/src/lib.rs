@@ -5,7 +5,9 @@
 pub mod error;
 pub mod matrix;
 pub mod msi;
+pub mod vector_domain;
 
 pub use error::{Error, Result};
 pub use matrix::{CpuMap, IrqMatrix, VectorBitmap, X86Preset};
 pub use msi::MsiMessage;
+pub use vector_domain::{IrqInfo, IrqState, VectorDomain};
