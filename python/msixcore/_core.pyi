@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension ``msixcore._core``."""
 
+from collections.abc import Iterable
 from typing import Literal, Self, TypeAlias, TypedDict, final
 
 __version__: str
@@ -13,6 +14,7 @@ __all__ = [
     "InvalidOperation",
     "Irte",
     "IrteTable",
+    "IrqMatrix",
     "MmioError",
     "MsixError",
     "NoSpace",
@@ -387,3 +389,113 @@ def compose_amd_msi(index: int) -> tuple[int, int]:
 
 def decode_msi(address: int, data: int) -> _RemappableMsiDict | _CompatMsiDict:
     """Decode an MSI; an address outside 0xFEEx_xxxx raises InvalidArgument."""
+class _CpuState(TypedDict):
+    available: int
+    allocated: int
+    managed: int
+    managed_allocated: int
+    online: bool
+    initialized: bool
+    alloc_map: list[int]
+    managed_map: list[int]
+
+class _MatrixState(TypedDict):
+    matrix_bits: int
+    alloc_start: int
+    alloc_end: int
+    alloc_size: int
+    global_available: int
+    global_reserved: int
+    total_allocated: int
+    online_maps: int
+    systembits_inalloc: int
+    system_map: list[int]
+    cpus: list[_CpuState]
+
+class IrqMatrix:
+    """Linux's per-CPU interrupt vector allocator (``kernel/irq/matrix.c``), bit for bit.
+
+    Mainline >= v6.7 semantics. Where the kernel uses the local CPU, the CPU is an argument.
+    CPU lists are sets (any iterable of ints), walked in ascending order. Counters are
+    unsigned 32-bit and wrap like the kernel's. ``-EINVAL`` raises :class:`InvalidArgument`,
+    ``-ENOSPC`` :class:`NoSpace`; a kernel WARN raises :class:`InvalidOperation` with
+    ``sites`` after leaving the state as the kernel leaves it; a kernel BUG raises
+    :class:`InvalidOperation` and changes nothing. Negative or too large numbers raise
+    :class:`InvalidArgument`.
+
+    def __new__(cls, matrix_bits: int, alloc_start: int, alloc_end: int, ncpus: int) -> IrqMatrix:
+        """``irq_alloc_matrix``: 1 <= matrix_bits <= 256, alloc_start <= alloc_end <=
+        matrix_bits, 1 <= ncpus <= 8192; every CPU offline and uninitialized."""
+
+    @classmethod
+    def x86(cls, ncpus: int, posted_msi: bool = False) -> IrqMatrix:
+        """The x86 vector matrix of a mainline x86_64 KVM host, booted.
+
+        Range ``[0x20, 0xec)`` (``[0x20, 0xeb)`` with ``posted_msi``, CONFIG_X86_POSTED_MSI);
+        the kernel's system vectors (exceptions, 0x80, 0x32 PIC cascade, APIC vectors)
+        assigned, CPU 0 online with the legacy ISA vectors 0x30-0x3f (but 0x32) assigned,
+        then CPUs 1..ncpus-1 online.
+
+    def online(self, cpu: int) -> None:
+        """``irq_matrix_online``: first time sets ``available``; adds it to
+        ``global_available``; ``online_maps`` += 1. Already online: InvalidOperation."""
+
+    def offline(self, cpu: int) -> None:
+        """``irq_matrix_offline``: ``global_available`` -= available, ``online_maps`` -= 1;
+        maps kept."""
+
+    def assign_system(self, cpu: int, bit: int, replace: bool) -> None:
+        """``irq_matrix_assign_system`` on local CPU ``cpu``: mark ``bit`` a system vector."""
+
+    def reserve_managed(self, cpus: Iterable[int]) -> None:
+        """``irq_matrix_reserve_managed``: one managed bit on every CPU of ``cpus``; rolls back
+        and raises NoSpace on the first CPU without room."""
+
+    def remove_managed(self, cpus: Iterable[int]) -> None:
+        """``irq_matrix_remove_managed``: drop one unallocated managed bit per CPU; WARNs are
+        collected in the raised InvalidOperation's ``sites``."""
+
+    def alloc_managed(self, cpus: Iterable[int]) -> tuple[int, int]:
+        """``irq_matrix_alloc_managed``: returns ``(cpu, vector)``; CPU with the fewest
+        managed allocations, the last one on ties."""
+
+    def assign(self, cpu: int, bit: int) -> None:
+        """``irq_matrix_assign`` on local CPU ``cpu``: mark a preallocated vector."""
+
+    def reserve(self) -> None:
+        """``irq_matrix_reserve``: ``global_reserved`` += 1 (may bump :attr:`warnings`)."""
+
+    def remove_reserved(self) -> None:
+        """``irq_matrix_remove_reserved``: ``global_reserved`` -= 1."""
+
+    def alloc(self, cpus: Iterable[int], reserved: bool = False) -> tuple[int, int]:
+        """``irq_matrix_alloc``: returns ``(cpu, vector)``; CPU with the most available
+        vectors, the first one on ties; ``reserved`` consumes a global reservation."""
+
+    def free(self, cpu: int, bit: int, managed: bool = False) -> None:
+        """``irq_matrix_free``: release ``bit`` on ``cpu``."""
+
+    def available(self, cpudown_cpu: int | None = None) -> int:
+        """``irq_matrix_available``: ``global_available``, minus ``cpudown_cpu``'s
+        ``available`` when given."""
+
+    def reserved(self) -> int:
+        """``irq_matrix_reserved``: ``global_reserved``."""
+
+    def allocated(self, cpu: int) -> int:
+        """``irq_matrix_allocated`` on ``cpu``: ``allocated - managed_allocated``."""
+
+    def state(self) -> _MatrixState:
+        """The whole state, keys and types as the golden traces' ``state`` object."""
+
+    def cpu_state(self, cpu: int) -> _CpuState:
+        """One CPU's state (one entry of ``state()["cpus"]``)."""
+
+    def debug_show(self, ind: int = 0) -> str:
+        """``irq_matrix_debug_show``: the debugfs text, character for character."""
+
+    def warnings(self) -> int:
+        """Number of ``pr_warn`` messages printed (over-reservation)."""
+
+    def ncpus(self) -> int:
+        """Number of possible CPUs."""

@@ -7,7 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
 
@@ -345,7 +345,7 @@ impl Engine {
             let next_ctl = self.heap.peek().map_or(u64::MAX, |Reverse(e)| e.t);
             let horizon = next_ctl.min(limit);
             if self.total_rate > 0.0 {
-                let u = 1.0 - (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                let u: f64 = 1.0 - (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
                 let tf = self.now - u.ln() / self.total_rate * 1e9;
                 if tf < horizon as f64 {
                     self.now = tf;

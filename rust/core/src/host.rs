@@ -13,10 +13,11 @@
 use crate::config::{HostConfig, IommuKind, TimingConfig};
 use crate::error::{Error, Result};
 use crate::irte::Irte;
-use crate::amd_irte::{AmdIrte, AmdIrteTables};
+use crate::amd_irte::AmdIrte;
 use crate::msi::MsiMessage;
-use crate::remap::{compose_amd_msi, compose_msi, InterruptRemapper, RemapResult};
-use crate::vector_domain::{DomainConfig, VectorDomain};
+use crate::remap::{compose_amd_msi, compose_msi, AmdRemapper, InterruptRemapper, RemapResult};
+use crate::matrix::X86Preset;
+use crate::vector_domain::VectorDomain;
 
 /// A timed effect on a device's physical MSI-X table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,7 @@ pub struct Usage {
 #[derive(Debug, Clone)]
 enum Iommus {
     Intel(Vec<InterruptRemapper>),
-    Amd(Vec<AmdIrteTables>),
+    Amd(Vec<AmdRemapper>),
 }
 
 /// The host: vector domain, IOMMUs, and each device's host-side MSI-X state.
@@ -106,11 +107,8 @@ impl Host {
                 "devices: at most 65,280 requester ids, got {ndevices}"
             )));
         }
-        let domain = VectorDomain::new(DomainConfig {
-            ncpus: cfg.ncpus,
-            reservation_mode: cfg.reservation_mode,
-            posted_msi: cfg.posted_msi,
-        })?;
+        let preset = if cfg.posted_msi { X86Preset::posted_msi() } else { X86Preset::mainline() };
+        let domain = VectorDomain::new(cfg.ncpus, &preset, cfg.reservation_mode, None)?;
         let iommus = match cfg.iommu {
             IommuKind::Intel => Iommus::Intel(
                 (0..cfg.iommus)
@@ -119,7 +117,7 @@ impl Host {
             ),
             IommuKind::Amd => Iommus::Amd(
                 (0..cfg.iommus)
-                    .map(|_| AmdIrteTables::new(cfg.amd_table_size))
+                    .map(|_| AmdRemapper::new(cfg.amd_table_size))
                     .collect::<Result<_>>()?,
             ),
         };
@@ -165,7 +163,7 @@ impl Host {
     pub fn faults(&self) -> u64 {
         match &self.iommus {
             Iommus::Intel(v) => v.iter().map(|r| r.fault_log().total() + r.fault_log().suppressed()).sum(),
-            Iommus::Amd(_) => 0,
+            Iommus::Amd(v) => v.iter().map(|r| r.fault_log().total() + r.fault_log().suppressed()).sum(),
         }
     }
 
@@ -175,8 +173,21 @@ impl Host {
             .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))
     }
 
+    /// Whether irq `irq` holds a CPU vector now.
+    fn holds_vector(&self, irq: u32) -> bool {
+        self.domain.irq(irq).is_ok_and(|i| i.target().is_some())
+    }
+
+    /// Account a change of `irq`'s CPU vector from `before` to now.
+    fn account_vector(&mut self, irq: u32, before: bool) {
+        match (before, self.holds_vector(irq)) {
+            (false, true) => self.usage.cpu_vectors += 1,
+            (true, false) => self.usage.cpu_vectors -= 1,
+            _ => {}
+        }
+    }
+
     fn track(&mut self) {
-        self.usage.cpu_vectors = self.domain.vectors_in_use();
         self.peak.cpu_vectors = self.peak.cpu_vectors.max(self.usage.cpu_vectors);
         self.peak.irtes = self.peak.irtes.max(self.usage.irtes);
         self.peak.irq_descs = self.peak.irq_descs.max(self.usage.irq_descs);
@@ -197,7 +208,7 @@ impl Host {
         };
         let irte = match &mut self.iommus {
             Iommus::Intel(v) => v[iommu].table_mut().alloc(1),
-            Iommus::Amd(v) => v[iommu].alloc(rid, 1),
+            Iommus::Amd(v) => v[iommu].tables_mut().alloc(rid, 1),
         };
         let irte = match irte {
             Ok(i) => i,
@@ -206,8 +217,12 @@ impl Host {
                 return Err(e);
             }
         };
-        let irq = match self.domain.alloc_irq(None, false) {
-            Ok(irq) => irq,
+        let irq = match self.domain.alloc_irq(None, false, None) {
+            Ok(irq) => {
+                // Without reservation mode the vector is taken at allocation.
+                self.account_vector(irq, false);
+                irq
+            }
             Err(e) => {
                 self.alloc_failures += 1;
                 self.free_irte(iommu, rid, irte);
@@ -229,7 +244,7 @@ impl Host {
         // Freeing what this host allocated cannot fail; ignore defensively.
         let _ = match &mut self.iommus {
             Iommus::Intel(v) => v[iommu].table_mut().free(u32::from(irte), 1),
-            Iommus::Amd(v) => v[iommu].free(rid, u32::from(irte), 1),
+            Iommus::Amd(v) => v[iommu].tables_mut().free(rid, u32::from(irte), 1),
         };
     }
 
@@ -241,7 +256,11 @@ impl Host {
         let Some(hv) = d.vectors.get_mut(k as usize).and_then(Option::take) else {
             return Ok(());
         };
+        let before = self.holds_vector(hv.irq);
         self.domain.free(hv.irq)?;
+        if before {
+            self.usage.cpu_vectors -= 1;
+        }
         self.free_irte(iommu, rid, hv.irte);
         self.usage.irtes -= 1;
         self.usage.irq_descs -= 1;
@@ -260,26 +279,27 @@ impl Host {
             .copied()
             .flatten()
             .ok_or_else(|| Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}")))?;
-        let (cpu, vector) = match self.domain.activate(hv.irq) {
-            Ok(Some(cv)) => cv,
-            Ok(None) => {
-                return Err(Error::NoSpace(format!(
-                    "device {dev} entry {k}: no online CPU for the interrupt"
-                )))
-            }
-            Err(e) => {
+        let before = self.holds_vector(hv.irq);
+        if let Err(e) = self.domain.activate(hv.irq) {
+            if matches!(e, Error::NoSpace(_)) {
                 self.alloc_failures += 1;
-                return Err(e);
             }
+            return Err(e);
+        }
+        self.account_vector(hv.irq, before);
+        let Some((cpu, vector)) = self.domain.irq(hv.irq)?.target() else {
+            return Err(Error::NoSpace(format!(
+                "device {dev} entry {k}: no online CPU for the interrupt"
+            )));
         };
         let msg = match &mut self.iommus {
             Iommus::Intel(v) => {
                 let irte = Irte::remapped(vector as u8, cpu).with_requester_id(rid);
                 v[iommu].table_mut().set(u32::from(hv.irte), irte)?;
-                compose_msi(hv.irte, None)
+                compose_msi(hv.irte, Some(0))
             }
             Iommus::Amd(v) => {
-                v[iommu].set(rid, u32::from(hv.irte), AmdIrte::remapped(vector as u8, cpu))?;
+                v[iommu].tables_mut().set(rid, u32::from(hv.irte), AmdIrte::remapped(vector as u8, cpu))?;
                 compose_amd_msi(hv.irte)
             }
         };
@@ -303,10 +323,12 @@ impl Host {
         }
         hv.active = false;
         let (irq, irte) = (hv.irq, hv.irte);
+        let before = self.holds_vector(irq);
         self.domain.deactivate(irq)?;
+        self.account_vector(irq, before);
         match &mut self.iommus {
             Iommus::Intel(v) => v[iommu].table_mut().clear(u32::from(irte))?,
-            Iommus::Amd(v) => v[iommu].clear(rid, u32::from(irte))?,
+            Iommus::Amd(v) => v[iommu].tables_mut().clear(rid, u32::from(irte))?,
         }
         self.track();
         Ok(())
@@ -456,7 +478,7 @@ impl Host {
                 RemapResult::Remapped(t) => Ok((t.dest_id, t.vector)),
                 RemapResult::Blocked { .. } => Err(()),
             },
-            Iommus::Amd(v) => match v[d.iommu].lookup(d.requester_id, msg) {
+            Iommus::Amd(v) => match v[d.iommu].remap(d.requester_id, msg) {
                 RemapResult::Remapped(t) => Ok((t.dest_id, t.vector)),
                 RemapResult::Blocked { .. } => Err(()),
             },

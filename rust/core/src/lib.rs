@@ -12,6 +12,11 @@ pub mod queue;
 pub mod remap;
 pub mod vector_table;
 pub mod vfio;
+pub mod matrix;
+pub mod vector_domain;
+pub mod engine;
+pub mod host;
+pub mod policy;
 
 pub use amd_irte::{AmdIrte, AmdIrteFields, AmdIrteTables};
 pub use error::{Error, Result};
@@ -24,3 +29,5 @@ pub use remap::{
 pub use vector_table::{
     DisabledMode, FireOutcome, Fired, MsixControl, Released, TableEntry, VectorTable,
 };
+pub use matrix::{CpuMap, IrqMatrix, VectorBitmap, X86Preset};
+pub use vector_domain::{IrqInfo, IrqState, VectorDomain};

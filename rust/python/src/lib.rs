@@ -9,6 +9,9 @@ mod errors;
 mod irte;
 mod remap;
 mod vector_table;
+mod convert;
+mod engine;
+mod matrix;
 
 /// The extension module. Each model registers its classes from its own file.
 #[pymodule]
@@ -18,5 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     vector_table::register(m)?;
     irte::register(m)?;
     remap::register(m)?;
+    matrix::register(m)?;
+    engine::register(m)?;
     Ok(())
 }
