@@ -13,6 +13,7 @@ from msixcore._core import (
     MmioError,
     MsixError,
     NoSpace,
+    VectorDomain,
     __version__,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "MmioError",
     "MsixError",
     "NoSpace",
+    "VectorDomain",
     "__version__",
 ]

@@ -1,7 +1,7 @@
 """Type stubs for the Rust extension ``msixcore._core``."""
 
 from collections.abc import Iterable
-from typing import TypedDict, final
+from typing import Literal, TypedDict, final
 
 __version__: str
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "MmioError",
     "MsixError",
     "NoSpace",
+    "VectorDomain",
     "__version__",
 ]
 
@@ -150,3 +151,112 @@ class IrqMatrix:
     @property
     def ncpus(self) -> int:
         """Number of possible CPUs."""
+
+class _IrqState(TypedDict):
+    irq: int
+    state: Literal["reserved", "assigned", "active", "managed_reserved", "managed_shutdown"]
+    cpu: int | None
+    vector: int | None
+    managed: bool
+    affinity: list[int]
+    node: int | None
+    requested: bool
+    has_reserved: bool
+    can_reserve: bool
+
+@final
+class VectorDomain:
+    """The x86 vector domain (``arch/x86/kernel/apic/vector.c``) on a booted x86 matrix.
+
+    Interrupts go through the kernel's lifecycle: ``alloc_irq`` (``x86_vector_alloc_irqs``
+    plus MSI early activation), ``activate`` (``request_irq``), ``deactivate``
+    (``free_irq``), ``free`` (``x86_vector_free_irqs``); CPUs go through hotplug with
+    ``cpu_offline`` / ``cpu_online``. With ``reservation_mode`` a regular interrupt holds
+    only a global reservation until activated (exhaustion surfaces at ``activate``);
+    without it the vector is assigned at allocation (exhaustion surfaces at
+    ``alloc_irq``). Managed interrupts reserve a vector on every CPU of their affinity and
+    start on an online CPU of it, or wait in ``managed_shutdown`` until one comes online.
+    Vector moves complete at once (the kernel frees the old vector a little later).
+    """
+
+    def __new__(
+        cls,
+        ncpus: int,
+        *,
+        posted_msi: bool = False,
+        reservation_mode: bool = True,
+        nodes: Iterable[int] | None = None,
+    ) -> VectorDomain:
+        """Boot an x86 host with ``ncpus`` CPUs, all online (see :meth:`IrqMatrix.x86`);
+        ``nodes[cpu]`` is each CPU's NUMA node (default: all on node 0)."""
+
+    def alloc_irq(
+        self, affinity: Iterable[int] | None = None, managed: bool = False, node: int | None = None
+    ) -> int:
+        """Allocate an interrupt; returns its number. ``affinity`` defaults to every CPU,
+        ``node`` to NUMA_NO_NODE. Raises NoSpace when the managed reservation or (without
+        reservation mode) the vector allocation fails."""
+
+    def activate(self, irq: int) -> None:
+        """``request_irq``: give the interrupt a CPU vector (fallback chain node ∩ affinity,
+        node, affinity ∩ online, online). Raises NoSpace on exhaustion."""
+
+    def deactivate(self, irq: int) -> None:
+        """``free_irq``: release the vector (back to a reservation / managed shutdown)."""
+
+    def free(self, irq: int) -> None:
+        """Tear the interrupt down: its vector and its reservations."""
+
+    def cpu_offline(self, cpu: int) -> None:
+        """CPU unplug: migrate started interrupts off ``cpu`` or shut managed ones down.
+        Raises NoSpace when the CPU's vectors do not fit elsewhere (nothing changes)."""
+
+    def cpu_online(self, cpu: int) -> None:
+        """CPU hotplug: bring ``cpu`` online and start managed interrupts waiting for it."""
+
+    def irq_state(self, irq: int) -> _IrqState:
+        """One interrupt: state name, cpu, vector, managed, affinity, reservations."""
+
+    def irqs(self) -> list[int]:
+        """Allocated interrupt numbers, ascending."""
+
+    def online_cpus(self) -> list[int]:
+        """CPUs in the online mask, ascending."""
+
+    def matrix_state(self) -> _MatrixState:
+        """The underlying matrix's state (as :meth:`IrqMatrix.state`)."""
+
+    def debug_show(self, ind: int = 0) -> str:
+        """The matrix's debugfs text (``/sys/kernel/debug/irq/domains/VECTOR``)."""
+
+    @property
+    def ncpus(self) -> int:
+        """Number of possible CPUs."""
+
+    @property
+    def reservation_mode(self) -> bool:
+        """Whether regular interrupts reserve instead of holding a vector until activation."""
+
+    @property
+    def nr_irqs(self) -> int:
+        """Number of allocated interrupts."""
+
+    @property
+    def vectors_in_use(self) -> int:
+        """Interrupts holding a CPU vector."""
+
+    @property
+    def reserved(self) -> int:
+        """Global reservations outstanding (``irq_matrix_reserved``)."""
+
+    @property
+    def managed_reserved(self) -> int:
+        """Managed reservations summed over all CPUs."""
+
+    @property
+    def available(self) -> int:
+        """The matrix's ``global_available``."""
+
+    @property
+    def warnings(self) -> int:
+        """``pr_warn`` messages so far (matrix over-reservation, broken affinity, ...)."""

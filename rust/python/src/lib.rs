@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod convert;
 mod errors;
 mod matrix;
+mod vector_domain;
 
 /// The extension module. Each model registers its classes from its own file.
 #[pymodule]
@@ -14,5 +15,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     matrix::register(m)?;
+    vector_domain::register(m)?;
     Ok(())
 }
