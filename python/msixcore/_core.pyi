@@ -3,6 +3,9 @@
 from collections.abc import Iterable
 from typing import Literal, Self, TypeAlias, TypedDict, final
 
+import numpy as np
+import numpy.typing as npt
+
 __version__: str
 __all__ = [
     "AccountingError",
@@ -12,18 +15,21 @@ __all__ = [
     "InterruptRemapper",
     "InvalidArgument",
     "InvalidOperation",
+    "IrqMatrix",
     "Irte",
     "IrteTable",
-    "IrqMatrix",
     "MmioError",
     "MsixError",
     "NoSpace",
-    "VectorTable",
     "RemapResult",
+    "Simulation",
+    "VectorDomain",
+    "VectorTable",
     "__version__",
     "compose_amd_msi",
     "compose_msi",
     "decode_msi",
+    "run_simulation",
 ]
 
 class MsixError(Exception):
@@ -74,20 +80,25 @@ class VectorTable:
     def entries(self) -> int:
         """Number of vectors N."""
 
+    @property
     def control(self) -> int:
         """Message Control: Enable (bit 15), Function Mask (bit 14), N - 1 (bits 10:0)."""
 
+    @property
     def enabled(self) -> bool:
         """Whether MSI-X Enable is set."""
 
+    @property
     def function_masked(self) -> bool:
         """Whether Function Mask is set."""
 
+    @property
     def disabled_mode(self) -> _DisabledMode:
         """What a fire does while Enable is clear: "lost", "intx" or "pending"."""
 
     @disabled_mode.setter
     def disabled_mode(self, mode: _DisabledMode) -> None: ...
+    @property
     def pending_count(self) -> int:
         """Number of set pending bits."""
 
@@ -97,6 +108,7 @@ class VectorTable:
         The table size and other bits are ignored. When the function becomes able
         to send (Function Mask cleared or Enable set), every pending unmasked vector
         is sent in ascending order. A value outside 0..0xffff raises ``InvalidArgument``.
+        """
 
     def reset(self) -> None:
         """Back to spec reset state (Enable 0, Function Mask 0, entries masked, PBA clear)."""
@@ -110,6 +122,7 @@ class VectorTable:
         Only vector control bit 0 is writable. An unmask of a pending vector that
         can send posts its message to the outbox. ``MmioError`` if the access or
         the value (wider than the access, negative) is invalid.
+        """
 
     def pba_read(self, offset: int, size: int) -> int:
         """Read ``size`` (4 or 8) bytes of the PBA at ``offset``; ``MmioError`` if invalid."""
@@ -121,6 +134,7 @@ class VectorTable:
         """The device signals vector ``k``; returns where the event ended up.
 
         ``InvalidArgument`` if ``k`` is not a vector of the table.
+        """
 
     def take_messages(self) -> list[tuple[int, int, int]]:
         """Return and clear the ``(vector, address, data)`` messages sent so far."""
@@ -145,11 +159,13 @@ class VectorTable:
 
     def is_pending(self, k: int) -> bool:
         """Pending[k]."""
+
 # ---------------------------------------------------------------- IOMMU remapping
 
 _FaultTuple = tuple[int, int | None, str]
 """A fault record: (requester_id, interrupt index or None, reason)."""
 
+@final
 class Irte:
     """A remapped-format Intel VT-d IRTE (128 bits, immutable).
 
@@ -157,6 +173,7 @@ class Irte:
     delivery_mode 7:5, avail 11:8, IM 15 (0; the posted format is not modelled),
     vector 23:16, dest_id 63:32, sid 79:64, sq 81:80, svt 83:82; the rest is
     reserved. Out-of-width fields raise InvalidArgument.
+    """
 
     def __new__(
         cls,
@@ -179,48 +196,64 @@ class Irte:
         """Parse a 128-bit entry; reserved bits or IM = 1 raise InvalidArgument."""
     def to_u128(self) -> int:
         """The 128-bit entry as the IOMMU reads it."""
+    @property
     def present(self) -> bool:
         """P: the entry is valid."""
+    @property
     def fpd(self) -> bool:
         """FPD: faults through this entry are not recorded."""
+    @property
     def dest_mode(self) -> bool:
         """DM: True = logical destination."""
+    @property
     def redir_hint(self) -> bool:
         """RH: redirection hint."""
+    @property
     def trigger_mode(self) -> bool:
         """TM: True = level."""
+    @property
     def delivery_mode(self) -> int:
         """Delivery mode (3 bits)."""
+    @property
     def avail(self) -> int:
         """Software-available bits (4 bits)."""
+    @property
     def vector(self) -> int:
         """CPU vector."""
+    @property
     def dest_id(self) -> int:
         """Destination APIC id (32 bits)."""
+    @property
     def sid(self) -> int:
         """Source id (requester id, or start bus << 8 | end bus with svt 2)."""
+    @property
     def sq(self) -> int:
         """Source-id qualifier: 0 all 16 bits, 1 ignore bit 2, 2 bits 2:1, 3 bits 2:0."""
+    @property
     def svt(self) -> int:
         """Source validation: 0 none, 1 SID+SQ, 2 bus range, 3 reserved (faults)."""
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class IrteTable:
     """One VT-d interrupt remapping table with Linux's ``alloc_irte`` allocator.
 
     ``entries`` must be a power of two in 1..=65536.
+    """
 
     def __new__(cls, entries: int = 65536) -> IrteTable: ...
     def alloc(self, count: int) -> int:
         """Allocate a naturally aligned block of next_pow2(count) entries, first fit.
 
         Returns the block's first index; NoSpace when no block fits.
+        """
     def free(self, index: int, count: int) -> None:
         """Free the block at ``index`` (rounded size must match); zeroes its entries.
 
         InvalidOperation (sites ``free_not_allocated``, ``free_not_block_start``,
         ``free_count_mismatch``) leaves the table unchanged.
+        """
     def set(self, index: int, irte: Irte) -> None:
         """Write ``irte`` at an allocated ``index``."""
     def get(self, index: int) -> Irte:
@@ -229,47 +262,78 @@ class IrteTable:
         """Zero the entry at an allocated ``index``."""
     def is_allocated(self, index: int) -> bool:
         """Whether ``index`` lies in an allocated block."""
+    @property
+    def entries(self) -> int:
         """Table size."""
+    @property
     def in_use(self) -> int:
         """Allocated slots (sum of live block sizes)."""
+    @property
     def free_slots(self) -> int:
         """Slots not allocated."""
+    @property
     def present(self) -> int:
         """Entries with P = 1."""
+    @property
     def blocks(self) -> int:
         """Live allocated blocks."""
 
+@final
 class AmdIrte:
     """An AMD GA-format (128-bit) IRTE in remapped mode (GuestMode = 0), immutable.
 
     Bits: remap_en 0, sup_iopf 1, int_type 4:2, rq_eoi 5, dest_mode 6,
     GuestMode 7 (0), destination[23:0] 31:8, vector 71:64,
     destination[31:24] 127:120; the rest is reserved.
+    """
 
+    def __new__(
+        cls,
+        *,
         remap_en: bool = False,
         sup_iopf: bool = False,
         int_type: int = 0,
         rq_eoi: bool = False,
+        dest_mode: bool = False,
         destination: int = 0,
+        vector: int = 0,
     ) -> AmdIrte: ...
+    @staticmethod
     def from_u128(value: int) -> AmdIrte:
         """Parse a 128-bit entry; GuestMode = 1 or reserved bits raise InvalidArgument."""
+    def to_u128(self) -> int:
+        """The 128-bit entry as the IOMMU reads it."""
+    @property
     def remap_en(self) -> bool:
         """RemapEn: the entry is valid."""
+    @property
     def sup_iopf(self) -> bool:
         """SupIOPF: faults through this entry are not logged."""
+    @property
     def int_type(self) -> int:
         """Interrupt type (3 bits)."""
+    @property
     def rq_eoi(self) -> bool:
         """RqEoi."""
+    @property
+    def dest_mode(self) -> bool:
         """DM: True = logical."""
+    @property
     def destination(self) -> int:
+        """Destination APIC id (32 bits)."""
+    @property
+    def vector(self) -> int:
+        """CPU vector."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
+@final
 class AmdIrteTables:
     """The per-device (requester id) AMD remapping tables of one IOMMU.
 
     Tables are created on first use with ``table_size`` entries (Linux: 256
     before 5.10, 512 since, 2048 with EFR2 NumIntRemapSup on newer kernels).
+    """
 
     def __new__(cls, table_size: int = 512) -> AmdIrteTables: ...
     def alloc(self, requester_id: int, count: int, aligned: bool = False) -> int:
@@ -288,42 +352,61 @@ class AmdIrteTables:
         """Size of the device's table, or None without one."""
     def in_use_of(self, requester_id: int) -> int:
         """Allocated entries in the device's table."""
+    @property
     def table_size(self) -> int:
         """Size given to tables created on first use."""
+    @property
     def tables(self) -> int:
         """Devices with a table."""
+    @property
+    def in_use(self) -> int:
         """Allocated entries over all tables."""
+    @property
     def enabled(self) -> int:
         """Entries with RemapEn = 1 over all tables."""
 
+@final
 class RemapResult:
     """The outcome of one interrupt request: a target, or a blocked fault."""
 
+    @property
     def blocked(self) -> bool:
         """True when the request was blocked."""
+    @property
     def vector(self) -> int | None:
         """Target vector (None when blocked)."""
+    @property
     def dest_id(self) -> int | None:
         """Target APIC id (None when blocked)."""
+    @property
     def dest_mode(self) -> bool | None:
         """Target destination mode (None when blocked)."""
+    @property
     def delivery_mode(self) -> int | None:
         """Target delivery mode (None when blocked)."""
+    @property
     def trigger_mode(self) -> bool | None:
         """Target trigger mode (None when blocked)."""
+    @property
     def irte_index(self) -> int | None:
         """The IRTE used (None when blocked or for a compatibility-format pass-through)."""
+    @property
     def fault(self) -> str | None:
         """Fault reason: not_present, index_out_of_range, sid_mismatch, reserved_svt,
         compat_format_blocked, not_in_interrupt_window, no_table; None when delivered."""
+    @property
     def fault_index(self) -> int | None:
         """The index the blocked request named, if any."""
+    @property
     def suppressed(self) -> bool:
         """Blocked but not recorded (FPD / SupIOPF)."""
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class InterruptRemapper:
     """One Intel VT-d IOMMU: an IRTE table, the CFI setting and a bounded fault log."""
 
+    def __new__(
         cls, entries: int = 65536, allow_compat: bool = False, fault_log_capacity: int = 256
     ) -> InterruptRemapper: ...
     def remap(self, requester_id: int, address: int, data: int) -> RemapResult:
@@ -332,33 +415,93 @@ class InterruptRemapper:
         """The kept fault records, oldest first."""
     def drain_faults(self) -> list[_FaultTuple]:
         """Remove and return the kept fault records."""
+    @property
     def fault_count(self) -> int:
         """Faults recorded (including those past the log's capacity)."""
+    @property
     def suppressed_faults(self) -> int:
         """Blocked requests not recorded because of FPD."""
+    @property
     def overflowed_faults(self) -> int:
         """Faults counted but not kept because the log was full."""
+    @property
     def fault_log_capacity(self) -> int:
         """Records the fault log keeps."""
+    @property
     def allow_compat(self) -> bool:
         """CFI: let compatibility-format MSIs through unremapped."""
     @allow_compat.setter
     def allow_compat(self, allow: bool) -> None: ...
+    def alloc(self, count: int) -> int:
         """Allocate a naturally aligned block of next_pow2(count) IRTEs."""
+    def free(self, index: int, count: int) -> None:
         """Free the block at ``index``."""
+    def set(self, index: int, irte: Irte) -> None:
+        """Write ``irte`` at an allocated ``index``."""
+    def get(self, index: int) -> Irte:
         """The IRTE at ``index``."""
+    def clear(self, index: int) -> None:
         """Zero the IRTE at an allocated ``index``."""
+    def is_allocated(self, index: int) -> bool:
+        """Whether ``index`` lies in an allocated block."""
+    @property
+    def entries(self) -> int:
+        """Table size."""
+    @property
+    def in_use(self) -> int:
         """Allocated IRTEs."""
+    @property
+    def present(self) -> int:
         """IRTEs with P = 1."""
+    @property
+    def blocks(self) -> int:
+        """Live allocated blocks."""
 
+@final
 class AmdRemapper:
     """One AMD IOMMU: per-device remapping tables and a bounded fault log."""
 
     def __new__(cls, table_size: int = 512, fault_log_capacity: int = 256) -> AmdRemapper: ...
+    def remap(self, requester_id: int, address: int, data: int) -> RemapResult:
         """Remap one request through the requester's own table (index = data[10:0])."""
+    def faults(self) -> list[_FaultTuple]:
+        """The kept fault records, oldest first."""
+    def drain_faults(self) -> list[_FaultTuple]:
+        """Remove and return the kept fault records."""
+    @property
+    def fault_count(self) -> int:
+        """Faults recorded (including those past the log's capacity)."""
+    @property
+    def suppressed_faults(self) -> int:
         """Blocked requests not recorded because of SupIOPF."""
+    @property
+    def overflowed_faults(self) -> int:
+        """Faults counted but not kept because the log was full."""
+    def alloc(self, requester_id: int, count: int, aligned: bool = False) -> int:
         """Allocate ``count`` contiguous entries in the device's table."""
+    def free(self, requester_id: int, index: int, count: int = 1) -> None:
         """Free entries index..index+count of the device's table."""
+    def set(self, requester_id: int, index: int, irte: AmdIrte) -> None:
+        """Write ``irte`` at an allocated index of the device's table."""
+    def get(self, requester_id: int, index: int) -> AmdIrte:
+        """The entry at ``index`` of the device's table."""
+    def clear(self, requester_id: int, index: int) -> None:
+        """Zero an allocated entry of the device's table."""
+    def create_table(self, requester_id: int, size: int) -> None:
+        """Give the device a table of ``size`` entries now (once)."""
+    def table_len(self, requester_id: int) -> int | None:
+        """Size of the device's table, or None without one."""
+    @property
+    def table_size(self) -> int:
+        """Size given to tables created on first use."""
+    @property
+    def tables(self) -> int:
+        """Devices with a table."""
+    @property
+    def in_use(self) -> int:
+        """Allocated entries over all tables."""
+    @property
+    def enabled(self) -> int:
         """Entries with RemapEn = 1."""
 
 class _RemappableMsiDict(TypedDict):
@@ -389,6 +532,7 @@ def compose_amd_msi(index: int) -> tuple[int, int]:
 
 def decode_msi(address: int, data: int) -> _RemappableMsiDict | _CompatMsiDict:
     """Decode an MSI; an address outside 0xFEEx_xxxx raises InvalidArgument."""
+
 class _CpuState(TypedDict):
     available: int
     allocated: int
@@ -412,6 +556,7 @@ class _MatrixState(TypedDict):
     system_map: list[int]
     cpus: list[_CpuState]
 
+@final
 class IrqMatrix:
     """Linux's per-CPU interrupt vector allocator (``kernel/irq/matrix.c``), bit for bit.
 
@@ -422,6 +567,7 @@ class IrqMatrix:
     ``sites`` after leaving the state as the kernel leaves it; a kernel BUG raises
     :class:`InvalidOperation` and changes nothing. Negative or too large numbers raise
     :class:`InvalidArgument`.
+    """
 
     def __new__(cls, matrix_bits: int, alloc_start: int, alloc_end: int, ncpus: int) -> IrqMatrix:
         """``irq_alloc_matrix``: 1 <= matrix_bits <= 256, alloc_start <= alloc_end <=
@@ -435,6 +581,7 @@ class IrqMatrix:
         the kernel's system vectors (exceptions, 0x80, 0x32 PIC cascade, APIC vectors)
         assigned, CPU 0 online with the legacy ISA vectors 0x30-0x3f (but 0x32) assigned,
         then CPUs 1..ncpus-1 online.
+        """
 
     def online(self, cpu: int) -> None:
         """``irq_matrix_online``: first time sets ``available``; adds it to
@@ -494,8 +641,160 @@ class IrqMatrix:
     def debug_show(self, ind: int = 0) -> str:
         """``irq_matrix_debug_show``: the debugfs text, character for character."""
 
+    @property
     def warnings(self) -> int:
         """Number of ``pr_warn`` messages printed (over-reservation)."""
 
+    @property
     def ncpus(self) -> int:
         """Number of possible CPUs."""
+
+class _IrqState(TypedDict):
+    irq: int
+    state: Literal["reserved", "assigned", "active", "managed_reserved", "managed_shutdown"]
+    cpu: int | None
+    vector: int | None
+    managed: bool
+    affinity: list[int]
+    node: int | None
+    requested: bool
+    has_reserved: bool
+    can_reserve: bool
+
+@final
+class VectorDomain:
+    """The x86 vector domain (``arch/x86/kernel/apic/vector.c``) on a booted x86 matrix.
+
+    Interrupts go through the kernel's lifecycle: ``alloc_irq`` (``x86_vector_alloc_irqs``
+    plus MSI early activation), ``activate`` (``request_irq``), ``deactivate``
+    (``free_irq``), ``free`` (``x86_vector_free_irqs``); CPUs go through hotplug with
+    ``cpu_offline`` / ``cpu_online``. With ``reservation_mode`` a regular interrupt holds
+    only a global reservation until activated (exhaustion surfaces at ``activate``);
+    without it the vector is assigned at allocation (exhaustion surfaces at
+    ``alloc_irq``). Managed interrupts reserve a vector on every CPU of their affinity and
+    start on an online CPU of it, or wait in ``managed_shutdown`` until one comes online.
+    Vector moves complete at once (the kernel frees the old vector a little later).
+    """
+
+    def __new__(
+        cls,
+        ncpus: int,
+        *,
+        posted_msi: bool = False,
+        reservation_mode: bool = True,
+        nodes: Iterable[int] | None = None,
+    ) -> VectorDomain:
+        """Boot an x86 host with ``ncpus`` CPUs, all online (see :meth:`IrqMatrix.x86`);
+        ``nodes[cpu]`` is each CPU's NUMA node (default: all on node 0)."""
+
+    def alloc_irq(
+        self, affinity: Iterable[int] | None = None, managed: bool = False, node: int | None = None
+    ) -> int:
+        """Allocate an interrupt; returns its number. ``affinity`` defaults to every CPU,
+        ``node`` to NUMA_NO_NODE. Raises NoSpace when the managed reservation or (without
+        reservation mode) the vector allocation fails."""
+
+    def activate(self, irq: int) -> None:
+        """``request_irq``: give the interrupt a CPU vector (fallback chain node ∩ affinity,
+        node, affinity ∩ online, online). Raises NoSpace on exhaustion."""
+
+    def deactivate(self, irq: int) -> None:
+        """``free_irq``: release the vector (back to a reservation / managed shutdown)."""
+
+    def free(self, irq: int) -> None:
+        """Tear the interrupt down: its vector and its reservations."""
+
+    def cpu_offline(self, cpu: int) -> None:
+        """CPU unplug: migrate started interrupts off ``cpu`` or shut managed ones down.
+        Raises NoSpace when the CPU's vectors do not fit elsewhere (nothing changes)."""
+
+    def cpu_online(self, cpu: int) -> None:
+        """CPU hotplug: bring ``cpu`` online and start managed interrupts waiting for it."""
+
+    def irq_state(self, irq: int) -> _IrqState:
+        """One interrupt: state name, cpu, vector, managed, affinity, reservations."""
+
+    def irqs(self) -> list[int]:
+        """Allocated interrupt numbers, ascending."""
+
+    def online_cpus(self) -> list[int]:
+        """CPUs in the online mask, ascending."""
+
+    def matrix_state(self) -> _MatrixState:
+        """The underlying matrix's state (as :meth:`IrqMatrix.state`)."""
+
+    def debug_show(self, ind: int = 0) -> str:
+        """The matrix's debugfs text (``/sys/kernel/debug/irq/domains/VECTOR``)."""
+
+    @property
+    def ncpus(self) -> int:
+        """Number of possible CPUs."""
+
+    @property
+    def reservation_mode(self) -> bool:
+        """Whether regular interrupts reserve instead of holding a vector until activation."""
+
+    @property
+    def nr_irqs(self) -> int:
+        """Number of allocated interrupts."""
+
+    @property
+    def vectors_in_use(self) -> int:
+        """Interrupts holding a CPU vector."""
+
+    @property
+    def reserved(self) -> int:
+        """Global reservations outstanding (``irq_matrix_reserved``)."""
+
+    @property
+    def managed_reserved(self) -> int:
+        """Managed reservations summed over all CPUs."""
+
+    @property
+    def available(self) -> int:
+        """The matrix's ``global_available``."""
+
+    @property
+    def warnings(self) -> int:
+        """``pr_warn`` messages so far (matrix over-reservation, broken affinity, ...)."""
+
+def run_simulation(config_json: str) -> str:
+    """Run the simulation a JSON config describes; return the JSON result.
+
+    The result is ``{"books": {"fired": int, "outcomes": {name: int}}, "stats": {...}}``
+    with every fired interrupt in exactly one of the seven outcomes (checked). A bad
+    config raises :class:`InvalidArgument` naming the field. The GIL is released.
+    """
+
+@final
+class Simulation:
+    """A simulation to step, inspect and drain from Python (same config as
+    :func:`run_simulation`)."""
+
+    def __new__(cls, config_json: str) -> Self:
+        """Build the host, devices and policy; nothing runs yet."""
+
+    def step_until(self, t_ns: int) -> bool:
+        """Advance simulated time to ``t_ns`` (or the stop condition); True once finished."""
+
+    def run(self) -> str:
+        """Run to the stop condition; return the JSON result (books checked)."""
+
+    def result(self) -> str:
+        """The JSON result so far (settles open stalls; checks the books)."""
+
+    @property
+    def now_ns(self) -> int:
+        """Simulated time now, ns."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the stop condition was reached."""
+
+    def books(self) -> dict[str, int]:
+        """``fired`` and each outcome's count so far."""
+
+    def drain(self, cpu: int) -> dict[str, npt.NDArray[np.generic]]:
+        """Take the deliveries waiting on host CPU ``cpu``, oldest first, as numpy
+        arrays ``time_ns`` (uint64), ``device``, ``entry``, ``cpu`` (uint32) and
+        ``vector`` (uint8)."""

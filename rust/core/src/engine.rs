@@ -138,7 +138,9 @@ fn fx_of(key: FxKey) -> Fx {
         1 => Fx::Program(k, MsiMessage::new(a, d)),
         2 => Fx::Unmask(k),
         3 => Fx::Disable,
-        4 => Fx::Enable { closes_resize: k != 0 },
+        4 => Fx::Enable {
+            closes_resize: k != 0,
+        },
         5 => Fx::Live(k, a != 0),
         6 => Fx::Dead(k, a != 0),
         _ => Fx::RequestDone,
@@ -235,15 +237,22 @@ impl Engine {
                     .rev()
                     .find(|(e, _)| *e as usize == k)
                     .map_or(d.rate, |(_, r)| *r);
-                let idx = match classes.iter().position(|c| c.rate.to_bits() == rate.to_bits()) {
-                    Some(i) => i,
-                    None => {
-                        if classes.len() >= u16::MAX as usize {
-                            return Err(Error::InvalidArgument("rates: too many distinct rates".into()));
-                        }
-                        classes.push(RateClass { rate, members: Vec::new() });
-                        classes.len() - 1
+                let found = classes
+                    .iter()
+                    .position(|c| c.rate.to_bits() == rate.to_bits());
+                let idx = if let Some(i) = found {
+                    i
+                } else {
+                    if classes.len() >= u16::MAX as usize {
+                        return Err(Error::InvalidArgument(
+                            "rates: too many distinct rates".into(),
+                        ));
                     }
+                    classes.push(RateClass {
+                        rate,
+                        members: Vec::new(),
+                    });
+                    classes.len() - 1
                 };
                 *c = idx as u16;
             }
@@ -297,7 +306,12 @@ impl Engine {
 
     fn schedule(&mut self, t: u64, dev: u32, what: What) {
         self.seq += 1;
-        self.heap.push(Reverse(Ev { t, seq: self.seq, dev, what }));
+        self.heap.push(Reverse(Ev {
+            t,
+            seq: self.seq,
+            dev,
+            what,
+        }));
     }
 
     /// The outcome books so far.
@@ -325,7 +339,12 @@ impl Engine {
         self.queues
             .get(cpu as usize)
             .map(DeliveryQueue::drain)
-            .ok_or_else(|| Error::InvalidArgument(format!("cpu {cpu} is past the host's {} CPUs", self.cfg.host.ncpus)))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "cpu {cpu} is past the host's {} CPUs",
+                    self.cfg.host.ncpus
+                ))
+            })
     }
 
     /// Run to the stop condition and return the checked books and stats.
@@ -367,7 +386,9 @@ impl Engine {
                 }
                 break;
             }
-            let Some(Reverse(ev)) = self.heap.pop() else { break };
+            let Some(Reverse(ev)) = self.heap.pop() else {
+                break;
+            };
             self.now = self.now.max(ev.t as f64);
             self.stats.control_events += 1;
             match ev.what {
@@ -390,7 +411,11 @@ impl Engine {
             return m[i];
         }
         let mut x = (r >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * self.total_rate;
-        let last = self.classes.iter().rposition(|c| !c.members.is_empty()).unwrap_or(0);
+        let last = self
+            .classes
+            .iter()
+            .rposition(|c| !c.members.is_empty())
+            .unwrap_or(0);
         for (ci, c) in self.classes.iter().enumerate() {
             let w = c.rate * c.members.len() as f64;
             if w <= 0.0 {
@@ -406,11 +431,17 @@ impl Engine {
     }
 
     fn recompute_rate(&mut self) {
-        self.total_rate = self.classes.iter().map(|c| c.rate * c.members.len() as f64).sum();
+        self.total_rate = self
+            .classes
+            .iter()
+            .map(|c| c.rate * c.members.len() as f64)
+            .sum();
     }
 
     fn set_live(&mut self, dev: u32, k: u32, on: bool) {
-        let Some(d) = self.devices.get_mut(dev as usize) else { return };
+        let Some(d) = self.devices.get_mut(dev as usize) else {
+            return;
+        };
         let ku = k as usize;
         if ku >= d.live.len() || d.live[ku] == on {
             return;
@@ -445,7 +476,11 @@ impl Engine {
             match fired.outcome() {
                 FireOutcome::Delivered => match fired.message() {
                     Some(msg) => self.deliver(dev, k, msg),
-                    None => return Err(Error::Accounting("a delivered fire carried no message".into())),
+                    None => {
+                        return Err(Error::Accounting(
+                            "a delivered fire carried no message".into(),
+                        ))
+                    }
                 },
                 FireOutcome::Pending => Outcome::Pending,
                 FireOutcome::Coalesced => Outcome::Coalesced,
@@ -461,7 +496,7 @@ impl Engine {
     /// Route a message through the IOMMU into a CPU queue.
     #[inline]
     fn deliver(&mut self, dev: u32, entry: u32, msg: MsiMessage) -> Outcome {
-        let Ok((cpu, vector)) = self.host.remap(dev, &msg) else {
+        let Some((cpu, vector)) = self.host.remap(dev, &msg) else {
             return Outcome::Blocked;
         };
         let Some(q) = self.queues.get(cpu as usize) else {
@@ -472,7 +507,13 @@ impl Engine {
         if let Some(s) = self.cfg.handler.service_ns {
             h.advance(q, t, s);
         }
-        let item = Delivery { time_ns: t, device: dev, entry, cpu, vector };
+        let item = Delivery {
+            time_ns: t,
+            device: dev,
+            entry,
+            cpu,
+            vector,
+        };
         if q.push(item).is_err() {
             self.stats.queue_overflows += 1;
             return Outcome::Coalesced;
@@ -534,7 +575,9 @@ impl Engine {
                 }
                 self.settle_released(dev, rel)?;
             }
-            Fx::Program(k, msg) => self.devices[dev as usize].table.set_entry(k as usize, msg)?,
+            Fx::Program(k, msg) => self.devices[dev as usize]
+                .table
+                .set_entry(k as usize, msg)?,
             Fx::Unmask(k) => {
                 let d = &mut self.devices[dev as usize];
                 let rel = d.table.unmask(k as usize)?;
@@ -586,7 +629,12 @@ impl Engine {
             }
             Fx::RequestDone => {
                 self.stats.resize_requests += 1;
-                if self.cfg.stop.max_resizes.is_some_and(|m| self.stats.resize_requests >= m) {
+                if self
+                    .cfg
+                    .stop
+                    .max_resizes
+                    .is_some_and(|m| self.stats.resize_requests >= m)
+                {
                     self.finished = true;
                 }
             }
@@ -620,7 +668,11 @@ impl Engine {
         if self.devices[di].halted {
             return Ok(());
         }
-        let Some(step) = self.cfg.devices[di].program.get(self.devices[di].pc).cloned() else {
+        let Some(step) = self.cfg.devices[di]
+            .program
+            .get(self.devices[di].pc)
+            .cloned()
+        else {
             return Ok(());
         };
         let now = self.now as u64;
@@ -638,13 +690,15 @@ impl Engine {
         let mut request = false;
         match step.action {
             Action::Wait => {}
-            Action::Negotiate { minvec, maxvec } => match self.policy.negotiate(&mut ctx, minvec, maxvec)? {
-                Negotiated::Local(n) | Negotiated::Granted(n) => self.devices[di].granted = n,
-                Negotiated::Refused => {
-                    self.stats.negotiations_refused += 1;
-                    self.devices[di].granted = 0;
+            Action::Negotiate { minvec, maxvec } => {
+                match self.policy.negotiate(&mut ctx, minvec, maxvec)? {
+                    Negotiated::Local(n) | Negotiated::Granted(n) => self.devices[di].granted = n,
+                    Negotiated::Refused => {
+                        self.stats.negotiations_refused += 1;
+                        self.devices[di].granted = 0;
+                    }
                 }
-            },
+            }
             Action::Enable => {
                 self.devices[di].guest_enabled = true;
                 answer = Some((None, self.policy.enable(&mut ctx)?));
@@ -710,7 +764,14 @@ impl Engine {
 
     /// Turn a policy's answer into completion-time effects at `done`.
     /// Returns true when the guest must be killed.
-    fn step_result(&mut self, dev: u32, entry: Option<u32>, r: StepResult, done: u64, fx: &mut Vec<(u64, Fx)>) -> bool {
+    fn step_result(
+        &mut self,
+        dev: u32,
+        entry: Option<u32>,
+        r: StepResult,
+        done: u64,
+        fx: &mut Vec<(u64, Fx)>,
+    ) -> bool {
         let d = &self.devices[dev as usize];
         let dead: Vec<u32> = match r {
             StepResult::Kill => return true,
@@ -769,14 +830,18 @@ impl Engine {
     }
 }
 
-
 impl RunResult {
     /// The result as a JSON object: `{"books": {"fired", "outcomes": {name:
     /// count, …}}, "stats": {…}}`. Keys sort, so equal runs give equal bytes.
     pub fn to_json(&self) -> Result<String> {
         let outcomes: serde_json::Map<String, serde_json::Value> = Outcome::ALL
             .iter()
-            .map(|o| (o.name().to_string(), serde_json::Value::from(self.books.get(*o))))
+            .map(|o| {
+                (
+                    o.name().to_string(),
+                    serde_json::Value::from(self.books.get(*o)),
+                )
+            })
             .collect();
         let value = serde_json::json!({
             "books": { "fired": self.books.fired, "outcomes": outcomes },

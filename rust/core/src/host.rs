@@ -10,13 +10,13 @@
 //! allocation on; a CPU vector is held from activation (request_irq) on with
 //! reservation mode, from allocation on without it.
 
+use crate::amd_irte::AmdIrte;
 use crate::config::{HostConfig, IommuKind, TimingConfig};
 use crate::error::{Error, Result};
 use crate::irte::Irte;
-use crate::amd_irte::AmdIrte;
+use crate::matrix::X86Preset;
 use crate::msi::MsiMessage;
 use crate::remap::{compose_amd_msi, compose_msi, AmdRemapper, InterruptRemapper, RemapResult};
-use crate::matrix::X86Preset;
 use crate::vector_domain::VectorDomain;
 
 /// A timed effect on a device's physical MSI-X table.
@@ -107,7 +107,11 @@ impl Host {
                 "devices: at most 65,280 requester ids, got {ndevices}"
             )));
         }
-        let preset = if cfg.posted_msi { X86Preset::posted_msi() } else { X86Preset::mainline() };
+        let preset = if cfg.posted_msi {
+            X86Preset::posted_msi()
+        } else {
+            X86Preset::mainline()
+        };
         let domain = VectorDomain::new(cfg.ncpus, &preset, cfg.reservation_mode, None)?;
         let iommus = match cfg.iommu {
             IommuKind::Intel => Iommus::Intel(
@@ -162,8 +166,14 @@ impl Host {
     /// Remapping faults recorded or suppressed, over all IOMMUs.
     pub fn faults(&self) -> u64 {
         match &self.iommus {
-            Iommus::Intel(v) => v.iter().map(|r| r.fault_log().total() + r.fault_log().suppressed()).sum(),
-            Iommus::Amd(v) => v.iter().map(|r| r.fault_log().total() + r.fault_log().suppressed()).sum(),
+            Iommus::Intel(v) => v
+                .iter()
+                .map(|r| r.fault_log().total() + r.fault_log().suppressed())
+                .sum(),
+            Iommus::Amd(v) => v
+                .iter()
+                .map(|r| r.fault_log().total() + r.fault_log().suppressed())
+                .sum(),
         }
     }
 
@@ -278,7 +288,9 @@ impl Host {
             .get(k as usize)
             .copied()
             .flatten()
-            .ok_or_else(|| Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}")))?;
+            .ok_or_else(|| {
+                Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}"))
+            })?;
         let before = self.holds_vector(hv.irq);
         if let Err(e) = self.domain.activate(hv.irq) {
             if matches!(e, Error::NoSpace(_)) {
@@ -299,7 +311,11 @@ impl Host {
                 compose_msi(hv.irte, Some(0))
             }
             Iommus::Amd(v) => {
-                v[iommu].tables_mut().set(rid, u32::from(hv.irte), AmdIrte::remapped(vector as u8, cpu))?;
+                v[iommu].tables_mut().set(
+                    rid,
+                    u32::from(hv.irte),
+                    AmdIrte::remapped(vector as u8, cpu),
+                )?;
                 compose_amd_msi(hv.irte)
             }
         };
@@ -347,14 +363,23 @@ impl Host {
 
     /// `vfio_msi_disable`: free_irq of every active vector (entry masked),
     /// then `pci_free_irq_vectors` (MSI-X shutdown, every irq freed).
-    pub fn disable_index(&mut self, dev: u32, clock: &mut u64, t: &TimingConfig, fx: &mut Vec<(u64, Fx)>) -> Result<()> {
+    pub fn disable_index(
+        &mut self,
+        dev: u32,
+        clock: &mut u64,
+        t: &TimingConfig,
+        fx: &mut Vec<(u64, Fx)>,
+    ) -> Result<()> {
         for k in self.active_vectors(dev) {
             self.deactivate(dev, k)?;
             fx.push((*clock, Fx::Mask(k)));
             *clock += t.w_active_ns;
         }
         fx.push((*clock, Fx::Disable));
-        let n = self.devices.get(dev as usize).map_or(0, |d| d.vectors.len() as u32);
+        let n = self
+            .devices
+            .get(dev as usize)
+            .map_or(0, |d| d.vectors.len() as u32);
         for k in 0..n {
             self.free_vector(dev, k)?;
         }
@@ -405,7 +430,10 @@ impl Host {
     }
 
     fn rollback(&mut self, dev: u32) -> Result<()> {
-        let n = self.devices.get(dev as usize).map_or(0, |d| d.vectors.len() as u32);
+        let n = self
+            .devices
+            .get(dev as usize)
+            .map_or(0, |d| d.vectors.len() as u32);
         for k in 0..n {
             self.free_vector(dev, k)?;
         }
@@ -468,19 +496,20 @@ impl Host {
         }
     }
 
-    /// Route one message from device `dev` through its IOMMU: `Ok((cpu,
-    /// vector))` or `Err(())` when the IOMMU blocks it. Hot path.
+    /// Route one message from device `dev` through its IOMMU: the target
+    /// `(cpu, vector)`, or `None` when the IOMMU blocks it (the fault is in
+    /// the IOMMU's log). Hot path.
     #[inline]
-    pub fn remap(&mut self, dev: u32, msg: &MsiMessage) -> std::result::Result<(u32, u8), ()> {
-        let Some(d) = self.devices.get(dev as usize) else { return Err(()) };
+    pub fn remap(&mut self, dev: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
+        let d = self.devices.get(dev as usize)?;
         match &mut self.iommus {
             Iommus::Intel(v) => match v[d.iommu].remap(d.requester_id, msg) {
-                RemapResult::Remapped(t) => Ok((t.dest_id, t.vector)),
-                RemapResult::Blocked { .. } => Err(()),
+                RemapResult::Remapped(t) => Some((t.dest_id, t.vector)),
+                RemapResult::Blocked { .. } => None,
             },
             Iommus::Amd(v) => match v[d.iommu].remap(d.requester_id, msg) {
-                RemapResult::Remapped(t) => Ok((t.dest_id, t.vector)),
-                RemapResult::Blocked { .. } => Err(()),
+                RemapResult::Remapped(t) => Some((t.dest_id, t.vector)),
+                RemapResult::Blocked { .. } => None,
             },
         }
     }

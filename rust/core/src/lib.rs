@@ -5,29 +5,29 @@
 pub mod amd_irte;
 pub mod books;
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod host;
 pub mod irte;
+pub mod matrix;
 pub mod msi;
+pub mod policy;
 pub mod queue;
 pub mod remap;
+pub mod vector_domain;
 pub mod vector_table;
 pub mod vfio;
-pub mod matrix;
-pub mod vector_domain;
-pub mod engine;
-pub mod host;
-pub mod policy;
 
 pub use amd_irte::{AmdIrte, AmdIrteFields, AmdIrteTables};
 pub use error::{Error, Result};
 pub use irte::{Irte, IrteFields, IrteTable};
+pub use matrix::{CpuMap, IrqMatrix, VectorBitmap, X86Preset};
 pub use msi::MsiMessage;
 pub use remap::{
     compose_amd_msi, compose_msi, decode_msi, AmdRemapper, CompatMsi, DecodeError, Decoded, Fault,
     FaultLog, FaultReason, InterruptRemapper, RemapResult, RemappableMsi, Target,
 };
+pub use vector_domain::{IrqInfo, IrqState, VectorDomain};
 pub use vector_table::{
     DisabledMode, FireOutcome, Fired, MsixControl, Released, TableEntry, VectorTable,
 };
-pub use matrix::{CpuMap, IrqMatrix, VectorBitmap, X86Preset};
-pub use vector_domain::{IrqInfo, IrqState, VectorDomain};

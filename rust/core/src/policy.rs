@@ -2,7 +2,9 @@
 //! Built-ins run in Rust; a custom policy implements [`Policy`] (the Python
 //! bridge does so for Python classes). Policies see control-plane events only.
 
-use crate::config::{DeviceConfig, FailureMode, Grant, ImsStore, PolicyConfig, PolicyKind, TimingConfig};
+use crate::config::{
+    DeviceConfig, FailureMode, Grant, ImsStore, PolicyConfig, PolicyKind, TimingConfig,
+};
 use crate::error::{Error, Result};
 use crate::host::{Fx, Host};
 use crate::vfio::{HostOp, QemuMsix};
@@ -58,13 +60,18 @@ impl Ctx<'_> {
         let (dev, t) = (self.dev, self.timing);
         match op {
             HostOp::IntxDisable | HostOp::IntxEnable | HostOp::SwitchToUserspace { .. } => Ok(()),
-            HostOp::EnableNoVec => self.host.enable_vectors(dev, &[false], false, &mut self.clock, t, self.fx),
+            HostOp::EnableNoVec => {
+                self.host
+                    .enable_vectors(dev, &[false], false, &mut self.clock, t, self.fx)
+            }
             HostOp::DisableIndex => self.host.disable_index(dev, &mut self.clock, t, self.fx),
             HostOp::EnableVectors { with_fd } => {
-                self.host.enable_vectors(dev, with_fd, closes_resize, &mut self.clock, t, self.fx)
+                self.host
+                    .enable_vectors(dev, with_fd, closes_resize, &mut self.clock, t, self.fx)
             }
             HostOp::SetSignalling { vector } => {
-                self.host.set_signalling(dev, *vector, dynamic, &mut self.clock, t, self.fx)
+                self.host
+                    .set_signalling(dev, *vector, dynamic, &mut self.clock, t, self.fx)
             }
         }
     }
@@ -82,7 +89,7 @@ impl Ctx<'_> {
 }
 
 /// A hypervisor policy. Each method handles one guest action on `ctx.dev`.
-pub trait Policy: Send {
+pub trait Policy: Send + Sync {
     /// Short name for reports.
     fn name(&self) -> String;
     /// `pci_enable_msix_range(minvec, maxvec)`.
@@ -110,7 +117,13 @@ pub struct QemuPolicy {
 
 impl QemuPolicy {
     /// One QEMU device model per configured device.
-    pub fn new(devices: &[DeviceConfig], dynamic: bool, upfront: Option<u32>, on_failure: FailureMode, label: &str) -> Result<Self> {
+    pub fn new(
+        devices: &[DeviceConfig],
+        dynamic: bool,
+        upfront: Option<u32>,
+        on_failure: FailureMode,
+        label: &str,
+    ) -> Result<Self> {
         let devs = devices
             .iter()
             .map(|d| {
@@ -138,7 +151,13 @@ impl QemuPolicy {
 
     /// Run `ops` produced from state `before`; on a host allocation failure
     /// apply the failure mode.
-    fn settle(&mut self, ctx: &mut Ctx<'_>, before: QemuMsix, ops: &[HostOp], k: Option<u32>) -> Result<StepResult> {
+    fn settle(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        before: QemuMsix,
+        ops: &[HostOp],
+        k: Option<u32>,
+    ) -> Result<StepResult> {
         match ctx.exec_all(ops, self.dynamic) {
             Ok(()) => Ok(StepResult::Ok),
             Err(Error::NoSpace(_)) => {
@@ -156,7 +175,9 @@ impl QemuPolicy {
                         let restore = if index_down && before.enabled() {
                             if before.nr_vectors() > 0 {
                                 Some(HostOp::EnableVectors {
-                                    with_fd: (0..before.nr_vectors()).map(|i| before.used(i)).collect(),
+                                    with_fd: (0..before.nr_vectors())
+                                        .map(|i| before.used(i))
+                                        .collect(),
                                 })
                             } else {
                                 Some(HostOp::EnableNoVec)
@@ -236,16 +257,22 @@ pub struct HypercallPolicy {
 
 impl HypercallPolicy {
     /// A hypercall host for `devices`.
-    pub fn new(devices: &[DeviceConfig], cfg: &PolicyConfig, trap_fallback: bool, label: &str) -> Result<Self> {
+    pub fn new(
+        devices: &[DeviceConfig],
+        cfg: &PolicyConfig,
+        trap_fallback: bool,
+        label: &str,
+    ) -> Result<Self> {
         Ok(Self {
             granted: vec![None; devices.len()],
             grant: cfg.grant,
             grant_n: cfg.grant_n,
-            fallback: QemuPolicy::new(devices, false, None, cfg.on_failure, label)
-                .map(|mut q| {
+            fallback: QemuPolicy::new(devices, false, None, cfg.on_failure, label).map(
+                |mut q| {
                     q.dynamic = false;
                     q
-                })?,
+                },
+            )?,
             trap_fallback,
             untrapped: 0,
             label: label.to_string(),
@@ -253,7 +280,13 @@ impl HypercallPolicy {
     }
 
     fn try_grant(ctx: &mut Ctx<'_>, n: u32) -> Result<bool> {
-        match ctx.exec(&HostOp::EnableVectors { with_fd: vec![true; n as usize] }, false, false) {
+        match ctx.exec(
+            &HostOp::EnableVectors {
+                with_fd: vec![true; n as usize],
+            },
+            false,
+            false,
+        ) {
             Ok(()) => Ok(true),
             Err(Error::NoSpace(_)) => Ok(false),
             Err(e) => Err(e),
@@ -298,7 +331,9 @@ impl Policy for HypercallPolicy {
             }
             if let Some(n) = best {
                 if !Self::try_grant(ctx, n)? {
-                    return Err(Error::Accounting(format!("grant of {n} vectors failed on retry")));
+                    return Err(Error::Accounting(format!(
+                        "grant of {n} vectors failed on retry"
+                    )));
                 }
             }
             best
@@ -312,7 +347,14 @@ impl Policy for HypercallPolicy {
     }
 
     fn enable(&mut self, ctx: &mut Ctx<'_>) -> Result<StepResult> {
-        if self.granted.get(ctx.dev as usize).copied().flatten().is_some() || !self.trap_fallback {
+        if self
+            .granted
+            .get(ctx.dev as usize)
+            .copied()
+            .flatten()
+            .is_some()
+            || !self.trap_fallback
+        {
             return Ok(StepResult::Ok);
         }
         self.fallback.enable(ctx)
@@ -331,7 +373,14 @@ impl Policy for HypercallPolicy {
     }
 
     fn mask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> Result<StepResult> {
-        if self.granted.get(ctx.dev as usize).copied().flatten().is_some() || !self.trap_fallback {
+        if self
+            .granted
+            .get(ctx.dev as usize)
+            .copied()
+            .flatten()
+            .is_some()
+            || !self.trap_fallback
+        {
             return Ok(StepResult::Ok);
         }
         self.fallback.mask(ctx, k)
@@ -361,13 +410,25 @@ impl Policy for HypercallPolicy {
 pub fn builtin(cfg: &PolicyConfig, devices: &[DeviceConfig]) -> Result<Box<dyn Policy>> {
     let name = cfg.kind.name();
     Ok(match cfg.kind {
-        PolicyKind::Noresize => Box::new(QemuPolicy::new(devices, false, None, cfg.on_failure, name)?),
-        PolicyKind::Upfront => Box::new(QemuPolicy::new(devices, false, Some(cfg.upfront_count), cfg.on_failure, name)?),
-        PolicyKind::Dynamic => Box::new(QemuPolicy::new(devices, true, None, cfg.on_failure, name)?),
+        PolicyKind::Noresize => {
+            Box::new(QemuPolicy::new(devices, false, None, cfg.on_failure, name)?)
+        }
+        PolicyKind::Upfront => Box::new(QemuPolicy::new(
+            devices,
+            false,
+            Some(cfg.upfront_count),
+            cfg.on_failure,
+            name,
+        )?),
+        PolicyKind::Dynamic => {
+            Box::new(QemuPolicy::new(devices, true, None, cfg.on_failure, name)?)
+        }
         PolicyKind::Hypercall => Box::new(HypercallPolicy::new(devices, cfg, true, name)?),
         PolicyKind::Ims => match cfg.ims_store {
             // Trappable message store: per-vector setup like dynamic MSI-X.
-            ImsStore::Device => Box::new(QemuPolicy::new(devices, true, None, cfg.on_failure, name)?),
+            ImsStore::Device => {
+                Box::new(QemuPolicy::new(devices, true, None, cfg.on_failure, name)?)
+            }
             // Guest RAM cannot be trapped: only the hypercall path works.
             ImsStore::GuestRam => Box::new(HypercallPolicy::new(devices, cfg, false, name)?),
         },

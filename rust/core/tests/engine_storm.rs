@@ -34,7 +34,10 @@ fn storm_program(s: Storm) -> Vec<Step> {
     let mut p = vec![
         Step {
             delay_ns: 0,
-            action: Action::Negotiate { minvec: 1, maxvec: s.table },
+            action: Action::Negotiate {
+                minvec: 1,
+                maxvec: s.table,
+            },
         },
         Step {
             delay_ns: 0,
@@ -198,7 +201,11 @@ fn window_time_matches_the_storm_definition() {
 
 #[test]
 fn an_unaware_guest_under_hypercall_falls_back_to_resizing() {
-    let s = Storm { devices: 2, table: 16, ..DEFAULT };
+    let s = Storm {
+        devices: 2,
+        table: 16,
+        ..DEFAULT
+    };
     let mut cfg = storm_config(s, PolicyKind::Hypercall, 320, 5);
     for d in &mut cfg.devices {
         d.program.remove(0); // no pci_enable_msix_range hypercall
@@ -207,4 +214,3 @@ fn an_unaware_guest_under_hypercall_falls_back_to_resizing() {
     assert_eq!(r.stats.resizes, 320);
     assert!(r.books.get(Outcome::Lost) > 0);
 }
-

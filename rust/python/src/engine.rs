@@ -44,7 +44,8 @@ impl PySimulation {
     /// Run to the stop condition; returns the JSON result (books checked).
     fn run(&mut self, py: Python<'_>) -> PyResult<String> {
         let engine = &mut self.engine;
-        py.detach(move || engine.run().and_then(|r| r.to_json())).py()
+        py.detach(move || engine.run().and_then(|r| r.to_json()))
+            .py()
     }
 
     /// The JSON result so far (settles open stalls; checks the books).
@@ -80,9 +81,13 @@ impl PySimulation {
     fn drain<'py>(&mut self, py: Python<'py>, cpu: u32) -> PyResult<Bound<'py, PyDict>> {
         let items = self.engine.drain(cpu).py()?;
         let d = PyDict::new(py);
-        let col = |f: fn(&msixcore_core::queue::Delivery) -> u64| items.iter().map(f).collect::<Vec<u64>>();
+        let col = |f: fn(&msixcore_core::queue::Delivery) -> u64| {
+            items.iter().map(f).collect::<Vec<u64>>()
+        };
         d.set_item("time_ns", col(|x| x.time_ns).into_pyarray(py))?;
-        let c32 = |f: fn(&msixcore_core::queue::Delivery) -> u32| items.iter().map(f).collect::<Vec<u32>>();
+        let c32 = |f: fn(&msixcore_core::queue::Delivery) -> u32| {
+            items.iter().map(f).collect::<Vec<u32>>()
+        };
         d.set_item("device", c32(|x| x.device).into_pyarray(py))?;
         d.set_item("entry", c32(|x| x.entry).into_pyarray(py))?;
         d.set_item("cpu", c32(|x| x.cpu).into_pyarray(py))?;

@@ -5,13 +5,14 @@
 use pyo3::prelude::*;
 
 mod args;
-mod errors;
-mod irte;
-mod remap;
-mod vector_table;
 mod convert;
 mod engine;
+mod errors;
+mod irte;
 mod matrix;
+mod remap;
+mod vector_domain;
+mod vector_table;
 
 /// The extension module. Each model registers its classes from its own file.
 #[pymodule]
@@ -23,5 +24,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     remap::register(m)?;
     matrix::register(m)?;
     engine::register(m)?;
+    vector_domain::register(m)?;
     Ok(())
 }

@@ -49,13 +49,6 @@ pub struct PyIrqMatrix {
     inner: CoreMatrix,
 }
 
-impl PyIrqMatrix {
-    /// Read access for other bindings.
-    pub fn core(&self) -> &CoreMatrix {
-        &self.inner
-    }
-}
-
 #[pymethods]
 impl PyIrqMatrix {
     #[new]
