@@ -335,7 +335,7 @@ pub struct HandlerConfig {
 impl Default for HandlerConfig {
     fn default() -> Self {
         Self {
-            service_ns: Some(1_000),
+            service_ns: Some(200),
             queue_capacity: 4096,
         }
     }

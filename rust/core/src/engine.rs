@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Poisson};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
 
@@ -110,41 +111,10 @@ pub struct RunResult {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum What {
+    /// The device's next guest driver step.
     Step,
-    Effect(FxKey),
-}
-
-/// `Fx` with a total order so events can sit in a heap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct FxKey(u8, u32, u64, u32);
-
-fn fx_key(fx: Fx) -> FxKey {
-    match fx {
-        Fx::Mask(k) => FxKey(0, k, 0, 0),
-        Fx::Program(k, m) => FxKey(1, k, m.address, m.data),
-        Fx::Unmask(k) => FxKey(2, k, 0, 0),
-        Fx::Disable => FxKey(3, 0, 0, 0),
-        Fx::Enable { closes_resize } => FxKey(4, u32::from(closes_resize), 0, 0),
-        Fx::Live(k, on) => FxKey(5, k, u64::from(on), 0),
-        Fx::Dead(k, on) => FxKey(6, k, u64::from(on), 0),
-        Fx::RequestDone => FxKey(7, 0, 0, 0),
-    }
-}
-
-fn fx_of(key: FxKey) -> Fx {
-    let FxKey(tag, k, a, d) = key;
-    match tag {
-        0 => Fx::Mask(k),
-        1 => Fx::Program(k, MsiMessage::new(a, d)),
-        2 => Fx::Unmask(k),
-        3 => Fx::Disable,
-        4 => Fx::Enable {
-            closes_resize: k != 0,
-        },
-        5 => Fx::Live(k, a != 0),
-        6 => Fx::Dead(k, a != 0),
-        _ => Fx::RequestDone,
-    }
+    /// A batch of same-time host effects (an index into `Engine::batches`).
+    Effects(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -171,6 +141,8 @@ struct Device {
     w1_open: Vec<u64>,
     /// The guest has MSI-X enabled (a host disable now opens a W2 window).
     guest_enabled: bool,
+    /// Aggregated mode: the time up to which this device's fires are booked.
+    booked_until: f64,
 }
 
 struct RateClass {
@@ -190,6 +162,9 @@ pub struct Engine {
     now: f64,
     heap: BinaryHeap<Reverse<Ev>>,
     seq: u64,
+    /// Effect batches waiting in the heap, by slot; freed slots are reused.
+    batches: Vec<Vec<Fx>>,
+    free_batches: Vec<u32>,
     queues: Vec<DeliveryQueue>,
     handlers: Vec<CpuHandler>,
     books: Books,
@@ -219,11 +194,6 @@ impl Engine {
     /// Build a run with a custom policy.
     pub fn with_policy(cfg: SimConfig, policy: Box<dyn Policy>) -> Result<Self> {
         cfg.validate()?;
-        if cfg.mode == Mode::Aggregated {
-            return Err(Error::InvalidArgument(
-                "mode: aggregated sampling is not available yet; use \"event\"".into(),
-            ));
-        }
         let host = Host::new(&cfg.host, cfg.devices.len())?;
         let mut classes: Vec<RateClass> = Vec::new();
         let mut devices = Vec::with_capacity(cfg.devices.len());
@@ -271,6 +241,7 @@ impl Engine {
                 w2_open: None,
                 w1_open: vec![u64::MAX; n],
                 guest_enabled: false,
+                booked_until: 0.0,
             });
         }
         let ncpus = cfg.host.ncpus as usize;
@@ -288,6 +259,8 @@ impl Engine {
             now: 0.0,
             heap: BinaryHeap::new(),
             seq: 0,
+            batches: Vec::new(),
+            free_batches: Vec::new(),
             queues,
             handlers: vec![CpuHandler::default(); ncpus],
             books: Books::default(),
@@ -363,7 +336,7 @@ impl Engine {
         loop {
             let next_ctl = self.heap.peek().map_or(u64::MAX, |Reverse(e)| e.t);
             let horizon = next_ctl.min(limit);
-            if self.total_rate > 0.0 {
+            if self.total_rate > 0.0 && self.cfg.mode == Mode::Event {
                 let u: f64 = 1.0 - (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
                 let tf = self.now - u.ln() / self.total_rate * 1e9;
                 if tf < horizon as f64 {
@@ -389,17 +362,136 @@ impl Engine {
             let Some(Reverse(ev)) = self.heap.pop() else {
                 break;
             };
+            if self.cfg.mode == Mode::Aggregated {
+                self.book_device(ev.dev, ev.t as f64)?;
+            }
             self.now = self.now.max(ev.t as f64);
             self.stats.control_events += 1;
             match ev.what {
                 What::Step => self.guest_step(ev.dev)?,
-                What::Effect(key) => self.apply(ev.dev, fx_of(key))?,
+                What::Effects(slot) => {
+                    let batch = std::mem::take(&mut self.batches[slot as usize]);
+                    for fx in &batch {
+                        self.apply(ev.dev, *fx)?;
+                    }
+                    // Keep the allocation for the next batch.
+                    self.batches[slot as usize] = batch;
+                    self.batches[slot as usize].clear();
+                    self.free_batches.push(slot);
+                }
             }
             if self.finished {
                 break;
             }
         }
+        if self.cfg.mode == Mode::Aggregated {
+            for dev in 0..self.devices.len() as u32 {
+                self.book_device(dev, self.now)?;
+            }
+        }
         Ok(self.finished)
+    }
+
+    /// Aggregated mode: book device `dev`'s fires from its last booking up
+    /// to `t` (ns). Its state is constant over that interval, so each live
+    /// vector's fires are Poisson(rate · Δt) with one outcome class: vectors
+    /// that would send and route, or that would be lost, diverted to INTx or
+    /// fail, are summed and sampled with one draw per class; a vector whose
+    /// fires latch a pending bit, or are blocked, goes through the real table
+    /// and IOMMU (first fire) with the rest booked as they would end. CPU
+    /// queues and stale-queue timing are not simulated in this mode.
+    fn book_device(&mut self, dev: u32, t: f64) -> Result<()> {
+        let di = dev as usize;
+        let t0 = self.devices[di].booked_until;
+        if t <= t0 {
+            return Ok(());
+        }
+        self.devices[di].booked_until = t;
+        let dt = (t - t0) * 1e-9;
+        let (mut send, mut lost, mut intx, mut failed) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let mut slow: Vec<(u32, f64)> = Vec::new();
+        let d = &self.devices[di];
+        let enabled = d.table.is_enabled();
+        let mode = d.table.disabled_mode();
+        for (k, &live) in d.live.iter().enumerate() {
+            if !live {
+                continue;
+            }
+            let rate = self.classes[d.class[k] as usize].rate;
+            if rate <= 0.0 {
+                continue;
+            }
+            if d.dead[k] {
+                failed += rate;
+            } else if !enabled && mode == DisabledMode::Lost {
+                lost += rate;
+            } else if !enabled && mode == DisabledMode::Intx {
+                intx += rate;
+            } else if d.table.can_send(k)? && self.host.probe(dev, &d.table.entry(k)?.message()) {
+                send += rate;
+            } else {
+                slow.push((k as u32, rate));
+            }
+        }
+        for (outcome, rate) in [
+            (Outcome::Delivered, send),
+            (Outcome::Lost, lost),
+            (Outcome::Intx, intx),
+            (Outcome::Failed, failed),
+        ] {
+            let n = self.poisson(rate * dt)?;
+            self.books.fire_n(outcome, n);
+        }
+        for (k, rate) in slow {
+            let n = self.poisson(rate * dt)?;
+            if n == 0 {
+                continue;
+            }
+            // The first fire goes through the real table (sets the pending
+            // bit, or is blocked by the IOMMU); the rest end the same way or
+            // coalesce into the bit now set.
+            let table = &mut self.devices[di].table;
+            let first = table.fire(k as usize)?;
+            let outcome = match first.outcome() {
+                FireOutcome::Delivered => match first.message() {
+                    Some(msg) => self.deliver(dev, k, msg),
+                    None => {
+                        return Err(Error::Accounting(
+                            "a delivered fire carried no message".into(),
+                        ))
+                    }
+                },
+                FireOutcome::Pending => Outcome::Pending,
+                FireOutcome::Coalesced => Outcome::Coalesced,
+                FireOutcome::Lost => Outcome::Lost,
+                FireOutcome::Intx => Outcome::Intx,
+            };
+            self.books.fire(outcome);
+            let rest = match outcome {
+                Outcome::Pending | Outcome::Coalesced => Outcome::Coalesced,
+                Outcome::Blocked => {
+                    // Each blocked request is a fault: route them for real.
+                    for _ in 1..n {
+                        let msg = self.devices[di].table.entry(k as usize)?.message();
+                        let o = self.deliver(dev, k, msg);
+                        self.books.fire(o);
+                    }
+                    continue;
+                }
+                o => o,
+            };
+            self.books.fire_n(rest, n - 1);
+        }
+        Ok(())
+    }
+
+    fn poisson(&mut self, mean: f64) -> Result<u64> {
+        if mean <= 0.0 {
+            return Ok(0);
+        }
+        let p = Poisson::new(mean)
+            .map_err(|e| Error::InvalidArgument(format!("poisson mean {mean}: {e}")))?;
+        Ok(p.sample(&mut self.rng) as u64)
     }
 
     #[inline]
@@ -650,17 +742,21 @@ impl Engine {
         Ok(())
     }
 
-    fn kill_vm(&mut self, vm: u32) {
+    fn kill_vm(&mut self, vm: u32) -> Result<()> {
         self.stats.guest_kills += 1;
         let ids: Vec<u32> = (0..self.devices.len() as u32)
             .filter(|&i| self.devices[i as usize].vm == vm)
             .collect();
         for i in ids {
+            if self.cfg.mode == Mode::Aggregated {
+                self.book_device(i, self.now)?;
+            }
             self.devices[i as usize].halted = true;
             for k in 0..self.devices[i as usize].live.len() as u32 {
                 self.set_live(i, k, false);
             }
         }
+        Ok(())
     }
 
     fn guest_step(&mut self, dev: u32) -> Result<()> {
@@ -735,8 +831,7 @@ impl Engine {
         if let Some((entry, r)) = answer {
             if self.step_result(dev, entry, r, done, &mut fx) {
                 let vm = self.devices[di].vm;
-                self.kill_vm(vm);
-                return Ok(());
+                return self.kill_vm(vm);
             }
         }
         if request {
@@ -745,8 +840,19 @@ impl Engine {
         // Host effects, then the step's completion effects, in time order
         // (the sort is stable, so same-time effects keep their order).
         fx.sort_by_key(|(t, _)| *t);
-        for (t, f) in fx {
-            self.schedule(t.max(now), dev, What::Effect(fx_key(f)));
+        let mut i = 0;
+        while i < fx.len() {
+            let t = fx[i].0;
+            let slot = self.free_batches.pop().unwrap_or_else(|| {
+                self.batches.push(Vec::new());
+                (self.batches.len() - 1) as u32
+            });
+            let batch = &mut self.batches[slot as usize];
+            while i < fx.len() && fx[i].0 == t {
+                batch.push(fx[i].1);
+                i += 1;
+            }
+            self.schedule(t.max(now), dev, What::Effects(slot));
         }
         let d = &mut self.devices[di];
         let program = &self.cfg.devices[di].program;

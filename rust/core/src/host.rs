@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::irte::Irte;
 use crate::matrix::X86Preset;
 use crate::msi::MsiMessage;
-use crate::remap::{compose_amd_msi, compose_msi, AmdRemapper, InterruptRemapper, RemapResult};
+use crate::remap::{
+    compose_amd_msi, compose_msi, decode_msi, AmdRemapper, Decoded, InterruptRemapper, RemapResult,
+};
 use crate::vector_domain::VectorDomain;
 
 /// A timed effect on a device's physical MSI-X table.
@@ -492,6 +494,35 @@ impl Host {
                     let _ = self.free_vector(dev, k);
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// Whether a message from `dev` would be remapped (true) or blocked,
+    /// without recording anything: the same checks as [`Host::remap`], used
+    /// by aggregated sampling to classify a vector once per interval.
+    pub fn probe(&self, dev: u32, msg: &MsiMessage) -> bool {
+        let Some(d) = self.devices.get(dev as usize) else {
+            return false;
+        };
+        match &self.iommus {
+            Iommus::Intel(v) => {
+                let r = &v[d.iommu];
+                match decode_msi(msg) {
+                    Ok(Decoded::Remappable(m)) => r.table().lookup(m.index()).is_some_and(|irte| {
+                        irte.present() && irte.source_check(d.requester_id).is_ok()
+                    }),
+                    Ok(Decoded::Compat(_)) => r.allow_compat(),
+                    Err(_) => false,
+                }
+            }
+            Iommus::Amd(v) => {
+                let index = msg.data & crate::amd_irte::AMD_MSI_DATA_INDEX_MASK;
+                crate::remap::in_interrupt_window(msg.address)
+                    && v[d.iommu]
+                        .tables()
+                        .lookup(d.requester_id, index)
+                        .is_ok_and(AmdIrte::remap_en)
             }
         }
     }

@@ -214,3 +214,63 @@ fn an_unaware_guest_under_hypercall_falls_back_to_resizing() {
     assert_eq!(r.stats.resizes, 320);
     assert!(r.books.get(Outcome::Lost) > 0);
 }
+
+fn mean_var(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, v)
+}
+
+#[test]
+fn aggregated_mode_agrees_in_distribution_with_per_event_mode() {
+    use msixcore_core::config::Mode;
+    let s = Storm {
+        devices: 2,
+        table: 16,
+        init: 2,
+        rate: 50_000.0,
+        w0_ns: 50_000,
+        ..DEFAULT
+    };
+    let resizes = u64::from(s.devices * s.table) * 4;
+    let seeds = 60u64;
+    let mut per_mode = Vec::new();
+    for mode in [Mode::Event, Mode::Aggregated] {
+        let (mut lost, mut delivered) = (Vec::new(), Vec::new());
+        for seed in 0..seeds {
+            let mut cfg = storm_config(s, PolicyKind::Noresize, resizes, 1000 + seed);
+            cfg.mode = mode;
+            cfg.handler.service_ns = Some(10); // never the bottleneck here
+            let r = run(cfg);
+            r.books.check().unwrap();
+            lost.push(r.books.get(Outcome::Lost) as f64);
+            delivered.push(r.books.get(Outcome::Delivered) as f64);
+        }
+        per_mode.push((mean_var(&lost), mean_var(&delivered)));
+    }
+    let n = seeds as f64;
+    for (name, (a, b)) in [
+        ("lost", (per_mode[0].0, per_mode[1].0)),
+        ("delivered", (per_mode[0].1, per_mode[1].1)),
+    ] {
+        let se = ((a.1 + b.1) / n).sqrt();
+        assert!(
+            (a.0 - b.0).abs() < 4.0 * se,
+            "{name}: means {} vs {} (se {se})",
+            a.0,
+            b.0
+        );
+        let ratio = a.1 / b.1;
+        assert!(
+            (0.35..2.9).contains(&ratio),
+            "{name}: variances {} vs {} (ratio {ratio})",
+            a.1,
+            b.1
+        );
+    }
+    // Both see losses, and Poisson counts: variance ≈ mean for lost.
+    let (lost_mean, lost_var) = per_mode[1].0;
+    assert!(lost_mean > 50.0);
+    assert!((0.5..2.0).contains(&(lost_var / lost_mean)));
+}
