@@ -29,6 +29,7 @@ __all__ = [
     "compose_amd_msi",
     "compose_msi",
     "decode_msi",
+    "run_replications",
     "run_simulation",
 ]
 
@@ -758,12 +759,24 @@ class VectorDomain:
     def warnings(self) -> int:
         """``pr_warn`` messages so far (matrix over-reservation, broken affinity, ...)."""
 
-def run_simulation(config_json: str) -> str:
+def run_simulation(config_json: str, policy: object | None = None) -> str:
     """Run the simulation a JSON config describes; return the JSON result.
+
+    ``policy`` is an optional Python policy object (see :mod:`msixcore.policies`),
+    called on control-plane events only; without it the config's built-in policy runs.
 
     The result is ``{"books": {"fired": int, "outcomes": {name: int}}, "stats": {...}}``
     with every fired interrupt in exactly one of the seven outcomes (checked). A bad
     config raises :class:`InvalidArgument` naming the field. The GIL is released.
+    """
+
+def run_replications(config_json: str, seeds: list[int], threads: int = 0) -> str:
+    """Run one replication per seed on ``threads`` threads (0 = all cores), GIL released.
+
+    Returns the merged JSON result (books and stats summed; peaks and maxima
+    maximised) plus ``replications``: each seed's ``fired``, ``outcomes``,
+    ``resizes`` and ``resize_requests``, in seed order. The same seeds give the
+    same bytes whatever the thread count.
     """
 
 @final
@@ -771,8 +784,9 @@ class Simulation:
     """A simulation to step, inspect and drain from Python (same config as
     :func:`run_simulation`)."""
 
-    def __new__(cls, config_json: str) -> Self:
-        """Build the host, devices and policy; nothing runs yet."""
+    def __new__(cls, config_json: str, policy: object | None = None) -> Self:
+        """Build the host, devices and policy (built-in, or a Python policy object);
+        nothing runs yet."""
 
     def step_until(self, t_ns: int) -> bool:
         """Advance simulated time to ``t_ns`` (or the stop condition); True once finished."""

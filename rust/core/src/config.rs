@@ -360,8 +360,20 @@ fn field_err(field: &str, msg: impl std::fmt::Display) -> Error {
 impl SimConfig {
     /// Parse and validate a JSON configuration.
     pub fn from_json(text: &str) -> Result<Self> {
-        let cfg: SimConfig = serde_json::from_str(text)
-            .map_err(|e| Error::InvalidArgument(format!("config: {e}")))?;
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let cfg: SimConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // serde_json appends "at line L column C" of the one-line JSON;
+            // the field path says more.
+            let msg = inner.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            if path == "." || path.is_empty() {
+                Error::InvalidArgument(format!("config: {msg}"))
+            } else {
+                Error::InvalidArgument(format!("{path}: {msg}"))
+            }
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }

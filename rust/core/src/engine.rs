@@ -962,3 +962,126 @@ pub fn run_json(config_json: &str) -> Result<String> {
     let cfg = SimConfig::from_json(config_json)?;
     Engine::new(cfg)?.run()?.to_json()
 }
+
+impl RunStats {
+    /// Fold another replication's stats in: counts and times add up, maxima
+    /// and peaks take the larger value, final usage adds up (independent hosts).
+    pub fn merge(&mut self, o: &RunStats) {
+        self.end_time_ns += o.end_time_ns;
+        self.resizes += o.resizes;
+        self.resize_requests += o.resize_requests;
+        self.w2_time_ns += o.w2_time_ns;
+        self.w1_time_ns += o.w1_time_ns;
+        self.guest_kills += o.guest_kills;
+        self.negotiations_refused += o.negotiations_refused;
+        self.unmasks_refused += o.unmasks_refused;
+        self.unmasks_skipped += o.unmasks_skipped;
+        self.dead_marks += o.dead_marks;
+        self.alloc_failures += o.alloc_failures;
+        self.remap_faults += o.remap_faults;
+        self.stalls += o.stalls;
+        self.stall_time_ns += o.stall_time_ns;
+        self.stall_timeouts += o.stall_timeouts;
+        self.stalls_open += o.stalls_open;
+        self.queue_overflows += o.queue_overflows;
+        self.handled += o.handled;
+        self.max_queue_depth = self.max_queue_depth.max(o.max_queue_depth);
+        self.queue_wait_ns += o.queue_wait_ns;
+        self.max_queue_wait_ns = self.max_queue_wait_ns.max(o.max_queue_wait_ns);
+        self.final_usage.cpu_vectors += o.final_usage.cpu_vectors;
+        self.final_usage.irtes += o.final_usage.irtes;
+        self.final_usage.irq_descs += o.final_usage.irq_descs;
+        self.peak_usage.cpu_vectors = self.peak_usage.cpu_vectors.max(o.peak_usage.cpu_vectors);
+        self.peak_usage.irtes = self.peak_usage.irtes.max(o.peak_usage.irtes);
+        self.peak_usage.irq_descs = self.peak_usage.irq_descs.max(o.peak_usage.irq_descs);
+        self.control_events += o.control_events;
+    }
+}
+
+/// Independent replications of one config, one per seed, run on `threads`
+/// worker threads (0 = all cores). Results come back in seed order and merge
+/// in that order, so the merged result does not depend on the thread count.
+pub fn run_replications(cfg: &SimConfig, seeds: &[u64], threads: usize) -> Result<Vec<RunResult>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    cfg.validate()?;
+    if seeds.is_empty() {
+        return Err(Error::InvalidArgument(
+            "seeds: give at least one seed".into(),
+        ));
+    }
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    } else {
+        threads
+    }
+    .min(seeds.len());
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<RunResult>>>> = Mutex::new(vec![None; seeds.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                let mut c = cfg.clone();
+                c.seed = seed;
+                let r = Engine::new(c).and_then(|mut e| e.run());
+                if let Ok(mut s) = slots.lock() {
+                    s[i] = Some(r);
+                }
+            });
+        }
+    });
+    let slots = slots
+        .into_inner()
+        .map_err(|_| Error::Accounting("a replication thread panicked".into()))?;
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Accounting("a replication did not run".into()))))
+        .collect()
+}
+
+/// Merge replications (in the given order) into one result.
+pub fn merge_results(results: &[RunResult]) -> Result<RunResult> {
+    let mut merged = RunResult {
+        books: Books::default(),
+        stats: RunStats::default(),
+    };
+    for r in results {
+        merged.books.merge(&r.books);
+        merged.stats.merge(&r.stats);
+    }
+    merged.books.check()?;
+    Ok(merged)
+}
+
+/// JSON form of replications: the merged result plus each seed's books.
+pub fn replications_json(seeds: &[u64], results: &[RunResult]) -> Result<String> {
+    let merged = merge_results(results)?;
+    let per: Vec<serde_json::Value> = seeds
+        .iter()
+        .zip(results)
+        .map(|(seed, r)| {
+            let outcomes: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+                .iter()
+                .map(|o| {
+                    (
+                        o.name().to_string(),
+                        serde_json::Value::from(r.books.get(*o)),
+                    )
+                })
+                .collect();
+            serde_json::json!({
+                "seed": seed,
+                "fired": r.books.fired,
+                "outcomes": outcomes,
+                "resizes": r.stats.resizes,
+                "resize_requests": r.stats.resize_requests,
+            })
+        })
+        .collect();
+    let mut v: serde_json::Value = serde_json::from_str(&merged.to_json()?)
+        .map_err(|e| Error::InvalidArgument(format!("result: {e}")))?;
+    v["replications"] = serde_json::Value::Array(per);
+    serde_json::to_string(&v).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
+}

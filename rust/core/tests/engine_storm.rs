@@ -274,3 +274,28 @@ fn aggregated_mode_agrees_in_distribution_with_per_event_mode() {
     assert!(lost_mean > 50.0);
     assert!((0.5..2.0).contains(&(lost_var / lost_mean)));
 }
+
+#[test]
+fn replications_merge_the_same_whatever_the_thread_count() {
+    use msixcore_core::engine::{merge_results, replications_json, run_replications};
+    let s = Storm {
+        devices: 2,
+        table: 8,
+        ..DEFAULT
+    };
+    let cfg = storm_config(s, PolicyKind::Noresize, 64, 0);
+    let seeds: Vec<u64> = (10..16).collect();
+    let one = run_replications(&cfg, &seeds, 1).unwrap();
+    let two = run_replications(&cfg, &seeds, 2).unwrap();
+    assert_eq!(
+        replications_json(&seeds, &one).unwrap(),
+        replications_json(&seeds, &two).unwrap()
+    );
+    let merged = merge_results(&one).unwrap();
+    let sum: u64 = one.iter().map(|r| r.books.get(Outcome::Lost)).sum();
+    assert_eq!(merged.books.get(Outcome::Lost), sum);
+    // Each replication equals a single run with that seed.
+    let single = run(storm_config(s, PolicyKind::Noresize, 64, 12));
+    assert_eq!(one[2].books, single.books);
+    assert!(run_replications(&cfg, &[], 2).is_err());
+}

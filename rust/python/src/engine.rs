@@ -4,18 +4,58 @@
 //! deliveries come back as numpy arrays.
 
 use msixcore_core::config::SimConfig;
-use msixcore_core::engine::{run_json, Engine};
+use msixcore_core::engine::{replications_json, run_replications as core_replications, Engine};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::IntoPyResult;
+use crate::policy::PyPolicy;
+
+/// Build an engine from JSON, with a Python policy object if one is given.
+fn build(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<Engine> {
+    let cfg = SimConfig::from_json(config_json).py()?;
+    match policy {
+        None => Engine::new(cfg).py(),
+        Some(obj) => {
+            let on_failure = cfg.policy.on_failure;
+            Engine::with_policy(cfg, Box::new(PyPolicy::new(obj, on_failure))).py()
+        }
+    }
+}
 
 /// Run a simulation described by a JSON config; returns the JSON result.
-/// The GIL is released while it runs.
+/// `policy` is an optional Python policy object (see `msixcore.policies`).
+/// The GIL is released while it runs (a Python policy re-takes it for its
+/// control-plane calls only).
 #[pyfunction]
-fn run_simulation(py: Python<'_>, config_json: String) -> PyResult<String> {
-    py.detach(move || run_json(&config_json)).py()
+#[pyo3(signature = (config_json, policy=None))]
+fn run_simulation(
+    py: Python<'_>,
+    config_json: &str,
+    policy: Option<Py<PyAny>>,
+) -> PyResult<String> {
+    let mut engine = build(config_json, policy)?;
+    py.detach(move || engine.run().and_then(|r| r.to_json()))
+        .py()
+}
+
+/// Run one replication per seed on `threads` threads (0 = all cores) and
+/// return the merged JSON result with each seed's books under
+/// `replications`. Same seeds give the same bytes whatever `threads` is.
+#[pyfunction]
+#[pyo3(signature = (config_json, seeds, threads=0))]
+fn run_replications(
+    py: Python<'_>,
+    config_json: &str,
+    seeds: Vec<u64>,
+    threads: usize,
+) -> PyResult<String> {
+    let cfg = SimConfig::from_json(config_json).py()?;
+    py.detach(move || {
+        core_replications(&cfg, &seeds, threads).and_then(|r| replications_json(&seeds, &r))
+    })
+    .py()
 }
 
 /// A simulation you can step, inspect and drain from Python.
@@ -26,12 +66,13 @@ pub struct PySimulation {
 
 #[pymethods]
 impl PySimulation {
-    /// Build a simulation from a JSON config (the schema of `run_simulation`).
+    /// Build a simulation from a JSON config (the schema of `run_simulation`),
+    /// optionally with a Python policy object.
     #[new]
-    fn new(config_json: &str) -> PyResult<Self> {
-        let cfg = SimConfig::from_json(config_json).py()?;
+    #[pyo3(signature = (config_json, policy=None))]
+    fn new(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<Self> {
         Ok(Self {
-            engine: Engine::new(cfg).py()?,
+            engine: build(config_json, policy)?,
         })
     }
 
@@ -101,6 +142,7 @@ impl PySimulation {
 /// Register the engine API.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_simulation, m)?)?;
+    m.add_function(wrap_pyfunction!(run_replications, m)?)?;
     m.add_class::<PySimulation>()?;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod engine;
 mod errors;
 mod irte;
 mod matrix;
+mod policy;
 mod remap;
 mod vector_domain;
 mod vector_table;
