@@ -402,6 +402,113 @@ mod tests {
         assert_eq!(q.resizes(), 0);
     }
 
+    /// A guest trace: register writes as the guest performs them.
+    enum G {
+        /// Linux `msix_capability_init` (Enable|MaskAll, mask all, clear MaskAll).
+        Enable,
+        /// Vector Control write of entry k (true = masked).
+        Mask(u32, bool),
+        /// Linux `pci_msix_shutdown` (mask all, clear Enable).
+        Disable,
+    }
+
+    fn replay(q: &mut QemuMsix, trace: &[G]) -> Vec<HostOp> {
+        let mut ops = Vec::new();
+        for g in trace {
+            ops.extend(match g {
+                G::Enable => q.linux_enable(),
+                G::Mask(k, m) => q.write_entry_mask(*k, *m).unwrap(),
+                G::Disable => q.linux_disable(),
+            });
+        }
+        ops
+    }
+
+    /// NVMe's probe order (drivers/nvme/host/pci.c, facts L4): admin vector
+    /// 0, free everything, re-enable, admin 0 again, then I/O queues 1..3.
+    /// Expected host sequence, from hw/vfio/pci.c:
+    /// - `vfio_msix_enable` → `vfio_disable_interrupts` (IntxDisable) and,
+    ///   with `nr_vectors == 0`, `vfio_enable_msix_no_vec` (EnableNoVec);
+    /// - unmask of entry nr ≥ nr_vectors → `vfio_msix_vector_do_use` with
+    ///   `resizing`: `vfio_device_irq_disable` (DisableIndex) then
+    ///   `vfio_enable_vectors(vdev, true)` over 0..nr (EnableVectors);
+    /// - mask → `vfio_msix_vector_release` (SwitchToUserspace, virq ≥ 0);
+    /// - MSI-X disable → `vfio_msix_disable`: release of every used vector,
+    ///   `vfio_device_irq_disable` always (since the 2024 fix),
+    ///   `vfio_msi_disable_common` (nr_vectors = 0), `vfio_intx_enable`.
+    #[test]
+    fn nvme_probe_trace_matches_qemu() {
+        let mut q = QemuMsix::new(4, true).unwrap();
+        let trace = [
+            G::Enable,
+            G::Mask(0, false), // admin queue request_irq
+            G::Mask(0, true),  // pci_free_irq(adminq)
+            G::Disable,        // pci_free_irq_vectors
+            G::Enable,         // nvme_setup_irqs
+            G::Mask(0, false), // queue_request_irq(adminq)
+            G::Mask(1, false), // nvme_create_io_queues: 1, 2, 3
+            G::Mask(2, false),
+            G::Mask(3, false),
+        ];
+        let want = vec![
+            IntxDisable,
+            EnableNoVec,
+            DisableIndex,
+            fds(&[true]),
+            // The guest's mask, then vfio_msix_disable releasing the still
+            // `use`d vector again (release never clears `use`).
+            SwitchToUserspace { vector: 0 },
+            SwitchToUserspace { vector: 0 },
+            DisableIndex,
+            IntxEnable,
+            IntxDisable,
+            EnableNoVec,
+            DisableIndex,
+            fds(&[true]),
+            DisableIndex,
+            fds(&[true, true]),
+            DisableIndex,
+            fds(&[true, true, true]),
+            DisableIndex,
+            fds(&[true, true, true, true]),
+        ];
+        assert_eq!(replay(&mut q, &trace), want);
+        // One resize per I/O queue plus two for the admin vector.
+        assert_eq!(q.resizes(), 5);
+    }
+
+    /// A managed queue's vector unmasked at CPU hotplug (kernel/irq/chip.c
+    /// `irq_startup` of a managed irq once a CPU of its mask is online): a
+    /// new highest entry, so `vfio_msix_vector_do_use` resizes and
+    /// `vfio_enable_vectors` gives every used vector its eventfd again;
+    /// entries never used get fd −1.
+    #[test]
+    fn hotplug_unmask_of_a_higher_entry_resizes_with_sparse_fds() {
+        let mut q = QemuMsix::new(8, true).unwrap();
+        let ops = replay(
+            &mut q,
+            &[
+                G::Enable,
+                G::Mask(0, false),
+                G::Mask(1, false),
+                G::Mask(6, false),
+            ],
+        );
+        assert_eq!(
+            ops[ops.len() - 2..],
+            [
+                DisableIndex,
+                fds(&[true, true, false, false, false, false, true])
+            ]
+        );
+        // Re-masking and unmasking an entry below nr_vectors never resizes:
+        // `vfio_msix_vector_release`, then `set_irq_signalling`.
+        assert_eq!(
+            replay(&mut q, &[G::Mask(1, true), G::Mask(1, false)]),
+            vec![SwitchToUserspace { vector: 1 }, SetSignalling { vector: 1 }]
+        );
+    }
+
     #[test]
     fn bad_sizes_and_entries_are_errors() {
         assert!(QemuMsix::new(0, true).is_err());
