@@ -33,7 +33,7 @@ def reservation_mode(reserve: bool, vectors: int = 64, requested: int = 4) -> tu
 
 
 def _storm(policy: str) -> dict[str, int]:
-    """A small resize storm (2 devices × 16 entries, 50k interrupts/s per vector)."""
+    """A small resize storm (2 devices x 16 entries, 50k interrupts/s per vector)."""
     program: list[dict[str, object]] = [
         {"action": {"op": "negotiate", "minvec": 1, "maxvec": 16}},
         {"action": {"op": "enable"}},
