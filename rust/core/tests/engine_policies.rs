@@ -1,0 +1,196 @@
+//! Policies under host failure, device event semantics, IMS, and the books.
+
+use msixcore_core::books::Outcome;
+use msixcore_core::config::{
+    Action, DeviceConfig, FailureMode, Grant, ImsStore, PolicyKind, Semantics, SimConfig, Step, StopConfig,
+};
+use msixcore_core::engine::{Engine, RunResult};
+
+fn step(delay_ns: u64, action: Action) -> Step {
+    Step { delay_ns, action }
+}
+
+/// One device: negotiate, enable, unmask 0..n ascending `gap` apart, run
+/// `tail` more, then stop (no repeat).
+fn device(entries: u32, n: u32, gap: u64, rate: f64, semantics: Semantics) -> DeviceConfig {
+    let mut program = vec![
+        step(0, Action::Negotiate { minvec: 1, maxvec: entries }),
+        step(0, Action::Enable),
+    ];
+    program.extend((0..n).map(|k| step(gap, Action::Unmask { entry: k })));
+    DeviceConfig {
+        vm: 0,
+        entries,
+        semantics,
+        rate,
+        rates: Vec::new(),
+        program,
+        repeat: false,
+        start_ns: 0,
+    }
+}
+
+fn config(devices: Vec<DeviceConfig>, policy: PolicyKind, max_time_ns: u64) -> SimConfig {
+    let mut cfg: SimConfig = serde_json::from_str(r#"{"devices": [], "stop": {}}"#).unwrap();
+    cfg.devices = devices;
+    cfg.policy.kind = policy;
+    cfg.stop = StopConfig { max_time_ns: Some(max_time_ns), max_resizes: None };
+    cfg.seed = 3;
+    cfg
+}
+
+fn run(cfg: SimConfig) -> RunResult {
+    let r = Engine::new(cfg).unwrap().run().unwrap();
+    r.books.check().unwrap();
+    r
+}
+
+/// A 1-CPU host has ~190 free vectors: a 256-entry device unmasking every
+/// entry runs out during a resize.
+fn exhausting(mode: FailureMode) -> RunResult {
+    let mut cfg = config(vec![device(256, 256, 100_000, 1_000.0, Semantics::Edge)], PolicyKind::Noresize, 200_000_000);
+    cfg.host.ncpus = 1;
+    cfg.policy.on_failure = mode;
+    run(cfg)
+}
+
+#[test]
+fn qemu_failure_mode_leaves_every_vector_dead() {
+    let r = exhausting(FailureMode::Qemu);
+    assert!(r.stats.alloc_failures > 0);
+    assert!(r.stats.dead_marks > 100, "every live vector is dead: {}", r.stats.dead_marks);
+    assert!(r.books.get(Outcome::Failed) > 0);
+    assert_eq!(r.stats.guest_kills, 0);
+    // The host keeps only what the partial recovery wires up.
+    assert!(r.stats.final_usage.cpu_vectors < r.stats.peak_usage.cpu_vectors);
+}
+
+#[test]
+fn kill_failure_mode_kills_the_guest_and_stops_its_sources() {
+    let r = exhausting(FailureMode::Kill);
+    assert_eq!(r.stats.guest_kills, 1);
+    assert_eq!(r.books.get(Outcome::Failed), 0);
+    assert_eq!(r.stats.dead_marks, 0);
+}
+
+#[test]
+fn fail_request_mode_refuses_and_keeps_the_rest_working() {
+    let r = exhausting(FailureMode::FailRequest);
+    assert!(r.stats.unmasks_refused > 0);
+    assert_eq!(r.books.get(Outcome::Failed), 0);
+    assert_eq!(r.stats.guest_kills, 0);
+    // Vectors granted before the failure go on delivering to the end.
+    assert!(r.stats.final_usage.cpu_vectors > 100);
+}
+
+#[test]
+fn pba_and_level_devices_delay_instead_of_losing() {
+    for semantics in [Semantics::Pba, Semantics::Level] {
+        let devs = vec![device(32, 32, 50_000, 200_000.0, semantics)];
+        let r = run(config(devs, PolicyKind::Noresize, 3_000_000));
+        assert_eq!(r.books.get(Outcome::Lost), 0, "{semantics:?}");
+        assert!(r.books.get(Outcome::Coalesced) > 0, "{semantics:?}: fires merge into pending bits");
+        assert!(r.stats.resizes == 32);
+    }
+    let devs = vec![device(32, 32, 50_000, 200_000.0, Semantics::EdgeIntx)];
+    let r = run(config(devs, PolicyKind::Noresize, 3_000_000));
+    assert!(r.books.get(Outcome::Intx) > 0);
+    assert_eq!(r.books.get(Outcome::Lost), 0);
+}
+
+#[test]
+fn lost_interrupts_leave_stale_queues_until_the_next_one_or_the_timeout() {
+    let devs = vec![device(16, 16, 100_000, 20_000.0, Semantics::Edge)];
+    let mut cfg = config(devs, PolicyKind::Noresize, 5_000_000);
+    cfg.stall_timeout_ns = 1_000_000;
+    let r = run(cfg);
+    assert!(r.stats.stalls > 0);
+    assert!(r.stats.stall_time_ns > 0);
+    // Each stall lasts at most the timeout.
+    assert!(r.stats.stall_time_ns <= (r.stats.stalls) * 1_000_000);
+    let devs = vec![device(16, 16, 100_000, 20_000.0, Semantics::Edge)];
+    let r = run(config(devs, PolicyKind::Dynamic, 5_000_000));
+    assert_eq!(r.stats.stalls, 0);
+}
+
+#[test]
+fn hypercall_grants_what_fits_or_refuses() {
+    // Grant at most 4: the driver uses 4 vectors, the rest are skipped.
+    let devs = vec![device(16, 16, 10_000, 10_000.0, Semantics::Edge)];
+    let mut cfg = config(devs, PolicyKind::Hypercall, 2_000_000);
+    cfg.policy.grant = Grant::N;
+    cfg.policy.grant_n = 4;
+    let r = run(cfg);
+    assert_eq!(r.stats.unmasks_skipped, 12);
+    assert_eq!(r.stats.final_usage.cpu_vectors, 4);
+    assert_eq!(r.books.get(Outcome::Lost), 0);
+    // Refuse: the driver gets nothing and never unmasks.
+    let devs = vec![device(16, 16, 10_000, 10_000.0, Semantics::Edge)];
+    let mut cfg = config(devs, PolicyKind::Hypercall, 2_000_000);
+    cfg.policy.grant = Grant::Refuse;
+    let r = run(cfg);
+    assert_eq!(r.stats.negotiations_refused, 1);
+    assert_eq!(r.books.fired, 0);
+    // On a 1-CPU host, a 256-vector request is granted as much as fits.
+    let devs = vec![device(256, 256, 10_000, 1_000.0, Semantics::Edge)];
+    let mut cfg = config(devs, PolicyKind::Hypercall, 10_000_000);
+    cfg.host.ncpus = 1;
+    let r = run(cfg);
+    let granted = r.stats.final_usage.cpu_vectors;
+    assert!((150..256).contains(&granted), "granted {granted}");
+    assert_eq!(r.stats.unmasks_skipped, 256 - granted);
+    assert_eq!(r.books.get(Outcome::Failed), 0);
+}
+
+#[test]
+fn ims_in_guest_ram_fails_visibly_without_a_hypercall() {
+    let mut dev = device(8, 8, 10_000, 10_000.0, Semantics::Edge);
+    dev.program.remove(0); // no negotiation: an unaware guest
+    let mut cfg = config(vec![dev], PolicyKind::Ims, 2_000_000);
+    cfg.policy.ims_store = ImsStore::GuestRam;
+    let r = run(cfg);
+    assert!(r.books.get(Outcome::Failed) > 0);
+    assert_eq!(r.books.get(Outcome::Delivered), 0);
+    // With the hypercall it works.
+    let mut cfg = config(vec![device(8, 8, 10_000, 10_000.0, Semantics::Edge)], PolicyKind::Ims, 2_000_000);
+    cfg.policy.ims_store = ImsStore::GuestRam;
+    let r = run(cfg);
+    assert_eq!(r.books.get(Outcome::Failed), 0);
+    assert!(r.books.get(Outcome::Delivered) > 0);
+}
+
+#[test]
+fn upfront_without_reservation_mode_holds_every_vector() {
+    let devs = vec![device(64, 2, 10_000, 0.0, Semantics::Edge)];
+    let mut cfg = config(devs.clone(), PolicyKind::Upfront, 1_000_000);
+    cfg.host.reservation_mode = false;
+    let r = run(cfg);
+    assert_eq!(r.stats.peak_usage.cpu_vectors, 64);
+    assert_eq!(r.stats.peak_usage.irtes, 64);
+    let mut cfg = config(devs, PolicyKind::Upfront, 1_000_000);
+    cfg.host.reservation_mode = true;
+    let r = run(cfg);
+    assert_eq!(r.stats.peak_usage.cpu_vectors, 2);
+    assert_eq!(r.stats.peak_usage.irtes, 64);
+    assert_eq!(r.stats.peak_usage.irq_descs, 64);
+}
+
+#[test]
+fn amd_iommu_routes_and_counts_per_device_tables() {
+    let devs = vec![device(16, 16, 10_000, 50_000.0, Semantics::Edge); 2];
+    let mut cfg = config(devs, PolicyKind::Dynamic, 2_000_000);
+    cfg.host.iommu = msixcore_core::config::IommuKind::Amd;
+    let r = run(cfg);
+    assert!(r.books.get(Outcome::Delivered) > 0);
+    assert_eq!(r.books.get(Outcome::Blocked), 0);
+    assert_eq!(r.stats.final_usage.irtes, 32);
+}
+
+#[test]
+fn guest_mask_stops_the_source() {
+    let mut dev = device(4, 4, 10_000, 100_000.0, Semantics::Edge);
+    dev.program.extend((0..4).map(|k| step(0, Action::Mask { entry: k })));
+    let r = run(config(vec![dev], PolicyKind::Noresize, 50_000_000));
+    // Live for ~10-40 µs each at 100k/s: a handful of fires, then silence.
+    assert!(r.books.fired < 100, "fired {}", r.books.fired);
+}
