@@ -170,7 +170,9 @@ class Scenario:
         """
         values = self.resolve(params)
         if policy not in POLICIES:
-            raise InvalidArgument(f"policy: unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+            raise InvalidArgument(
+                f"policy: unknown policy {policy!r} (known: {', '.join(POLICIES)})"
+            )
         if policy not in self.policies:
             raise InvalidArgument(
                 f"policy: {self.name} applies to {', '.join(self.policies)}, got {policy!r}"
@@ -306,7 +308,9 @@ def _storm_program(p: Params) -> list[dict[str, Any]]:
 def _storm(p: Params, policy: str) -> dict[str, Any]:
     program = _storm_program(p)
     devices = [
-        _device(_int(p, "table"), program, rate=float(p["rate"]), semantics=str(p["semantics"]), vm=i)
+        _device(
+            _int(p, "table"), program, rate=float(p["rate"]), semantics=str(p["semantics"]), vm=i
+        )
         for i in range(_int(p, "devices"))
     ]
     return _config(policy, devices, p, ncpus=32)
@@ -552,7 +556,9 @@ SUBFUNCTION = Scenario(
 def _fpga_check(p: Params) -> None:
     table, busy, ip = _int(p, "table"), _int(p, "busy"), _int(p, "ip_entry")
     _need(ip < table, "ip_entry", f"must be < table ({table}), got {ip}")
-    _need(busy <= ip, "busy", f"must be ≤ ip_entry ({ip}): the busy entries sit below it, got {busy}")
+    _need(
+        busy <= ip, "busy", f"must be ≤ ip_entry ({ip}): the busy entries sit below it, got {busy}"
+    )
 
 
 def _fpga(p: Params, policy: str) -> dict[str, Any]:
@@ -689,8 +695,7 @@ HOST_PACKING = Scenario(
             "on_failure",
             "choice",
             "kill",
-            "what a failed host allocation does: kill the VM, qemu (dead vectors), "
-            "fail_request",
+            "what a failed host allocation does: kill the VM, qemu (dead vectors), fail_request",
             choices=FAILURE_MODES,
         ),
         _rate("rate", 100.0, "rate of every live vector (light traffic)"),
@@ -698,7 +703,13 @@ HOST_PACKING = Scenario(
         _seconds("duration", 0.2, "simulated time of the run", True),
         _seconds("w0", 20e-6, "host MSI-X enable: fixed part"),
         _seconds("w1", 0.5e-6, "host MSI-X enable: per vector"),
-        Param("semantics", "choice", "edge", "device events while MSI-X is disabled", choices=SEMANTICS),
+        Param(
+            "semantics",
+            "choice",
+            "edge",
+            "device events while MSI-X is disabled",
+            choices=SEMANTICS,
+        ),
     ),
     policies=("upfront", "hypercall", "dynamic"),
     builder=_packing,

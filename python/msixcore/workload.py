@@ -24,7 +24,6 @@ from msixcore.engine_config import TIMING_DEFAULTS
 __all__ = ["DeviceWorkload", "Workload", "analyse"]
 
 
-
 @dataclass(frozen=True)
 class DeviceWorkload:
     """One device program, walked once (one cycle when it repeats)."""
@@ -104,8 +103,7 @@ def _walk(device: Mapping[str, Any], timing: Mapping[str, int]) -> DeviceWorkloa
     step_max = (
         timing["t_hypercall_ns"]
         + w0
-        + (w1 + timing["w_active_ns"] + timing["t_request_ns"] + timing["t_dynamic_ns"])
-        * entries
+        + (w1 + timing["w_active_ns"] + timing["t_request_ns"] + timing["t_dynamic_ns"]) * entries
     )
     live: set[int] = set()
     high: int | None = None
