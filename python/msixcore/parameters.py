@@ -196,7 +196,7 @@ class Param:
                 f"{name}: must be ≤ {_bound_text(self.maximum)}{unit}, got {shown}{unit}"
             )
         if self.positive:
-            if self.kind == "seconds" and to_ns(number) < 1:
-                raise InvalidArgument(f"{name}: must be at least 1 ns, got {raw!r}")
             if number <= 0:
                 raise InvalidArgument(f"{name}: must be > 0{unit}, got {shown}{unit}")
+            if self.kind == "seconds" and to_ns(number) < 1:
+                raise InvalidArgument(f"{name}: must be at least 1 ns, got {raw!r}")
