@@ -222,7 +222,7 @@ def test_host_packing_defaults_show_both_exhaustions_on_paper() -> None:
     assert devices[8]["start_ns"] == 1_000_000 and devices[-1]["start_ns"] == 95_000_000
     assert devices[0]["repeat"] is False
     assert devices[0]["program"] == [
-        step("negotiate", minvec=4, maxvec=256),
+        step("negotiate", minvec=1, maxvec=4),
         step("enable"),
         *[step("unmask", entry=k) for k in range(4)],
     ]
@@ -341,6 +341,8 @@ def test_storm_closed_form_hand_computed() -> None:
     assert storm_closed_form_lost(p, 30) == pytest.approx(0.38)
     # Two devices: 3 requests complete groups (k=0, k=1) on both devices.
     assert storm_closed_form_lost({**p, "devices": 2}, 3) == pytest.approx(0.024)
+    # A partial last group counts whole: 2 devices, 5 requests = 3 groups.
+    assert storm_closed_form_lost({**p, "devices": 2}, 5) == pytest.approx(0.076)
     # DESIGN.md defaults: ≈ 26.25 lost per resize over whole cycles.
     assert storm_closed_form_lost(None, 20_480) == pytest.approx(26.25 * 20_480)
 

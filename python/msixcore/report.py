@@ -121,8 +121,10 @@ def write_json(path: str | Path, text: str) -> None:
 def _compact(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "n/a"
-    if abs(x) < 100_000:
-        return f"{x:.3g}" if x != int(x) else str(int(x))
+    if x == int(x) and abs(x) < 100_000:
+        return str(int(x))
+    if abs(x) < 1_000:
+        return f"{x:.3g}"
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
             return f"{x / scale:.3g}{unit}"
@@ -184,7 +186,7 @@ def _row(r: RunRecord) -> tuple[str, ...]:
 
 def format_table(records: Sequence[RunRecord]) -> str:
     """The terminal table: one row per scenario × policy, then a line per
-    record with a closed form comparing the loss with it."""
+    record with a non-zero closed form comparing the loss with it."""
     rows = [_HEADERS, *(_row(r) for r in records)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
 
@@ -198,7 +200,7 @@ def format_table(records: Sequence[RunRecord]) -> str:
     out = [line(rows[0]), "  ".join("-" * w for w in widths)]
     out += [line(row) for row in rows[1:]]
     for r in records:
-        if r.closed_form_lost is None:
+        if r.closed_form_lost is None or r.closed_form_lost <= 0:
             continue
         lost = r.result.outcomes["lost"]
         expect = r.closed_form_lost
