@@ -2,7 +2,7 @@
 delivered on a virtualized x86 host.
 
 The models run in Rust (``msixcore._core``); this package re-exports them with
-types and adds scenarios, policies, the CLI and reports on top.
+types and adds scenarios, statistics, reports and the CLI on top.
 """
 
 from msixcore._core import (
@@ -20,19 +20,52 @@ from msixcore._core import (
     MsixError,
     NoSpace,
     RemapResult,
+    Simulation,
     VectorDomain,
     VectorTable,
     __version__,
     compose_amd_msi,
     compose_msi,
     decode_msi,
+    run_replications,
+    run_simulation,
+)
+from msixcore.engine_config import POLICIES, SEMANTICS, validate_engine_config
+from msixcore.parameters import Param
+from msixcore.policies import NoresizePolicy, Policy
+from msixcore.report import RunRecord, format_table, make_record, results_json
+from msixcore.scenario_file import RunSpec, load_file
+from msixcore.scenarios import (
+    SCENARIOS,
+    Scenario,
+    get_scenario,
+    storm_closed_form_lost,
+)
+from msixcore.simulation import (
+    OUTCOMES,
+    EngineUnavailable,
+    RunResult,
+    engine_available,
+    run_config,
+)
+from msixcore.stats import (
+    RatePerMillion,
+    chi2_quantile,
+    garwood_interval,
+    merge_results,
+    per_million,
 )
 
 __all__ = [
+    "OUTCOMES",
+    "POLICIES",
+    "SCENARIOS",
+    "SEMANTICS",
     "AccountingError",
     "AmdIrte",
     "AmdIrteTables",
     "AmdRemapper",
+    "EngineUnavailable",
     "InterruptRemapper",
     "InvalidArgument",
     "InvalidOperation",
@@ -42,11 +75,35 @@ __all__ = [
     "MmioError",
     "MsixError",
     "NoSpace",
+    "NoresizePolicy",
+    "Param",
+    "Policy",
+    "RatePerMillion",
     "RemapResult",
+    "RunRecord",
+    "RunResult",
+    "RunSpec",
+    "Scenario",
+    "Simulation",
     "VectorDomain",
     "VectorTable",
     "__version__",
+    "chi2_quantile",
     "compose_amd_msi",
     "compose_msi",
     "decode_msi",
+    "engine_available",
+    "format_table",
+    "garwood_interval",
+    "get_scenario",
+    "load_file",
+    "make_record",
+    "merge_results",
+    "per_million",
+    "results_json",
+    "run_config",
+    "run_replications",
+    "run_simulation",
+    "storm_closed_form_lost",
+    "validate_engine_config",
 ]

@@ -1,16 +1,288 @@
 """The ``msixcore`` command line.
 
-User errors (bad parameters, unknown names, unreadable files) print one line on
-stderr and exit with status 2; no traceback.
+- ``msixcore compare [--seed S] [--resizes N] [--json PATH] [--quick]``: every
+  built-in scenario (and variant) under every policy it applies to.
+- ``msixcore run [SCENARIO[:VARIANT]] --policy P [--resizes N] [--seed S]
+  [--set key=value ...] [--file PATH] [--json PATH] [--replications R]``.
+- ``msixcore scenarios``: the scenarios with their parameters, defaults and
+  units.
+- ``msixcore demo``: the core models at work.
+
+User errors (unknown names, bad ``--set``, bad files, impossible parameters)
+print one line on stderr (``msixcore: error: ...``) and exit with status 2; a
+missing engine or a failed run exits with status 1. No traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
 
-from msixcore._core import MsixError, __version__
+from msixcore._core import InvalidArgument, MsixError, __version__
+from msixcore.engine_config import POLICIES, validate_engine_config
+from msixcore.parameters import ParamValue, format_value
+from msixcore.progress import Progress
+from msixcore.report import RunRecord, format_table, make_record, results_json, write_json
+from msixcore.scenario_file import (
+    RunSpec,
+    apply_config_override,
+    load_file,
+    parse_assignment,
+)
+from msixcore.scenarios import SCENARIOS, Scenario, get_scenario, storm_closed_form_lost
+from msixcore.simulation import EngineUnavailable, RunResult, run_config
+from msixcore.stats import merge_results
+
+__all__ = ["Job", "build_parser", "compare_jobs", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``msixcore: error: ...``, status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Report a usage error on one line and exit with status 2."""
+        _say(message)
+        raise SystemExit(2)
+
+
+def _say(message: object) -> None:
+    text = " ".join(str(message).split())
+    print(f"msixcore: error: {text}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to do: a label, its engine config and how to report it."""
+
+    scenario: str
+    policy: str
+    seed: int
+    params: dict[str, ParamValue]
+    config: dict[str, Any]
+    closed_form_lost: float | None = None
+
+
+def _closed_form(
+    scenario: Scenario, params: Mapping[str, ParamValue], policy: str, config: Mapping[str, Any]
+) -> float | None:
+    """The storm's expected loss: the closed form under noresize with edge
+    semantics, 0 under the windowless policies (and for non-edge devices,
+    whose fires in a window are delayed or diverted, not lost)."""
+    if scenario.name != "storm":
+        return None
+    if policy != "noresize" or params["semantics"] != "edge":
+        return 0.0
+    return storm_closed_form_lost(params, int(config["stop"]["max_resizes"]))
+
+
+def _scenario_job(
+    scenario: Scenario,
+    variant: str | None,
+    overrides: Mapping[str, object],
+    policy: str,
+    seed: int,
+    resizes: int | None,
+) -> Job:
+    merged = {**(scenario.variant(variant) if variant else {}), **overrides}
+    params = scenario.resolve(merged)
+    config = scenario.build(params, policy, seed, resizes)
+    label = f"{scenario.name}:{variant}" if variant else scenario.name
+    return Job(label, policy, seed, params, config, _closed_form(scenario, params, policy, config))
+
+
+def compare_jobs(seed: int, resizes: int | None, quick: bool) -> list[Job]:
+    """Every built-in scenario (each variant, if it has any) under every
+    policy it applies to. ``resizes`` overrides the default target of the
+    resize-bounded scenarios; ``quick`` divides the defaults by 10."""
+    jobs = []
+    for scenario in SCENARIOS.values():
+        target: int | None = None
+        if not scenario.time_bounded and scenario.default_resizes is not None:
+            target = resizes or (
+                max(scenario.default_resizes // 10, 1) if quick else scenario.default_resizes
+            )
+        variants: list[str | None] = [*scenario.variants] or [None]
+        for variant in variants:
+            for policy in scenario.policies:
+                jobs.append(_scenario_job(scenario, variant, {}, policy, seed, target))
+    return jobs
+
+
+def _run_jobs(jobs: Sequence[Job], replications: int = 1) -> list[RunRecord]:
+    progress = Progress(len(jobs) * replications)
+    records = []
+    for job in jobs:
+        results: list[RunResult] = []
+        for r in range(replications):
+            config = job.config
+            if r:
+                config = {**job.config, "seed": job.seed + r}
+            progress.start(f"{job.scenario} / {job.policy}")
+            results.append(run_config(config))
+            progress.done()
+        result = merge_results(results) if replications > 1 else results[0]
+        closed = job.closed_form_lost
+        if closed is not None:
+            closed *= replications
+        records.append(
+            make_record(
+                job.scenario,
+                job.policy,
+                job.seed,
+                job.params,
+                result,
+                closed_form_lost=closed,
+                replications=replications,
+                config=job.config,
+            )
+        )
+    progress.close()
+    return records
+
+
+def _check_json_path(path: str | None) -> None:
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise InvalidArgument(f"--json: directory of {path!r} does not exist")
+
+
+def _finish(records: Sequence[RunRecord], json_path: str | None, meta: dict[str, Any]) -> int:
+    print(format_table(records))
+    if json_path is not None:
+        write_json(json_path, results_json(records, meta))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    _check_json_path(args.json)
+    if args.resizes is not None and args.resizes < 1:
+        raise InvalidArgument(f"--resizes: must be ≥ 1, got {args.resizes}")
+    jobs = compare_jobs(args.seed, args.resizes, args.quick)
+    records = _run_jobs(jobs)
+    meta = {"command": "compare", "seed": args.seed, "resizes": args.resizes, "quick": args.quick}
+    return _finish(records, args.json, meta)
+
+
+def _spec_from_args(args: argparse.Namespace) -> RunSpec:
+    file_spec = load_file(args.file) if args.file is not None else None
+    if args.scenario is None:
+        if file_spec is None:
+            raise InvalidArgument("run: give a SCENARIO or --file PATH")
+        if file_spec.scenario is None and file_spec.config is None:
+            raise InvalidArgument(f"{file_spec.source}: base: the file names no scenario")
+        return file_spec
+    scenario, variant = get_scenario(args.scenario)
+    if file_spec is None:
+        return RunSpec(source="command line", scenario=scenario, variant=variant)
+    if file_spec.config is not None:
+        raise InvalidArgument(
+            f"{file_spec.source}: config: a full engine config cannot be combined with SCENARIO"
+        )
+    if file_spec.scenario is not None and (file_spec.scenario, file_spec.variant) != (
+        scenario,
+        variant,
+    ):
+        raise InvalidArgument(
+            f"{file_spec.source}: base: the file is for {file_spec.scenario.name!r}, "
+            f"not {args.scenario!r}"
+        )
+    return RunSpec(
+        source=file_spec.source,
+        name=file_spec.name,
+        scenario=scenario,
+        variant=variant,
+        params=file_spec.params,
+        policy=file_spec.policy,
+        seed=file_spec.seed,
+        resizes=file_spec.resizes,
+    )
+
+
+def _config_job(spec: RunSpec, args: argparse.Namespace, seed: int) -> Job:
+    assert spec.config is not None
+    config = copy.deepcopy(spec.config)
+    for item in args.set or []:
+        key, value = parse_assignment(item)
+        apply_config_override(config, key, value)
+    policy = args.policy or spec.policy
+    if policy is not None:
+        if policy not in POLICIES:
+            raise InvalidArgument(
+                f"--policy: unknown policy {policy!r} (known: {', '.join(POLICIES)})"
+            )
+        config.setdefault("policy", {})["kind"] = policy
+    if args.seed is not None or spec.seed is not None or "seed" not in config:
+        config["seed"] = seed
+    resizes = args.resizes if args.resizes is not None else spec.resizes
+    if resizes is not None:
+        config.setdefault("stop", {})["max_resizes"] = resizes
+    validate_engine_config(config)
+    name = spec.name or Path(spec.source).stem
+    kind = str(config.get("policy", {}).get("kind", "noresize"))
+    return Job(name, kind, int(config["seed"]), {}, config)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    _check_json_path(args.json)
+    if args.replications < 1:
+        raise InvalidArgument(f"--replications: must be ≥ 1, got {args.replications}")
+    if args.resizes is not None and args.resizes < 1:
+        raise InvalidArgument(f"--resizes: must be ≥ 1, got {args.resizes}")
+    spec = _spec_from_args(args)
+    seed = args.seed if args.seed is not None else (spec.seed if spec.seed is not None else 0)
+    if spec.config is not None:
+        job = _config_job(spec, args, seed)
+    else:
+        assert spec.scenario is not None
+        overrides: dict[str, object] = dict(spec.params)
+        for item in args.set or []:
+            key, value = parse_assignment(item)
+            spec.scenario.param(key)
+            overrides[key] = value
+        policy = args.policy or spec.policy
+        if policy is None:
+            raise InvalidArgument(
+                f"--policy: required (for {spec.scenario.name}: "
+                f"{', '.join(spec.scenario.policies)})"
+            )
+        resizes = args.resizes if args.resizes is not None else spec.resizes
+        job = _scenario_job(spec.scenario, spec.variant, overrides, policy, seed, resizes)
+    records = _run_jobs([job], args.replications)
+    meta = {"command": "run", "replications": args.replications}
+    return _finish(records, args.json, meta)
+
+
+def _cmd_scenarios(_args: argparse.Namespace) -> int:
+    blocks = []
+    for s in SCENARIOS.values():
+        lines = [f"{s.name}: {s.description}"]
+        lines.append(f"  policies: {', '.join(s.policies)}")
+        if s.time_bounded:
+            lines.append("  runs for a fixed simulated time (no --resizes)")
+        else:
+            lines.append(f"  default resizes: {s.default_resizes:,}")
+        if s.variants:
+            for name, overrides in s.variants.items():
+                sets = ", ".join(
+                    f"{k}={format_value(s.param(k).kind, v)}" for k, v in overrides.items()
+                )
+                lines.append(f"  variant {s.name}:{name}: {sets}")
+        rows = [(p.name, format_value(p.kind, p.default), p.unit or "-", p.doc) for p in s.params]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines.append("  parameters (name, default, unit, meaning):")
+        for name, default, unit, doc in rows:
+            lines.append(
+                f"    {name.ljust(widths[0])}  {default.rjust(widths[1])}  "
+                f"{unit.ljust(widths[2])}  {doc}"
+            )
+        blocks.append("\n".join(lines))
+    print("\n\n".join(blocks))
+    return 0
 
 
 def _cmd_demo(_args: argparse.Namespace) -> int:
@@ -22,12 +294,43 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for tests and docs)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="msixcore",
         description="Simulate MSI-X / IMS interrupt allocation, remapping and delivery.",
     )
     parser.add_argument("--version", action="version", version=f"msixcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    compare = sub.add_parser("compare", help="every built-in scenario under every policy")
+    compare.add_argument("--seed", type=int, default=0, help="RNG seed (default 0)")
+    compare.add_argument(
+        "--resizes", type=int, help="resize target of every resize-bounded scenario"
+    )
+    compare.add_argument("--json", metavar="PATH", help="write full results as JSON")
+    compare.add_argument("--quick", action="store_true", help="a tenth of the default resizes")
+    compare.set_defaults(func=_cmd_compare)
+
+    run = sub.add_parser("run", help="one scenario under one policy")
+    run.add_argument("scenario", nargs="?", metavar="SCENARIO[:VARIANT]")
+    run.add_argument("--policy", help=f"one of {', '.join(POLICIES)}")
+    run.add_argument("--resizes", type=int, help="stop after this many resize requests")
+    run.add_argument("--seed", type=int, help="RNG seed (default 0)")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a parameter (units allowed: gap=2ms), or a config field",
+    )
+    run.add_argument("--file", metavar="PATH", help="a .toml or .json scenario file")
+    run.add_argument("--json", metavar="PATH", help="write full results as JSON")
+    run.add_argument(
+        "--replications", type=int, default=1, help="runs with seeds S, S+1, ... merged"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    scenarios = sub.add_parser("scenarios", help="list scenarios, parameters and defaults")
+    scenarios.set_defaults(func=_cmd_scenarios)
+
     demo = sub.add_parser("demo", help="show the core models at work on a small host")
     demo.set_defaults(func=_cmd_demo)
     return parser
@@ -36,12 +339,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else 2
     try:
         rc: int = args.func(args)
-    except (MsixError, ValueError, OSError) as exc:
-        print(f"msixcore: error: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        # The reader went away (msixcore scenarios | head): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except EngineUnavailable as exc:
+        _say(exc)
+        return 1
+    except (ValueError, OSError) as exc:
+        _say(exc)
         return 2
+    except MsixError as exc:
+        _say(exc)
+        return 1
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
     return rc
 
 

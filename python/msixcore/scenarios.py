@@ -1,0 +1,756 @@
+"""Data-driven scenarios: named, parameterised device workloads that build
+complete engine configs (``rust/core/src/config.rs``).
+
+A :class:`Scenario` has typed parameters in user units (seconds, per second)
+with defaults and bounds, the policies it applies to, optional named variants
+(parameter presets, addressed as ``"name:variant"``) and a builder.
+:meth:`Scenario.build` resolves and validates parameters and returns a config
+dict ready for :func:`msixcore.run_config`.
+
+Built-ins (:data:`SCENARIOS`):
+
+- ``storm``: the canonical resize storm of DESIGN.md §5, with a closed form
+  for its expected loss (:func:`storm_closed_form_lost`).
+- ``managed-hotplug``, ``no-autoen``, ``subfunction``, ``fpga``: the seed's four
+  late-unmask driver patterns (DESIGN.md §2.7), each repeating (VM reboot,
+  driver reload, FPGA re-probe) so a run collects many resizes.
+- ``host-packing``: many VMs' devices allocated upfront on one host, with and
+  without x86 reservation mode: CPU-vector versus IRTE exhaustion.
+
+Common modelling choices:
+
+- Every device program starts with ``negotiate(minvec, maxvec)``: Linux's
+  ``pci_alloc_irq_vectors`` / ``pci_enable_msix_range``. It is local and free
+  under every policy but ``hypercall``, where it is the ``MSIX_ENABLE`` call.
+- Repetition needs MSI-X disabled: QEMU's ``nr_vectors`` only grows until the
+  guest disables MSI-X, so masking and unmasking again never resizes twice.
+- Event semantics default to ``edge`` (an MSI fired while MSI-X Enable is clear
+  is dropped): right for SR-IOV VFs and other functions without an INTx pin,
+  which is what is usually passed through. A function with a pin would use
+  ``edge_intx`` (booked as ``intx``: nobody handles it on the host); a
+  level/cause-latched or PBA-compliant device is only delayed (``level``,
+  ``pba``). Every scenario takes ``semantics`` as a parameter.
+- The host: 32 CPUs for the storm (its 16×64 vectors firing at up to 20 M/s
+  keep 1 µs handlers at most 64 % busy), 16 for the seed patterns; reservation
+  mode on, one Intel IOMMU with 65,536 IRTEs, 1 µs handler service time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from msixcore._core import InvalidArgument
+from msixcore.engine_config import (
+    FAILURE_MODES,
+    MAX_DEVICES,
+    MAX_TABLE_ENTRIES_PER_RUN,
+    POLICIES,
+    SEMANTICS,
+    validate_engine_config,
+)
+from msixcore.parameters import Param, ParamValue, format_seconds, to_ns
+from msixcore.workload import analyse
+
+__all__ = [
+    "SCENARIOS",
+    "Scenario",
+    "get_scenario",
+    "storm_closed_form_lost",
+    "storm_resize_entries",
+]
+
+Params = Mapping[str, ParamValue]
+Builder = Callable[[Params, str], dict[str, Any]]
+Check = Callable[[Params], None]
+
+_MAX_SECONDS = 86_400.0
+_MAX_RATE = 1e9
+_MAX_SEED = (1 << 64) - 1
+
+
+def _count(name: str, default: int, doc: str, lo: int = 1, hi: int = 2048) -> Param:
+    return Param(name, "count", default, doc, minimum=lo, maximum=hi)
+
+
+def _seconds(name: str, default: float, doc: str, positive: bool = False) -> Param:
+    return Param(
+        name, "seconds", default, doc, minimum=0.0, maximum=_MAX_SECONDS, positive=positive
+    )
+
+
+def _rate(name: str, default: float, doc: str) -> Param:
+    return Param(name, "rate", default, doc, minimum=0.0, maximum=_MAX_RATE)
+
+
+def _timing_params() -> tuple[Param, ...]:
+    return (
+        _seconds("w0", 20e-6, "resize window W2: fixed part (disable + re-enable)"),
+        _seconds("w1", 0.5e-6, "resize window W2: per vector enabled again"),
+        Param(
+            "semantics",
+            "choice",
+            "edge",
+            "device events while MSI-X is disabled: edge (lost), edge_intx (to INTx), "
+            "level or pba (delayed)",
+            choices=SEMANTICS,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named, parameterised workload that builds engine configs.
+
+    ``default_resizes`` is the resize-request target of a default run (the
+    engine stops after that many complete); ``None`` marks a scenario that
+    runs for a fixed simulated time instead (it takes no resize target).
+    """
+
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    policies: tuple[str, ...]
+    builder: Builder = field(repr=False, compare=False)
+    default_resizes: int | None = None
+    variants: Mapping[str, Mapping[str, ParamValue]] = field(default_factory=dict)
+    check: Check | None = field(default=None, repr=False, compare=False)
+    notes: str = ""
+    """Design notes: why the defaults are what they are."""
+
+    def param(self, name: str) -> Param:
+        """The parameter called ``name``; ``InvalidArgument`` if unknown."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.params)
+        raise InvalidArgument(f"{name}: unknown parameter of {self.name} (known: {known})")
+
+    def defaults(self) -> dict[str, ParamValue]:
+        """Every parameter at its default."""
+        return {p.name: p.default for p in self.params}
+
+    def variant(self, name: str) -> Mapping[str, ParamValue]:
+        """The parameter overrides of variant ``name``."""
+        if name not in self.variants:
+            known = ", ".join(self.variants) or "none"
+            raise InvalidArgument(
+                f"variant: {self.name} has no variant {name!r} (variants: {known})"
+            )
+        return self.variants[name]
+
+    def resolve(self, overrides: Mapping[str, object] | None = None) -> dict[str, ParamValue]:
+        """Defaults updated with ``overrides`` (values in user units or
+        strings), each parsed and checked, then the cross-parameter checks."""
+        values = self.defaults()
+        for name, raw in (overrides or {}).items():
+            values[name] = self.param(name).parse(raw)
+        if self.check is not None:
+            self.check(values)
+        return values
+
+    @property
+    def time_bounded(self) -> bool:
+        """Whether runs end at a fixed simulated time rather than a resize count."""
+        return self.default_resizes is None
+
+    def build(
+        self,
+        params: Mapping[str, object] | None,
+        policy: str,
+        seed: int,
+        resizes: int | None = None,
+    ) -> dict[str, Any]:
+        """A complete engine config for these parameters, policy and seed.
+
+        ``resizes`` sets ``stop.max_resizes`` (default: ``default_resizes``)
+        together with a generous ``stop.max_time_ns`` safety bound.
+        """
+        values = self.resolve(params)
+        if policy not in POLICIES:
+            raise InvalidArgument(
+                f"policy: unknown policy {policy!r} (known: {', '.join(POLICIES)})"
+            )
+        if policy not in self.policies:
+            raise InvalidArgument(
+                f"policy: {self.name} applies to {', '.join(self.policies)}, got {policy!r}"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
+            raise InvalidArgument(f"seed: must be an integer 0..=2^64-1, got {seed!r}")
+        config = self.builder(values, policy)
+        config["seed"] = seed
+        if self.default_resizes is None:
+            if resizes is not None:
+                raise InvalidArgument(
+                    f"resizes: {self.name} runs for a fixed simulated time and takes no "
+                    "resize target"
+                )
+        else:
+            target = self.default_resizes if resizes is None else resizes
+            if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+                raise InvalidArgument(f"resizes: must be ≥ 1, got {target!r}")
+            bound = analyse(config).time_bound_ns(target)
+            config["stop"] = {"max_resizes": target, "max_time_ns": bound}
+        validate_engine_config(config)
+        return config
+
+
+# --------------------------------------------------------------------------
+# Config pieces
+
+
+def _step(op: str, delay_ns: int = 0, **fields: int) -> dict[str, Any]:
+    return {"delay_ns": delay_ns, "action": {"op": op, **fields}}
+
+
+def _device(
+    entries: int,
+    program: list[dict[str, Any]],
+    *,
+    rate: float,
+    semantics: str,
+    rates: list[list[float]] | None = None,
+    vm: int = 0,
+    repeat: bool = True,
+    start_ns: int = 0,
+) -> dict[str, Any]:
+    return {
+        "vm": vm,
+        "entries": entries,
+        "semantics": semantics,
+        "rate": float(rate),
+        "rates": rates or [],
+        "program": program,
+        "repeat": repeat,
+        "start_ns": start_ns,
+    }
+
+
+def _config(
+    policy: str,
+    devices: list[dict[str, Any]],
+    p: Params,
+    *,
+    ncpus: int,
+    reservation_mode: bool = True,
+    iommus: int = 1,
+    irte_entries: int = 65_536,
+    on_failure: str = "qemu",
+) -> dict[str, Any]:
+    return {
+        "mode": "event",
+        "host": {
+            "ncpus": ncpus,
+            "reservation_mode": reservation_mode,
+            "posted_msi": False,
+            "iommu": "intel",
+            "iommus": iommus,
+            "irte_entries": irte_entries,
+            "amd_table_size": 512,
+        },
+        "policy": {
+            "kind": policy,
+            "on_failure": on_failure,
+            "upfront_count": 0,
+            "grant": "all",
+            "grant_n": 1,
+            "ims_store": "device",
+        },
+        "timing": {
+            "w0_ns": to_ns(float(p["w0"])),
+            "w1_ns": to_ns(float(p["w1"])),
+            "w_active_ns": 0,
+            "t_request_ns": 0,
+            "t_dynamic_ns": 5_000,
+            "t_hypercall_ns": 20_000,
+        },
+        "devices": devices,
+        "handler": {"service_ns": 1_000, "queue_capacity": 4_096},
+        "stall_timeout_ns": 30_000_000_000,
+    }
+
+
+def _int(p: Params, name: str) -> int:
+    return int(p[name])
+
+
+def _ns(p: Params, name: str) -> int:
+    return to_ns(float(p[name]))
+
+
+def _need(cond: bool, name: str, msg: str) -> None:
+    if not cond:
+        raise InvalidArgument(f"{name}: {msg}")
+
+
+# --------------------------------------------------------------------------
+# storm (DESIGN.md §5)
+
+
+def _storm_check(p: Params) -> None:
+    _need(
+        _int(p, "init") <= _int(p, "table"),
+        "init",
+        f"must be ≤ table ({p['table']}), got {p['init']}",
+    )
+
+
+def _storm_program(p: Params) -> list[dict[str, Any]]:
+    table, init, gap = _int(p, "table"), _int(p, "init"), _ns(p, "gap")
+    program = [_step("negotiate", minvec=1, maxvec=table), _step("enable")]
+    program += [_step("unmask", 0 if k < init else gap, entry=k) for k in range(table)]
+    program.append(_step("disable", gap))
+    return program
+
+
+def _storm(p: Params, policy: str) -> dict[str, Any]:
+    program = _storm_program(p)
+    devices = [
+        _device(
+            _int(p, "table"), program, rate=float(p["rate"]), semantics=str(p["semantics"]), vm=i
+        )
+        for i in range(_int(p, "devices"))
+    ]
+    return _config(policy, devices, p, ncpus=32)
+
+
+def storm_resize_entries(params: Mapping[str, object] | None, resizes: int) -> list[int]:
+    """The entry ``k`` of every resize whose window has closed when a storm
+    run stops at ``resizes`` completed requests, in order.
+
+    The D devices run the same program from t = 0, so they run in lockstep and
+    complete requests in groups of D at the same instant: group g is entry
+    ``g mod T`` (cycle ``g // T``) on every device. When the N-th request
+    completes, every window of its group has closed (fires are processed
+    before control events at the same instant), so the list holds
+    ``⌈N / D⌉`` whole groups: the N requests spread evenly over the devices,
+    the last partial group counted whole.
+    """
+    p = STORM.resolve(params)
+    d, t = _int(p, "devices"), _int(p, "table")
+    groups = math.ceil(resizes / d)
+    return [g % t for g in range(groups) for _ in range(d)]
+
+
+def storm_closed_form_lost(params: Mapping[str, object] | None, resizes: int) -> float:
+    """Expected interrupts lost by a ``noresize`` storm run to ``resizes``
+    requests: ``rate · Σ k·(w0 + w1·(k+1))`` over the resizes of
+    :func:`storm_resize_entries` (the k vectors already live lose every fire in
+    the device-wide window of resize k; W1 is zero in the storm)."""
+    p = STORM.resolve(params)
+    rate, w0, w1 = float(p["rate"]), float(p["w0"]), float(p["w1"])
+    return rate * sum(k * (w0 + w1 * (k + 1)) for k in storm_resize_entries(p, resizes))
+
+
+STORM = Scenario(
+    name="storm",
+    description=(
+        "the canonical resize storm: D devices enable MSI-X, unmask entries 0..T-1 in "
+        "ascending order (the first `init` back to back, the rest `gap` apart), disable "
+        "one `gap` later, and start again; every live vector fires at `rate`"
+    ),
+    params=(
+        _count("devices", 16, "devices (D), each its own VM", hi=4096),
+        _count("table", 64, "MSI-X table entries per device (T)"),
+        _count("init", 4, "entries unmasked back to back at the start of a cycle", lo=0),
+        _seconds("gap", 1e-3, "time between later unmasks, and before the disable", True),
+        _rate("rate", 20_000.0, "Poisson rate of every live vector"),
+        *_timing_params(),
+    ),
+    policies=("noresize", "upfront", "hypercall", "dynamic"),
+    builder=_storm,
+    default_resizes=20_480,
+    check=_storm_check,
+    notes=(
+        "Under noresize every unmask of entry k is a resize whose window W2 lasts "
+        "w0 + w1·(k+1); the k live vectors lose every fire inside it: closed form "
+        "rate · Σ k·(w0 + w1·(k+1)), about 26 lost per resize at the defaults. "
+        "20,480 resizes = 20 whole cycles of 16 devices × 64 entries, ~12 M fires."
+    ),
+)
+
+
+# --------------------------------------------------------------------------
+# The seed's four late-unmask patterns (DESIGN.md §2.7)
+
+
+def _hotplug_check(p: Params) -> None:
+    _need(
+        _int(p, "online") <= _int(p, "queues"),
+        "online",
+        f"must be ≤ queues ({p['queues']}), got {p['online']}",
+    )
+
+
+def _hotplug(p: Params, policy: str) -> dict[str, Any]:
+    queues, online = _int(p, "queues"), _int(p, "online")
+    program = [_step("negotiate", minvec=2, maxvec=queues + 1), _step("enable")]
+    program += [_step("unmask", entry=k) for k in range(online + 1)]
+    program += [
+        _step("unmask", _ns(p, "hotplug_gap"), entry=k) for k in range(online + 1, queues + 1)
+    ]
+    program.append(_step("disable", _ns(p, "hold")))
+    device = _device(
+        queues + 1,
+        program,
+        rate=float(p["rate"]),
+        rates=[[0, float(p["admin_rate"])]],
+        semantics=str(p["semantics"]),
+    )
+    return _config(policy, [device], p, ncpus=16)
+
+
+MANAGED_HOTPLUG = Scenario(
+    name="managed-hotplug",
+    description=(
+        "multi-queue device with managed interrupts (one I/O queue per guest CPU): the "
+        "queues of CPUs online at boot start at probe; each later CPU hotplug starts its "
+        "queue while the others carry load; the VM then reboots and the cycle repeats"
+    ),
+    params=(
+        _count("queues", 16, "I/O queues, one per guest CPU (entries 1..queues)", hi=2047),
+        _count("online", 4, "guest CPUs online at boot: their queues start at probe"),
+        _rate("rate", 20_000.0, "rate of every started I/O queue"),
+        _rate("admin_rate", 100.0, "rate of the admin vector (entry 0)"),
+        _seconds("hotplug_gap", 5e-3, "time between two CPU hotplugs", True),
+        _seconds("hold", 10e-3, "time with every queue up before the VM reboots", True),
+        *_timing_params(),
+    ),
+    policies=("noresize", "upfront", "hypercall", "dynamic"),
+    builder=_hotplug,
+    default_resizes=10_000,
+    check=_hotplug_check,
+    notes=(
+        "Seed pattern 1. A managed vector is unmasked at CPU online (irq startup), so each "
+        "hotplugged CPU's queue is a new highest entry: under noresize a resize with up to "
+        "`queues` busy queues live, W2 = w0 + w1·(k+1) ≈ 23-29 µs, ~60 lost per cycle at "
+        "20,000/s. Device: an SR-IOV VF (no INTx pin): edge. ~850 fires per resize."
+    ),
+)
+
+
+def _no_autoen_check(p: Params) -> None:
+    _need(
+        _int(p, "autoen") < _int(p, "table"),
+        "autoen",
+        f"must be < table ({p['table']}): at least one vector is NO_AUTOEN, got {p['autoen']}",
+    )
+
+
+def _no_autoen(p: Params, policy: str) -> dict[str, Any]:
+    table, autoen = _int(p, "table"), _int(p, "autoen")
+    program = [_step("negotiate", minvec=1, maxvec=table), _step("enable")]
+    program += [_step("unmask", entry=k) for k in range(autoen)]
+    program += [
+        _step("unmask", _ns(p, "late") if k == autoen else _ns(p, "late_gap"), entry=k)
+        for k in range(autoen, table)
+    ]
+    program.append(_step("disable", _ns(p, "hold")))
+    late_rate = float(p["late_rate"])
+    device = _device(
+        table,
+        program,
+        rate=float(p["rate"]),
+        rates=[[k, late_rate] for k in range(autoen, table)],
+        semantics=str(p["semantics"]),
+    )
+    return _config(policy, [device], p, ncpus=16)
+
+
+NO_AUTOEN = Scenario(
+    name="no-autoen",
+    description=(
+        "IRQF_NO_AUTOEN: every vector is requested at probe, but the last ones stay masked "
+        "until the driver calls enable_irq() much later, while the others are busy; "
+        "the driver is then reloaded and the cycle repeats"
+    ),
+    params=(
+        _count("table", 8, "MSI-X table entries; all requested at probe"),
+        _count("autoen", 6, "vectors enabled at request_irq (entries 0..autoen-1)"),
+        _rate("rate", 20_000.0, "rate of every auto-enabled vector"),
+        _rate("late_rate", 1_000.0, "rate of every NO_AUTOEN vector once enabled"),
+        _seconds("late", 20e-3, "from probe to the first enable_irq()", True),
+        _seconds("late_gap", 1e-3, "between the enable_irq() of successive NO_AUTOEN vectors"),
+        _seconds("hold", 10e-3, "time with every vector enabled before the reload", True),
+        *_timing_params(),
+    ),
+    policies=("noresize", "upfront", "hypercall", "dynamic"),
+    builder=_no_autoen,
+    default_resizes=20_000,
+    check=_no_autoen_check,
+    notes=(
+        "Seed pattern 2. The first unmask of a NO_AUTOEN vector happens at enable_irq(), "
+        "not at request_irq(); it is a new highest entry, so under noresize its resize "
+        "disables the `autoen` busy vectors: ~2.8 lost per late resize at the defaults, "
+        "plus the probe-time resizes. Edge (VF, no INTx pin). ~450 fires per resize."
+    ),
+)
+
+
+def _subfunction_check(p: Params) -> None:
+    entries = _int(p, "base") + _int(p, "subfunctions") * _int(p, "sf_vectors")
+    _need(
+        entries <= 2048,
+        "sf_vectors",
+        f"base + subfunctions·sf_vectors must be ≤ 2048 table entries, got {entries}",
+    )
+
+
+def _subfunction(p: Params, policy: str) -> dict[str, Any]:
+    base, nsf, per = _int(p, "base"), _int(p, "subfunctions"), _int(p, "sf_vectors")
+    entries = base + nsf * per
+    program = [_step("negotiate", minvec=1, maxvec=entries), _step("enable")]
+    program += [_step("unmask", entry=k) for k in range(base)]
+    for j in range(nsf):
+        first = base + j * per
+        program += [
+            _step("unmask", _ns(p, "idle") if k == first else _ns(p, "sf_gap"), entry=k)
+            for k in range(first, first + per)
+        ]
+    program.append(_step("disable", _ns(p, "hold")))
+    sf_rate = float(p["sf_rate"])
+    device = _device(
+        entries,
+        program,
+        rate=float(p["rate"]),
+        rates=[[k, sf_rate] for k in range(base, entries)],
+        semantics=str(p["semantics"]),
+    )
+    return _config(policy, [device], p, ncpus=16)
+
+
+SUBFUNCTION = Scenario(
+    name="subfunction",
+    description=(
+        "multi-function device: the parent function's vectors are busy from probe; each "
+        "sub-function initializes on demand and requests its vectors (higher entries, "
+        "ascending) under that load; the device is then reset and the cycle repeats"
+    ),
+    params=(
+        _count("base", 8, "parent-function vectors (entries 0..base-1)"),
+        _count("subfunctions", 2, "sub-functions, initialized one after another"),
+        _count("sf_vectors", 4, "vectors per sub-function"),
+        _rate("rate", 20_000.0, "rate of every parent-function vector"),
+        _rate("sf_rate", 5_000.0, "rate of every sub-function vector once requested"),
+        _seconds("idle", 10e-3, "before each sub-function initializes", True),
+        _seconds("sf_gap", 0.0, "between a sub-function's request_irq() calls"),
+        _seconds("hold", 10e-3, "time with every sub-function up before the reset", True),
+        *_timing_params(),
+    ),
+    policies=("noresize", "upfront", "hypercall", "dynamic", "ims"),
+    builder=_subfunction,
+    default_resizes=20_000,
+    check=_subfunction_check,
+    notes=(
+        "Seed pattern 3. Each sub-function vector is a new highest entry: under noresize "
+        "`sf_vectors` resizes per sub-function, each with the busy parent vectors (and the "
+        "earlier sub-function vectors) live: ~4 lost per sub-function resize at the "
+        "defaults. Also run under ims (sub-device interrupts in a trappable device store). "
+        "Edge. ~340 fires per resize."
+    ),
+)
+
+
+def _fpga_check(p: Params) -> None:
+    table, busy, ip = _int(p, "table"), _int(p, "busy"), _int(p, "ip_entry")
+    _need(ip < table, "ip_entry", f"must be < table ({table}), got {ip}")
+    _need(
+        busy <= ip, "busy", f"must be ≤ ip_entry ({ip}): the busy entries sit below it, got {busy}"
+    )
+
+
+def _fpga(p: Params, policy: str) -> dict[str, Any]:
+    table, busy, ip = _int(p, "table"), _int(p, "busy"), _int(p, "ip_entry")
+    program = [_step("negotiate", minvec=1, maxvec=table), _step("enable")]
+    program += [_step("unmask", entry=k) for k in range(busy)]
+    program.append(_step("unmask", _ns(p, "ip_delay"), entry=ip))
+    program.append(_step("disable", _ns(p, "hold")))
+    device = _device(
+        table,
+        program,
+        rate=float(p["rate"]),
+        rates=[[ip, float(p["ip_rate"])]],
+        semantics=str(p["semantics"]),
+    )
+    return _config(policy, [device], p, ncpus=16)
+
+
+FPGA = Scenario(
+    name="fpga",
+    description=(
+        "FPGA whose power-hungry IP block starts only when a user program needs it: its "
+        "(high) entry is unmasked late, under heavy interrupt load from the DMA channels; "
+        "the FPGA is then reconfigured (re-probe) and the cycle repeats"
+    ),
+    params=(
+        _count("table", 32, "MSI-X table entries"),
+        _count("busy", 8, "busy vectors (entries 0..busy-1): DMA channels", lo=0),
+        _rate("rate", 100_000.0, "rate of every busy vector (heavy load)"),
+        _count("ip_entry", 31, "table entry of the IP block's interrupt", lo=0, hi=2047),
+        _rate("ip_rate", 10_000.0, "rate of the IP block's vector once started"),
+        _seconds("ip_delay", 20e-3, "from probe until a user program starts the IP block", True),
+        _seconds("hold", 10e-3, "time the IP block runs before the reconfiguration", True),
+        *_timing_params(),
+    ),
+    policies=("noresize", "upfront", "hypercall", "dynamic"),
+    builder=_fpga,
+    default_resizes=4_500,
+    check=_fpga_check,
+    notes=(
+        "Seed pattern 4. Jumping to the highest entry costs one resize, but its window is "
+        "the longest (w0 + w1·(ip_entry+1) = 36 µs) and 8 vectors at 100,000/s are live: "
+        "~29 lost per late resize, plus the probe-time resizes. Edge (a custom FPGA may "
+        "have an INTx pin: semantics=edge_intx). ~2,700 fires per resize."
+    ),
+)
+
+
+# --------------------------------------------------------------------------
+# host-packing
+
+
+def _packing_check(p: Params) -> None:
+    ndev = _int(p, "vms") * _int(p, "devices_per_vm")
+    table, used = _int(p, "table"), _int(p, "used")
+    _need(used <= table, "used", f"must be ≤ table ({table}), got {used}")
+    _need(
+        ndev <= MAX_DEVICES,
+        "devices_per_vm",
+        f"vms·devices_per_vm must be ≤ {MAX_DEVICES}, got {ndev}",
+    )
+    _need(
+        ndev * table <= MAX_TABLE_ENTRIES_PER_RUN,
+        "table",
+        f"vms·devices_per_vm·table must be ≤ {MAX_TABLE_ENTRIES_PER_RUN} entries, "
+        f"got {ndev * table}",
+    )
+    irte = _int(p, "irte_entries")
+    _need(irte & (irte - 1) == 0, "irte_entries", f"must be a power of two, got {irte}")
+    duration, window = float(p["duration"]), float(p["w0"]) + float(p["w1"]) * table
+    _need(
+        duration > window,
+        "duration",
+        f"must exceed the longest resize window w0 + w1·table = {format_seconds(window)}, "
+        f"got {format_seconds(duration)}",
+    )
+    starts = (_int(p, "vms") - 1) * float(p["vm_gap"])
+    _need(
+        duration > starts,
+        "duration",
+        f"must exceed the last VM's start ((vms-1)·vm_gap = {format_seconds(starts)}), "
+        f"got {format_seconds(duration)}",
+    )
+
+
+def _packing(p: Params, policy: str) -> dict[str, Any]:
+    table, used = _int(p, "table"), _int(p, "used")
+    # pci_alloc_irq_vectors(1, used): what the driver will request. Only the
+    # hypercall host sees it; upfront allocates the whole table regardless.
+    program = [_step("negotiate", minvec=1, maxvec=max(used, 1)), _step("enable")]
+    program += [_step("unmask", entry=k) for k in range(used)]
+    gap, per_vm = _ns(p, "vm_gap"), _int(p, "devices_per_vm")
+    devices = [
+        _device(
+            table,
+            program,
+            rate=float(p["rate"]),
+            semantics=str(p["semantics"]),
+            vm=vm,
+            repeat=False,
+            start_ns=vm * gap,
+        )
+        for vm in range(_int(p, "vms"))
+        for _ in range(per_vm)
+    ]
+    config = _config(
+        policy,
+        devices,
+        p,
+        ncpus=_int(p, "cpus"),
+        reservation_mode=bool(p["reservation_mode"]),
+        iommus=_int(p, "iommus"),
+        irte_entries=_int(p, "irte_entries"),
+        on_failure=str(p["on_failure"]),
+    )
+    config["stop"] = {"max_time_ns": _ns(p, "duration"), "max_resizes": None}
+    return config
+
+
+HOST_PACKING = Scenario(
+    name="host-packing",
+    description=(
+        "many VMs' devices on one host, every device's whole table allocated at enable: "
+        "CPU-vector exhaustion without reservation mode, IRTE exhaustion with it"
+    ),
+    params=(
+        _count("vms", 96, "VMs, started `vm_gap` apart", hi=MAX_DEVICES),
+        _count("devices_per_vm", 8, "passed-through devices per VM", hi=MAX_DEVICES),
+        _count("table", 256, "MSI-X table entries per device"),
+        _count("used", 4, "entries each guest driver unmasks after enable", lo=0),
+        _count("cpus", 64, "host CPUs (~200 device vectors each)", hi=8192),
+        _count("iommus", 2, "Intel IOMMUs; device i sits behind IOMMU i mod iommus", hi=64),
+        _count("irte_entries", 65_536, "IRTEs per IOMMU (power of two)", hi=65_536),
+        Param("reservation_mode", "flag", True, "x86 reservation mode (Linux 4.15+)"),
+        Param(
+            "on_failure",
+            "choice",
+            "kill",
+            "what a failed host allocation does: kill the VM, qemu (dead vectors), fail_request",
+            choices=FAILURE_MODES,
+        ),
+        _rate("rate", 100.0, "rate of every live vector (light traffic)"),
+        _seconds("vm_gap", 1e-3, "between two VM starts"),
+        _seconds("duration", 0.2, "simulated time of the run", True),
+        _seconds("w0", 20e-6, "host MSI-X enable: fixed part"),
+        _seconds("w1", 0.5e-6, "host MSI-X enable: per vector"),
+        Param(
+            "semantics",
+            "choice",
+            "edge",
+            "device events while MSI-X is disabled",
+            choices=SEMANTICS,
+        ),
+    ),
+    policies=("upfront", "hypercall", "dynamic"),
+    builder=_packing,
+    default_resizes=None,
+    variants={
+        "reservation": {"reservation_mode": True},
+        "no-reservation": {"reservation_mode": False},
+    },
+    check=_packing_check,
+    notes=(
+        "768 devices × 256 entries = 196,608 vectors (~3 MB of tables). Without "
+        "reservation mode upfront takes a CPU vector per entry at allocation: 64 CPUs "
+        "hold ~13,000, so ~50 devices fit, then allocations fail and VMs are killed with "
+        "the matrix full. With it, only the 4 used entries per device take CPU vectors, "
+        "but every entry takes an IRTE: 2 × 65,536 IRTEs hold exactly 512 devices, so "
+        "VMs 64.. fail with peak IRTEs at iommus × irte_entries. `kill` by default (the "
+        "seed's well-defined #a). dynamic allocates only the used entries; under "
+        "hypercall the driver's pci_alloc_irq_vectors(1, used) reaches the host, which "
+        "sets up just those."
+    ),
+)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (STORM, MANAGED_HOTPLUG, NO_AUTOEN, SUBFUNCTION, FPGA, HOST_PACKING)
+}
+"""The built-in scenarios by name, in ``compare`` order."""
+
+
+def get_scenario(spec: str) -> tuple[Scenario, str | None]:
+    """Look up ``"name"`` or ``"name:variant"``; returns the scenario and the
+    variant name (or ``None``). ``InvalidArgument`` for unknown names."""
+    name, _, variant = spec.partition(":")
+    scenario = SCENARIOS.get(name)
+    if scenario is None:
+        raise InvalidArgument(
+            f"scenario: unknown scenario {name!r} (known: {', '.join(SCENARIOS)})"
+        )
+    if variant:
+        scenario.variant(variant)
+        return scenario, variant
+    return scenario, None
