@@ -45,6 +45,8 @@ pub struct RunStats {
     pub negotiations_refused: u64,
     /// Guest unmasks that failed visibly (the driver handled it).
     pub unmasks_refused: u64,
+    /// MSI-X enables that failed visibly: the driver runs without MSI-X.
+    pub enables_refused: u64,
     /// Guest unmasks skipped because the entry was past the granted count.
     pub unmasks_skipped: u64,
     /// Vectors marked dead by a host failure (guest unaware).
@@ -783,6 +785,7 @@ impl Engine {
             fx: &mut fx,
         };
         let mut answer: Option<(Option<u32>, StepResult)> = None;
+        let enable = matches!(step.action, Action::Enable);
         let mut request = false;
         match step.action {
             Action::Wait => {}
@@ -829,7 +832,7 @@ impl Engine {
         }
         let done = ctx.clock.max(now);
         if let Some((entry, r)) = answer {
-            if self.step_result(dev, entry, r, done, &mut fx) {
+            if self.step_result(dev, entry, enable, r, done, &mut fx) {
                 let vm = self.devices[di].vm;
                 return self.kill_vm(vm);
             }
@@ -874,6 +877,7 @@ impl Engine {
         &mut self,
         dev: u32,
         entry: Option<u32>,
+        enable: bool,
         r: StepResult,
         done: u64,
         fx: &mut Vec<(u64, Fx)>,
@@ -882,7 +886,13 @@ impl Engine {
         let dead: Vec<u32> = match r {
             StepResult::Kill => return true,
             StepResult::Refused => {
-                self.stats.unmasks_refused += u64::from(entry.is_some());
+                if entry.is_some() {
+                    self.stats.unmasks_refused += 1;
+                } else if enable {
+                    // pci_alloc_irq_vectors failed: no vector will be used.
+                    self.stats.enables_refused += 1;
+                    self.devices[dev as usize].granted = 0;
+                }
                 return false;
             }
             StepResult::Ok => Vec::new(),
@@ -975,6 +985,7 @@ impl RunStats {
         self.guest_kills += o.guest_kills;
         self.negotiations_refused += o.negotiations_refused;
         self.unmasks_refused += o.unmasks_refused;
+        self.enables_refused += o.enables_refused;
         self.unmasks_skipped += o.unmasks_skipped;
         self.dead_marks += o.dead_marks;
         self.alloc_failures += o.alloc_failures;

@@ -37,6 +37,19 @@ pub enum Negotiated {
     Refused,
 }
 
+/// Whether an error from a host operation is a host-side failure that QEMU
+/// only logs (vector exhaustion, or the kernel's -EINVAL for a vector the
+/// host never allocated), as opposed to a bug in the model.
+pub fn is_host_failure(e: &Error) -> bool {
+    match e {
+        Error::NoSpace(_) => true,
+        Error::InvalidOperation { sites, .. } => {
+            sites.iter().any(|s| s == "set_signalling_unallocated")
+        }
+        _ => false,
+    }
+}
+
 /// The host as a policy sees it during one guest step: operations advance a
 /// clock from the trap time and emit timed effects on the device's table.
 pub struct Ctx<'a> {
@@ -160,7 +173,7 @@ impl QemuPolicy {
     ) -> Result<StepResult> {
         match ctx.exec_all(ops, self.dynamic) {
             Ok(()) => Ok(StepResult::Ok),
-            Err(Error::NoSpace(_)) => {
+            Err(e) if is_host_failure(&e) => {
                 let index_down = !ctx.host.index_enabled(ctx.dev);
                 match self.on_failure {
                     FailureMode::Kill => Ok(StepResult::Kill),
@@ -189,7 +202,7 @@ impl QemuPolicy {
                         if let Some(op) = restore {
                             match ctx.exec(&op, self.dynamic, false) {
                                 Ok(()) => {}
-                                Err(Error::NoSpace(_)) => return Ok(StepResult::DeadAll),
+                                Err(e) if is_host_failure(&e) => return Ok(StepResult::DeadAll),
                                 Err(e) => return Err(e),
                             }
                         }
@@ -246,6 +259,9 @@ impl Policy for QemuPolicy {
 /// in guest RAM uses this too, with no trap fallback.
 pub struct HypercallPolicy {
     granted: Vec<Option<u32>>,
+    /// The last MSIX_ENABLE was refused: the driver runs without MSI-X
+    /// until it disables and negotiates again.
+    refused: Vec<bool>,
     grant: Grant,
     grant_n: u32,
     fallback: QemuPolicy,
@@ -265,6 +281,7 @@ impl HypercallPolicy {
     ) -> Result<Self> {
         Ok(Self {
             granted: vec![None; devices.len()],
+            refused: vec![false; devices.len()],
             grant: cfg.grant,
             grant_n: cfg.grant_n,
             fallback: QemuPolicy::new(devices, false, None, cfg.on_failure, label).map(
@@ -300,6 +317,80 @@ impl Policy for HypercallPolicy {
     }
 
     fn negotiate(&mut self, ctx: &mut Ctx<'_>, minvec: u32, maxvec: u32) -> Result<Negotiated> {
+        let r = self.negotiate_inner(ctx, minvec, maxvec)?;
+        if let Some(x) = self.refused.get_mut(ctx.dev as usize) {
+            *x = r == Negotiated::Refused;
+        }
+        Ok(r)
+    }
+
+    fn enable(&mut self, ctx: &mut Ctx<'_>) -> Result<StepResult> {
+        if self.is_negotiated(ctx.dev) || !self.trap_fallback {
+            return Ok(StepResult::Ok);
+        }
+        self.fallback.enable(ctx)
+    }
+
+    fn unmask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> Result<StepResult> {
+        match self.granted.get(ctx.dev as usize).copied().flatten() {
+            Some(n) if k < n => Ok(StepResult::Ok),
+            Some(_) => Ok(StepResult::Refused),
+            None if self.is_refused(ctx.dev) => Ok(StepResult::Refused),
+            None if self.trap_fallback => self.fallback.unmask(ctx, k),
+            None => {
+                self.untrapped += 1;
+                Ok(StepResult::Dead(vec![k]))
+            }
+        }
+    }
+
+    fn mask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> Result<StepResult> {
+        if self.is_negotiated(ctx.dev) || !self.trap_fallback {
+            return Ok(StepResult::Ok);
+        }
+        self.fallback.mask(ctx, k)
+    }
+
+    fn disable(&mut self, ctx: &mut Ctx<'_>) -> Result<StepResult> {
+        let was_refused = self.is_refused(ctx.dev);
+        if let Some(x) = self.refused.get_mut(ctx.dev as usize) {
+            *x = false;
+        }
+        if let Some(slot) = self.granted.get_mut(ctx.dev as usize) {
+            if slot.take().is_some() {
+                ctx.clock += ctx.timing.t_hypercall_ns;
+                ctx.exec(&HostOp::DisableIndex, false, false)?;
+                return Ok(StepResult::Ok);
+            }
+        }
+        if self.trap_fallback && !was_refused {
+            self.fallback.disable(ctx)
+        } else {
+            Ok(StepResult::Ok)
+        }
+    }
+
+    fn resizes(&self) -> u64 {
+        self.fallback.resizes()
+    }
+}
+
+impl HypercallPolicy {
+    /// Negotiated (or refused): the host knows the driver, no trapping.
+    fn is_negotiated(&self, dev: u32) -> bool {
+        self.granted.get(dev as usize).copied().flatten().is_some() || self.is_refused(dev)
+    }
+
+    fn is_refused(&self, dev: u32) -> bool {
+        self.refused.get(dev as usize).copied().unwrap_or(false)
+    }
+
+    fn negotiate_inner(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        minvec: u32,
+        maxvec: u32,
+    ) -> Result<Negotiated> {
         ctx.clock += ctx.timing.t_hypercall_ns;
         let want = match self.grant {
             Grant::All => maxvec,
@@ -344,65 +435,6 @@ impl Policy for HypercallPolicy {
             .ok_or_else(|| Error::InvalidArgument(format!("no device {}", ctx.dev)))?;
         *slot = granted;
         Ok(granted.map_or(Negotiated::Refused, Negotiated::Granted))
-    }
-
-    fn enable(&mut self, ctx: &mut Ctx<'_>) -> Result<StepResult> {
-        if self
-            .granted
-            .get(ctx.dev as usize)
-            .copied()
-            .flatten()
-            .is_some()
-            || !self.trap_fallback
-        {
-            return Ok(StepResult::Ok);
-        }
-        self.fallback.enable(ctx)
-    }
-
-    fn unmask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> Result<StepResult> {
-        match self.granted.get(ctx.dev as usize).copied().flatten() {
-            Some(n) if k < n => Ok(StepResult::Ok),
-            Some(_) => Ok(StepResult::Refused),
-            None if self.trap_fallback => self.fallback.unmask(ctx, k),
-            None => {
-                self.untrapped += 1;
-                Ok(StepResult::Dead(vec![k]))
-            }
-        }
-    }
-
-    fn mask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> Result<StepResult> {
-        if self
-            .granted
-            .get(ctx.dev as usize)
-            .copied()
-            .flatten()
-            .is_some()
-            || !self.trap_fallback
-        {
-            return Ok(StepResult::Ok);
-        }
-        self.fallback.mask(ctx, k)
-    }
-
-    fn disable(&mut self, ctx: &mut Ctx<'_>) -> Result<StepResult> {
-        if let Some(slot) = self.granted.get_mut(ctx.dev as usize) {
-            if slot.take().is_some() {
-                ctx.clock += ctx.timing.t_hypercall_ns;
-                ctx.exec(&HostOp::DisableIndex, false, false)?;
-                return Ok(StepResult::Ok);
-            }
-        }
-        if self.trap_fallback {
-            self.fallback.disable(ctx)
-        } else {
-            Ok(StepResult::Ok)
-        }
-    }
-
-    fn resizes(&self) -> u64 {
-        self.fallback.resizes()
     }
 }
 

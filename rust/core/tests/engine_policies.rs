@@ -2,7 +2,8 @@
 
 use msixcore_core::books::Outcome;
 use msixcore_core::config::{
-    Action, DeviceConfig, FailureMode, Grant, ImsStore, PolicyKind, Semantics, SimConfig, Step, StopConfig,
+    Action, DeviceConfig, FailureMode, Grant, ImsStore, PolicyKind, Semantics, SimConfig, Step,
+    StopConfig,
 };
 use msixcore_core::engine::{Engine, RunResult};
 
@@ -14,7 +15,13 @@ fn step(delay_ns: u64, action: Action) -> Step {
 /// `tail` more, then stop (no repeat).
 fn device(entries: u32, n: u32, gap: u64, rate: f64, semantics: Semantics) -> DeviceConfig {
     let mut program = vec![
-        step(0, Action::Negotiate { minvec: 1, maxvec: entries }),
+        step(
+            0,
+            Action::Negotiate {
+                minvec: 1,
+                maxvec: entries,
+            },
+        ),
         step(0, Action::Enable),
     ];
     program.extend((0..n).map(|k| step(gap, Action::Unmask { entry: k })));
@@ -34,7 +41,10 @@ fn config(devices: Vec<DeviceConfig>, policy: PolicyKind, max_time_ns: u64) -> S
     let mut cfg: SimConfig = serde_json::from_str(r#"{"devices": [], "stop": {}}"#).unwrap();
     cfg.devices = devices;
     cfg.policy.kind = policy;
-    cfg.stop = StopConfig { max_time_ns: Some(max_time_ns), max_resizes: None };
+    cfg.stop = StopConfig {
+        max_time_ns: Some(max_time_ns),
+        max_resizes: None,
+    };
     cfg.seed = 3;
     cfg
 }
@@ -48,7 +58,11 @@ fn run(cfg: SimConfig) -> RunResult {
 /// A 1-CPU host has ~190 free vectors: a 256-entry device unmasking every
 /// entry runs out during a resize.
 fn exhausting(mode: FailureMode) -> RunResult {
-    let mut cfg = config(vec![device(256, 256, 100_000, 1_000.0, Semantics::Edge)], PolicyKind::Noresize, 200_000_000);
+    let mut cfg = config(
+        vec![device(256, 256, 100_000, 1_000.0, Semantics::Edge)],
+        PolicyKind::Noresize,
+        200_000_000,
+    );
     cfg.host.ncpus = 1;
     cfg.policy.on_failure = mode;
     run(cfg)
@@ -58,7 +72,11 @@ fn exhausting(mode: FailureMode) -> RunResult {
 fn qemu_failure_mode_leaves_every_vector_dead() {
     let r = exhausting(FailureMode::Qemu);
     assert!(r.stats.alloc_failures > 0);
-    assert!(r.stats.dead_marks > 100, "every live vector is dead: {}", r.stats.dead_marks);
+    assert!(
+        r.stats.dead_marks > 100,
+        "every live vector is dead: {}",
+        r.stats.dead_marks
+    );
     assert!(r.books.get(Outcome::Failed) > 0);
     assert_eq!(r.stats.guest_kills, 0);
     // The host keeps only what the partial recovery wires up.
@@ -89,7 +107,10 @@ fn pba_and_level_devices_delay_instead_of_losing() {
         let devs = vec![device(32, 32, 50_000, 200_000.0, semantics)];
         let r = run(config(devs, PolicyKind::Noresize, 3_000_000));
         assert_eq!(r.books.get(Outcome::Lost), 0, "{semantics:?}");
-        assert!(r.books.get(Outcome::Coalesced) > 0, "{semantics:?}: fires merge into pending bits");
+        assert!(
+            r.books.get(Outcome::Coalesced) > 0,
+            "{semantics:?}: fires merge into pending bits"
+        );
         assert!(r.stats.resizes == 32);
     }
     let devs = vec![device(32, 32, 50_000, 200_000.0, Semantics::EdgeIntx)];
@@ -152,7 +173,11 @@ fn ims_in_guest_ram_fails_visibly_without_a_hypercall() {
     assert!(r.books.get(Outcome::Failed) > 0);
     assert_eq!(r.books.get(Outcome::Delivered), 0);
     // With the hypercall it works.
-    let mut cfg = config(vec![device(8, 8, 10_000, 10_000.0, Semantics::Edge)], PolicyKind::Ims, 2_000_000);
+    let mut cfg = config(
+        vec![device(8, 8, 10_000, 10_000.0, Semantics::Edge)],
+        PolicyKind::Ims,
+        2_000_000,
+    );
     cfg.policy.ims_store = ImsStore::GuestRam;
     let r = run(cfg);
     assert_eq!(r.books.get(Outcome::Failed), 0);
@@ -189,8 +214,52 @@ fn amd_iommu_routes_and_counts_per_device_tables() {
 #[test]
 fn guest_mask_stops_the_source() {
     let mut dev = device(4, 4, 10_000, 100_000.0, Semantics::Edge);
-    dev.program.extend((0..4).map(|k| step(0, Action::Mask { entry: k })));
+    dev.program
+        .extend((0..4).map(|k| step(0, Action::Mask { entry: k })));
     let r = run(config(vec![dev], PolicyKind::Noresize, 50_000_000));
     // Live for ~10-40 µs each at 100k/s: a handful of fires, then silence.
     assert!(r.books.fired < 100, "fired {}", r.books.fired);
+}
+
+/// Many devices on a 1-CPU host without reservation mode: enables run out.
+fn crowded(mode: FailureMode, policy: PolicyKind) -> RunResult {
+    let devs: Vec<DeviceConfig> = (0..8)
+        .map(|i| {
+            let mut d = device(64, 4, 10_000, 1_000.0, Semantics::Edge);
+            d.vm = i;
+            d.start_ns = u64::from(i) * 1_000_000;
+            d
+        })
+        .collect();
+    let mut cfg = config(devs, policy, 20_000_000);
+    cfg.host.ncpus = 1;
+    cfg.host.reservation_mode = false;
+    cfg.policy.on_failure = mode;
+    run(cfg)
+}
+
+#[test]
+fn a_refused_enable_leaves_the_driver_without_msix() {
+    let r = crowded(FailureMode::FailRequest, PolicyKind::Upfront);
+    assert!(r.stats.enables_refused > 0);
+    assert_eq!(
+        r.books.get(Outcome::Lost),
+        0,
+        "no vector of a refused device goes live"
+    );
+    assert_eq!(r.books.get(Outcome::Failed), 0);
+    let r = crowded(FailureMode::Qemu, PolicyKind::Upfront);
+    assert!(r.books.get(Outcome::Failed) > 0);
+    let r = crowded(FailureMode::Kill, PolicyKind::Upfront);
+    assert!(r.stats.guest_kills > 0);
+}
+
+#[test]
+fn a_refused_hypercall_never_falls_back_to_trapping() {
+    let r = crowded(FailureMode::Kill, PolicyKind::Hypercall);
+    // Grants shrink to what fits; once nothing fits the driver is refused
+    // and runs without MSI-X: nobody is killed, nothing is lost.
+    assert_eq!(r.stats.guest_kills, 0);
+    assert_eq!(r.books.get(Outcome::Lost), 0);
+    assert!(r.stats.negotiations_refused > 0);
 }

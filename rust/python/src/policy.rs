@@ -11,7 +11,7 @@
 //! A host allocation failure is handled by the config's `on_failure`.
 
 use msixcore_core::config::FailureMode;
-use msixcore_core::policy::{Ctx, Negotiated, Policy, StepResult};
+use msixcore_core::policy::{is_host_failure, Ctx, Negotiated, Policy, StepResult};
 use msixcore_core::vfio::HostOp;
 use msixcore_core::Error;
 use pyo3::prelude::*;
@@ -198,7 +198,7 @@ impl Policy for PyPolicy {
             false,
         ) {
             Ok(()) => Ok(Negotiated::Granted(n)),
-            Err(Error::NoSpace(_)) => Ok(Negotiated::Refused),
+            Err(e) if is_host_failure(&e) => Ok(Negotiated::Refused),
             Err(e) => Err(e),
         }
     }
