@@ -9,7 +9,7 @@ use msixcore_core::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::{uint16, uint32, uint64, IntArg};
+use crate::convert::{py_bool, uint, IntArg};
 use crate::errors::{invalid_argument, IntoPyResult};
 use crate::irte::{amd_ops, intel_ops, PyAmdIrte, PyIrte};
 
@@ -79,16 +79,16 @@ impl PyRemapResult {
                  trigger_mode={}, irte_index={})",
                 t.vector,
                 t.dest_id,
-                if t.dest_mode { "True" } else { "False" },
+                py_bool(t.dest_mode),
                 t.delivery_mode,
-                if t.trigger_mode { "True" } else { "False" },
+                py_bool(t.trigger_mode),
                 t.irte_index.map_or("None".into(), |i| i.to_string())
             ),
             RemapResult::Blocked { fault, suppressed } => format!(
                 "RemapResult(blocked=True, fault='{}', fault_index={}, suppressed={})",
                 fault.reason,
                 fault.index.map_or("None".into(), |i| i.to_string()),
-                if *suppressed { "True" } else { "False" }
+                py_bool(*suppressed)
             ),
         }
     }
@@ -104,13 +104,13 @@ fn fault_tuples<'a>(faults: impl Iterator<Item = &'a Fault>) -> Vec<FaultTuple> 
 
 fn message(address: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<MsiMessage> {
     Ok(MsiMessage::new(
-        uint64(address, "address")?,
-        uint32(data, "data")?,
+        uint::<u64>(address, "address")?,
+        uint::<u32>(data, "data")?,
     ))
 }
 
 fn capacity(py: Python<'_>, arg: &IntArg) -> PyResult<usize> {
-    Ok(arg.get(py, "fault_log_capacity", 1 << 20)? as usize)
+    arg.get(py, "fault_log_capacity", 1usize << 20)
 }
 
 fn drain(log: &mut FaultLog) -> Vec<FaultTuple> {
@@ -134,7 +134,7 @@ impl PyInterruptRemapper {
         allow_compat: bool,
         fault_log_capacity: IntArg,
     ) -> PyResult<Self> {
-        let n = entries.get(py, "entries", u128::from(u32::MAX))? as u32;
+        let n = entries.get(py, "entries", u32::MAX)?;
         let cap = capacity(py, &fault_log_capacity)?;
         Ok(Self(
             InterruptRemapper::with_fault_log_capacity(n, allow_compat, cap).py()?,
@@ -148,7 +148,7 @@ impl PyInterruptRemapper {
         address: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<PyRemapResult> {
-        let rid = uint16(requester_id, "requester_id")?;
+        let rid = uint::<u16>(requester_id, "requester_id")?;
         let msg = message(address, data)?;
         Ok(PyRemapResult(self.0.remap(rid, &msg)))
     }
@@ -231,11 +231,7 @@ impl PyInterruptRemapper {
         format!(
             "InterruptRemapper(entries={}, allow_compat={}, in_use={}, fault_count={})",
             t.entries(),
-            if self.0.allow_compat() {
-                "True"
-            } else {
-                "False"
-            },
+            py_bool(self.0.allow_compat()),
             t.in_use(),
             self.0.fault_log().total()
         )
@@ -254,7 +250,7 @@ impl PyAmdRemapper {
         fault_log_capacity=IntArg::Default(DEFAULT_FAULT_LOG_CAPACITY as u128)
     ), text_signature = "(table_size=512, fault_log_capacity=256)")]
     fn new(py: Python<'_>, table_size: IntArg, fault_log_capacity: IntArg) -> PyResult<Self> {
-        let n = table_size.get(py, "table_size", u128::from(u32::MAX))? as u32;
+        let n = table_size.get(py, "table_size", u32::MAX)?;
         let cap = capacity(py, &fault_log_capacity)?;
         Ok(Self(AmdRemapper::with_fault_log_capacity(n, cap).py()?))
     }
@@ -266,7 +262,7 @@ impl PyAmdRemapper {
         address: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<PyRemapResult> {
-        let rid = uint16(requester_id, "requester_id")?;
+        let rid = uint::<u16>(requester_id, "requester_id")?;
         let msg = message(address, data)?;
         Ok(PyRemapResult(self.0.remap(rid, &msg)))
     }
@@ -314,7 +310,7 @@ impl PyAmdRemapper {
         index: &Bound<'_, PyAny>,
         count: IntArg,
     ) -> PyResult<()> {
-        let count = count.get(py, "count", u128::from(u32::MAX))? as u32;
+        let count = count.get(py, "count", u32::MAX)?;
         amd_ops::free(self.0.tables_mut(), requester_id, index, count)
     }
     /// Write `irte` at an allocated index of the device's table.
@@ -385,8 +381,10 @@ fn py_compose_msi(
     handle: &Bound<'_, PyAny>,
     sub_handle: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(u64, u32)> {
-    let handle = uint16(handle, "handle")?;
-    let sub = sub_handle.map(|s| uint16(s, "sub_handle")).transpose()?;
+    let handle = uint::<u16>(handle, "handle")?;
+    let sub = sub_handle
+        .map(|s| uint::<u16>(s, "sub_handle"))
+        .transpose()?;
     let m = compose_msi(handle, sub);
     Ok((m.address, m.data))
 }
@@ -394,7 +392,7 @@ fn py_compose_msi(
 /// The AMD MSI for IRTE `index` of the sender's table: (address, data).
 #[pyfunction(name = "compose_amd_msi")]
 fn py_compose_amd_msi(index: &Bound<'_, PyAny>) -> PyResult<(u64, u32)> {
-    let m = compose_amd_msi(uint16(index, "index")?);
+    let m = compose_amd_msi(uint::<u16>(index, "index")?);
     Ok((m.address, m.data))
 }
 
