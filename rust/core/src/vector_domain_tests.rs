@@ -274,6 +274,15 @@ fn last_cpu_and_bad_arguments() {
     assert!(matches!(d.activate(99), Err(Error::InvalidArgument(_))));
     assert!(matches!(d.free(99), Err(Error::InvalidArgument(_))));
     assert!(VectorDomain::new(2, &X86Preset::mainline(), true, Some(vec![0])).is_err());
+    // A node id at or past MAX_NUMNODES is refused (u32::MAX used to overflow `max + 1`).
+    for bad in [MAX_NUMNODES, u32::MAX] {
+        assert!(matches!(
+            VectorDomain::new(2, &X86Preset::mainline(), true, Some(vec![0, bad])),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    let top = VectorDomain::new(2, &X86Preset::mainline(), true, Some(vec![0, MAX_NUMNODES - 1]));
+    assert_eq!(top.unwrap().nr_nodes(), MAX_NUMNODES);
     check(&d);
 }
 
