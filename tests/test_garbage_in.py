@@ -226,7 +226,7 @@ def test_constructors_never_panic(args: list[Any], kw: dict[str, Any]) -> None:
 def test_msi_functions_never_panic(args: list[Any]) -> None:
     for fn in (compose_msi, compose_amd_msi, decode_msi):
         call_checked(fn, *args)
-        call_checked(fn, *(args + [0, 0])[: arity(fn)])
+        call_checked(fn, *[*args, 0, 0][: arity(fn)])
 
 
 def test_bools_and_numpy_ints() -> None:

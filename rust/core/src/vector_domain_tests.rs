@@ -281,7 +281,12 @@ fn last_cpu_and_bad_arguments() {
             Err(Error::InvalidArgument(_))
         ));
     }
-    let top = VectorDomain::new(2, &X86Preset::mainline(), true, Some(vec![0, MAX_NUMNODES - 1]));
+    let top = VectorDomain::new(
+        2,
+        &X86Preset::mainline(),
+        true,
+        Some(vec![0, MAX_NUMNODES - 1]),
+    );
     assert_eq!(top.unwrap().nr_nodes(), MAX_NUMNODES);
     check(&d);
 }

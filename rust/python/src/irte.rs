@@ -66,50 +66,62 @@ impl PyIrte {
         self.0.to_u128()
     }
 
+    /// P: the entry is valid.
     #[getter]
     fn present(&self) -> bool {
         self.0.present()
     }
+    /// FPD: faults through this entry are not recorded.
     #[getter]
     fn fpd(&self) -> bool {
         self.0.fpd()
     }
+    /// DM: True = logical destination.
     #[getter]
     fn dest_mode(&self) -> bool {
         self.0.dest_mode()
     }
+    /// RH: redirection hint.
     #[getter]
     fn redir_hint(&self) -> bool {
         self.0.redir_hint()
     }
+    /// TM: True = level.
     #[getter]
     fn trigger_mode(&self) -> bool {
         self.0.trigger_mode()
     }
+    /// Delivery mode (3 bits).
     #[getter]
     fn delivery_mode(&self) -> u8 {
         self.0.delivery_mode()
     }
+    /// Software-available bits (4 bits).
     #[getter]
     fn avail(&self) -> u8 {
         self.0.avail()
     }
+    /// CPU vector.
     #[getter]
     fn vector(&self) -> u8 {
         self.0.vector()
     }
+    /// Destination APIC id (32 bits).
     #[getter]
     fn dest_id(&self) -> u32 {
         self.0.dest_id()
     }
+    /// Source id (requester id, or start bus << 8 | end bus with svt 2).
     #[getter]
     fn sid(&self) -> u16 {
         self.0.sid()
     }
+    /// Source-id qualifier: 0 all 16 bits, 1 ignore bit 2, 2 bits 2:1, 3 bits 2:0.
     #[getter]
     fn sq(&self) -> u8 {
         self.0.sq()
     }
+    /// Source validation: 0 none, 1 SID+SQ, 2 bus range, 3 reserved (faults).
     #[getter]
     fn svt(&self) -> u8 {
         self.0.svt()
@@ -203,22 +215,27 @@ impl PyIrteTable {
     fn is_allocated(&self, index: &Bound<'_, PyAny>) -> PyResult<bool> {
         intel_ops::is_allocated(&self.0, index)
     }
+    /// Table size.
     #[getter]
     fn entries(&self) -> u32 {
         self.0.entries()
     }
+    /// Allocated slots (sum of live block sizes).
     #[getter]
     fn in_use(&self) -> u32 {
         self.0.in_use()
     }
+    /// Slots not allocated.
     #[getter]
     fn free_slots(&self) -> u32 {
         self.0.free_slots()
     }
+    /// Entries with P = 1.
     #[getter]
     fn present(&self) -> u32 {
         self.0.present()
     }
+    /// Live allocated blocks.
     #[getter]
     fn blocks(&self) -> u32 {
         self.0.blocks()
@@ -283,30 +300,37 @@ impl PyAmdIrte {
         self.0.to_u128()
     }
 
+    /// RemapEn: the entry is valid.
     #[getter]
     fn remap_en(&self) -> bool {
         self.0.remap_en()
     }
+    /// SupIOPF: faults through this entry are not logged.
     #[getter]
     fn sup_iopf(&self) -> bool {
         self.0.sup_iopf()
     }
+    /// Interrupt type (3 bits).
     #[getter]
     fn int_type(&self) -> u8 {
         self.0.int_type()
     }
+    /// RqEoi.
     #[getter]
     fn rq_eoi(&self) -> bool {
         self.0.rq_eoi()
     }
+    /// DM: True = logical.
     #[getter]
     fn dest_mode(&self) -> bool {
         self.0.dest_mode()
     }
+    /// Destination APIC id (32 bits).
     #[getter]
     fn destination(&self) -> u32 {
         self.0.destination()
     }
+    /// CPU vector.
     #[getter]
     fn vector(&self) -> u8 {
         self.0.vector()
@@ -489,18 +513,22 @@ impl PyAmdIrteTables {
     fn in_use_of(&self, requester_id: &Bound<'_, PyAny>) -> PyResult<u32> {
         amd_ops::in_use_of(&self.0, requester_id)
     }
+    /// Size given to tables created on first use.
     #[getter]
     fn table_size(&self) -> u32 {
         self.0.table_size()
     }
+    /// Devices with a table.
     #[getter]
     fn tables(&self) -> u32 {
         self.0.tables()
     }
+    /// Allocated entries over all tables.
     #[getter]
     fn in_use(&self) -> u64 {
         self.0.in_use()
     }
+    /// Entries with RemapEn = 1 over all tables.
     #[getter]
     fn enabled(&self) -> u64 {
         self.0.enabled()

@@ -32,42 +32,53 @@ impl PyRemapResult {
 
 #[pymethods]
 impl PyRemapResult {
+    /// True when the request was blocked.
     #[getter]
     fn blocked(&self) -> bool {
         self.target().is_none()
     }
+    /// Target vector (None when blocked).
     #[getter]
     fn vector(&self) -> Option<u8> {
         self.target().map(|t| t.vector)
     }
+    /// Target APIC id (None when blocked).
     #[getter]
     fn dest_id(&self) -> Option<u32> {
         self.target().map(|t| t.dest_id)
     }
+    /// Target destination mode (None when blocked).
     #[getter]
     fn dest_mode(&self) -> Option<bool> {
         self.target().map(|t| t.dest_mode)
     }
+    /// Target delivery mode (None when blocked).
     #[getter]
     fn delivery_mode(&self) -> Option<u8> {
         self.target().map(|t| t.delivery_mode)
     }
+    /// Target trigger mode (None when blocked).
     #[getter]
     fn trigger_mode(&self) -> Option<bool> {
         self.target().map(|t| t.trigger_mode)
     }
+    /// The IRTE used (None when blocked or for a compatibility-format pass-through).
     #[getter]
     fn irte_index(&self) -> Option<u16> {
         self.target().and_then(|t| t.irte_index)
     }
+    /// Fault reason: not_present, index_out_of_range, sid_mismatch, reserved_svt,
+    /// compat_format_blocked, not_in_interrupt_window, no_table; None when delivered.
     #[getter]
     fn fault(&self) -> Option<&'static str> {
         self.fault_ref().map(|(f, _)| f.reason.as_str())
     }
+    /// The index the blocked request named, if any.
     #[getter]
     fn fault_index(&self) -> Option<u32> {
         self.fault_ref().and_then(|(f, _)| f.index)
     }
+    /// Blocked but not recorded (FPD / SupIOPF).
     #[getter]
     fn suppressed(&self) -> bool {
         self.fault_ref().is_some_and(|(_, s)| s)
@@ -161,22 +172,27 @@ impl PyInterruptRemapper {
     fn drain_faults(&mut self) -> Vec<FaultTuple> {
         drain(self.0.fault_log_mut())
     }
+    /// Faults recorded (including those past the log's capacity).
     #[getter]
     fn fault_count(&self) -> u64 {
         self.0.fault_log().total()
     }
+    /// Blocked requests not recorded because of FPD.
     #[getter]
     fn suppressed_faults(&self) -> u64 {
         self.0.fault_log().suppressed()
     }
+    /// Faults counted but not kept because the log was full.
     #[getter]
     fn overflowed_faults(&self) -> u64 {
         self.0.fault_log().overflowed()
     }
+    /// Records the fault log keeps.
     #[getter]
     fn fault_log_capacity(&self) -> usize {
         self.0.fault_log().capacity()
     }
+    /// CFI: let compatibility-format MSIs through unremapped.
     #[getter]
     fn get_allow_compat(&self) -> bool {
         self.0.allow_compat()
@@ -210,18 +226,22 @@ impl PyInterruptRemapper {
     fn is_allocated(&self, index: &Bound<'_, PyAny>) -> PyResult<bool> {
         intel_ops::is_allocated(self.0.table(), index)
     }
+    /// Table size.
     #[getter]
     fn entries(&self) -> u32 {
         self.0.table().entries()
     }
+    /// Allocated IRTEs.
     #[getter]
     fn in_use(&self) -> u32 {
         self.0.table().in_use()
     }
+    /// IRTEs with P = 1.
     #[getter]
     fn present(&self) -> u32 {
         self.0.table().present()
     }
+    /// Live allocated blocks.
     #[getter]
     fn blocks(&self) -> u32 {
         self.0.table().blocks()
@@ -275,17 +295,25 @@ impl PyAmdRemapper {
     fn drain_faults(&mut self) -> Vec<FaultTuple> {
         drain(self.0.fault_log_mut())
     }
+    /// Faults recorded (including those past the log's capacity).
     #[getter]
     fn fault_count(&self) -> u64 {
         self.0.fault_log().total()
     }
+    /// Blocked requests not recorded because of SupIOPF.
     #[getter]
     fn suppressed_faults(&self) -> u64 {
         self.0.fault_log().suppressed()
     }
+    /// Faults counted but not kept because the log was full.
     #[getter]
     fn overflowed_faults(&self) -> u64 {
         self.0.fault_log().overflowed()
+    }
+    /// Records the fault log keeps.
+    #[getter]
+    fn fault_log_capacity(&self) -> usize {
+        self.0.fault_log().capacity()
     }
 
     /// Allocate `count` contiguous entries in the device's table.
@@ -346,18 +374,22 @@ impl PyAmdRemapper {
     fn table_len(&self, requester_id: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         amd_ops::table_len(self.0.tables(), requester_id)
     }
+    /// Size given to tables created on first use.
     #[getter]
     fn table_size(&self) -> u32 {
         self.0.tables().table_size()
     }
+    /// Devices with a table.
     #[getter]
     fn tables(&self) -> u32 {
         self.0.tables().tables()
     }
+    /// Allocated entries over all tables.
     #[getter]
     fn in_use(&self) -> u64 {
         self.0.tables().in_use()
     }
+    /// Entries with RemapEn = 1.
     #[getter]
     fn enabled(&self) -> u64 {
         self.0.tables().enabled()
