@@ -916,7 +916,7 @@ mod tests {
             (e.svt(), e.sq(), e.sid()),
             (SVT_VERIFY_SID_SQ, SQ_ALL_16, 0x0310)
         );
-        assert_eq!(e.to_u128() >> 64, 0x0031_0 | (1 << 18));
+        assert_eq!(e.to_u128() >> 64, 0x0310 | (1 << 18));
         assert_eq!(e.source_check(0x0310), Ok(()));
         assert_eq!(e.source_check(0x0311), Err(FaultReason::SidMismatch));
         assert!(e.with_fpd(true).fpd() && !e.with_fpd(true).with_fpd(false).fpd());
