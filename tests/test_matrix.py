@@ -269,6 +269,7 @@ class MatrixMachine(RuleBasedStateMachine):
         self.m.assign_system(0, 20, False)
         self.held: list[tuple[int, int, bool]] = []
         self.reservations = 0
+        self.total = 0  # the kernel's total_allocated, modelled: +1 per alloc, -1 per free online
 
     cpus = st.lists(st.integers(0, NCPUS - 1), max_size=4)
 
@@ -302,6 +303,7 @@ class MatrixMachine(RuleBasedStateMachine):
             return
         assert cpu in mask
         self.held.append((cpu, bit, True))
+        self.total += 1
 
     @rule(mask=cpus, reserved=st.booleans())
     def alloc(self, mask: list[int], reserved: bool) -> None:
@@ -315,11 +317,13 @@ class MatrixMachine(RuleBasedStateMachine):
         assert cpu in mask and 8 <= bit < 40 and bit != 20
         self.reservations -= reserved
         self.held.append((cpu, bit, False))
+        self.total += 1
 
     @precondition(lambda self: self.held)
     @rule(i=st.integers(0, 10_000))
     def free(self, i: int) -> None:
         cpu, bit, managed = self.held.pop(i % len(self.held))
+        self.total -= self.m.cpu_state(cpu)["online"]
         self.m.free(cpu, bit, managed=managed)
 
     @rule()
@@ -340,9 +344,17 @@ class MatrixMachine(RuleBasedStateMachine):
         assert s["global_available"] == sum(c["available"] for c in online) % 2**32
         assert s["online_maps"] == len(online)
         assert s["global_reserved"] == self.reservations
-        for c in s["cpus"]:
+        assert s["total_allocated"] == self.total % 2**32
+        assert self.m.reserved() == self.reservations >= 0
+        assert self.m.available() == s["global_available"]
+        for i, c in enumerate(s["cpus"]):
             assert c["managed"] == len(c["managed_map"])
             assert c["allocated"] == len(c["alloc_map"])
+            mine = [(b, managed) for cpu, b, managed in self.held if cpu == i]
+            assert sorted(b for b, _ in mine) == c["alloc_map"]  # held == allocated, no dups
+            both = set(c["managed_map"]) & set(c["alloc_map"])
+            assert c["managed_allocated"] == len(both) == sum(m for _, m in mine)
+            assert self.m.allocated(i) == c["allocated"] - c["managed_allocated"]
 
 
 TestMatrixMachine = MatrixMachine.TestCase

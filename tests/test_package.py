@@ -28,3 +28,54 @@ def test_cli_unknown_command_exits_2() -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def _public_members(obj: object) -> list[str]:
+    return [n for n in dir(obj) if not n.startswith("_") and n not in ("args", "with_traceback")]
+
+
+def test_every_public_name_has_a_runtime_docstring() -> None:
+    """help() works: every exported class, function, method and property carries a doc."""
+    missing = []
+    for name in msixcore.__all__:
+        obj = getattr(msixcore, name)
+        if not isinstance(obj, type) and not callable(obj):
+            continue
+        if not (obj.__doc__ or "").strip():
+            missing.append(name)
+        if isinstance(obj, type) and not issubclass(obj, BaseException):
+            for attr in _public_members(obj):
+                if not (getattr(obj, attr).__doc__ or "").strip():
+                    missing.append(f"{name}.{attr}")
+    assert missing == []
+
+
+def test_every_stub_name_has_a_docstring() -> None:
+    """The hand-written stub documents every class, function, method and property."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(msixcore.__file__).parent / "_core.pyi").read_text())
+    missing = []
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef):
+                dunder = node.name.startswith("__") and node.name != "__new__"
+                if not dunder and ast.get_docstring(node) is None:
+                    missing.append(prefix + node.name)
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, f"{prefix}{node.name}.")
+
+    visit(tree.body, "")
+    assert missing == []
+
+
+def test_all_matches_the_stub() -> None:
+    """The package exports what the extension's stub lists (engine names aside)."""
+    from msixcore import _core
+
+    engine = {"Simulation", "run_simulation"}
+    assert set(_core.__all__) - engine == set(msixcore.__all__)
+    for name in _core.__all__:
+        assert hasattr(_core, name)

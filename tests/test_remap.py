@@ -200,6 +200,18 @@ def test_intel_fault_log_bounded() -> None:
     assert len(r.faults()) == 1
 
 
+@pytest.mark.parametrize("cls", [InterruptRemapper, AmdRemapper])
+def test_fault_log_capacity_default_bounds_and_overflow(cls: type) -> None:
+    assert cls().fault_log_capacity == 256  # VT-d: at most 256 fault recording registers
+    assert cls(fault_log_capacity=2**20).fault_log_capacity == 2**20
+    for bad in (-1, 2**20 + 1, 2**64):
+        with pytest.raises(InvalidArgument, match="fault_log_capacity"):
+            cls(fault_log_capacity=bad)
+    r = cls(fault_log_capacity=0)
+    r.remap(7, 0x1000, 0)  # outside the interrupt window: always recorded
+    assert (r.fault_count, r.overflowed_faults, r.faults()) == (1, 1, [])
+
+
 def test_intel_table_methods_and_errors() -> None:
     r = InterruptRemapper(entries=8)
     assert r.alloc(3) == 0 and (r.in_use, r.blocks) == (4, 1)

@@ -137,7 +137,10 @@ def test_bad_arguments_and_hotplug_errors() -> None:
         lambda: d.cpu_online(0),
         lambda: d.cpu_offline(9),
         lambda: VectorDomain(2, nodes=[0]),
+        lambda: VectorDomain(2, nodes=[0, 1024]),  # MAX_NUMNODES
+        lambda: VectorDomain(2, nodes=[0, 2**32 - 1]),  # used to overflow nr_nodes (a panic)
         lambda: VectorDomain(0),
+        lambda: VectorDomain(8193),
     ):
         with pytest.raises(InvalidArgument):
             call()
@@ -226,3 +229,25 @@ class DomainMachine(RuleBasedStateMachine):
 
 TestDomainMachine = DomainMachine.TestCase
 TestDomainMachine.settings = settings(max_examples=40, stateful_step_count=50, deadline=None)
+
+
+def test_warnings_count_over_reservation_and_broken_affinity() -> None:
+    """``warnings`` adds the matrix's pr_warn (reservation beyond available) and the domain's
+    ("Affinity broken due to vector space exhaustion")."""
+    d = VectorDomain(2, nodes=[0, 1])
+    assert d.warnings == 0
+    # node 1 = CPU 1, affinity {0}: node ∩ affinity is empty (-EINVAL), the node mask gives
+    # CPU 1, then irq_setup_affinity moves it to CPU 0: one "affinity broken" warning.
+    irq = d.alloc_irq([0], node=1)
+    d.activate(irq)
+    assert d.warnings == 1
+    assert d.irq_state(irq)["cpu"] == 0
+    # Reserve until reservations exceed what is available: the matrix warns once per reserve
+    # that starts at reserved == available.
+    avail = d.available
+    for _ in range(avail - d.reserved):
+        d.alloc_irq()
+    assert d.warnings == 1
+    d.alloc_irq()
+    assert d.warnings == 2
+    assert d.reserved == avail + 1

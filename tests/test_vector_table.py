@@ -75,6 +75,13 @@ def test_bad_sizes(n: int) -> None:
         VectorTable(n)
 
 
+def test_disabled_mode_setter_refuses_bad_names() -> None:
+    t = VectorTable(4, "pending")
+    with pytest.raises(InvalidArgument, match="disabled mode"):
+        t.disabled_mode = "masked"  # type: ignore[assignment]
+    assert (t.disabled_mode, t.fire(1), t.fire(1)) == ("pending", "pending", "coalesced")
+
+
 def test_bad_mode() -> None:
     with pytest.raises(InvalidArgument, match="disabled mode"):
         VectorTable(4, "masked")  # type: ignore[arg-type]

@@ -98,7 +98,8 @@ class VectorTable:
         """What a fire does while Enable is clear: "lost", "intx" or "pending"."""
 
     @disabled_mode.setter
-    def disabled_mode(self, mode: _DisabledMode) -> None: ...
+    def disabled_mode(self, mode: _DisabledMode) -> None:
+        """Change what later fires do while Enable is clear; a bad name raises InvalidArgument."""
     @property
     def pending_count(self) -> int:
         """Number of set pending bits."""
@@ -191,7 +192,8 @@ class Irte:
         sid: int = 0,
         sq: int = 0,
         svt: int = 0,
-    ) -> Irte: ...
+    ) -> Irte:
+        """An entry from its fields; a field wider than its bits raises InvalidArgument."""
     @staticmethod
     def from_u128(value: int) -> Irte:
         """Parse a 128-bit entry; reserved bits or IM = 1 raise InvalidArgument."""
@@ -243,7 +245,8 @@ class IrteTable:
     ``entries`` must be a power of two in 1..=65536.
     """
 
-    def __new__(cls, entries: int = 65536) -> IrteTable: ...
+    def __new__(cls, entries: int = 65536) -> IrteTable:
+        """An empty table of ``entries`` IRTEs (a power of two in 1..=65536)."""
     def alloc(self, count: int) -> int:
         """Allocate a naturally aligned block of next_pow2(count) entries, first fit.
 
@@ -298,7 +301,8 @@ class AmdIrte:
         dest_mode: bool = False,
         destination: int = 0,
         vector: int = 0,
-    ) -> AmdIrte: ...
+    ) -> AmdIrte:
+        """An entry from its fields; ``int_type`` over 3 bits raises InvalidArgument."""
     @staticmethod
     def from_u128(value: int) -> AmdIrte:
         """Parse a 128-bit entry; GuestMode = 1 or reserved bits raise InvalidArgument."""
@@ -336,7 +340,8 @@ class AmdIrteTables:
     before 5.10, 512 since, 2048 with EFR2 NumIntRemapSup on newer kernels).
     """
 
-    def __new__(cls, table_size: int = 512) -> AmdIrteTables: ...
+    def __new__(cls, table_size: int = 512) -> AmdIrteTables:
+        """No tables yet; ``table_size`` (a power of two in 1..=2048) for tables made on use."""
     def alloc(self, requester_id: int, count: int, aligned: bool = False) -> int:
         """Allocate ``count`` contiguous entries, first fit (aligned for multi-MSI)."""
     def free(self, requester_id: int, index: int, count: int = 1) -> None:
@@ -409,7 +414,9 @@ class InterruptRemapper:
 
     def __new__(
         cls, entries: int = 65536, allow_compat: bool = False, fault_log_capacity: int = 256
-    ) -> InterruptRemapper: ...
+    ) -> InterruptRemapper:
+        """A remapper with an ``entries``-IRTE table, CFI ``allow_compat`` and a fault log of
+        ``fault_log_capacity`` records (at most 2**20)."""
     def remap(self, requester_id: int, address: int, data: int) -> RemapResult:
         """Remap one request; a block counts once in fault_count or suppressed_faults."""
     def faults(self) -> list[_FaultTuple]:
@@ -432,7 +439,8 @@ class InterruptRemapper:
     def allow_compat(self) -> bool:
         """CFI: let compatibility-format MSIs through unremapped."""
     @allow_compat.setter
-    def allow_compat(self, allow: bool) -> None: ...
+    def allow_compat(self, allow: bool) -> None:
+        """Set or clear CFI."""
     def alloc(self, count: int) -> int:
         """Allocate a naturally aligned block of next_pow2(count) IRTEs."""
     def free(self, index: int, count: int) -> None:
@@ -462,7 +470,9 @@ class InterruptRemapper:
 class AmdRemapper:
     """One AMD IOMMU: per-device remapping tables and a bounded fault log."""
 
-    def __new__(cls, table_size: int = 512, fault_log_capacity: int = 256) -> AmdRemapper: ...
+    def __new__(cls, table_size: int = 512, fault_log_capacity: int = 256) -> AmdRemapper:
+        """A remapper whose device tables get ``table_size`` entries on first use, with a fault
+        log of ``fault_log_capacity`` records (at most 2**20)."""
     def remap(self, requester_id: int, address: int, data: int) -> RemapResult:
         """Remap one request through the requester's own table (index = data[10:0])."""
     def faults(self) -> list[_FaultTuple]:
@@ -478,6 +488,9 @@ class AmdRemapper:
     @property
     def overflowed_faults(self) -> int:
         """Faults counted but not kept because the log was full."""
+    @property
+    def fault_log_capacity(self) -> int:
+        """Records the fault log keeps."""
     def alloc(self, requester_id: int, count: int, aligned: bool = False) -> int:
         """Allocate ``count`` contiguous entries in the device's table."""
     def free(self, requester_id: int, index: int, count: int = 1) -> None:
@@ -535,6 +548,8 @@ def decode_msi(address: int, data: int) -> _RemappableMsiDict | _CompatMsiDict:
     """Decode an MSI; an address outside 0xFEEx_xxxx raises InvalidArgument."""
 
 class _CpuState(TypedDict):
+    """One CPU of the matrix (``struct cpumap``), as in the golden traces."""
+
     available: int
     allocated: int
     managed: int
@@ -545,6 +560,8 @@ class _CpuState(TypedDict):
     managed_map: list[int]
 
 class _MatrixState(TypedDict):
+    """The whole matrix (``struct irq_matrix``), as the golden traces' ``state``."""
+
     matrix_bits: int
     alloc_start: int
     alloc_end: int
@@ -651,6 +668,8 @@ class IrqMatrix:
         """Number of possible CPUs."""
 
 class _IrqState(TypedDict):
+    """One interrupt of a :class:`VectorDomain`."""
+
     irq: int
     state: Literal["reserved", "assigned", "active", "managed_reserved", "managed_shutdown"]
     cpu: int | None

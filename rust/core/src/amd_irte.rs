@@ -646,4 +646,17 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn table_size_is_the_size_of_tables_made_on_first_use() {
+        let mut t = AmdIrteTables::new(AMD_TABLE_256).unwrap();
+        assert_eq!(t.table_size(), 256);
+        t.create_table(2, AMD_TABLE_2K).unwrap();
+        t.alloc(1, 1).unwrap();
+        assert_eq!(
+            (t.table_len(1), t.table_len(2), t.table_len(3)),
+            (Some(256), Some(2048), None)
+        );
+        assert_eq!(t.table_size(), 256);
+    }
 }

@@ -906,4 +906,31 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn builders_counters_and_allocation_bitmap() {
+        let e = Irte::remapped(0x41, 7);
+        assert_eq!(e.to_u128(), (0x41 << 16) | (7u128 << 32) | 0b1001);
+        let e = e.with_requester_id(0x0310);
+        assert_eq!(
+            (e.svt(), e.sq(), e.sid()),
+            (SVT_VERIFY_SID_SQ, SQ_ALL_16, 0x0310)
+        );
+        assert_eq!(e.to_u128() >> 64, 0x0310 | (1 << 18));
+        assert_eq!(e.source_check(0x0310), Ok(()));
+        assert_eq!(e.source_check(0x0311), Err(FaultReason::SidMismatch));
+        assert!(e.with_fpd(true).fpd() && !e.with_fpd(true).with_fpd(false).fpd());
+        assert_eq!(e.with_fpd(true).to_u128(), e.to_u128() | 0b10);
+
+        let mut t = IrteTable::new(64).unwrap();
+        assert_eq!((t.entries(), t.free_slots(), t.in_use()), (64, 64, 0));
+        let a = t.alloc(3).unwrap(); // 4 slots at 0
+        assert_eq!(a, 0);
+        assert_eq!((t.free_slots(), t.in_use(), t.blocks()), (60, 4, 1));
+        assert!((0..4).all(|i| t.is_allocated(i)));
+        assert!(!t.is_allocated(4) && !t.is_allocated(64) && !t.is_allocated(u32::MAX));
+        t.free(0, 4).unwrap();
+        assert_eq!((t.free_slots(), t.blocks()), (64, 0));
+        assert!(!t.is_allocated(0));
+    }
 }

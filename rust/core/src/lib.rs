@@ -2,6 +2,8 @@
 //! IOMMU interrupt remapping and interrupt delivery, plus a deterministic
 //! discrete-event engine. No Python dependency: embed it in any Rust simulator.
 
+#![warn(missing_docs)]
+
 pub mod amd_irte;
 pub mod books;
 pub mod config;

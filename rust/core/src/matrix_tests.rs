@@ -607,3 +607,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bitmap_words_put_bit_k_in_word_k_div_64() {
+    let mut m = IrqMatrix::new(256, 0, 256, 1).unwrap();
+    m.online(0).unwrap();
+    for bit in [0, 31, 32, 63, 64, 127, 128, 255] {
+        m.assign(0, bit).unwrap();
+    }
+    let w = m.cpu(0).unwrap().alloc_map().words();
+    assert_eq!(
+        w,
+        [1 | 1 << 31 | 1 << 32 | 1 << 63, 1 | 1 << 63, 1, 1 << 63]
+    );
+}
+
+#[test]
+fn boot_is_the_kernel_sequence() {
+    // X86Preset::boot on a bare matrix gives exactly IrqMatrix::x86.
+    let preset = X86Preset::mainline();
+    let mut m = IrqMatrix::new(256, 0x20, preset.first_system_vector, 3).unwrap();
+    preset.boot(&mut m).unwrap();
+    assert_eq!(m, IrqMatrix::x86(3, &preset).unwrap());
+    // Booting twice BUGs: the system vectors need every CPU offline.
+    assert!(matches!(
+        preset.boot(&mut m),
+        Err(Error::InvalidOperation { ref sites, .. }) if sites == &["assign_system_cpus_online"]
+    ));
+}

@@ -884,4 +884,68 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn fault_log_counters_and_reason_names() {
+        let mut log = FaultLog::new(1);
+        let f = |reason| Fault {
+            requester_id: 9,
+            index: None,
+            reason,
+        };
+        log.record(f(FaultReason::NotPresent));
+        log.record(f(FaultReason::NoTable));
+        log.suppress();
+        assert_eq!(
+            (
+                log.total(),
+                log.overflowed(),
+                log.suppressed(),
+                log.capacity()
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(log.records().len(), 1);
+        assert_eq!(log.drain(), vec![f(FaultReason::NotPresent)]);
+        assert_eq!((log.records().len(), log.total()), (0, 2));
+        let names: Vec<&str> = [
+            FaultReason::NotPresent,
+            FaultReason::IndexOutOfRange,
+            FaultReason::SidMismatch,
+            FaultReason::ReservedSvt,
+            FaultReason::CompatFormatBlocked,
+            FaultReason::NotInInterruptWindow,
+            FaultReason::NoTable,
+        ]
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "not_present",
+                "index_out_of_range",
+                "sid_mismatch",
+                "reserved_svt",
+                "compat_format_blocked",
+                "not_in_interrupt_window",
+                "no_table"
+            ]
+        );
+        assert_eq!(FaultReason::NoTable.to_string(), "no_table");
+    }
+
+    #[test]
+    fn interrupt_window_edges() {
+        for (a, inside) in [
+            (0xFEE0_0000u64, true),
+            (0xFEEF_FFFF, true),
+            (0xFEDF_FFFF, false),
+            (0xFEF0_0000, false),
+            (0x1_FEE0_0000, false),
+            (0, false),
+        ] {
+            assert_eq!(in_interrupt_window(a), inside, "{a:#x}");
+        }
+    }
 }

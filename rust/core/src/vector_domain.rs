@@ -45,6 +45,9 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::matrix::{IrqMatrix, X86Preset};
 
+/// x86 `MAX_NUMNODES` with the largest `CONFIG_NODES_SHIFT` (10): NUMA node ids are below it.
+pub const MAX_NUMNODES: u32 = 1 << 10;
+
 /// Lifecycle state of one interrupt, as [`VectorDomain::irq`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IrqState {
@@ -161,8 +164,9 @@ fn sorted_set(cpus: &[u32]) -> Vec<u32> {
 
 impl VectorDomain {
     /// A booted x86 host: `IrqMatrix::x86(ncpus, preset)`, every CPU online. `nodes` maps each
-    /// CPU to its NUMA node (default: everything on node 0); `reservation_mode` says whether the
-    /// MSI domain can reserve (see the module doc).
+    /// CPU to its NUMA node (default: everything on node 0; one entry per CPU, each below
+    /// [`MAX_NUMNODES`], else `InvalidArgument`); `reservation_mode` says whether the MSI domain
+    /// can reserve (see the module doc).
     pub fn new(
         ncpus: u32,
         preset: &X86Preset,
@@ -179,9 +183,15 @@ impl VectorDomain {
                         n.len()
                     )));
                 }
+                if let Some(&bad) = n.iter().find(|&&node| node >= MAX_NUMNODES) {
+                    return Err(Error::InvalidArgument(format!(
+                        "NUMA node {bad} out of range (MAX_NUMNODES {MAX_NUMNODES})"
+                    )));
+                }
                 n
             }
         };
+        // Every node id is below MAX_NUMNODES, so this cannot overflow.
         let nr_nodes = node_of_cpu.iter().copied().max().unwrap_or(0) + 1;
         Ok(Self {
             matrix,

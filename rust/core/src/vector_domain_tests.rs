@@ -274,6 +274,20 @@ fn last_cpu_and_bad_arguments() {
     assert!(matches!(d.activate(99), Err(Error::InvalidArgument(_))));
     assert!(matches!(d.free(99), Err(Error::InvalidArgument(_))));
     assert!(VectorDomain::new(2, &X86Preset::mainline(), true, Some(vec![0])).is_err());
+    // A node id at or past MAX_NUMNODES is refused (u32::MAX used to overflow `max + 1`).
+    for bad in [MAX_NUMNODES, u32::MAX] {
+        assert!(matches!(
+            VectorDomain::new(2, &X86Preset::mainline(), true, Some(vec![0, bad])),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    let top = VectorDomain::new(
+        2,
+        &X86Preset::mainline(),
+        true,
+        Some(vec![0, MAX_NUMNODES - 1]),
+    );
+    assert_eq!(top.unwrap().nr_nodes(), MAX_NUMNODES);
     check(&d);
 }
 
@@ -363,4 +377,41 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn state_names_flags_and_debug_show() {
+    let names: Vec<&str> = [
+        IrqState::Reserved,
+        IrqState::Assigned,
+        IrqState::Active,
+        IrqState::ManagedReserved,
+        IrqState::ManagedShutdown,
+    ]
+    .iter()
+    .map(|s| s.name())
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "reserved",
+            "assigned",
+            "active",
+            "managed_reserved",
+            "managed_shutdown"
+        ]
+    );
+    let mut d = domain(2, true);
+    let r = d.alloc_irq(None, false, None).unwrap();
+    let m = d.alloc_irq(Some(&[1]), true, None).unwrap();
+    assert!(d.irq(r).unwrap().can_reserve() && !d.irq(m).unwrap().can_reserve());
+    assert_eq!(d.debug_show(0), d.matrix().debug_show(0));
+    assert!(d
+        .debug_show(2)
+        .contains("\n  | CPU | avl | man | mac | act | vectors\n"));
+    let mut off = domain(2, false);
+    let a = off.alloc_irq(None, false, None).unwrap();
+    // Outside reservation mode the irq holds its vector from allocation and cannot reserve.
+    assert!(!off.irq(a).unwrap().can_reserve());
+    assert_eq!(off.irq(a).unwrap().state(), IrqState::Assigned);
 }

@@ -1,64 +1,169 @@
-//! Argument types of the binding boundary: Python ints and CPU lists become the core's values,
-//! and anything out of range (negative, too large) raises `InvalidArgument` (a `ValueError`)
-//! rather than `OverflowError` or a panic. Non-ints raise `TypeError`.
+//! Integer arguments at the binding boundary, in one place.
+//!
+//! Every int a Python caller passes goes through [`checked_int`]: it must be an `int` (or an
+//! object with `__index__`, such as a numpy integer), not a `bool`, and inside the range the
+//! model takes. So whatever the caller passes, the answer is one of
+//! - `TypeError` ("`{name} must be an int, not {type}`") for a non-int,
+//! - `InvalidArgument` (a `ValueError`) for a `bool` or an int out of range
+//!   ("`{name} = {value} is out of range {min}..={max}`"),
+//! - `MmioError` instead of `InvalidArgument` for the bus arguments of an MMIO access
+//!   ([`mmio_uint`]),
+//!
+//! never `OverflowError` and never a panic. Nothing here truncates: values are range-checked
+//! on the Python int before they become Rust integers.
 
+use msixcore_core::Error;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
-use crate::errors::invalid_argument;
+use crate::errors::{invalid_argument, to_py};
 
-fn int_in_range<T: TryFrom<i64>>(obj: Borrowed<'_, '_, PyAny>, range: &str) -> PyResult<T> {
+/// Rust unsigned integer types an argument can become.
+pub trait UInt: Copy {
+    /// The type's largest value.
+    const MAX_U128: u128;
+    /// The value as `u128`.
+    fn to_u128(self) -> u128;
+    /// Convert a value already checked to be at most [`UInt::MAX_U128`].
+    fn from_checked(v: u128) -> Self;
+}
+
+macro_rules! impl_uint {
+    ($($t:ty),*) => {$(
+        impl UInt for $t {
+            const MAX_U128: u128 = <$t>::MAX as u128;
+            fn to_u128(self) -> u128 {
+                self as u128
+            }
+            fn from_checked(v: u128) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+impl_uint!(u8, u16, u32, u64, u128, usize);
+
+/// `obj` as a Python int in `min..=max`; `out_of_range` builds the error for a value outside.
+fn checked_int<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    min: i128,
+    max: u128,
+    out_of_range: fn(String) -> PyErr,
+) -> PyResult<Bound<'py, PyInt>> {
     if obj.is_instance_of::<PyBool>() {
-        return Err(invalid_argument(format!(
-            "expected an int in {range}, got a bool"
+        return Err(invalid_argument(format!("{name} must be an int, not bool")));
+    }
+    let int = match obj.cast::<PyInt>() {
+        Ok(int) => int.clone(),
+        Err(_) => index(obj, name)?,
+    };
+    if int.lt(min)? || int.gt(max)? {
+        let range = if min == 0 {
+            format!("0..={max:#x}")
+        } else {
+            format!("{min}..={max}")
+        };
+        return Err(out_of_range(format!(
+            "{name} = {int} is out of range {range}"
         )));
     }
-    match obj.extract::<i64>() {
-        Ok(v) => {
-            T::try_from(v).map_err(|_| invalid_argument(format!("{v} is out of range {range}")))
+    Ok(int)
+}
+
+/// `operator.index(obj)` for non-`int` integers (numpy scalars); anything else is a TypeError.
+fn index<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyInt>> {
+    let not_int = || {
+        let ty = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        PyTypeError::new_err(format!("{name} must be an int, not {ty}"))
+    };
+    if !obj.get_type().hasattr("__index__")? {
+        return Err(not_int());
+    }
+    let value = obj.call_method0("__index__")?;
+    value.cast_into::<PyInt>().map_err(|_| not_int())
+}
+
+/// An unsigned int argument in `0..=max` (`max` at most `T::MAX`); else `InvalidArgument`.
+pub fn uint_max<T: UInt>(obj: &Bound<'_, PyAny>, name: &str, max: T) -> PyResult<T> {
+    let int = checked_int(obj, name, 0, max.to_u128(), invalid_argument)?;
+    Ok(T::from_checked(int.extract::<u128>()?))
+}
+
+/// An unsigned int argument over `T`'s whole range; else `InvalidArgument`.
+pub fn uint<T: UInt>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
+    let int = checked_int(obj, name, 0, T::MAX_U128, invalid_argument)?;
+    Ok(T::from_checked(int.extract::<u128>()?))
+}
+
+/// A C `int` argument (the kernel's `int ind`); else `InvalidArgument`.
+pub fn int_i32(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
+    let int = checked_int(
+        obj,
+        name,
+        i128::from(i32::MIN),
+        i32::MAX as u128,
+        invalid_argument,
+    )?;
+    int.extract::<i32>()
+}
+
+/// An MMIO offset, size or value over `T`'s range; out of range is an `MmioError` (the bus
+/// does not decode it), a non-int a `TypeError`.
+pub fn mmio_uint<T: UInt>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
+    let int = checked_int(obj, name, 0, T::MAX_U128, |msg| to_py(Error::Mmio(msg)))?;
+    Ok(T::from_checked(int.extract::<u128>()?))
+}
+
+/// Any iterable of ints (list, tuple, set, range, ...) as `u32`s, e.g. a CPU set; each item is
+/// checked like [`uint`] (named `{name}[i]`).
+pub fn uint_list(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u32>> {
+    let mut out = Vec::new();
+    for (i, item) in obj.try_iter()?.enumerate() {
+        out.push(uint(&item?, &format!("{name}[{i}]"))?);
+    }
+    Ok(out)
+}
+
+/// An optional int argument with a Rust-side default (the signature shows `...`; give the
+/// real default in `text_signature` and the stub).
+pub enum IntArg {
+    /// Not given: use this value.
+    Default(u128),
+    /// Given by the caller, checked by [`IntArg::get`] with its name.
+    Given(Py<PyAny>),
+}
+
+impl IntArg {
+    /// Default 0.
+    pub const ZERO: IntArg = IntArg::Default(0);
+
+    /// The value, checked against `0..=max` like [`uint_max`] (a default is taken as is).
+    pub fn get<T: UInt>(&self, py: Python<'_>, name: &str, max: T) -> PyResult<T> {
+        match self {
+            IntArg::Default(v) => Ok(T::from_checked((*v).min(max.to_u128()))),
+            IntArg::Given(obj) => uint_max(obj.bind(py), name, max),
         }
-        Err(e) if obj.is_instance_of::<PyInt>() => {
-            drop(e);
-            Err(invalid_argument(format!("int out of range {range}")))
-        }
-        Err(e) => Err(e),
     }
 }
 
-/// A Python int in `0..=u32::MAX` (a CPU, bit, count).
-#[derive(Clone, Copy, Debug)]
-pub struct U32Arg(pub u32);
-
-impl<'a, 'py> FromPyObject<'a, 'py> for U32Arg {
+impl<'a, 'py> FromPyObject<'a, 'py> for IntArg {
     type Error = PyErr;
+
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        int_in_range(obj, "0..=4294967295").map(U32Arg)
+        Ok(IntArg::Given(obj.to_owned().unbind()))
     }
 }
 
-/// A Python int in the C `int` range (the kernel's `int ind`).
-#[derive(Clone, Copy, Debug)]
-pub struct I32Arg(pub i32);
-
-impl<'a, 'py> FromPyObject<'a, 'py> for I32Arg {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        int_in_range(obj, "-2147483648..=2147483647").map(I32Arg)
-    }
-}
-
-/// Any iterable of ints (list, tuple, set, range, ...) taken as a CPU set.
-#[derive(Clone, Debug)]
-pub struct CpuList(pub Vec<u32>);
-
-impl<'a, 'py> FromPyObject<'a, 'py> for CpuList {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        let mut out = Vec::new();
-        for item in obj.try_iter()? {
-            let item = item?;
-            out.push(int_in_range::<u32>(item.as_borrowed(), "0..=4294967295")?);
-        }
-        Ok(CpuList(out))
+/// Python's spelling of a bool, for `__repr__`.
+pub const fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
     }
 }

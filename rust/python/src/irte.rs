@@ -4,7 +4,7 @@
 use msixcore_core::{AmdIrte, AmdIrteFields, AmdIrteTables, Irte, IrteFields, IrteTable};
 use pyo3::prelude::*;
 
-use crate::args::{uint, uint16, uint32, IntArg};
+use crate::convert::{py_bool, uint, IntArg};
 use crate::errors::IntoPyResult;
 
 /// A validated remapped-format Intel VT-d IRTE (immutable).
@@ -43,13 +43,13 @@ impl PyIrte {
             dest_mode,
             redir_hint,
             trigger_mode,
-            delivery_mode: delivery_mode.get(py, "delivery_mode", 0x7)? as u8,
-            avail: avail.get(py, "avail", 0xF)? as u8,
-            vector: vector.get(py, "vector", 0xFF)? as u8,
-            dest_id: dest_id.get(py, "dest_id", u128::from(u32::MAX))? as u32,
-            sid: sid.get(py, "sid", 0xFFFF)? as u16,
-            sq: sq.get(py, "sq", 0x3)? as u8,
-            svt: svt.get(py, "svt", 0x3)? as u8,
+            delivery_mode: delivery_mode.get(py, "delivery_mode", 0x7u8)?,
+            avail: avail.get(py, "avail", 0xFu8)?,
+            vector: vector.get(py, "vector", 0xFFu8)?,
+            dest_id: dest_id.get(py, "dest_id", u32::MAX)?,
+            sid: sid.get(py, "sid", 0xFFFFu16)?,
+            sq: sq.get(py, "sq", 0x3u8)?,
+            svt: svt.get(py, "svt", 0x3u8)?,
         };
         Ok(Self(Irte::new(fields).py()?))
     }
@@ -57,7 +57,7 @@ impl PyIrte {
     /// Parse a 128-bit entry; reserved bits or IM = 1 raise InvalidArgument.
     #[staticmethod]
     fn from_u128(value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let raw = uint(value, "value", u128::MAX)?;
+        let raw = uint::<u128>(value, "value")?;
         Ok(Self(Irte::from_u128(raw).py()?))
     }
 
@@ -66,50 +66,62 @@ impl PyIrte {
         self.0.to_u128()
     }
 
+    /// P: the entry is valid.
     #[getter]
     fn present(&self) -> bool {
         self.0.present()
     }
+    /// FPD: faults through this entry are not recorded.
     #[getter]
     fn fpd(&self) -> bool {
         self.0.fpd()
     }
+    /// DM: True = logical destination.
     #[getter]
     fn dest_mode(&self) -> bool {
         self.0.dest_mode()
     }
+    /// RH: redirection hint.
     #[getter]
     fn redir_hint(&self) -> bool {
         self.0.redir_hint()
     }
+    /// TM: True = level.
     #[getter]
     fn trigger_mode(&self) -> bool {
         self.0.trigger_mode()
     }
+    /// Delivery mode (3 bits).
     #[getter]
     fn delivery_mode(&self) -> u8 {
         self.0.delivery_mode()
     }
+    /// Software-available bits (4 bits).
     #[getter]
     fn avail(&self) -> u8 {
         self.0.avail()
     }
+    /// CPU vector.
     #[getter]
     fn vector(&self) -> u8 {
         self.0.vector()
     }
+    /// Destination APIC id (32 bits).
     #[getter]
     fn dest_id(&self) -> u32 {
         self.0.dest_id()
     }
+    /// Source id (requester id, or start bus << 8 | end bus with svt 2).
     #[getter]
     fn sid(&self) -> u16 {
         self.0.sid()
     }
+    /// Source-id qualifier: 0 all 16 bits, 1 ignore bit 2, 2 bits 2:1, 3 bits 2:0.
     #[getter]
     fn sq(&self) -> u8 {
         self.0.sq()
     }
+    /// Source validation: 0 none, 1 SID+SQ, 2 bus range, 3 reserved (faults).
     #[getter]
     fn svt(&self) -> u8 {
         self.0.svt()
@@ -117,15 +129,14 @@ impl PyIrte {
 
     fn __repr__(&self) -> String {
         let f = self.0.fields();
-        let b = |v: bool| if v { "True" } else { "False" };
         format!(
             "Irte(present={}, fpd={}, dest_mode={}, redir_hint={}, trigger_mode={}, \
              delivery_mode={}, avail={}, vector={:#04x}, dest_id={:#x}, sid={:#06x}, sq={}, svt={})",
-            b(f.present),
-            b(f.fpd),
-            b(f.dest_mode),
-            b(f.redir_hint),
-            b(f.trigger_mode),
+            py_bool(f.present),
+            py_bool(f.fpd),
+            py_bool(f.dest_mode),
+            py_bool(f.redir_hint),
+            py_bool(f.trigger_mode),
             f.delivery_mode,
             f.avail,
             f.vector,
@@ -139,31 +150,31 @@ impl PyIrte {
 
 /// Table operations shared by `IrteTable` and `InterruptRemapper`.
 pub mod intel_ops {
-    use super::{uint32, IntoPyResult, IrteTable, PyIrte};
+    use super::{uint, IntoPyResult, IrteTable, PyIrte};
     use pyo3::prelude::*;
 
     pub fn alloc(t: &mut IrteTable, count: &Bound<'_, PyAny>) -> PyResult<u16> {
-        t.alloc(uint32(count, "count")?).py()
+        t.alloc(uint::<u32>(count, "count")?).py()
     }
     pub fn free(
         t: &mut IrteTable,
         index: &Bound<'_, PyAny>,
         count: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        t.free(uint32(index, "index")?, uint32(count, "count")?)
+        t.free(uint::<u32>(index, "index")?, uint::<u32>(count, "count")?)
             .py()
     }
     pub fn set(t: &mut IrteTable, index: &Bound<'_, PyAny>, irte: &PyIrte) -> PyResult<()> {
-        t.set(uint32(index, "index")?, irte.0).py()
+        t.set(uint::<u32>(index, "index")?, irte.0).py()
     }
     pub fn get(t: &IrteTable, index: &Bound<'_, PyAny>) -> PyResult<PyIrte> {
-        Ok(PyIrte(t.get(uint32(index, "index")?).py()?))
+        Ok(PyIrte(t.get(uint::<u32>(index, "index")?).py()?))
     }
     pub fn clear(t: &mut IrteTable, index: &Bound<'_, PyAny>) -> PyResult<()> {
-        t.clear(uint32(index, "index")?).py()
+        t.clear(uint::<u32>(index, "index")?).py()
     }
     pub fn is_allocated(t: &IrteTable, index: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(t.is_allocated(uint32(index, "index")?))
+        Ok(t.is_allocated(uint::<u32>(index, "index")?))
     }
 }
 
@@ -176,7 +187,7 @@ impl PyIrteTable {
     #[new]
     #[pyo3(signature = (entries=IntArg::Default(65536)), text_signature = "(entries=65536)")]
     fn new(py: Python<'_>, entries: IntArg) -> PyResult<Self> {
-        let n = entries.get(py, "entries", u128::from(u32::MAX))? as u32;
+        let n = entries.get(py, "entries", u32::MAX)?;
         Ok(Self(IrteTable::new(n).py()?))
     }
 
@@ -204,22 +215,27 @@ impl PyIrteTable {
     fn is_allocated(&self, index: &Bound<'_, PyAny>) -> PyResult<bool> {
         intel_ops::is_allocated(&self.0, index)
     }
+    /// Table size.
     #[getter]
     fn entries(&self) -> u32 {
         self.0.entries()
     }
+    /// Allocated slots (sum of live block sizes).
     #[getter]
     fn in_use(&self) -> u32 {
         self.0.in_use()
     }
+    /// Slots not allocated.
     #[getter]
     fn free_slots(&self) -> u32 {
         self.0.free_slots()
     }
+    /// Entries with P = 1.
     #[getter]
     fn present(&self) -> u32 {
         self.0.present()
     }
+    /// Live allocated blocks.
     #[getter]
     fn blocks(&self) -> u32 {
         self.0.blocks()
@@ -263,11 +279,11 @@ impl PyAmdIrte {
         let fields = AmdIrteFields {
             remap_en,
             sup_iopf,
-            int_type: int_type.get(py, "int_type", 0x7)? as u8,
+            int_type: int_type.get(py, "int_type", 0x7u8)?,
             rq_eoi,
             dest_mode,
-            destination: destination.get(py, "destination", u128::from(u32::MAX))? as u32,
-            vector: vector.get(py, "vector", 0xFF)? as u8,
+            destination: destination.get(py, "destination", u32::MAX)?,
+            vector: vector.get(py, "vector", 0xFFu8)?,
         };
         Ok(Self(AmdIrte::new(fields).py()?))
     }
@@ -275,7 +291,7 @@ impl PyAmdIrte {
     /// Parse a 128-bit entry; GuestMode = 1 or reserved bits raise InvalidArgument.
     #[staticmethod]
     fn from_u128(value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let raw = uint(value, "value", u128::MAX)?;
+        let raw = uint::<u128>(value, "value")?;
         Ok(Self(AmdIrte::from_u128(raw).py()?))
     }
 
@@ -284,30 +300,37 @@ impl PyAmdIrte {
         self.0.to_u128()
     }
 
+    /// RemapEn: the entry is valid.
     #[getter]
     fn remap_en(&self) -> bool {
         self.0.remap_en()
     }
+    /// SupIOPF: faults through this entry are not logged.
     #[getter]
     fn sup_iopf(&self) -> bool {
         self.0.sup_iopf()
     }
+    /// Interrupt type (3 bits).
     #[getter]
     fn int_type(&self) -> u8 {
         self.0.int_type()
     }
+    /// RqEoi.
     #[getter]
     fn rq_eoi(&self) -> bool {
         self.0.rq_eoi()
     }
+    /// DM: True = logical.
     #[getter]
     fn dest_mode(&self) -> bool {
         self.0.dest_mode()
     }
+    /// Destination APIC id (32 bits).
     #[getter]
     fn destination(&self) -> u32 {
         self.0.destination()
     }
+    /// CPU vector.
     #[getter]
     fn vector(&self) -> u8 {
         self.0.vector()
@@ -315,15 +338,14 @@ impl PyAmdIrte {
 
     fn __repr__(&self) -> String {
         let f = self.0.fields();
-        let b = |v: bool| if v { "True" } else { "False" };
         format!(
             "AmdIrte(remap_en={}, sup_iopf={}, int_type={}, rq_eoi={}, dest_mode={}, \
              destination={:#x}, vector={:#04x})",
-            b(f.remap_en),
-            b(f.sup_iopf),
+            py_bool(f.remap_en),
+            py_bool(f.sup_iopf),
             f.int_type,
-            b(f.rq_eoi),
-            b(f.dest_mode),
+            py_bool(f.rq_eoi),
+            py_bool(f.dest_mode),
             f.destination,
             f.vector
         )
@@ -332,7 +354,7 @@ impl PyAmdIrte {
 
 /// Table operations shared by `AmdIrteTables` and `AmdRemapper`.
 pub mod amd_ops {
-    use super::{uint16, uint32, AmdIrteTables, IntoPyResult, PyAmdIrte};
+    use super::{uint, AmdIrteTables, IntoPyResult, PyAmdIrte};
     use pyo3::prelude::*;
 
     pub fn alloc(
@@ -341,8 +363,8 @@ pub mod amd_ops {
         count: &Bound<'_, PyAny>,
         aligned: bool,
     ) -> PyResult<u16> {
-        let rid = uint16(rid, "requester_id")?;
-        let count = uint32(count, "count")?;
+        let rid = uint::<u16>(rid, "requester_id")?;
+        let count = uint::<u32>(count, "count")?;
         if aligned {
             t.alloc_aligned(rid, count).py()
         } else {
@@ -355,8 +377,12 @@ pub mod amd_ops {
         index: &Bound<'_, PyAny>,
         count: u32,
     ) -> PyResult<()> {
-        t.free(uint16(rid, "requester_id")?, uint32(index, "index")?, count)
-            .py()
+        t.free(
+            uint::<u16>(rid, "requester_id")?,
+            uint::<u32>(index, "index")?,
+            count,
+        )
+        .py()
     }
     pub fn set(
         t: &mut AmdIrteTables,
@@ -365,8 +391,8 @@ pub mod amd_ops {
         irte: &PyAmdIrte,
     ) -> PyResult<()> {
         t.set(
-            uint16(rid, "requester_id")?,
-            uint32(index, "index")?,
+            uint::<u16>(rid, "requester_id")?,
+            uint::<u32>(index, "index")?,
             irte.0,
         )
         .py()
@@ -376,7 +402,10 @@ pub mod amd_ops {
         rid: &Bound<'_, PyAny>,
         index: &Bound<'_, PyAny>,
     ) -> PyResult<PyAmdIrte> {
-        let e = t.get(uint16(rid, "requester_id")?, uint32(index, "index")?);
+        let e = t.get(
+            uint::<u16>(rid, "requester_id")?,
+            uint::<u32>(index, "index")?,
+        );
         Ok(PyAmdIrte(e.py()?))
     }
     pub fn clear(
@@ -384,22 +413,28 @@ pub mod amd_ops {
         rid: &Bound<'_, PyAny>,
         index: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        t.clear(uint16(rid, "requester_id")?, uint32(index, "index")?)
-            .py()
+        t.clear(
+            uint::<u16>(rid, "requester_id")?,
+            uint::<u32>(index, "index")?,
+        )
+        .py()
     }
     pub fn create_table(
         t: &mut AmdIrteTables,
         rid: &Bound<'_, PyAny>,
         size: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        t.create_table(uint16(rid, "requester_id")?, uint32(size, "size")?)
-            .py()
+        t.create_table(
+            uint::<u16>(rid, "requester_id")?,
+            uint::<u32>(size, "size")?,
+        )
+        .py()
     }
     pub fn table_len(t: &AmdIrteTables, rid: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
-        Ok(t.table_len(uint16(rid, "requester_id")?))
+        Ok(t.table_len(uint::<u16>(rid, "requester_id")?))
     }
     pub fn in_use_of(t: &AmdIrteTables, rid: &Bound<'_, PyAny>) -> PyResult<u32> {
-        Ok(t.in_use_of(uint16(rid, "requester_id")?))
+        Ok(t.in_use_of(uint::<u16>(rid, "requester_id")?))
     }
 }
 
@@ -412,7 +447,7 @@ impl PyAmdIrteTables {
     #[new]
     #[pyo3(signature = (table_size=IntArg::Default(512)), text_signature = "(table_size=512)")]
     fn new(py: Python<'_>, table_size: IntArg) -> PyResult<Self> {
-        let n = table_size.get(py, "table_size", u128::from(u32::MAX))? as u32;
+        let n = table_size.get(py, "table_size", u32::MAX)?;
         Ok(Self(AmdIrteTables::new(n).py()?))
     }
 
@@ -438,7 +473,7 @@ impl PyAmdIrteTables {
         index: &Bound<'_, PyAny>,
         count: IntArg,
     ) -> PyResult<()> {
-        let count = count.get(py, "count", u128::from(u32::MAX))? as u32;
+        let count = count.get(py, "count", u32::MAX)?;
         amd_ops::free(&mut self.0, requester_id, index, count)
     }
     /// Write `irte` at an allocated index of the device's table.
@@ -478,18 +513,22 @@ impl PyAmdIrteTables {
     fn in_use_of(&self, requester_id: &Bound<'_, PyAny>) -> PyResult<u32> {
         amd_ops::in_use_of(&self.0, requester_id)
     }
+    /// Size given to tables created on first use.
     #[getter]
     fn table_size(&self) -> u32 {
         self.0.table_size()
     }
+    /// Devices with a table.
     #[getter]
     fn tables(&self) -> u32 {
         self.0.tables()
     }
+    /// Allocated entries over all tables.
     #[getter]
     fn in_use(&self) -> u64 {
         self.0.in_use()
     }
+    /// Entries with RemapEn = 1 over all tables.
     #[getter]
     fn enabled(&self) -> u64 {
         self.0.enabled()

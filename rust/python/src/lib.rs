@@ -4,7 +4,6 @@
 
 use pyo3::prelude::*;
 
-mod args;
 mod convert;
 mod engine;
 mod errors;

@@ -5,7 +5,7 @@ use msixcore_core::matrix::{CpuMap, IrqMatrix as CoreMatrix, X86Preset};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyType};
 
-use crate::convert::{CpuList, I32Arg, U32Arg};
+use crate::convert::{int_i32, uint, uint_list};
 use crate::errors::IntoPyResult;
 
 /// One per-CPU dict, keys as in the golden traces' `state.cpus[i]`.
@@ -51,14 +51,21 @@ pub struct PyIrqMatrix {
 
 #[pymethods]
 impl PyIrqMatrix {
+    /// `irq_alloc_matrix`: every CPU offline and uninitialized.
     #[new]
     fn new(
-        matrix_bits: U32Arg,
-        alloc_start: U32Arg,
-        alloc_end: U32Arg,
-        ncpus: U32Arg,
+        matrix_bits: &Bound<'_, PyAny>,
+        alloc_start: &Bound<'_, PyAny>,
+        alloc_end: &Bound<'_, PyAny>,
+        ncpus: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let inner = CoreMatrix::new(matrix_bits.0, alloc_start.0, alloc_end.0, ncpus.0).py()?;
+        let inner = CoreMatrix::new(
+            uint(matrix_bits, "matrix_bits")?,
+            uint(alloc_start, "alloc_start")?,
+            uint(alloc_end, "alloc_end")?,
+            uint(ncpus, "ncpus")?,
+        )
+        .py()?;
         Ok(Self { inner })
     }
 
@@ -66,94 +73,127 @@ impl PyIrqMatrix {
     /// CPU 0, every CPU online).
     #[classmethod]
     #[pyo3(signature = (ncpus, posted_msi = false))]
-    fn x86(_cls: &Bound<'_, PyType>, ncpus: U32Arg, posted_msi: bool) -> PyResult<Self> {
-        let preset = if posted_msi {
-            X86Preset::posted_msi()
-        } else {
-            X86Preset::mainline()
-        };
-        let inner = CoreMatrix::x86(ncpus.0, &preset).py()?;
+    fn x86(_cls: &Bound<'_, PyType>, ncpus: &Bound<'_, PyAny>, posted_msi: bool) -> PyResult<Self> {
+        let inner = CoreMatrix::x86(uint(ncpus, "ncpus")?, &x86_preset(posted_msi)).py()?;
         Ok(Self { inner })
     }
 
-    fn online(&mut self, cpu: U32Arg) -> PyResult<()> {
-        self.inner.online(cpu.0).py()
+    /// `irq_matrix_online`: first time sets `available`; adds it to `global_available`.
+    fn online(&mut self, cpu: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.online(uint(cpu, "cpu")?).py()
     }
 
-    fn offline(&mut self, cpu: U32Arg) -> PyResult<()> {
-        self.inner.offline(cpu.0).py()
+    /// `irq_matrix_offline`: `global_available -= available`; maps kept.
+    fn offline(&mut self, cpu: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.offline(uint(cpu, "cpu")?).py()
     }
 
-    fn assign_system(&mut self, cpu: U32Arg, bit: U32Arg, replace: bool) -> PyResult<()> {
-        self.inner.assign_system(cpu.0, bit.0, replace).py()
+    /// `irq_matrix_assign_system` on local CPU `cpu`: mark `bit` a system vector.
+    fn assign_system(
+        &mut self,
+        cpu: &Bound<'_, PyAny>,
+        bit: &Bound<'_, PyAny>,
+        replace: bool,
+    ) -> PyResult<()> {
+        let (cpu, bit) = (uint(cpu, "cpu")?, uint(bit, "bit")?);
+        self.inner.assign_system(cpu, bit, replace).py()
     }
 
-    fn reserve_managed(&mut self, cpus: CpuList) -> PyResult<()> {
-        self.inner.reserve_managed(&cpus.0).py()
+    /// `irq_matrix_reserve_managed`: one managed bit on every CPU of `cpus` (rolled back on
+    /// NoSpace).
+    fn reserve_managed(&mut self, cpus: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.reserve_managed(&uint_list(cpus, "cpus")?).py()
     }
 
-    fn remove_managed(&mut self, cpus: CpuList) -> PyResult<()> {
-        self.inner.remove_managed(&cpus.0).py()
+    /// `irq_matrix_remove_managed`: drop one unallocated managed bit per CPU of `cpus`.
+    fn remove_managed(&mut self, cpus: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.remove_managed(&uint_list(cpus, "cpus")?).py()
     }
 
-    fn alloc_managed(&mut self, cpus: CpuList) -> PyResult<(u32, u32)> {
-        self.inner.alloc_managed(&cpus.0).py()
+    /// `irq_matrix_alloc_managed`: `(cpu, vector)` from the managed reservations.
+    fn alloc_managed(&mut self, cpus: &Bound<'_, PyAny>) -> PyResult<(u32, u32)> {
+        self.inner.alloc_managed(&uint_list(cpus, "cpus")?).py()
     }
 
-    fn assign(&mut self, cpu: U32Arg, bit: U32Arg) -> PyResult<()> {
-        self.inner.assign(cpu.0, bit.0).py()
+    /// `irq_matrix_assign` on local CPU `cpu`: mark a preallocated vector.
+    fn assign(&mut self, cpu: &Bound<'_, PyAny>, bit: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.assign(uint(cpu, "cpu")?, uint(bit, "bit")?).py()
     }
 
+    /// `irq_matrix_reserve`: `global_reserved += 1`.
     fn reserve(&mut self) {
         self.inner.reserve();
     }
 
+    /// `irq_matrix_remove_reserved`: `global_reserved -= 1`.
     fn remove_reserved(&mut self) {
         self.inner.remove_reserved();
     }
 
+    /// `irq_matrix_alloc`: `(cpu, vector)` on the CPU of `cpus` with the most available.
     #[pyo3(signature = (cpus, reserved = false))]
-    fn alloc(&mut self, cpus: CpuList, reserved: bool) -> PyResult<(u32, u32)> {
-        self.inner.alloc(&cpus.0, reserved).py()
+    fn alloc(&mut self, cpus: &Bound<'_, PyAny>, reserved: bool) -> PyResult<(u32, u32)> {
+        self.inner.alloc(&uint_list(cpus, "cpus")?, reserved).py()
     }
 
+    /// `irq_matrix_free`: release `bit` on `cpu`.
     #[pyo3(signature = (cpu, bit, managed = false))]
-    fn free(&mut self, cpu: U32Arg, bit: U32Arg, managed: bool) -> PyResult<()> {
-        self.inner.free(cpu.0, bit.0, managed).py()
+    fn free(
+        &mut self,
+        cpu: &Bound<'_, PyAny>,
+        bit: &Bound<'_, PyAny>,
+        managed: bool,
+    ) -> PyResult<()> {
+        let (cpu, bit) = (uint(cpu, "cpu")?, uint(bit, "bit")?);
+        self.inner.free(cpu, bit, managed).py()
     }
 
+    /// `irq_matrix_available`: `global_available`, minus `cpudown_cpu`'s `available`.
     #[pyo3(signature = (cpudown_cpu = None))]
-    fn available(&self, cpudown_cpu: Option<U32Arg>) -> PyResult<u32> {
-        self.inner.available(cpudown_cpu.map(|c| c.0)).py()
+    fn available(&self, cpudown_cpu: Option<&Bound<'_, PyAny>>) -> PyResult<u32> {
+        let cpu = cpudown_cpu.map(|c| uint(c, "cpudown_cpu")).transpose()?;
+        self.inner.available(cpu).py()
     }
 
+    /// `irq_matrix_reserved`: `global_reserved`.
     fn reserved(&self) -> u32 {
         self.inner.reserved()
     }
 
-    fn allocated(&self, cpu: U32Arg) -> PyResult<u32> {
-        self.inner.allocated(cpu.0).py()
+    /// `irq_matrix_allocated` on `cpu`: `allocated - managed_allocated`.
+    fn allocated(&self, cpu: &Bound<'_, PyAny>) -> PyResult<u32> {
+        self.inner.allocated(uint(cpu, "cpu")?).py()
     }
 
+    /// The whole state, keys and types as the golden traces' `state` object.
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         state_dict(py, &self.inner)
     }
 
-    fn cpu_state<'py>(&self, py: Python<'py>, cpu: U32Arg) -> PyResult<Bound<'py, PyDict>> {
-        let cm = self.inner.cpu(cpu.0).py()?;
+    /// One CPU's state (one entry of `state()["cpus"]`).
+    fn cpu_state<'py>(
+        &self,
+        py: Python<'py>,
+        cpu: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let cm = self.inner.cpu(uint(cpu, "cpu")?).py()?;
         cpu_dict(py, cm)
     }
 
-    #[pyo3(signature = (ind = I32Arg(0)), text_signature = "($self, ind=0)")]
-    fn debug_show(&self, ind: I32Arg) -> String {
-        self.inner.debug_show(ind.0)
+    /// `irq_matrix_debug_show`: the debugfs text, character for character.
+    #[pyo3(signature = (ind = None), text_signature = "($self, ind=0)")]
+    fn debug_show(&self, ind: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        let ind = ind.map_or(Ok(0), |i| int_i32(i, "ind"))?;
+        Ok(self.inner.debug_show(ind))
     }
 
+    /// Number of `pr_warn` messages printed (over-reservation).
     #[getter]
     fn warnings(&self) -> u64 {
         self.inner.pr_warnings()
     }
 
+    /// Number of possible CPUs.
     #[getter]
     fn ncpus(&self) -> u32 {
         self.inner.ncpus()
@@ -173,6 +213,15 @@ impl PyIrqMatrix {
             m.global_reserved(),
             m.total_allocated()
         )
+    }
+}
+
+/// The named x86 boot preset: mainline, or with CONFIG_X86_POSTED_MSI.
+pub fn x86_preset(posted_msi: bool) -> X86Preset {
+    if posted_msi {
+        X86Preset::posted_msi()
+    } else {
+        X86Preset::mainline()
     }
 }
 

@@ -9,7 +9,7 @@ use msixcore_core::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::{uint16, uint32, uint64, IntArg};
+use crate::convert::{py_bool, uint, IntArg};
 use crate::errors::{invalid_argument, IntoPyResult};
 use crate::irte::{amd_ops, intel_ops, PyAmdIrte, PyIrte};
 
@@ -32,42 +32,53 @@ impl PyRemapResult {
 
 #[pymethods]
 impl PyRemapResult {
+    /// True when the request was blocked.
     #[getter]
     fn blocked(&self) -> bool {
         self.target().is_none()
     }
+    /// Target vector (None when blocked).
     #[getter]
     fn vector(&self) -> Option<u8> {
         self.target().map(|t| t.vector)
     }
+    /// Target APIC id (None when blocked).
     #[getter]
     fn dest_id(&self) -> Option<u32> {
         self.target().map(|t| t.dest_id)
     }
+    /// Target destination mode (None when blocked).
     #[getter]
     fn dest_mode(&self) -> Option<bool> {
         self.target().map(|t| t.dest_mode)
     }
+    /// Target delivery mode (None when blocked).
     #[getter]
     fn delivery_mode(&self) -> Option<u8> {
         self.target().map(|t| t.delivery_mode)
     }
+    /// Target trigger mode (None when blocked).
     #[getter]
     fn trigger_mode(&self) -> Option<bool> {
         self.target().map(|t| t.trigger_mode)
     }
+    /// The IRTE used (None when blocked or for a compatibility-format pass-through).
     #[getter]
     fn irte_index(&self) -> Option<u16> {
         self.target().and_then(|t| t.irte_index)
     }
+    /// Fault reason: not_present, index_out_of_range, sid_mismatch, reserved_svt,
+    /// compat_format_blocked, not_in_interrupt_window, no_table; None when delivered.
     #[getter]
     fn fault(&self) -> Option<&'static str> {
         self.fault_ref().map(|(f, _)| f.reason.as_str())
     }
+    /// The index the blocked request named, if any.
     #[getter]
     fn fault_index(&self) -> Option<u32> {
         self.fault_ref().and_then(|(f, _)| f.index)
     }
+    /// Blocked but not recorded (FPD / SupIOPF).
     #[getter]
     fn suppressed(&self) -> bool {
         self.fault_ref().is_some_and(|(_, s)| s)
@@ -79,16 +90,16 @@ impl PyRemapResult {
                  trigger_mode={}, irte_index={})",
                 t.vector,
                 t.dest_id,
-                if t.dest_mode { "True" } else { "False" },
+                py_bool(t.dest_mode),
                 t.delivery_mode,
-                if t.trigger_mode { "True" } else { "False" },
+                py_bool(t.trigger_mode),
                 t.irte_index.map_or("None".into(), |i| i.to_string())
             ),
             RemapResult::Blocked { fault, suppressed } => format!(
                 "RemapResult(blocked=True, fault='{}', fault_index={}, suppressed={})",
                 fault.reason,
                 fault.index.map_or("None".into(), |i| i.to_string()),
-                if *suppressed { "True" } else { "False" }
+                py_bool(*suppressed)
             ),
         }
     }
@@ -104,13 +115,13 @@ fn fault_tuples<'a>(faults: impl Iterator<Item = &'a Fault>) -> Vec<FaultTuple> 
 
 fn message(address: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<MsiMessage> {
     Ok(MsiMessage::new(
-        uint64(address, "address")?,
-        uint32(data, "data")?,
+        uint::<u64>(address, "address")?,
+        uint::<u32>(data, "data")?,
     ))
 }
 
 fn capacity(py: Python<'_>, arg: &IntArg) -> PyResult<usize> {
-    Ok(arg.get(py, "fault_log_capacity", 1 << 20)? as usize)
+    arg.get(py, "fault_log_capacity", 1usize << 20)
 }
 
 fn drain(log: &mut FaultLog) -> Vec<FaultTuple> {
@@ -134,7 +145,7 @@ impl PyInterruptRemapper {
         allow_compat: bool,
         fault_log_capacity: IntArg,
     ) -> PyResult<Self> {
-        let n = entries.get(py, "entries", u128::from(u32::MAX))? as u32;
+        let n = entries.get(py, "entries", u32::MAX)?;
         let cap = capacity(py, &fault_log_capacity)?;
         Ok(Self(
             InterruptRemapper::with_fault_log_capacity(n, allow_compat, cap).py()?,
@@ -148,7 +159,7 @@ impl PyInterruptRemapper {
         address: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<PyRemapResult> {
-        let rid = uint16(requester_id, "requester_id")?;
+        let rid = uint::<u16>(requester_id, "requester_id")?;
         let msg = message(address, data)?;
         Ok(PyRemapResult(self.0.remap(rid, &msg)))
     }
@@ -161,22 +172,27 @@ impl PyInterruptRemapper {
     fn drain_faults(&mut self) -> Vec<FaultTuple> {
         drain(self.0.fault_log_mut())
     }
+    /// Faults recorded (including those past the log's capacity).
     #[getter]
     fn fault_count(&self) -> u64 {
         self.0.fault_log().total()
     }
+    /// Blocked requests not recorded because of FPD.
     #[getter]
     fn suppressed_faults(&self) -> u64 {
         self.0.fault_log().suppressed()
     }
+    /// Faults counted but not kept because the log was full.
     #[getter]
     fn overflowed_faults(&self) -> u64 {
         self.0.fault_log().overflowed()
     }
+    /// Records the fault log keeps.
     #[getter]
     fn fault_log_capacity(&self) -> usize {
         self.0.fault_log().capacity()
     }
+    /// CFI: let compatibility-format MSIs through unremapped.
     #[getter]
     fn get_allow_compat(&self) -> bool {
         self.0.allow_compat()
@@ -210,18 +226,22 @@ impl PyInterruptRemapper {
     fn is_allocated(&self, index: &Bound<'_, PyAny>) -> PyResult<bool> {
         intel_ops::is_allocated(self.0.table(), index)
     }
+    /// Table size.
     #[getter]
     fn entries(&self) -> u32 {
         self.0.table().entries()
     }
+    /// Allocated IRTEs.
     #[getter]
     fn in_use(&self) -> u32 {
         self.0.table().in_use()
     }
+    /// IRTEs with P = 1.
     #[getter]
     fn present(&self) -> u32 {
         self.0.table().present()
     }
+    /// Live allocated blocks.
     #[getter]
     fn blocks(&self) -> u32 {
         self.0.table().blocks()
@@ -231,11 +251,7 @@ impl PyInterruptRemapper {
         format!(
             "InterruptRemapper(entries={}, allow_compat={}, in_use={}, fault_count={})",
             t.entries(),
-            if self.0.allow_compat() {
-                "True"
-            } else {
-                "False"
-            },
+            py_bool(self.0.allow_compat()),
             t.in_use(),
             self.0.fault_log().total()
         )
@@ -254,7 +270,7 @@ impl PyAmdRemapper {
         fault_log_capacity=IntArg::Default(DEFAULT_FAULT_LOG_CAPACITY as u128)
     ), text_signature = "(table_size=512, fault_log_capacity=256)")]
     fn new(py: Python<'_>, table_size: IntArg, fault_log_capacity: IntArg) -> PyResult<Self> {
-        let n = table_size.get(py, "table_size", u128::from(u32::MAX))? as u32;
+        let n = table_size.get(py, "table_size", u32::MAX)?;
         let cap = capacity(py, &fault_log_capacity)?;
         Ok(Self(AmdRemapper::with_fault_log_capacity(n, cap).py()?))
     }
@@ -266,7 +282,7 @@ impl PyAmdRemapper {
         address: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<PyRemapResult> {
-        let rid = uint16(requester_id, "requester_id")?;
+        let rid = uint::<u16>(requester_id, "requester_id")?;
         let msg = message(address, data)?;
         Ok(PyRemapResult(self.0.remap(rid, &msg)))
     }
@@ -279,17 +295,25 @@ impl PyAmdRemapper {
     fn drain_faults(&mut self) -> Vec<FaultTuple> {
         drain(self.0.fault_log_mut())
     }
+    /// Faults recorded (including those past the log's capacity).
     #[getter]
     fn fault_count(&self) -> u64 {
         self.0.fault_log().total()
     }
+    /// Blocked requests not recorded because of SupIOPF.
     #[getter]
     fn suppressed_faults(&self) -> u64 {
         self.0.fault_log().suppressed()
     }
+    /// Faults counted but not kept because the log was full.
     #[getter]
     fn overflowed_faults(&self) -> u64 {
         self.0.fault_log().overflowed()
+    }
+    /// Records the fault log keeps.
+    #[getter]
+    fn fault_log_capacity(&self) -> usize {
+        self.0.fault_log().capacity()
     }
 
     /// Allocate `count` contiguous entries in the device's table.
@@ -314,7 +338,7 @@ impl PyAmdRemapper {
         index: &Bound<'_, PyAny>,
         count: IntArg,
     ) -> PyResult<()> {
-        let count = count.get(py, "count", u128::from(u32::MAX))? as u32;
+        let count = count.get(py, "count", u32::MAX)?;
         amd_ops::free(self.0.tables_mut(), requester_id, index, count)
     }
     /// Write `irte` at an allocated index of the device's table.
@@ -350,18 +374,22 @@ impl PyAmdRemapper {
     fn table_len(&self, requester_id: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         amd_ops::table_len(self.0.tables(), requester_id)
     }
+    /// Size given to tables created on first use.
     #[getter]
     fn table_size(&self) -> u32 {
         self.0.tables().table_size()
     }
+    /// Devices with a table.
     #[getter]
     fn tables(&self) -> u32 {
         self.0.tables().tables()
     }
+    /// Allocated entries over all tables.
     #[getter]
     fn in_use(&self) -> u64 {
         self.0.tables().in_use()
     }
+    /// Entries with RemapEn = 1.
     #[getter]
     fn enabled(&self) -> u64 {
         self.0.tables().enabled()
@@ -385,8 +413,10 @@ fn py_compose_msi(
     handle: &Bound<'_, PyAny>,
     sub_handle: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(u64, u32)> {
-    let handle = uint16(handle, "handle")?;
-    let sub = sub_handle.map(|s| uint16(s, "sub_handle")).transpose()?;
+    let handle = uint::<u16>(handle, "handle")?;
+    let sub = sub_handle
+        .map(|s| uint::<u16>(s, "sub_handle"))
+        .transpose()?;
     let m = compose_msi(handle, sub);
     Ok((m.address, m.data))
 }
@@ -394,7 +424,7 @@ fn py_compose_msi(
 /// The AMD MSI for IRTE `index` of the sender's table: (address, data).
 #[pyfunction(name = "compose_amd_msi")]
 fn py_compose_amd_msi(index: &Bound<'_, PyAny>) -> PyResult<(u64, u32)> {
-    let m = compose_amd_msi(uint16(index, "index")?);
+    let m = compose_amd_msi(uint::<u16>(index, "index")?);
     Ok((m.address, m.data))
 }
 

@@ -1,14 +1,13 @@
 //! `msixcore._core.VectorDomain`: the Python face of `msixcore_core::VectorDomain`
 //! (arch/x86/kernel/apic/vector.c on top of the matrix). Conversions only.
 
-use msixcore_core::matrix::X86Preset;
 use msixcore_core::vector_domain::VectorDomain as CoreDomain;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::convert::{CpuList, I32Arg, U32Arg};
+use crate::convert::{int_i32, py_bool, uint, uint_list};
 use crate::errors::IntoPyResult;
-use crate::matrix::state_dict;
+use crate::matrix::{state_dict, x86_preset};
 
 /// The x86 vector domain: interrupts allocated, activated, deactivated and freed on a
 /// booted x86 vector matrix, with reservation mode, managed interrupts and CPU hotplug.
@@ -19,63 +18,72 @@ pub struct PyVectorDomain {
 
 #[pymethods]
 impl PyVectorDomain {
+    /// Boot an x86 host with `ncpus` CPUs, all online; `nodes[cpu]` is each CPU's NUMA node.
     #[new]
     #[pyo3(signature = (ncpus, *, posted_msi = false, reservation_mode = true, nodes = None))]
     fn new(
-        ncpus: U32Arg,
+        ncpus: &Bound<'_, PyAny>,
         posted_msi: bool,
         reservation_mode: bool,
-        nodes: Option<CpuList>,
+        nodes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let preset = if posted_msi {
-            X86Preset::posted_msi()
-        } else {
-            X86Preset::mainline()
-        };
-        let inner = CoreDomain::new(ncpus.0, &preset, reservation_mode, nodes.map(|n| n.0)).py()?;
+        let ncpus = uint(ncpus, "ncpus")?;
+        let nodes = nodes.map(|n| uint_list(n, "nodes")).transpose()?;
+        let inner =
+            CoreDomain::new(ncpus, &x86_preset(posted_msi), reservation_mode, nodes).py()?;
         Ok(Self { inner })
     }
 
+    /// Allocate an interrupt (`x86_vector_alloc_irqs` + MSI early activation); its number.
     #[pyo3(signature = (affinity = None, managed = false, node = None))]
     fn alloc_irq(
         &mut self,
-        affinity: Option<CpuList>,
+        affinity: Option<&Bound<'_, PyAny>>,
         managed: bool,
-        node: Option<U32Arg>,
+        node: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u32> {
+        let affinity = affinity.map(|a| uint_list(a, "affinity")).transpose()?;
+        let node = node.map(|n| uint(n, "node")).transpose()?;
         self.inner
-            .alloc_irq(
-                affinity.as_ref().map(|a| a.0.as_slice()),
-                managed,
-                node.map(|n| n.0),
-            )
+            .alloc_irq(affinity.as_deref(), managed, node)
             .py()
     }
 
-    fn activate(&mut self, irq: U32Arg) -> PyResult<()> {
-        self.inner.activate(irq.0).py()
+    /// `request_irq`: give the interrupt a CPU vector.
+    fn activate(&mut self, irq: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.activate(uint(irq, "irq")?).py()
     }
 
-    fn deactivate(&mut self, irq: U32Arg) -> PyResult<()> {
-        self.inner.deactivate(irq.0).py()
+    /// `free_irq`: release the vector (back to a reservation / managed shutdown).
+    fn deactivate(&mut self, irq: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.deactivate(uint(irq, "irq")?).py()
     }
 
-    fn free(&mut self, irq: U32Arg) -> PyResult<()> {
-        self.inner.free(irq.0).py()
+    /// `x86_vector_free_irqs`: tear the interrupt down, its vector and its reservations.
+    fn free(&mut self, irq: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.free(uint(irq, "irq")?).py()
     }
 
-    fn cpu_offline(&mut self, cpu: U32Arg) -> PyResult<()> {
-        self.inner.cpu_offline(cpu.0).py()
+    /// CPU unplug: migrate started interrupts off `cpu` or shut managed ones down.
+    fn cpu_offline(&mut self, cpu: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.cpu_offline(uint(cpu, "cpu")?).py()
     }
 
-    fn cpu_online(&mut self, cpu: U32Arg) -> PyResult<()> {
-        self.inner.cpu_online(cpu.0).py()
+    /// CPU hotplug: bring `cpu` online and start managed interrupts waiting for it.
+    fn cpu_online(&mut self, cpu: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.cpu_online(uint(cpu, "cpu")?).py()
     }
 
-    fn irq_state<'py>(&self, py: Python<'py>, irq: U32Arg) -> PyResult<Bound<'py, PyDict>> {
-        let info = self.inner.irq(irq.0).py()?;
+    /// One interrupt: state name, cpu, vector, managed, affinity, reservations.
+    fn irq_state<'py>(
+        &self,
+        py: Python<'py>,
+        irq: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let irq = uint(irq, "irq")?;
+        let info = self.inner.irq(irq).py()?;
         let d = PyDict::new(py);
-        d.set_item("irq", irq.0)?;
+        d.set_item("irq", irq)?;
         d.set_item("state", info.state().name())?;
         d.set_item("cpu", info.target().map(|t| t.0))?;
         d.set_item("vector", info.target().map(|t| t.1))?;
@@ -88,58 +96,71 @@ impl PyVectorDomain {
         Ok(d)
     }
 
+    /// Allocated interrupt numbers, ascending.
     fn irqs(&self) -> Vec<u32> {
         self.inner.irqs().map(|(k, _)| k).collect()
     }
 
+    /// CPUs in the online mask, ascending.
     fn online_cpus(&self) -> Vec<u32> {
         self.inner.online_cpus()
     }
 
+    /// The underlying matrix's state (as `IrqMatrix.state`).
     fn matrix_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         state_dict(py, self.inner.matrix())
     }
 
-    #[pyo3(signature = (ind = I32Arg(0)), text_signature = "($self, ind=0)")]
-    fn debug_show(&self, ind: I32Arg) -> String {
-        self.inner.debug_show(ind.0)
+    /// The matrix's debugfs text (`/sys/kernel/debug/irq/domains/VECTOR`).
+    #[pyo3(signature = (ind = None), text_signature = "($self, ind=0)")]
+    fn debug_show(&self, ind: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        let ind = ind.map_or(Ok(0), |i| int_i32(i, "ind"))?;
+        Ok(self.inner.debug_show(ind))
     }
 
+    /// Number of possible CPUs.
     #[getter]
     fn ncpus(&self) -> u32 {
         self.inner.ncpus()
     }
 
+    /// Whether regular interrupts reserve instead of holding a vector until activation.
     #[getter]
     fn reservation_mode(&self) -> bool {
         self.inner.reservation_mode()
     }
 
+    /// Number of allocated interrupts.
     #[getter]
     fn nr_irqs(&self) -> usize {
         self.inner.nr_irqs()
     }
 
+    /// Interrupts holding a CPU vector.
     #[getter]
     fn vectors_in_use(&self) -> usize {
         self.inner.vectors_in_use()
     }
 
+    /// Global reservations outstanding (`irq_matrix_reserved`).
     #[getter]
     fn reserved(&self) -> u32 {
         self.inner.reserved()
     }
 
+    /// Managed reservations summed over all CPUs.
     #[getter]
     fn managed_reserved(&self) -> u64 {
         self.inner.managed_reserved()
     }
 
+    /// The matrix's `global_available`.
     #[getter]
     fn available(&self) -> u32 {
         self.inner.matrix().global_available()
     }
 
+    /// `pr_warn` messages so far (matrix over-reservation, broken affinity, ...).
     #[getter]
     fn warnings(&self) -> u64 {
         self.inner.pr_warnings() + self.inner.matrix().pr_warnings()
@@ -152,11 +173,7 @@ impl PyVectorDomain {
              vectors_in_use={}, reserved={}, available={})",
             d.ncpus(),
             d.online_cpus().len(),
-            if d.reservation_mode() {
-                "True"
-            } else {
-                "False"
-            },
+            py_bool(d.reservation_mode()),
             d.nr_irqs(),
             d.vectors_in_use(),
             d.reserved(),

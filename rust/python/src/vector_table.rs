@@ -1,51 +1,19 @@
 //! `msixcore._core.VectorTable`: one function's MSI-X capability, table and
 //! PBA (the core's `VectorTable`) plus an outbox of the messages it sent.
 //!
-//! Integer arguments are taken as Python objects and range-checked here, so an
-//! out-of-range value raises `MmioError` (MMIO offsets, sizes, values) or
-//! `InvalidArgument` (vectors, control values, messages), never OverflowError.
+//! Integer arguments go through `convert`: an out-of-range value raises
+//! `MmioError` (MMIO offsets, sizes, values) or `InvalidArgument` (vectors,
+//! control values, messages), never OverflowError.
 
-use msixcore_core::{DisabledMode, Error, MsiMessage, Released, VectorTable};
-use pyo3::exceptions::PyTypeError;
+use msixcore_core::{DisabledMode, MsiMessage, Released, VectorTable};
 use pyo3::prelude::*;
-use pyo3::types::PyInt;
 
-use crate::errors::{invalid_argument, to_py, IntoPyResult};
+use crate::convert::{mmio_uint, uint};
+use crate::errors::IntoPyResult;
 
-/// A Python int as u64; a non-int is a TypeError, an int outside 0..2**64 goes
-/// through `range_err`.
-fn uint(obj: &Bound<'_, PyAny>, what: &str, range_err: fn(String) -> PyErr) -> PyResult<u64> {
-    if !obj.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!("{what} must be an int")));
-    }
-    obj.extract::<u64>()
-        .map_err(|_| range_err(format!("{what} {obj} out of range")))
-}
-
-fn mmio_err(msg: String) -> PyErr {
-    to_py(Error::Mmio(msg))
-}
-
-fn inval_err(msg: String) -> PyErr {
-    invalid_argument(msg)
-}
-
-/// An MMIO argument (offset, size or value): out of range is an `MmioError`.
-fn mmio_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
-    uint(obj, what, mmio_err)
-}
-
-/// An access size: anything that is not a small int is an `MmioError`.
-fn size_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let size = mmio_arg(obj, "access size")?;
-    usize::try_from(size).map_err(|_| mmio_err(format!("access size {size} out of range")))
-}
-
-/// A vector index (or other control-plane int) bounded by `T`: out of range is
-/// `InvalidArgument`.
-fn arg<T: TryFrom<u64>>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
-    let v = uint(obj, what, inval_err)?;
-    T::try_from(v).map_err(|_| invalid_argument(format!("{what} {v} out of range")))
+/// Vector index argument.
+fn vector(k: &Bound<'_, PyAny>) -> PyResult<usize> {
+    uint(k, "vector")
 }
 
 /// One device function's MSI-X capability, vector table and PBA.
@@ -69,7 +37,7 @@ impl PyVectorTable {
     #[pyo3(signature = (entries, disabled = "lost"))]
     fn new(entries: &Bound<'_, PyAny>, disabled: &str) -> PyResult<Self> {
         let mode: DisabledMode = disabled.parse().py()?;
-        let entries: usize = arg(entries, "table size")?;
+        let entries: usize = uint(entries, "table size")?;
         Ok(Self {
             table: VectorTable::new(entries, mode).py()?,
             outbox: Vec::new(),
@@ -121,7 +89,7 @@ impl PyVectorTable {
     /// Write Message Control (Enable, Function Mask); releases pending vectors
     /// that can now send into the outbox.
     fn set_control(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let value: u16 = arg(value, "Message Control value")?;
+        let value: u16 = uint(value, "Message Control value")?;
         let released = self.table.set_control(value);
         self.post(released);
         Ok(())
@@ -134,8 +102,10 @@ impl PyVectorTable {
 
     /// Read `size` (4 or 8) bytes of the table at `offset`.
     fn table_read(&self, offset: &Bound<'_, PyAny>, size: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let offset = mmio_arg(offset, "table offset")?;
-        self.table.table_read(offset, size_arg(size)?).py()
+        let offset = mmio_uint(offset, "table offset")?;
+        self.table
+            .table_read(offset, mmio_uint(size, "access size")?)
+            .py()
     }
 
     /// Write `size` (4 or 8) bytes of the table at `offset`.
@@ -145,9 +115,9 @@ impl PyVectorTable {
         size: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let offset = mmio_arg(offset, "table offset")?;
-        let size = size_arg(size)?;
-        let value = mmio_arg(value, "table write value")?;
+        let offset = mmio_uint(offset, "table offset")?;
+        let size = mmio_uint(size, "access size")?;
+        let value = mmio_uint(value, "table write value")?;
         let released = self.table.table_write(offset, size, value).py()?;
         self.post(released);
         Ok(())
@@ -155,8 +125,10 @@ impl PyVectorTable {
 
     /// Read `size` (4 or 8) bytes of the PBA at `offset`.
     fn pba_read(&self, offset: &Bound<'_, PyAny>, size: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let offset = mmio_arg(offset, "PBA offset")?;
-        self.table.pba_read(offset, size_arg(size)?).py()
+        let offset = mmio_uint(offset, "PBA offset")?;
+        self.table
+            .pba_read(offset, mmio_uint(size, "access size")?)
+            .py()
     }
 
     /// Write the PBA: always raises MmioError (the PBA is read-only).
@@ -166,15 +138,15 @@ impl PyVectorTable {
         size: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let offset = mmio_arg(offset, "PBA offset")?;
-        let size = size_arg(size)?;
-        let value = mmio_arg(value, "PBA write value")?;
+        let offset = mmio_uint(offset, "PBA offset")?;
+        let size = mmio_uint(size, "access size")?;
+        let value = mmio_uint(value, "PBA write value")?;
         self.table.pba_write(offset, size, value).py()
     }
 
     /// The device signals vector k; returns the outcome name.
     fn fire(&mut self, k: &Bound<'_, PyAny>) -> PyResult<&'static str> {
-        let k: usize = arg(k, "vector")?;
+        let k = vector(k)?;
         let fired = self.table.fire(k).py()?;
         if let Some(m) = fired.message() {
             self.outbox.push((k, m.address, m.data));
@@ -194,15 +166,15 @@ impl PyVectorTable {
         address: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let k: usize = arg(k, "vector")?;
-        let address: u64 = arg(address, "message address")?;
-        let data: u32 = arg(data, "message data")?;
+        let k = vector(k)?;
+        let address: u64 = uint(address, "message address")?;
+        let data: u32 = uint(data, "message data")?;
         self.table.set_entry(k, MsiMessage::new(address, data)).py()
     }
 
     /// Set entry k's Mask bit.
     fn mask(&mut self, k: &Bound<'_, PyAny>) -> PyResult<()> {
-        let k: usize = arg(k, "vector")?;
+        let k = vector(k)?;
         let released = self.table.mask(k).py()?;
         self.post(released);
         Ok(())
@@ -210,7 +182,7 @@ impl PyVectorTable {
 
     /// Clear entry k's Mask bit; a pending message is sent if k can now send.
     fn unmask(&mut self, k: &Bound<'_, PyAny>) -> PyResult<()> {
-        let k: usize = arg(k, "vector")?;
+        let k = vector(k)?;
         let released = self.table.unmask(k).py()?;
         self.post(released);
         Ok(())
@@ -218,23 +190,23 @@ impl PyVectorTable {
 
     /// Entry k as (address, data, vector_control).
     fn entry(&self, k: &Bound<'_, PyAny>) -> PyResult<(u64, u32, u32)> {
-        let e = self.table.entry(arg(k, "vector")?).py()?;
+        let e = self.table.entry(vector(k)?).py()?;
         Ok((e.address, e.data, e.vector_control))
     }
 
     /// Effective mask of k: Function Mask, entry Mask, or Enable clear in "pending" mode.
     fn is_masked(&self, k: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.table.is_masked(arg(k, "vector")?).py()
+        self.table.is_masked(vector(k)?).py()
     }
 
     /// Entry k's own Mask bit.
     fn is_entry_masked(&self, k: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.table.is_entry_masked(arg(k, "vector")?).py()
+        self.table.is_entry_masked(vector(k)?).py()
     }
 
     /// Pending[k].
     fn is_pending(&self, k: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.table.is_pending(arg(k, "vector")?).py()
+        self.table.is_pending(vector(k)?).py()
     }
 
     fn __repr__(&self) -> String {
