@@ -243,6 +243,12 @@ def test_debug_show_and_repr() -> None:
     assert m.debug_show(-4) == m.debug_show(4)
     with pytest.raises(InvalidArgument):
         m.debug_show(2**31)
+    # Widths past 4096 would only exhaust memory (the text repeats them per line).
+    assert m.debug_show(4096).startswith("Online bitmaps:")
+    with pytest.raises(InvalidArgument, match="ind"):
+        m.debug_show(4097)
+    with pytest.raises(InvalidArgument, match="ind"):
+        m.debug_show(-4097)
     assert "IrqMatrix(matrix_bits=256" in repr(m)
     assert m.ncpus == 2
 

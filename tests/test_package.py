@@ -36,6 +36,8 @@ def _public_members(obj: object) -> list[str]:
 
 def test_every_public_name_has_a_runtime_docstring() -> None:
     """help() works: every exported class, function, method and property carries a doc."""
+    from msixcore import _core
+
     missing = []
     for name in msixcore.__all__:
         obj = getattr(msixcore, name)
@@ -43,7 +45,10 @@ def test_every_public_name_has_a_runtime_docstring() -> None:
             continue
         if not (obj.__doc__ or "").strip():
             missing.append(name)
-        if isinstance(obj, type) and not issubclass(obj, BaseException):
+        # Members of the extension's classes (dataclass fields of the Python
+        # layer are documented in their class docstrings).
+        in_core = getattr(_core, name, None) is obj
+        if in_core and isinstance(obj, type) and not issubclass(obj, BaseException):
             for attr in _public_members(obj):
                 if not (getattr(obj, attr).__doc__ or "").strip():
                     missing.append(f"{name}.{attr}")
@@ -72,10 +77,9 @@ def test_every_stub_name_has_a_docstring() -> None:
 
 
 def test_all_matches_the_stub() -> None:
-    """The package exports what the extension's stub lists (engine names aside)."""
+    """The package re-exports everything the extension's stub lists."""
     from msixcore import _core
 
-    engine = {"Simulation", "run_simulation"}
-    assert set(_core.__all__) - engine == set(msixcore.__all__)
+    assert set(_core.__all__) <= set(msixcore.__all__)
     for name in _core.__all__:
         assert hasattr(_core, name)

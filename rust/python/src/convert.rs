@@ -100,13 +100,18 @@ pub fn uint<T: UInt>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
     Ok(T::from_checked(int.extract::<u128>()?))
 }
 
-/// A C `int` argument (the kernel's `int ind`); else `InvalidArgument`.
-pub fn int_i32(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
+/// Widest `debug_show` indentation accepted: the text repeats it on every
+/// line, so a huge width would only exhaust memory.
+pub const MAX_INDENT: i32 = 4096;
+
+/// A `debug_show` indentation: an int with `|ind| <= MAX_INDENT`.
+pub fn indent(obj: Option<&Bound<'_, PyAny>>) -> PyResult<i32> {
+    let Some(obj) = obj else { return Ok(0) };
     let int = checked_int(
         obj,
-        name,
-        i128::from(i32::MIN),
-        i32::MAX as u128,
+        "ind",
+        i128::from(-MAX_INDENT),
+        MAX_INDENT as u128,
         invalid_argument,
     )?;
     int.extract::<i32>()

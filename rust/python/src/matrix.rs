@@ -5,7 +5,7 @@ use msixcore_core::matrix::{CpuMap, IrqMatrix as CoreMatrix, X86Preset};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyType};
 
-use crate::convert::{int_i32, uint, uint_list};
+use crate::convert::{indent, uint, uint_list};
 use crate::errors::IntoPyResult;
 
 /// One per-CPU dict, keys as in the golden traces' `state.cpus[i]`.
@@ -183,7 +183,7 @@ impl PyIrqMatrix {
     /// `irq_matrix_debug_show`: the debugfs text, character for character.
     #[pyo3(signature = (ind = None), text_signature = "($self, ind=0)")]
     fn debug_show(&self, ind: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
-        let ind = ind.map_or(Ok(0), |i| int_i32(i, "ind"))?;
+        let ind = indent(ind)?;
         Ok(self.inner.debug_show(ind))
     }
 

@@ -5,7 +5,7 @@ use msixcore_core::vector_domain::VectorDomain as CoreDomain;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::convert::{int_i32, py_bool, uint, uint_list};
+use crate::convert::{indent, py_bool, uint, uint_list};
 use crate::errors::IntoPyResult;
 use crate::matrix::{state_dict, x86_preset};
 
@@ -114,7 +114,7 @@ impl PyVectorDomain {
     /// The matrix's debugfs text (`/sys/kernel/debug/irq/domains/VECTOR`).
     #[pyo3(signature = (ind = None), text_signature = "($self, ind=0)")]
     fn debug_show(&self, ind: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
-        let ind = ind.map_or(Ok(0), |i| int_i32(i, "ind"))?;
+        let ind = indent(ind)?;
         Ok(self.inner.debug_show(ind))
     }
 
