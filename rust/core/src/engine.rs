@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Poisson};
+use rand_distr::{Distribution, Exp1, Poisson};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
 
@@ -339,8 +339,9 @@ impl Engine {
             let next_ctl = self.heap.peek().map_or(u64::MAX, |Reverse(e)| e.t);
             let horizon = next_ctl.min(limit);
             if self.total_rate > 0.0 && self.cfg.mode == Mode::Event {
-                let u: f64 = 1.0 - (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-                let tf = self.now - u.ln() / self.total_rate * 1e9;
+                // Exp(1) by the ziggurat method: no logarithm on the hot path.
+                let e: f64 = Exp1.sample(&mut self.rng);
+                let tf = self.now + e / self.total_rate * 1e9;
                 if tf < horizon as f64 {
                     self.now = tf;
                     let (dev, k) = self.pick();
@@ -600,6 +601,14 @@ impl Engine {
         let h = &mut self.handlers[cpu as usize];
         if let Some(s) = self.cfg.handler.service_ns {
             h.advance(q, t, s);
+            if h.busy_until_ns <= t && q.is_empty() {
+                // An idle handler takes it at once: what a push and an
+                // immediate pop would do, without touching the queue.
+                h.busy_until_ns = t + s;
+                h.handled += 1;
+                h.observe_depth(1);
+                return Outcome::Delivered;
+            }
         }
         let item = Delivery {
             time_ns: t,

@@ -40,7 +40,9 @@
 //!   CPU offline is refused; the model has no stop-machine, no pending interrupts.
 //! - `pr_warn` messages are counted, not printed.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::matrix::{IrqMatrix, X86Preset};
@@ -80,7 +82,8 @@ impl IrqState {
 /// Per-interrupt data: the model of `struct apic_chip_data` plus the irq core flags it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IrqInfo {
-    affinity: Vec<u32>,
+    /// Shared when it is the default (every possible CPU): no copy per irq.
+    affinity: Arc<[u32]>,
     node: Option<u32>,
     managed: bool,
     /// `apicd->can_reserve` (and `irqd_can_reserve`): reservation mode for this irq.
@@ -150,9 +153,71 @@ pub struct VectorDomain {
     cpu_online: Vec<bool>,
     node_of_cpu: Vec<u32>,
     nr_nodes: u32,
-    irqs: BTreeMap<u32, IrqInfo>,
-    next_irq: u32,
+    irqs: IrqSlab,
+    /// Every possible CPU: the default affinity, shared by the irqs that use it.
+    all_cpus: Arc<[u32]>,
+    /// The online mask as a CPU list, kept in step with `cpu_online`.
+    online: Arc<[u32]>,
     pr_warnings: u64,
+}
+
+/// Allocated irqs by number. Numbers are handed out lowest-free first, as
+/// `irq_alloc_descs` does from its bitmap, so a freed number is reused.
+#[derive(Clone, Debug, Default)]
+struct IrqSlab {
+    slots: Vec<Option<IrqInfo>>,
+    free: BinaryHeap<Reverse<u32>>,
+    len: usize,
+}
+
+impl IrqSlab {
+    /// The number the next insert will use.
+    fn next_number(&self) -> Option<u32> {
+        match self.free.peek() {
+            Some(Reverse(n)) => Some(*n),
+            None => u32::try_from(self.slots.len()).ok(),
+        }
+    }
+
+    /// Store `info` under the number `next_number` gave.
+    fn insert(&mut self, irq: u32, info: IrqInfo) {
+        if self.free.peek() == Some(&Reverse(irq)) {
+            self.free.pop();
+        }
+        let i = irq as usize;
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, || None);
+        }
+        if self.slots[i].replace(info).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, irq: &u32) -> Option<IrqInfo> {
+        let info = self.slots.get_mut(*irq as usize)?.take()?;
+        self.len -= 1;
+        self.free.push(Reverse(*irq));
+        Some(info)
+    }
+
+    fn get(&self, irq: &u32) -> Option<&IrqInfo> {
+        self.slots.get(*irq as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, irq: &u32) -> Option<&mut IrqInfo> {
+        self.slots.get_mut(*irq as usize)?.as_mut()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, &IrqInfo)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k as u32, v)))
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
 }
 
 fn sorted_set(cpus: &[u32]) -> Vec<u32> {
@@ -193,14 +258,16 @@ impl VectorDomain {
         };
         // Every node id is below MAX_NUMNODES, so this cannot overflow.
         let nr_nodes = node_of_cpu.iter().copied().max().unwrap_or(0) + 1;
+        let all_cpus: Arc<[u32]> = (0..ncpus).collect();
         Ok(Self {
             matrix,
             reservation_mode,
             cpu_online: vec![true; ncpus as usize],
             node_of_cpu,
             nr_nodes,
-            irqs: BTreeMap::new(),
-            next_irq: 0,
+            irqs: IrqSlab::default(),
+            online: all_cpus.clone(),
+            all_cpus,
             pr_warnings: 0,
         })
     }
@@ -227,9 +294,23 @@ impl VectorDomain {
     }
     /// The CPUs of the online mask, ascending.
     pub fn online_cpus(&self) -> Vec<u32> {
-        (0..self.ncpus())
+        self.online.to_vec()
+    }
+
+    /// Recompute the online CPU list after a hotplug change.
+    fn refresh_online(&mut self) {
+        self.online = (0..self.ncpus())
             .filter(|&c| self.cpu_is_online(c))
-            .collect()
+            .collect();
+    }
+
+    /// Whether `cpu` is in `affinity` (sorted).
+    fn in_affinity(&self, affinity: &Arc<[u32]>, cpu: u32) -> bool {
+        if Arc::ptr_eq(affinity, &self.all_cpus) {
+            cpu < self.ncpus()
+        } else {
+            affinity.binary_search(&cpu).is_ok()
+        }
     }
     /// One interrupt, or `InvalidArgument` for an unknown number.
     pub fn irq(&self, irq: u32) -> Result<&IrqInfo> {
@@ -239,7 +320,7 @@ impl VectorDomain {
     }
     /// Every allocated irq, ascending.
     pub fn irqs(&self) -> impl Iterator<Item = (u32, &IrqInfo)> {
-        self.irqs.iter().map(|(&k, v)| (k, v))
+        self.irqs.iter()
     }
     /// Number of allocated irqs.
     pub fn nr_irqs(&self) -> usize {
@@ -247,7 +328,7 @@ impl VectorDomain {
     }
     /// Irqs holding a CPU vector.
     pub fn vectors_in_use(&self) -> usize {
-        self.irqs.values().filter(|i| i.target.is_some()).count()
+        self.irqs.iter().filter(|(_, i)| i.target.is_some()).count()
     }
     /// Global reservations outstanding (`irq_matrix_reserved`).
     pub const fn reserved(&self) -> u32 {
@@ -277,8 +358,13 @@ impl VectorDomain {
             .collect()
     }
 
-    fn and_online(&self, cpus: &[u32]) -> Vec<u32> {
-        cpus.iter()
+    /// `affinity ∩ online`; the default affinity gives the cached online list.
+    fn and_online(&self, affinity: &Arc<[u32]>) -> Arc<[u32]> {
+        if Arc::ptr_eq(affinity, &self.all_cpus) {
+            return self.online.clone();
+        }
+        affinity
+            .iter()
             .copied()
             .filter(|&c| self.cpu_is_online(c))
             .collect()
@@ -289,7 +375,7 @@ impl VectorDomain {
     fn assign_vector(&mut self, irq: u32, dest: &[u32]) -> Result<()> {
         let info = self.irq(irq)?;
         if let Some((cpu, _)) = info.target {
-            if self.cpu_is_online(cpu) && dest.contains(&cpu) {
+            if self.cpu_is_online(cpu) && dest.binary_search(&cpu).is_ok() {
                 return Ok(());
             }
         }
@@ -314,7 +400,7 @@ impl VectorDomain {
         let search: Vec<u32> = dest
             .iter()
             .copied()
-            .filter(|c| info.affinity.contains(c))
+            .filter(|&c| self.in_affinity(&info.affinity, c))
             .collect();
         if let Some((cpu, _)) = info.target {
             if search.contains(&cpu) {
@@ -360,7 +446,7 @@ impl VectorDomain {
             let both: Vec<u32> = node_cpus
                 .iter()
                 .copied()
-                .filter(|c| affinity.contains(c))
+                .filter(|&c| self.in_affinity(&affinity, c))
                 .collect();
             if self.assign_vector(irq, &both).is_ok() {
                 return Ok(());
@@ -373,7 +459,7 @@ impl VectorDomain {
         if self.assign_vector(irq, &aff_online).is_ok() {
             return Ok(());
         }
-        let online = self.online_cpus();
+        let online = self.online.clone();
         self.assign_vector(irq, &online)
     }
 
@@ -390,8 +476,10 @@ impl VectorDomain {
                     i.can_reserve = false;
                 }
             }
+        }
+        if let Some(i) = self.irqs.get(&irq) {
             if let Some((cpu, _)) = i.target {
-                broken = !i.affinity.contains(&cpu);
+                broken = !self.in_affinity(&i.affinity, cpu);
             }
         }
         if broken {
@@ -404,7 +492,7 @@ impl VectorDomain {
     /// `activate_managed`: `alloc_managed(affinity ∩ online)`.
     fn activate_managed(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
-        let search = self.and_online(&info.affinity.clone());
+        let search = self.and_online(&info.affinity);
         if search.is_empty() {
             // WARN_ON_ONCE in the kernel: callers check this first.
             return Err(Error::invalid_op(
@@ -429,9 +517,9 @@ impl VectorDomain {
         managed: bool,
         node: Option<u32>,
     ) -> Result<u32> {
-        let affinity = match affinity {
-            None => (0..self.ncpus()).collect(),
-            Some(a) => sorted_set(a),
+        let affinity: Arc<[u32]> = match affinity {
+            None => self.all_cpus.clone(),
+            Some(a) => sorted_set(a).into(),
         };
         if affinity.is_empty() {
             return Err(Error::InvalidArgument("empty affinity mask".to_string()));
@@ -450,9 +538,9 @@ impl VectorDomain {
                 )));
             }
         }
-        let irq = self.next_irq;
-        let next = irq
-            .checked_add(1)
+        let irq = self
+            .irqs
+            .next_number()
             .ok_or_else(|| Error::NoSpace("irq numbers exhausted".to_string()))?;
         if managed {
             // reserve_managed_vector
@@ -477,13 +565,15 @@ impl VectorDomain {
         );
         if self.reservation_mode {
             // msi.c activates with reserve=true (shutdown vector only), then clears activated.
-            self.next_irq = next;
             return Ok(irq);
         }
         // Reservation mode off: msi_init_virq clears can_reserve and activates now.
         let r = if managed {
-            let info = &self.irqs[&irq];
-            if self.and_online(&info.affinity).is_empty() {
+            let empty = self
+                .irqs
+                .get(&irq)
+                .is_none_or(|info| self.and_online(&info.affinity).is_empty());
+            if empty {
                 if let Some(i) = self.irqs.get_mut(&irq) {
                     i.managed_shutdown = true;
                 }
@@ -499,7 +589,6 @@ impl VectorDomain {
                 if let Some(i) = self.irqs.get_mut(&irq) {
                     i.activated = i.target.is_some();
                 }
-                self.next_irq = next;
                 Ok(irq)
             }
             Err(e) => {
@@ -526,7 +615,7 @@ impl VectorDomain {
             ));
         }
         if info.managed {
-            let online = self.and_online(&info.affinity.clone());
+            let online = self.and_online(&info.affinity);
             if online.is_empty() {
                 // __irq_startup_managed: IRQ_STARTUP_ABORT, irq stays shut down.
                 if let Some(i) = self.irqs.get_mut(&irq) {
@@ -554,9 +643,9 @@ impl VectorDomain {
         }
         // irq_setup_affinity: affinity ∩ online, or all online when empty.
         let info = self.irq(irq)?;
-        let mut mask = self.and_online(&info.affinity.clone());
+        let mut mask = self.and_online(&info.affinity);
         if mask.is_empty() {
-            mask = self.online_cpus();
+            mask = self.online.clone();
         }
         if self.assign_vector(irq, &mask).is_err() {
             // set_affinity failure at startup is ignored by the kernel; the irq stays put.
@@ -647,7 +736,7 @@ impl VectorDomain {
         if !self.cpu_is_online(cpu) {
             return Err(Error::InvalidArgument(format!("cpu {cpu} is not online")));
         }
-        if self.online_cpus().len() == 1 {
+        if self.online.len() == 1 {
             return Err(Error::InvalidArgument(
                 "cannot offline the last online CPU (-EBUSY)".to_string(),
             ));
@@ -667,6 +756,7 @@ impl VectorDomain {
         if let Some(o) = self.cpu_online.get_mut(cpu as usize) {
             *o = false;
         }
+        self.refresh_online();
         // fixup_irqs → irq_migrate_all_off_this_cpu: started irqs targeting this CPU.
         let movers: Vec<u32> = self
             .irqs
@@ -674,13 +764,16 @@ impl VectorDomain {
             .filter(|(_, i)| {
                 i.requested && !i.managed_shutdown && i.target.is_some_and(|(c, _)| c == cpu)
             })
-            .map(|(&k, _)| k)
+            .map(|(k, _)| k)
             .collect();
         for irq in movers {
-            let info = &self.irqs[&irq];
-            let mut mask = self.and_online(&info.affinity.clone());
+            let Some(info) = self.irqs.get(&irq) else {
+                continue;
+            };
+            let managed = info.managed;
+            let mut mask = self.and_online(&info.affinity);
             if mask.is_empty() {
-                if info.managed {
+                if managed {
                     // irqd_set_managed_shutdown + irq_shutdown_and_deactivate
                     self.clear_vector(irq);
                     if let Some(i) = self.irqs.get_mut(&irq) {
@@ -689,9 +782,9 @@ impl VectorDomain {
                     }
                     continue;
                 }
-                mask = self.online_cpus(); // affinity broken
+                mask = self.online.clone(); // affinity broken
             }
-            let r = if info.managed {
+            let r = if managed {
                 self.assign_managed_vector(irq, &mask)
             } else {
                 self.assign_vector(irq, &mask)
@@ -720,14 +813,15 @@ impl VectorDomain {
         if let Some(o) = self.cpu_online.get_mut(cpu as usize) {
             *o = true;
         }
+        self.refresh_online();
         // irq_affinity_online_cpu → irq_restore_affinity_of_irq
         let starters: Vec<u32> = self
             .irqs
             .iter()
             .filter(|(_, i)| {
-                i.managed && i.requested && i.managed_shutdown && i.affinity.contains(&cpu)
+                i.managed && i.requested && i.managed_shutdown && self.in_affinity(&i.affinity, cpu)
             })
-            .map(|(&k, _)| k)
+            .map(|(k, _)| k)
             .collect();
         for irq in starters {
             if self.activate_managed(irq).is_ok() {
