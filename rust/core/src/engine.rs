@@ -139,6 +139,9 @@ struct Device {
     halted: bool,
     high: Option<u32>,
     stall_since: Vec<f64>,
+    /// Vectors of this device with a stall open: none means a delivery has
+    /// nothing to close.
+    stalled: u32,
     w2_open: Option<u64>,
     w1_open: Vec<u64>,
     /// The guest has MSI-X enabled (a host disable now opens a W2 window).
@@ -240,6 +243,7 @@ impl Engine {
                 halted: false,
                 high: None,
                 stall_since: vec![-1.0; n],
+                stalled: 0,
                 w2_open: None,
                 w1_open: vec![u64::MAX; n],
                 guest_enabled: false,
@@ -601,7 +605,7 @@ impl Engine {
         let h = &mut self.handlers[cpu as usize];
         if let Some(s) = self.cfg.handler.service_ns {
             h.advance(q, t, s);
-            if h.busy_until_ns <= t && q.is_empty() {
+            if h.busy_until_ns <= t && h.queued == 0 {
                 // An idle handler takes it at once: what a push and an
                 // immediate pop would do, without touching the queue.
                 h.busy_until_ns = t + s;
@@ -621,14 +625,20 @@ impl Engine {
             self.stats.queue_overflows += 1;
             return Outcome::Coalesced;
         }
-        h.observe_depth(q.len());
+        h.queued += 1;
+        h.observe_depth(h.queued);
         Outcome::Delivered
     }
 
+    #[inline]
     fn track_stall(&mut self, dev: u32, k: u32, outcome: Outcome) {
+        let d = &mut self.devices[dev as usize];
+        if outcome == Outcome::Delivered && d.stalled == 0 {
+            return;
+        }
         let timeout = self.cfg.stall_timeout_ns as f64;
         let now = self.now;
-        let since = &mut self.devices[dev as usize].stall_since[k as usize];
+        let since = &mut d.stall_since[k as usize];
         match outcome {
             Outcome::Delivered => {
                 if *since >= 0.0 {
@@ -638,6 +648,7 @@ impl Engine {
                     }
                     self.stats.stall_time_ns += dur.min(timeout) as u64;
                     *since = -1.0;
+                    d.stalled -= 1;
                 }
             }
             Outcome::Lost | Outcome::Intx | Outcome::Failed | Outcome::Blocked => {
@@ -646,9 +657,11 @@ impl Engine {
                     self.stats.stall_timeouts += 1;
                     self.stats.stall_time_ns += timeout as u64;
                     *since = -1.0;
+                    d.stalled -= 1;
                 }
                 if *since < 0.0 {
                     *since = now;
+                    d.stalled += 1;
                     self.stats.stalls += 1;
                 }
             }

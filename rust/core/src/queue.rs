@@ -95,14 +95,23 @@ pub struct CpuHandler {
     pub max_wait_ns: u64,
     /// Deepest the queue has been.
     pub max_depth: usize,
+    /// Deliveries this handler's engine pushed and has not served: lets the
+    /// engine skip the queue's atomics when it is empty. Resynchronised
+    /// (to 0) whenever a pop finds the queue empty, e.g. after an external
+    /// drain.
+    pub queued: usize,
 }
 
 impl CpuHandler {
     /// Serve every queued interrupt whose service starts at or before `now_ns`.
     #[inline]
     pub fn advance(&mut self, queue: &DeliveryQueue, now_ns: u64, service_ns: u64) {
-        while self.busy_until_ns <= now_ns {
-            let Some(d) = queue.pop() else { break };
+        while self.busy_until_ns <= now_ns && self.queued > 0 {
+            let Some(d) = queue.pop() else {
+                self.queued = 0;
+                break;
+            };
+            self.queued -= 1;
             let start = self.busy_until_ns.max(d.time_ns);
             let wait = start - d.time_ns;
             self.wait_ns += wait;
@@ -152,6 +161,7 @@ mod tests {
         for t in 0..3 {
             h.advance(&q, t, 10);
             q.push(d(t)).unwrap();
+            h.queued += 1;
             h.observe_depth(q.len());
         }
         // At t=2: the first started at 0 (busy until 10), others wait.

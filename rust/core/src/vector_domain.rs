@@ -193,19 +193,19 @@ impl IrqSlab {
         }
     }
 
-    fn remove(&mut self, irq: &u32) -> Option<IrqInfo> {
-        let info = self.slots.get_mut(*irq as usize)?.take()?;
+    fn remove(&mut self, irq: u32) -> Option<IrqInfo> {
+        let info = self.slots.get_mut(irq as usize)?.take()?;
         self.len -= 1;
-        self.free.push(Reverse(*irq));
+        self.free.push(Reverse(irq));
         Some(info)
     }
 
-    fn get(&self, irq: &u32) -> Option<&IrqInfo> {
-        self.slots.get(*irq as usize)?.as_ref()
+    fn get(&self, irq: u32) -> Option<&IrqInfo> {
+        self.slots.get(irq as usize)?.as_ref()
     }
 
-    fn get_mut(&mut self, irq: &u32) -> Option<&mut IrqInfo> {
-        self.slots.get_mut(*irq as usize)?.as_mut()
+    fn get_mut(&mut self, irq: u32) -> Option<&mut IrqInfo> {
+        self.slots.get_mut(irq as usize)?.as_mut()
     }
 
     fn iter(&self) -> impl Iterator<Item = (u32, &IrqInfo)> {
@@ -315,7 +315,7 @@ impl VectorDomain {
     /// One interrupt, or `InvalidArgument` for an unknown number.
     pub fn irq(&self, irq: u32) -> Result<&IrqInfo> {
         self.irqs
-            .get(&irq)
+            .get(irq)
             .ok_or_else(|| Error::InvalidArgument(format!("irq {irq} is not allocated")))
     }
     /// Every allocated irq, ascending.
@@ -388,7 +388,7 @@ impl VectorDomain {
             // interrupt on the new vector otherwise; both are "now" in this model.
             self.matrix_free(ocpu, ovec, managed);
         }
-        if let Some(i) = self.irqs.get_mut(&irq) {
+        if let Some(i) = self.irqs.get_mut(irq) {
             i.target = Some((cpu, vector));
         }
         Ok(())
@@ -412,7 +412,7 @@ impl VectorDomain {
         if let Some((ocpu, ovec)) = old {
             self.matrix_free(ocpu, ovec, true);
         }
-        if let Some(i) = self.irqs.get_mut(&irq) {
+        if let Some(i) = self.irqs.get_mut(irq) {
             i.target = Some((cpu, vector));
         }
         Ok(())
@@ -426,7 +426,7 @@ impl VectorDomain {
 
     /// `clear_irq_vector`: frees the held vector, if any.
     fn clear_vector(&mut self, irq: u32) {
-        let Some(info) = self.irqs.get_mut(&irq) else {
+        let Some(info) = self.irqs.get_mut(irq) else {
             return;
         };
         let managed = info.managed;
@@ -469,7 +469,7 @@ impl VectorDomain {
         let r = self.assign_any(irq);
         let can = self.reservation_mode;
         let mut broken = false;
-        if let Some(i) = self.irqs.get_mut(&irq) {
+        if let Some(i) = self.irqs.get_mut(irq) {
             if r.is_ok() {
                 i.has_reserved = false;
                 if !can {
@@ -477,7 +477,7 @@ impl VectorDomain {
                 }
             }
         }
-        if let Some(i) = self.irqs.get(&irq) {
+        if let Some(i) = self.irqs.get(irq) {
             if let Some((cpu, _)) = i.target {
                 broken = !self.in_affinity(&i.affinity, cpu);
             }
@@ -571,10 +571,10 @@ impl VectorDomain {
         let r = if managed {
             let empty = self
                 .irqs
-                .get(&irq)
+                .get(irq)
                 .is_none_or(|info| self.and_online(&info.affinity).is_empty());
             if empty {
-                if let Some(i) = self.irqs.get_mut(&irq) {
+                if let Some(i) = self.irqs.get_mut(irq) {
                     i.managed_shutdown = true;
                 }
                 Ok(())
@@ -586,7 +586,7 @@ impl VectorDomain {
         };
         match r {
             Ok(()) => {
-                if let Some(i) = self.irqs.get_mut(&irq) {
+                if let Some(i) = self.irqs.get_mut(irq) {
                     i.activated = i.target.is_some();
                 }
                 Ok(irq)
@@ -618,7 +618,7 @@ impl VectorDomain {
             let online = self.and_online(&info.affinity);
             if online.is_empty() {
                 // __irq_startup_managed: IRQ_STARTUP_ABORT, irq stays shut down.
-                if let Some(i) = self.irqs.get_mut(&irq) {
+                if let Some(i) = self.irqs.get_mut(irq) {
                     i.managed_shutdown = true;
                     i.requested = true;
                 }
@@ -631,7 +631,7 @@ impl VectorDomain {
             if !had_vector {
                 r?;
             }
-            if let Some(i) = self.irqs.get_mut(&irq) {
+            if let Some(i) = self.irqs.get_mut(irq) {
                 i.managed_shutdown = false;
                 i.activated = true;
                 i.requested = true;
@@ -650,7 +650,7 @@ impl VectorDomain {
         if self.assign_vector(irq, &mask).is_err() {
             // set_affinity failure at startup is ignored by the kernel; the irq stays put.
         }
-        if let Some(i) = self.irqs.get_mut(&irq) {
+        if let Some(i) = self.irqs.get_mut(irq) {
             i.activated = true;
             i.requested = true;
         }
@@ -681,12 +681,12 @@ impl VectorDomain {
             if can_reserve {
                 // reserve_irq_vector_locked
                 self.matrix.reserve();
-                if let Some(i) = self.irqs.get_mut(&irq) {
+                if let Some(i) = self.irqs.get_mut(irq) {
                     i.has_reserved = true;
                 }
             }
         }
-        if let Some(i) = self.irqs.get_mut(&irq) {
+        if let Some(i) = self.irqs.get_mut(irq) {
             i.requested = false;
             i.activated = false;
             if managed {
@@ -698,7 +698,7 @@ impl VectorDomain {
 
     fn teardown(&mut self, irq: u32) {
         self.clear_vector(irq);
-        if let Some(info) = self.irqs.remove(&irq) {
+        if let Some(info) = self.irqs.remove(irq) {
             // vector_free_reserved_and_managed
             if info.has_reserved {
                 self.matrix.remove_reserved();
@@ -767,7 +767,7 @@ impl VectorDomain {
             .map(|(k, _)| k)
             .collect();
         for irq in movers {
-            let Some(info) = self.irqs.get(&irq) else {
+            let Some(info) = self.irqs.get(irq) else {
                 continue;
             };
             let managed = info.managed;
@@ -776,7 +776,7 @@ impl VectorDomain {
                 if managed {
                     // irqd_set_managed_shutdown + irq_shutdown_and_deactivate
                     self.clear_vector(irq);
-                    if let Some(i) = self.irqs.get_mut(&irq) {
+                    if let Some(i) = self.irqs.get_mut(irq) {
                         i.managed_shutdown = true;
                         i.activated = false;
                     }
@@ -825,7 +825,7 @@ impl VectorDomain {
             .collect();
         for irq in starters {
             if self.activate_managed(irq).is_ok() {
-                if let Some(i) = self.irqs.get_mut(&irq) {
+                if let Some(i) = self.irqs.get_mut(irq) {
                     i.managed_shutdown = false;
                     i.activated = true;
                 }
