@@ -457,22 +457,7 @@ impl Engine {
             // The first fire goes through the real table (sets the pending
             // bit, or is blocked by the IOMMU); the rest end the same way or
             // coalesce into the bit now set.
-            let table = &mut self.devices[di].table;
-            let first = table.fire(k as usize)?;
-            let outcome = match first.outcome() {
-                FireOutcome::Delivered => match first.message() {
-                    Some(msg) => self.deliver(dev, k, msg),
-                    None => {
-                        return Err(Error::Accounting(
-                            "a delivered fire carried no message".into(),
-                        ))
-                    }
-                },
-                FireOutcome::Pending => Outcome::Pending,
-                FireOutcome::Coalesced => Outcome::Coalesced,
-                FireOutcome::Lost => Outcome::Lost,
-                FireOutcome::Intx => Outcome::Intx,
-            };
+            let outcome = self.fire_table(dev, k)?;
             self.books.fire(outcome);
             let rest = match outcome {
                 Outcome::Pending | Outcome::Coalesced => Outcome::Coalesced,
@@ -567,29 +552,34 @@ impl Engine {
 
     #[inline]
     fn fire(&mut self, dev: u32, k: u32) -> Result<()> {
-        let d = &mut self.devices[dev as usize];
-        let outcome = if d.dead[k as usize] {
+        let outcome = if self.devices[dev as usize].dead[k as usize] {
             Outcome::Failed
         } else {
-            let fired = d.table.fire(k as usize)?;
-            match fired.outcome() {
-                FireOutcome::Delivered => match fired.message() {
-                    Some(msg) => self.deliver(dev, k, msg),
-                    None => {
-                        return Err(Error::Accounting(
-                            "a delivered fire carried no message".into(),
-                        ))
-                    }
-                },
-                FireOutcome::Pending => Outcome::Pending,
-                FireOutcome::Coalesced => Outcome::Coalesced,
-                FireOutcome::Lost => Outcome::Lost,
-                FireOutcome::Intx => Outcome::Intx,
-            }
+            self.fire_table(dev, k)?
         };
         self.books.fire(outcome);
         self.track_stall(dev, k, outcome);
         Ok(())
+    }
+
+    /// "Fire vector k" on the device's table, and route what it sends.
+    #[inline]
+    fn fire_table(&mut self, dev: u32, k: u32) -> Result<Outcome> {
+        let fired = self.devices[dev as usize].table.fire(k as usize)?;
+        Ok(match fired.outcome() {
+            FireOutcome::Delivered => match fired.message() {
+                Some(msg) => self.deliver(dev, k, msg),
+                None => {
+                    return Err(Error::Accounting(
+                        "a delivered fire carried no message".into(),
+                    ))
+                }
+            },
+            FireOutcome::Pending => Outcome::Pending,
+            FireOutcome::Coalesced => Outcome::Coalesced,
+            FireOutcome::Lost => Outcome::Lost,
+            FireOutcome::Intx => Outcome::Intx,
+        })
     }
 
     /// Route a message through the IOMMU into a CPU queue.

@@ -378,17 +378,7 @@ impl Host {
             *clock += t.w_active_ns;
         }
         fx.push((*clock, Fx::Disable));
-        let n = self
-            .devices
-            .get(dev as usize)
-            .map_or(0, |d| d.vectors.len() as u32);
-        for k in 0..n {
-            self.free_vector(dev, k)?;
-        }
-        let d = self.dev_mut(dev)?;
-        d.vectors.clear();
-        d.enabled = false;
-        Ok(())
+        self.rollback(dev)
     }
 
     /// `vfio_msi_enable(count)` then `vfio_msi_set_block`: allocate `count`
@@ -431,6 +421,8 @@ impl Host {
         Ok(())
     }
 
+    /// `pci_free_irq_vectors`: free every host vector of `dev` (deactivating
+    /// any still active); the index is left disabled.
     fn rollback(&mut self, dev: u32) -> Result<()> {
         let n = self
             .devices
