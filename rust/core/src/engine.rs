@@ -150,6 +150,25 @@ struct Device {
     booked_until: f64,
 }
 
+impl Device {
+    /// Entry `k`'s open stall (-1 = none); the array is allocated on the
+    /// first loss, so devices that never lose an interrupt cost nothing.
+    fn stall_slot(&mut self, k: usize) -> &mut f64 {
+        if self.stall_since.is_empty() {
+            self.stall_since = vec![-1.0; self.live.len()];
+        }
+        &mut self.stall_since[k]
+    }
+
+    /// Entry `k`'s W1 start (`u64::MAX` = closed), allocated on first use.
+    fn w1_slot(&mut self, k: usize) -> &mut u64 {
+        if self.w1_open.is_empty() {
+            self.w1_open = vec![u64::MAX; self.live.len()];
+        }
+        &mut self.w1_open[k]
+    }
+}
+
 struct RateClass {
     rate: f64,
     members: Vec<(u32, u32)>,
@@ -242,10 +261,10 @@ impl Engine {
                 pc: 0,
                 halted: false,
                 high: None,
-                stall_since: vec![-1.0; n],
+                stall_since: Vec::new(),
                 stalled: 0,
                 w2_open: None,
-                w1_open: vec![u64::MAX; n],
+                w1_open: Vec::new(),
                 guest_enabled: false,
                 booked_until: 0.0,
             });
@@ -628,6 +647,7 @@ impl Engine {
         }
         let timeout = self.cfg.stall_timeout_ns as f64;
         let now = self.now;
+        d.stall_slot(k as usize);
         let since = &mut d.stall_since[k as usize];
         match outcome {
             Outcome::Delivered => {
@@ -677,7 +697,7 @@ impl Engine {
                 live_before = d.live.get(k as usize).copied().unwrap_or(false);
                 let rel = d.table.mask(k as usize)?;
                 if live_before {
-                    d.w1_open[k as usize] = now;
+                    *d.w1_slot(k as usize) = now;
                 }
                 self.settle_released(dev, rel)?;
             }
@@ -688,7 +708,10 @@ impl Engine {
                 let d = &mut self.devices[dev as usize];
                 let rel = d.table.unmask(k as usize)?;
                 d.dead[k as usize] = false;
-                let open = std::mem::replace(&mut d.w1_open[k as usize], u64::MAX);
+                let open = d
+                    .w1_open
+                    .get_mut(k as usize)
+                    .map_or(u64::MAX, |w| std::mem::replace(w, u64::MAX));
                 if open != u64::MAX {
                     self.stats.w1_time_ns += now - open;
                 }
@@ -699,8 +722,8 @@ impl Engine {
                 let was_enabled = d.table.is_enabled();
                 for k in 0..d.table.entries() {
                     d.table.mask(k)?;
-                    if d.live[k] && d.w1_open[k] == u64::MAX {
-                        d.w1_open[k] = now;
+                    if d.live[k] && d.w1_open.get(k).is_none_or(|&w| w == u64::MAX) {
+                        *d.w1_slot(k) = now;
                     }
                 }
                 let rel = d.table.set_control(0);
