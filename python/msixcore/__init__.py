@@ -31,6 +31,7 @@ from msixcore._core import (
     run_simulation,
 )
 from msixcore.engine_config import POLICIES, SEMANTICS, validate_engine_config
+from msixcore.host import Device, Host
 from msixcore.parameters import Param
 from msixcore.policies import NoresizePolicy, Policy
 from msixcore.report import RunRecord, format_table, make_record, results_json
@@ -65,7 +66,9 @@ __all__ = [
     "AmdIrte",
     "AmdIrteTables",
     "AmdRemapper",
+    "Device",
     "EngineUnavailable",
+    "Host",
     "InterruptRemapper",
     "InvalidArgument",
     "InvalidOperation",
