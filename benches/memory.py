@@ -116,6 +116,7 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--entries", type=int, default=2048)
     ap.add_argument("--breakdown", action="store_true", help="also show where memory goes")
+    ap.add_argument("--json", help="also write {VmRSS, VmHWM} (bytes) to this file")
     ap.add_argument("--part", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part:
@@ -128,6 +129,9 @@ def main() -> int:
         f"{args.devices} devices x {args.entries} entries (simulated {sim.now_ns} ns)"
     )
     print(f"VmRSS {st['VmRSS'] / MIB:.1f} MiB, VmHWM {st['VmHWM'] / MIB:.1f} MiB (limit 1024 MiB)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(st, f)
     if args.breakdown:
         breakdown()
     over = max(st.values()) > LIMIT

@@ -134,6 +134,36 @@ pub fn remap_once(r: &mut InterruptRemapper, sid: u16, msg: &MsiMessage) -> Opti
 /// Capacity of the bounded queues (the engine's default per-CPU queue).
 pub const QUEUE_CAPACITY: usize = 4096;
 
+/// How a lock-free queue's producer (queue full) or consumer (queue empty)
+/// waits: spin briefly, then give the core away. Pure spinning collapses when
+/// the two threads do not both hold a core (this 2-core machine is shared),
+/// because the waiting thread burns the time slice the other one needs.
+pub struct Wait(u32);
+
+impl Wait {
+    /// A fresh wait.
+    pub fn new() -> Self {
+        Self(0)
+    }
+
+    /// One unsuccessful attempt.
+    #[inline]
+    pub fn snooze(&mut self) {
+        if self.0 < 64 {
+            std::hint::spin_loop();
+            self.0 += 1;
+        } else {
+            thread::yield_now();
+        }
+    }
+
+    /// A successful attempt: spin again next time.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
+
 fn item(i: u64) -> Delivery {
     Delivery {
         time_ns: i,
@@ -146,7 +176,7 @@ fn item(i: u64) -> Delivery {
 
 /// One producer thread pushes `n` deliveries, this thread pops them; returns
 /// the sum of their times (checked by the caller to catch lost items).
-/// Ours: `DeliveryQueue` (crossbeam `ArrayQueue` inside), spinning when full.
+/// Ours: `DeliveryQueue` (crossbeam `ArrayQueue` inside); both sides [`Wait`].
 pub fn queue_delivery(n: u64) -> u64 {
     let q = Arc::new(DeliveryQueue::new(QUEUE_CAPACITY).expect("queue"));
     let producer = {
@@ -154,21 +184,24 @@ pub fn queue_delivery(n: u64) -> u64 {
         thread::spawn(move || {
             for i in 0..n {
                 let mut x = item(i);
+                let mut w = Wait::new();
                 while let Err(back) = q.push(x) {
                     x = back;
-                    std::hint::spin_loop();
+                    w.snooze();
                 }
             }
         })
     };
     let mut sum = 0u64;
     let mut seen = 0u64;
+    let mut w = Wait::new();
     while seen < n {
         if let Some(d) = q.pop() {
+            w.reset();
             sum = sum.wrapping_add(d.time_ns);
             seen += 1;
         } else {
-            std::hint::spin_loop();
+            w.snooze();
         }
     }
     producer.join().expect("producer");
@@ -183,22 +216,25 @@ pub fn queue_array(n: u64) -> u64 {
         thread::spawn(move || {
             for i in 0..n {
                 let mut x = item(i);
+                let mut w = Wait::new();
                 while let Err(back) = q.push(x) {
                     x = back;
-                    std::hint::spin_loop();
+                    w.snooze();
                 }
             }
         })
     };
     let mut sum = 0u64;
     let mut seen = 0u64;
+    let mut w = Wait::new();
     while seen < n {
         if let Some(d) = q.pop() {
+            w.reset();
             let d: Delivery = d;
             sum = sum.wrapping_add(d.time_ns);
             seen += 1;
         } else {
-            std::hint::spin_loop();
+            w.snooze();
         }
     }
     producer.join().expect("producer");
@@ -219,13 +255,15 @@ pub fn queue_seg(n: u64) -> u64 {
     };
     let mut sum = 0u64;
     let mut seen = 0u64;
+    let mut w = Wait::new();
     while seen < n {
         if let Some(d) = q.pop() {
+            w.reset();
             let d: Delivery = d;
             sum = sum.wrapping_add(d.time_ns);
             seen += 1;
         } else {
-            std::hint::spin_loop();
+            w.snooze();
         }
     }
     producer.join().expect("producer");
