@@ -97,6 +97,13 @@ def main() -> None:
                     f"{ns(q + name) / 1e6:.2f} ms / {c[q + name][1]} | "
                     f"{per_s(q + name) / 1e6:.2f} M items/s | ours {r:.2f}x |"
                 )
+        for name in ("delivery_queue", "crossbeam_seg_queue"):
+            k = f"queue_same_thread/{name}"
+            if k in c:
+                print(
+                    f"| queue same thread, push+pop: {name} | "
+                    f"{ns(k) / c[k][1]:.2f} ns/item | {per_s(k) / 1e6:.1f} M items/s | |"
+                )
         alts = [per_s(q + n) for n in ("crossbeam_seg_queue", "std_sync_channel") if q + n in c]
         rows.append(
             (

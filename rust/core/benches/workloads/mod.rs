@@ -17,7 +17,7 @@ use msixcore_core::config::{
     Action, DeviceConfig, PolicyKind, Semantics, SimConfig, Step, StopConfig,
 };
 use msixcore_core::engine::{Engine, RunResult};
-use msixcore_core::queue::{Delivery, DeliveryQueue};
+pub use msixcore_core::queue::{Delivery, DeliveryQueue};
 use msixcore_core::{
     compose_msi, DisabledMode, InterruptRemapper, IrqMatrix, Irte, IrteTable, MsiMessage,
     RemapResult, VectorTable, X86Preset,
@@ -284,6 +284,33 @@ pub fn queue_channel(n: u64) -> u64 {
         sum = sum.wrapping_add(rx.recv().expect("recv").time_ns);
     }
     producer.join().expect("producer");
+    sum
+}
+
+/// Same-thread cost (what the single-threaded engine pays per delivery):
+/// push `batch` deliveries into our `DeliveryQueue`, then pop them all.
+#[inline]
+pub fn queue_local_delivery(q: &DeliveryQueue, batch: u64) -> u64 {
+    for i in 0..batch {
+        q.push(item(i)).expect("room");
+    }
+    let mut sum = 0u64;
+    while let Some(d) = q.pop() {
+        sum = sum.wrapping_add(d.time_ns);
+    }
+    sum
+}
+
+/// As [`queue_local_delivery`] on a `SegQueue`.
+#[inline]
+pub fn queue_local_seg(q: &SegQueue<Delivery>, batch: u64) -> u64 {
+    for i in 0..batch {
+        q.push(item(i));
+    }
+    let mut sum = 0u64;
+    while let Some(d) = q.pop() {
+        sum = sum.wrapping_add(d.time_ns);
+    }
     sum
 }
 
