@@ -1,0 +1,56 @@
+//! Engine events/s on the resize storm (DESIGN.md §5 defaults, `noresize`,
+//! per-event mode) for a fixed number of resizes, next to the bare-loop
+//! floor in the same run: one exponential draw per event compared against a
+//! resize window. Both report elements/s = interrupt events (`books.fired`
+//! for the engine) per second; the engine's fraction of the floor is their
+//! ratio (`benches/summarize.py` prints it).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod workloads;
+
+/// Five storm cycles (16 devices × 64 entries each: 5,120 resizes).
+const CYCLES: u64 = 5;
+
+fn engine(c: &mut Criterion) {
+    let s = workloads::STORM;
+    let resizes = CYCLES * workloads::storm_cycle_resizes(s);
+    let cfg = workloads::storm_config(s, resizes, 1);
+    // The run is deterministic: its event count is the throughput unit.
+    let probe = workloads::engine_run(cfg.clone());
+    let fired = probe.books.fired;
+    let sim_ns = probe.stats.end_time_ns as f64;
+
+    let mut g = c.benchmark_group("engine_storm");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(fired));
+    g.bench_function("per_event_noresize", |b| {
+        b.iter_batched(
+            || cfg.clone(),
+            |cfg| black_box(workloads::engine_run(cfg).books.fired),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    // Same number of events at the run's mean event rate; windows of the
+    // storm's mean W2 length opening once per resize slot.
+    let total_rate = fired as f64 / (sim_ns * 1e-9);
+    let period_ns = sim_ns * s.devices as f64 / resizes as f64;
+    let window_ns = s.w0_ns as f64 + s.w1_ns as f64 * (f64::from(s.table) + 1.0) / 2.0;
+    g.bench_function("bare_loop_floor", |b| {
+        b.iter(|| {
+            black_box(workloads::bare_loop(
+                black_box(fired),
+                total_rate,
+                period_ns,
+                window_ns,
+                7,
+            ))
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);

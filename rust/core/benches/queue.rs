@@ -1,0 +1,62 @@
+//! Cross-thread delivery queue throughput: one producer thread pushes N
+//! deliveries, the bench thread pops them, in the same run for our
+//! `DeliveryQueue` (crossbeam `ArrayQueue` inside), the bare `ArrayQueue`,
+//! and the alternatives not chosen: crossbeam `SegQueue` and std's
+//! `sync_channel`. Bounded queues hold 4096 (the engine's default); criterion
+//! reports items/s (thread spawn and join included, amortised over N).
+//! A second group times push + pop on one thread (the engine's use).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod workloads;
+
+const N: u64 = 200_000;
+
+/// Items per same-thread push-then-pop round.
+const BATCH: u64 = 1024;
+
+/// One producer/consumer run of `n` items; returns the checksum.
+type Workload = fn(u64) -> u64;
+
+fn queue(c: &mut Criterion) {
+    let mut g = c.benchmark_group("queue_spsc");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(50);
+    let cases: [(&str, Workload); 4] = [
+        ("delivery_queue", workloads::queue_delivery),
+        ("crossbeam_array_queue", workloads::queue_array),
+        ("crossbeam_seg_queue", workloads::queue_seg),
+        ("std_sync_channel", workloads::queue_channel),
+    ];
+    let want = workloads::queue_expected(N);
+    for (name, f) in cases {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let sum = f(black_box(N));
+                assert_eq!(sum, want, "{name} lost items");
+                sum
+            });
+        });
+    }
+    g.finish();
+
+    // Same thread, push 1,024 then pop 1,024: what the single-threaded
+    // engine pays per delivery.
+    let mut g = c.benchmark_group("queue_same_thread");
+    g.throughput(Throughput::Elements(BATCH));
+    let want = workloads::queue_expected(BATCH);
+    let q = workloads::DeliveryQueue::new(workloads::QUEUE_CAPACITY).expect("queue");
+    g.bench_function("delivery_queue", |b| {
+        b.iter(|| assert_eq!(workloads::queue_local_delivery(&q, black_box(BATCH)), want));
+    });
+    let q = crossbeam_queue::SegQueue::new();
+    g.bench_function("crossbeam_seg_queue", |b| {
+        b.iter(|| assert_eq!(workloads::queue_local_seg(&q, black_box(BATCH)), want));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, queue);
+criterion_main!(benches);

@@ -1,0 +1,449 @@
+//! The workloads the criterion benches time, shared with the smoke test
+//! (`rust/core/tests/bench_smoke.rs` includes this module), so every bench body
+//! also runs once, at a tiny size, in `cargo test`.
+//!
+//! Each `*_setup` builds the state a bench needs; each `*_op` is one timed
+//! operation (or a batch, for the threaded and engine benches) and returns a
+//! value the caller passes to `black_box`.
+
+#![allow(dead_code)] // each bench target uses only its own workloads
+
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_queue::{ArrayQueue, SegQueue};
+use msixcore_core::config::{
+    Action, DeviceConfig, PolicyKind, Semantics, SimConfig, Step, StopConfig,
+};
+use msixcore_core::engine::{Engine, RunResult};
+pub use msixcore_core::queue::{Delivery, DeliveryQueue};
+use msixcore_core::{
+    compose_msi, DisabledMode, InterruptRemapper, IrqMatrix, Irte, IrteTable, MsiMessage,
+    RemapResult, VectorTable, X86Preset,
+};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+// ---- matrix ------------------------------------------------------------------
+
+/// A booted mainline x86 matrix with `ncpus` CPUs, all online, and the
+/// all-CPUs mask a regular (non-managed, non-reserved) allocation uses.
+pub fn matrix_setup(ncpus: u32) -> (IrqMatrix, Vec<u32>) {
+    let m = IrqMatrix::x86(ncpus, &X86Preset::mainline()).expect("x86 matrix");
+    (m, (0..ncpus).collect())
+}
+
+/// One `irq_matrix_alloc` (not reserved) over `mask`, then its `irq_matrix_free`.
+#[inline]
+pub fn matrix_alloc_free(m: &mut IrqMatrix, mask: &[u32]) -> (u32, u32) {
+    let (cpu, bit) = m.alloc(mask, false).expect("alloc");
+    m.free(cpu, bit, false).expect("free");
+    (cpu, bit)
+}
+
+// ---- irte --------------------------------------------------------------------
+
+/// A 65,536-entry VT-d table with its lower half allocated one IRTE at a time
+/// (as a host fills it), so a first-fit search walks 512 full bitmap words.
+pub fn irte_half_full() -> IrteTable {
+    let mut t = IrteTable::new(65_536).expect("table");
+    for _ in 0..32_768 {
+        t.alloc(1).expect("fill");
+    }
+    t
+}
+
+/// `alloc(count)` then `free` of the same block.
+#[inline]
+pub fn irte_alloc_free(t: &mut IrteTable, count: u32) -> u16 {
+    let i = t.alloc(count).expect("alloc");
+    t.free(u32::from(i), count).expect("free");
+    i
+}
+
+// ---- vector table ------------------------------------------------------------
+
+/// Entries in the benched table (the largest MSI-X table).
+pub const VT_ENTRIES: usize = 2048;
+/// The entry the benches fire (in the upper PBA half of its word).
+pub const VT_ENTRY: usize = 100;
+
+/// An enabled 2048-entry table with every entry programmed; `VT_ENTRY`
+/// unmasked when `unmasked`, masked otherwise.
+pub fn vt_setup(unmasked: bool) -> VectorTable {
+    let mut t = VectorTable::new(VT_ENTRIES, DisabledMode::Lost).expect("table");
+    for k in 0..VT_ENTRIES {
+        t.set_entry(k, compose_msi(k as u16, None))
+            .expect("program");
+    }
+    t.set_control(msixcore_core::vector_table::MSIX_CONTROL_ENABLE);
+    if unmasked {
+        t.unmask(VT_ENTRY).expect("unmask");
+    }
+    t
+}
+
+/// One fire of `VT_ENTRY`: delivered when unmasked; coalesced into the
+/// pending bit when masked (after the first fire).
+#[inline]
+pub fn vt_fire(t: &mut VectorTable) -> bool {
+    t.fire(VT_ENTRY).expect("fire").message().is_some()
+}
+
+/// On a masked entry: fire (sets Pending), unmask (sends the message and
+/// clears the bit), mask again.
+#[inline]
+pub fn vt_fire_unmask_mask(t: &mut VectorTable) -> usize {
+    t.fire(VT_ENTRY).expect("fire");
+    let released = t.unmask(VT_ENTRY).expect("unmask");
+    t.mask(VT_ENTRY).expect("mask");
+    released.len()
+}
+
+// ---- remap -------------------------------------------------------------------
+
+/// Requester id of the device owning the benched IRTE.
+pub const REMAP_SID: u16 = 0x0310;
+
+/// A 65,536-entry remapper with 1024 present IRTEs that verify their
+/// requester id; returns it and a remappable message naming IRTE 517.
+pub fn remap_setup() -> (InterruptRemapper, MsiMessage) {
+    let mut r = InterruptRemapper::new(65_536, false).expect("remapper");
+    let base = r.table_mut().alloc(1024).expect("alloc");
+    for i in 0..1024u32 {
+        let irte = Irte::remapped(0x20 + (i % 200) as u8, i % 64).with_requester_id(REMAP_SID);
+        r.table_mut()
+            .set(u32::from(base) + i, irte)
+            .expect("program");
+    }
+    (r, compose_msi(base + 517, None))
+}
+
+/// One remap from `sid`: `Some(vector)` on a hit, `None` when blocked.
+#[inline]
+pub fn remap_once(r: &mut InterruptRemapper, sid: u16, msg: &MsiMessage) -> Option<u8> {
+    match r.remap(sid, msg) {
+        RemapResult::Remapped(t) => Some(t.vector),
+        RemapResult::Blocked { .. } => None,
+    }
+}
+
+// ---- queue -------------------------------------------------------------------
+
+/// Capacity of the bounded queues (the engine's default per-CPU queue).
+pub const QUEUE_CAPACITY: usize = 4096;
+
+/// How a lock-free queue's producer (queue full) or consumer (queue empty)
+/// waits: spin briefly, then give the core away. Pure spinning collapses when
+/// the two threads do not both hold a core (this 2-core machine is shared),
+/// because the waiting thread burns the time slice the other one needs.
+pub struct Wait(u32);
+
+impl Wait {
+    /// A fresh wait.
+    pub fn new() -> Self {
+        Self(0)
+    }
+
+    /// One unsuccessful attempt.
+    #[inline]
+    pub fn snooze(&mut self) {
+        if self.0 < 64 {
+            std::hint::spin_loop();
+            self.0 += 1;
+        } else {
+            thread::yield_now();
+        }
+    }
+
+    /// A successful attempt: spin again next time.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
+
+fn item(i: u64) -> Delivery {
+    Delivery {
+        time_ns: i,
+        device: (i % 16) as u32,
+        entry: (i % 64) as u32,
+        cpu: 0,
+        vector: 0x21,
+    }
+}
+
+/// One producer thread pushes `n` deliveries, this thread pops them; returns
+/// the sum of their times (checked by the caller to catch lost items).
+/// Ours: `DeliveryQueue` (crossbeam `ArrayQueue` inside); both sides [`Wait`].
+pub fn queue_delivery(n: u64) -> u64 {
+    let q = Arc::new(DeliveryQueue::new(QUEUE_CAPACITY).expect("queue"));
+    let producer = {
+        let q = Arc::clone(&q);
+        thread::spawn(move || {
+            for i in 0..n {
+                let mut x = item(i);
+                let mut w = Wait::new();
+                while let Err(back) = q.push(x) {
+                    x = back;
+                    w.snooze();
+                }
+            }
+        })
+    };
+    let mut sum = 0u64;
+    let mut seen = 0u64;
+    let mut w = Wait::new();
+    while seen < n {
+        if let Some(d) = q.pop() {
+            w.reset();
+            sum = sum.wrapping_add(d.time_ns);
+            seen += 1;
+        } else {
+            w.snooze();
+        }
+    }
+    producer.join().expect("producer");
+    sum
+}
+
+/// As [`queue_delivery`] on a bare crossbeam `ArrayQueue` (the wrapper's cost).
+pub fn queue_array(n: u64) -> u64 {
+    let q = Arc::new(ArrayQueue::new(QUEUE_CAPACITY));
+    let producer = {
+        let q = Arc::clone(&q);
+        thread::spawn(move || {
+            for i in 0..n {
+                let mut x = item(i);
+                let mut w = Wait::new();
+                while let Err(back) = q.push(x) {
+                    x = back;
+                    w.snooze();
+                }
+            }
+        })
+    };
+    let mut sum = 0u64;
+    let mut seen = 0u64;
+    let mut w = Wait::new();
+    while seen < n {
+        if let Some(d) = q.pop() {
+            w.reset();
+            let d: Delivery = d;
+            sum = sum.wrapping_add(d.time_ns);
+            seen += 1;
+        } else {
+            w.snooze();
+        }
+    }
+    producer.join().expect("producer");
+    sum
+}
+
+/// The alternative not chosen: crossbeam's unbounded `SegQueue` (no
+/// back-pressure, so no `coalesced` on a full queue; allocates segments).
+pub fn queue_seg(n: u64) -> u64 {
+    let q = Arc::new(SegQueue::new());
+    let producer = {
+        let q = Arc::clone(&q);
+        thread::spawn(move || {
+            for i in 0..n {
+                q.push(item(i));
+            }
+        })
+    };
+    let mut sum = 0u64;
+    let mut seen = 0u64;
+    let mut w = Wait::new();
+    while seen < n {
+        if let Some(d) = q.pop() {
+            w.reset();
+            let d: Delivery = d;
+            sum = sum.wrapping_add(d.time_ns);
+            seen += 1;
+        } else {
+            w.snooze();
+        }
+    }
+    producer.join().expect("producer");
+    sum
+}
+
+/// The other alternative: std's bounded `sync_channel` (blocking on full /
+/// empty instead of spinning; single consumer only).
+pub fn queue_channel(n: u64) -> u64 {
+    let (tx, rx) = sync_channel::<Delivery>(QUEUE_CAPACITY);
+    let producer = thread::spawn(move || {
+        for i in 0..n {
+            tx.send(item(i)).expect("send");
+        }
+    });
+    let mut sum = 0u64;
+    for _ in 0..n {
+        sum = sum.wrapping_add(rx.recv().expect("recv").time_ns);
+    }
+    producer.join().expect("producer");
+    sum
+}
+
+/// Same-thread cost (what the single-threaded engine pays per delivery):
+/// push `batch` deliveries into our `DeliveryQueue`, then pop them all.
+#[inline]
+pub fn queue_local_delivery(q: &DeliveryQueue, batch: u64) -> u64 {
+    for i in 0..batch {
+        q.push(item(i)).expect("room");
+    }
+    let mut sum = 0u64;
+    while let Some(d) = q.pop() {
+        sum = sum.wrapping_add(d.time_ns);
+    }
+    sum
+}
+
+/// As [`queue_local_delivery`] on a `SegQueue`.
+#[inline]
+pub fn queue_local_seg(q: &SegQueue<Delivery>, batch: u64) -> u64 {
+    for i in 0..batch {
+        q.push(item(i));
+    }
+    let mut sum = 0u64;
+    while let Some(d) = q.pop() {
+        sum = sum.wrapping_add(d.time_ns);
+    }
+    sum
+}
+
+/// Sum of times `0..n` (what every queue workload must return).
+pub fn queue_expected(n: u64) -> u64 {
+    (0..n).fold(0u64, u64::wrapping_add)
+}
+
+// ---- engine ------------------------------------------------------------------
+
+/// The resize storm's parameters (DESIGN.md §5).
+#[derive(Clone, Copy, Debug)]
+pub struct Storm {
+    /// Devices.
+    pub devices: u32,
+    /// Table entries per device.
+    pub table: u32,
+    /// Entries unmasked back to back.
+    pub init: u32,
+    /// Gap between later unmasks, ns.
+    pub gap_ns: u64,
+    /// Poisson rate per live vector, 1/s.
+    pub rate: f64,
+    /// Fixed part of W2, ns.
+    pub w0_ns: u64,
+    /// Per-vector part of W2, ns.
+    pub w1_ns: u64,
+}
+
+/// DESIGN.md §5 defaults.
+pub const STORM: Storm = Storm {
+    devices: 16,
+    table: 64,
+    init: 4,
+    gap_ns: 1_000_000,
+    rate: 20_000.0,
+    w0_ns: 20_000,
+    w1_ns: 500,
+};
+
+/// Resizes in one storm cycle (every device unmasks its whole table).
+pub fn storm_cycle_resizes(s: Storm) -> u64 {
+    u64::from(s.devices) * u64::from(s.table)
+}
+
+/// The storm under `noresize` for `resizes` resizes, per-event mode (as in
+/// `rust/core/tests/engine_storm.rs`).
+pub fn storm_config(s: Storm, resizes: u64, seed: u64) -> SimConfig {
+    let mut program = vec![
+        Step {
+            delay_ns: 0,
+            action: Action::Negotiate {
+                minvec: 1,
+                maxvec: s.table,
+            },
+        },
+        Step {
+            delay_ns: 0,
+            action: Action::Enable,
+        },
+    ];
+    for k in 0..s.table {
+        program.push(Step {
+            delay_ns: if k < s.init { 0 } else { s.gap_ns },
+            action: Action::Unmask { entry: k },
+        });
+    }
+    program.push(Step {
+        delay_ns: s.gap_ns,
+        action: Action::Disable,
+    });
+    let device = DeviceConfig {
+        vm: 0,
+        entries: s.table,
+        semantics: Semantics::Edge,
+        rate: s.rate,
+        rates: Vec::new(),
+        program,
+        repeat: true,
+        start_ns: 0,
+    };
+    let mut cfg: SimConfig =
+        serde_json::from_str(r#"{"devices": [], "stop": {}}"#).expect("skeleton");
+    cfg.seed = seed;
+    cfg.devices = (0..s.devices).map(|_| device.clone()).collect();
+    cfg.policy.kind = PolicyKind::Noresize;
+    cfg.timing.w0_ns = s.w0_ns;
+    cfg.timing.w1_ns = s.w1_ns;
+    cfg.timing.w_active_ns = 0;
+    cfg.timing.t_request_ns = 0;
+    cfg.stop = StopConfig {
+        max_time_ns: Some(3_600_000_000_000),
+        max_resizes: Some(resizes),
+    };
+    cfg
+}
+
+/// Build and run a storm config; the caller divides `books.fired` by the time.
+pub fn engine_run(cfg: SimConfig) -> RunResult {
+    Engine::new(cfg).expect("config").run().expect("run")
+}
+
+/// Expected lost fires of `resizes` (whole cycles) under `noresize`:
+/// `rate · Σ_resizes k · (w0 + w1·(k+1))`.
+pub fn storm_closed_form(s: Storm, resizes: u64) -> f64 {
+    let cycles = resizes as f64 / storm_cycle_resizes(s) as f64;
+    let per_device: f64 = (0..s.table)
+        .map(|k| f64::from(k) * (s.w0_ns as f64 + s.w1_ns as f64 * f64::from(k + 1)) * 1e-9)
+        .sum();
+    s.rate * per_device * f64::from(s.devices) * cycles
+}
+
+/// The floor any faithful per-event engine pays (DESIGN.md §5): one
+/// exponential inter-arrival per event, drawn exactly as the engine draws
+/// it (xoshiro256++, `-ln(u)/rate`), and one comparison against a resize
+/// window (`window_ns` open at the start of every `period_ns`). Returns the
+/// number of events inside windows; `events` are drawn at `total_rate`/s.
+#[inline(never)]
+pub fn bare_loop(events: u64, total_rate: f64, period_ns: f64, window_ns: f64, seed: u64) -> u64 {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let scale = 1e9 / total_rate;
+    let mut now = 0.0f64;
+    let mut window_end = window_ns;
+    let mut next_window = period_ns;
+    let mut lost = 0u64;
+    for _ in 0..events {
+        let u: f64 = 1.0 - (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        now -= u.ln() * scale;
+        while now >= next_window {
+            window_end = next_window + window_ns;
+            next_window += period_ns;
+        }
+        lost += u64::from(now < window_end);
+    }
+    lost
+}

@@ -1,0 +1,62 @@
+"""Smoke versions of the benchmarks (issue 4), so none of them rots: every
+pytest-benchmark function runs once at a tiny size, the SimPy baseline agrees
+with the storm's closed form (and with msixcore on the same storm), and the
+memory script runs on a small host. The criterion benches' workloads are
+smoke-run by ``rust/core/tests/bench_smoke.rs`` under ``cargo test``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from simpy_storm import run_storm
+from storm import Storm, closed_form_lost, msixcore_config_json
+
+from msixcore._core import run_simulation
+
+BENCHES = Path(__file__).resolve().parent.parent / "benches"
+
+# Small but window-heavy: ~38k fires, ~13k of them lost, in ~0.2 s of SimPy.
+SMALL = Storm(devices=4, table=16, init=2, gap_ns=100_000, rate=50_000.0, w0_ns=50_000)
+CYCLES = 10
+
+
+def test_every_python_benchmark_runs_once() -> None:
+    env = {**os.environ, "MSIXCORE_BENCH_SMOKE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHES / "test_bench_python.py"), "-q",
+         "--benchmark-disable", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, env=env, cwd=BENCHES.parent, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "7 passed" in proc.stdout, proc.stdout
+
+
+def test_simpy_storm_matches_the_closed_form() -> None:
+    resizes = CYCLES * SMALL.cycle_resizes
+    c = run_storm(SMALL, resizes, seed=11)
+    want = closed_form_lost(SMALL, resizes)
+    assert c.resizes == resizes
+    assert c.fired == c.lost + c.delivered
+    assert abs(c.lost - want) < 4 * want**0.5, (c.lost, want)
+
+
+def test_msixcore_storm_matches_the_closed_form_too() -> None:
+    resizes = CYCLES * SMALL.cycle_resizes
+    r = json.loads(run_simulation(msixcore_config_json(SMALL, resizes, seed=11)))
+    want = closed_form_lost(SMALL, resizes)
+    lost = r["books"]["outcomes"]["lost"]
+    assert abs(lost - want) < 4 * want**0.5, (lost, want)
+
+
+def test_memory_script_on_a_small_host() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHES / "memory.py"), "--cpus", "8", "--iommus", "2",
+         "--devices", "20", "--entries", "64"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "VmRSS" in proc.stdout and "within the limit" in proc.stdout
