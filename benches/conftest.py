@@ -32,6 +32,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             "msixcore_storm_eps",
             "simpy_storm_eps",
         ),
+        (
+            "storm events/s: aggregated mode (fired / time) / SimPy",
+            "aggregated_storm_eps",
+            "simpy_storm_eps",
+        ),
         ("per-call: VectorTable.is_pending / py no-op", "call_is_pending_s", "call_py_noop_s"),
         ("per-call: IrqMatrix.reserved / py no-op", "call_reserved_s", "call_py_noop_s"),
     ]

@@ -164,3 +164,53 @@ def test_storm_million_resizes(benchmark: Any, figures: dict[str, float]) -> Non
         figures["million_resizes_s"] = s
         figures["million_resizes_eps"] = r["books"]["fired"] / s
         benchmark.extra_info.update(fired=r["books"]["fired"], seconds=s)
+
+
+AGG_MILLION = 64 if SMOKE else 1_000_000
+"""Resizes of the aggregated-mode "1,000,000 storm resizes in ≤ 1 s" target."""
+BOTH_CORES = 128 if SMOKE else 4_000_000
+"""Resizes run on both cores (two replications); 100 M is extrapolated from it."""
+
+
+def test_storm_million_resizes_aggregated(benchmark: Any, figures: dict[str, float]) -> None:
+    """1,000,000 storm resizes from Python in aggregated mode (once)."""
+    cfg = msixcore_config(STORM, AGG_MILLION)
+    cfg["mode"] = "aggregated"
+    out = benchmark.pedantic(run_simulation, args=(json.dumps(cfg),), rounds=1)
+    r = json.loads(out)
+    assert r["stats"]["resize_requests"] == AGG_MILLION
+    assert r["books"]["fired"] == sum(r["books"]["outcomes"].values())
+    s = _median_s(benchmark)
+    if s is not None:
+        figures["million_resizes_aggregated_s"] = s
+        figures["aggregated_storm_eps"] = r["books"]["fired"] / s
+        benchmark.extra_info.update(seconds=s, lost=r["books"]["outcomes"]["lost"])
+
+
+def test_storm_both_cores_aggregated(benchmark: Any, figures: dict[str, float]) -> None:
+    """Aggregated storm on both cores: two replications of ``BOTH_CORES / 2`` resizes
+    each, merged; reports resizes/s, the 100 M extrapolation and lost per million
+    resizes with its 95% interval."""
+    from msixcore import per_million
+    from msixcore._core import run_replications
+
+    cfg = msixcore_config(STORM, BOTH_CORES // 2)
+    cfg["mode"] = "aggregated"
+    text = json.dumps(cfg)
+    out = benchmark.pedantic(run_replications, args=(text, [1, 2], 2), rounds=1)
+    r = json.loads(out)
+    resizes = r["stats"]["resize_requests"]
+    assert resizes == BOTH_CORES
+    lost = r["books"]["outcomes"]["lost"]
+    rate = per_million(lost, resizes)
+    s = _median_s(benchmark)
+    if s is not None:
+        figures["both_cores_resizes_per_s"] = resizes / s
+        figures["hundred_million_extrapolated_s"] = 1e8 / (resizes / s)
+        benchmark.extra_info.update(
+            resizes=resizes,
+            seconds=s,
+            lost_per_million=rate.value,
+            ci_low=rate.lower,
+            ci_high=rate.upper,
+        )

@@ -687,3 +687,21 @@ def test_matches_reference_model(scenario: tuple[int, Mode, list[Op]]) -> None:
         for o in range(0, pba_len(n), 8):
             assert t.pba_read(o, QWORD) == m.pba_read(o, QWORD)
     assert fires == sum(outcomes.values())
+
+
+def test_fire_many_takes_and_returns_numpy() -> None:
+    import numpy as np
+
+    from msixcore import FIRE_OUTCOMES
+
+    vt = VectorTable(4)
+    vt.program(1, 0xFEE0_0000, 0x31)
+    vt.set_control(0x8000)
+    vt.unmask(1)
+    codes = vt.fire_many(np.array([1, 2, 2, 1], dtype=np.uint32))
+    assert codes.dtype == np.uint8
+    assert [FIRE_OUTCOMES[c] for c in codes] == ["delivered", "pending", "coalesced", "delivered"]
+    assert vt.take_messages() == [(1, 0xFEE0_0000, 0x31), (1, 0xFEE0_0000, 0x31)]
+    with pytest.raises(InvalidArgument):
+        vt.fire_many(np.array([0, 4], dtype=np.uint32))
+    assert not vt.is_pending(0)  # nothing fired before the check

@@ -6,6 +6,7 @@ types and adds scenarios, statistics, reports and the CLI on top.
 """
 
 from msixcore._core import (
+    FIRE_OUTCOMES,
     AccountingError,
     AmdIrte,
     AmdIrteTables,
@@ -58,6 +59,7 @@ from msixcore.stats import (
 )
 
 __all__ = [
+    "FIRE_OUTCOMES",
     "OUTCOMES",
     "POLICIES",
     "SCENARIOS",

@@ -8,6 +8,7 @@ import numpy.typing as npt
 
 __version__: str
 __all__ = [
+    "FIRE_OUTCOMES",
     "AccountingError",
     "AmdIrte",
     "AmdIrteTables",
@@ -32,6 +33,10 @@ __all__ = [
     "run_replications",
     "run_simulation",
 ]
+
+FIRE_OUTCOMES: tuple[str, ...]
+"""Outcome names of ``VectorTable.fire_many`` codes: delivered, pending, coalesced,
+lost, intx."""
 
 class MsixError(Exception):
     """Base class of every msixcore error."""
@@ -137,6 +142,11 @@ class VectorTable:
 
         ``InvalidArgument`` if ``k`` is not a vector of the table.
         """
+
+    def fire_many(self, vectors: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
+        """Fire many vectors in order; each fire's outcome as an index into
+        :data:`FIRE_OUTCOMES`. Delivered messages go to the outbox. A vector past
+        the table raises ``InvalidArgument`` before anything fires."""
 
     def take_messages(self) -> list[tuple[int, int, int]]:
         """Return and clear the ``(vector, address, data)`` messages sent so far."""

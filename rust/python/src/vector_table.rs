@@ -6,10 +6,11 @@
 //! control values, messages), never OverflowError.
 
 use msixcore_core::{DisabledMode, MsiMessage, Released, VectorTable};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::convert::{mmio_uint, uint};
-use crate::errors::IntoPyResult;
+use crate::errors::{invalid_argument, IntoPyResult};
 
 /// Vector index argument.
 fn vector(k: &Bound<'_, PyAny>) -> PyResult<usize> {
@@ -154,6 +155,31 @@ impl PyVectorTable {
         Ok(fired.outcome().as_str())
     }
 
+    /// Fire many vectors in order (a numpy ``uint32`` array); returns each fire's
+    /// outcome as a ``uint8`` code: index into ``FIRE_OUTCOMES`` (``delivered``,
+    /// ``pending``, ``coalesced``, ``lost``, ``intx``). Delivered messages go to the
+    /// outbox. A vector past the table raises ``InvalidArgument`` before any fires.
+    fn fire_many<'py>(
+        &mut self,
+        py: Python<'py>,
+        vectors: PyReadonlyArray1<'py, u32>,
+    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        let ks = vectors.as_slice()?;
+        let n = self.table.entries();
+        if let Some(&bad) = ks.iter().find(|&&k| k as usize >= n) {
+            return Err(invalid_argument(format!("vector {bad} is past the table of {n}")));
+        }
+        let mut codes = Vec::with_capacity(ks.len());
+        for &k in ks {
+            let fired = self.table.fire(k as usize).py()?;
+            if let Some(m) = fired.message() {
+                self.outbox.push((k as usize, m.address, m.data));
+            }
+            codes.push(fired.outcome() as u8);
+        }
+        Ok(codes.into_pyarray(py))
+    }
+
     /// Return and clear the (vector, address, data) messages sent so far.
     fn take_messages(&mut self) -> Vec<(usize, u64, u32)> {
         std::mem::take(&mut self.outbox)
@@ -222,5 +248,7 @@ impl PyVectorTable {
 
 /// Register `VectorTable` on the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let names: Vec<&str> = msixcore_core::FireOutcome::ALL.iter().map(|o| o.as_str()).collect();
+    m.add("FIRE_OUTCOMES", pyo3::types::PyTuple::new(m.py(), names)?)?;
     m.add_class::<PyVectorTable>()
 }
