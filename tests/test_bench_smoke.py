@@ -32,7 +32,7 @@ def test_every_python_benchmark_runs_once() -> None:
         capture_output=True, text=True, env=env, cwd=BENCHES.parent, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "7 passed" in proc.stdout, proc.stdout
+    assert "9 passed" in proc.stdout, proc.stdout
 
 
 def test_simpy_storm_matches_the_closed_form() -> None:
