@@ -40,8 +40,6 @@
 //!   CPU offline is refused; the model has no stop-machine, no pending interrupts.
 //! - `pr_warn` messages are counted, not printed.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -161,32 +159,42 @@ pub struct VectorDomain {
     pr_warnings: u64,
 }
 
-/// Allocated irqs by number. Numbers are handed out lowest-free first, as
-/// `irq_alloc_descs` does from its bitmap, so a freed number is reused.
+/// Allocated irqs by number. Numbers are handed out lowest-free first from a
+/// bitmap, as `irq_alloc_descs` does, so a freed number is reused.
 #[derive(Clone, Debug, Default)]
 struct IrqSlab {
     slots: Vec<Option<IrqInfo>>,
-    free: BinaryHeap<Reverse<u32>>,
+    /// One bit per number in use.
+    used: Vec<u64>,
+    /// No word below this one has a free bit.
+    first_free_word: usize,
     len: usize,
 }
 
 impl IrqSlab {
     /// The number the next insert will use.
     fn next_number(&self) -> Option<u32> {
-        match self.free.peek() {
-            Some(Reverse(n)) => Some(*n),
-            None => u32::try_from(self.slots.len()).ok(),
-        }
+        let start = self.first_free_word.min(self.used.len());
+        let n = match self.used[start..].iter().position(|&w| w != u64::MAX) {
+            Some(i) => (start + i) * 64 + (!self.used[start + i]).trailing_zeros() as usize,
+            None => self.used.len() * 64,
+        };
+        u32::try_from(n).ok()
     }
 
     /// Store `info` under the number `next_number` gave.
     fn insert(&mut self, irq: u32, info: IrqInfo) {
-        if self.free.peek() == Some(&Reverse(irq)) {
-            self.free.pop();
-        }
         let i = irq as usize;
         if i >= self.slots.len() {
             self.slots.resize_with(i + 1, || None);
+        }
+        if i / 64 >= self.used.len() {
+            self.used.resize(i / 64 + 1, 0);
+        }
+        self.used[i / 64] |= 1 << (i % 64);
+        while self.first_free_word < self.used.len() && self.used[self.first_free_word] == u64::MAX
+        {
+            self.first_free_word += 1;
         }
         if self.slots[i].replace(info).is_none() {
             self.len += 1;
@@ -194,9 +202,13 @@ impl IrqSlab {
     }
 
     fn remove(&mut self, irq: u32) -> Option<IrqInfo> {
-        let info = self.slots.get_mut(irq as usize)?.take()?;
+        let i = irq as usize;
+        let info = self.slots.get_mut(i)?.take()?;
         self.len -= 1;
-        self.free.push(Reverse(irq));
+        if let Some(w) = self.used.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
+        self.first_free_word = self.first_free_word.min(i / 64);
         Some(info)
     }
 

@@ -167,7 +167,9 @@ impl PyVectorTable {
         let ks = vectors.as_slice()?;
         let n = self.table.entries();
         if let Some(&bad) = ks.iter().find(|&&k| k as usize >= n) {
-            return Err(invalid_argument(format!("vector {bad} is past the table of {n}")));
+            return Err(invalid_argument(format!(
+                "vector {bad} is past the table of {n}"
+            )));
         }
         let mut codes = Vec::with_capacity(ks.len());
         for &k in ks {
@@ -248,7 +250,10 @@ impl PyVectorTable {
 
 /// Register `VectorTable` on the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let names: Vec<&str> = msixcore_core::FireOutcome::ALL.iter().map(|o| o.as_str()).collect();
+    let names: Vec<&str> = msixcore_core::FireOutcome::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
     m.add("FIRE_OUTCOMES", pyo3::types::PyTuple::new(m.py(), names)?)?;
     m.add_class::<PyVectorTable>()
 }
