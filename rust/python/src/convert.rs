@@ -59,7 +59,13 @@ fn checked_int<'py>(
         Ok(int) => int.clone(),
         Err(_) => index(obj, name)?,
     };
-    if int.lt(min)? || int.gt(max)? {
+    // Compare in Rust: i128 covers every value a caller can mean; a larger
+    // int is out of range unless it fits u128 and `max` allows it.
+    let in_range = match int.extract::<i128>() {
+        Ok(v) => v >= min && u128::try_from(v).map_or(true, |u| u <= max),
+        Err(_) => int.extract::<u128>().is_ok_and(|u| u <= max),
+    };
+    if !in_range {
         let range = if min == 0 {
             format!("0..={max:#x}")
         } else {
