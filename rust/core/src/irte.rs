@@ -330,6 +330,8 @@ pub struct IrteTable {
     bitmap: Vec<u64>,
     /// At a block's first index: log2(block size) + 1; elsewhere 0.
     block_order: Vec<u8>,
+    /// Every bitmap word below this one is full: first fit starts here.
+    first_nonfull: usize,
     len: u32,
     in_use: u32,
     present: u32,
@@ -364,6 +366,7 @@ impl IrteTable {
             entries: vec![Irte::default(); n],
             bitmap,
             block_order: vec![0; n],
+            first_nonfull: 0,
             len,
             in_use: 0,
             present: 0,
@@ -421,8 +424,9 @@ impl IrteTable {
     /// First free naturally aligned run of `1 << order` slots (`bitmap_find_free_region`).
     fn find_free_region(&self, order: u32) -> Option<usize> {
         let size = 1usize << order;
+        let skip = self.first_nonfull.min(self.bitmap.len());
         if order <= 6 {
-            for (wi, &word) in self.bitmap.iter().enumerate() {
+            for (wi, &word) in self.bitmap.iter().enumerate().skip(skip) {
                 if word == u64::MAX {
                     continue;
                 }
@@ -440,10 +444,12 @@ impl IrteTable {
             None
         } else {
             let words = size / 64;
+            let first = skip / words;
             self.bitmap
                 .chunks_exact(words)
+                .skip(first)
                 .position(|group| group.iter().all(|&w| w == 0))
-                .map(|g| g * size)
+                .map(|g| (first + g) * size)
         }
     }
 
@@ -461,6 +467,13 @@ impl IrteTable {
             for word in &mut self.bitmap[start / 64..(start + size) / 64] {
                 *word = fill;
             }
+        }
+        if allocated {
+            while self.bitmap.get(self.first_nonfull) == Some(&u64::MAX) {
+                self.first_nonfull += 1;
+            }
+        } else {
+            self.first_nonfull = self.first_nonfull.min(start / 64);
         }
     }
 
@@ -932,5 +945,41 @@ mod tests {
         t.free(0, 4).unwrap();
         assert_eq!((t.free_slots(), t.blocks()), (64, 0));
         assert!(!t.is_allocated(0));
+    }
+
+    /// Naive first fit over a bool map: the smallest aligned free block.
+    fn reference_alloc(used: &mut [bool], count: u32) -> Option<usize> {
+        let size = count.next_power_of_two() as usize;
+        let start = (0..used.len())
+            .step_by(size)
+            .find(|&s| s + size <= used.len() && used[s..s + size].iter().all(|u| !u))?;
+        used[start..start + size].iter_mut().for_each(|u| *u = true);
+        Some(start)
+    }
+
+    proptest! {
+        /// The first-free-word hint never changes which block first fit picks.
+        #[test]
+        fn alloc_matches_naive_first_fit(ops in prop::collection::vec((any::<bool>(), 1u32..200, any::<prop::sample::Index>()), 1..300)) {
+            let mut t = IrteTable::new(1024).unwrap();
+            let mut used = vec![false; 1024];
+            let mut live: Vec<(u32, u32)> = Vec::new();
+            for (do_alloc, count, pick) in ops {
+                if do_alloc || live.is_empty() {
+                    let want = reference_alloc(&mut used, count);
+                    let got = t.alloc(count).ok().map(usize::from);
+                    prop_assert_eq!(got, want);
+                    if let Some(s) = got {
+                        live.push((s as u32, count));
+                    }
+                } else {
+                    let (s, c) = live.swap_remove(pick.index(live.len()));
+                    t.free(s, c).unwrap();
+                    let size = c.next_power_of_two() as usize;
+                    used[s as usize..s as usize + size].iter_mut().for_each(|u| *u = false);
+                }
+                prop_assert_eq!(t.in_use() as usize, used.iter().filter(|u| **u).count());
+            }
+        }
     }
 }
