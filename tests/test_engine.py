@@ -128,6 +128,8 @@ def test_simulation_steps_and_drains_numpy() -> None:
     cfg = storm(devices=1, resizes=1000)
     cfg["handler"] = {"service_ns": None, "queue_capacity": 1 << 20}
     sim = _core.Simulation(json.dumps(cfg))
+    assert sim.policy == "noresize"
+    assert _core.Simulation(json.dumps(cfg), NoresizePolicy()).policy == "py-noresize"
     assert sim.now_ns == 0
     assert not sim.step_until(5_000_000)
     assert sim.now_ns == 5_000_000

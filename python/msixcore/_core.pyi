@@ -831,6 +831,10 @@ class Simulation:
         """Simulated time now, ns."""
 
     @property
+    def policy(self) -> str:
+        """The policy's name (built-in, or the Python policy's ``name``)."""
+
+    @property
     def finished(self) -> bool:
         """Whether the stop condition was reached."""
 

@@ -327,6 +327,11 @@ impl Engine {
         self.finished
     }
 
+    /// The policy's name (a built-in's, or a custom policy's `name`).
+    pub fn policy_name(&self) -> String {
+        self.policy.name()
+    }
+
     /// The host (resources, domain).
     pub fn host(&self) -> &Host {
         &self.host

@@ -115,8 +115,6 @@ pub trait Policy: Send + Sync {
     fn mask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> Result<StepResult>;
     /// Guest disables MSI-X.
     fn disable(&mut self, ctx: &mut Ctx<'_>) -> Result<StepResult>;
-    /// Number of disable/re-enable resizes the policy performed.
-    fn resizes(&self) -> u64;
 }
 
 /// QEMU's vfio-pci behaviour over a host that does (`dynamic`) or does not
@@ -247,10 +245,6 @@ impl Policy for QemuPolicy {
         let ops = self.dev(ctx.dev)?.linux_disable();
         self.settle(ctx, before, &ops, None)
     }
-
-    fn resizes(&self) -> u64 {
-        self.devs.iter().map(QemuMsix::resizes).sum()
-    }
 }
 
 /// The seed's MSIX_ENABLE / MSIX_DISABLE hypercall, negotiated at
@@ -368,10 +362,6 @@ impl Policy for HypercallPolicy {
         } else {
             Ok(StepResult::Ok)
         }
-    }
-
-    fn resizes(&self) -> u64 {
-        self.fallback.resizes()
     }
 }
 

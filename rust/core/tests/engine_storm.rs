@@ -299,3 +299,17 @@ fn replications_merge_the_same_whatever_the_thread_count() {
     assert_eq!(one[2].books, single.books);
     assert!(run_replications(&cfg, &[], 2).is_err());
 }
+
+#[test]
+fn run_json_is_run_then_to_json() {
+    use msixcore_core::engine::run_json;
+    let s = Storm {
+        devices: 1,
+        table: 8,
+        ..DEFAULT
+    };
+    let cfg = storm_config(s, PolicyKind::Noresize, 16, 4);
+    let text = serde_json::to_string(&cfg).unwrap();
+    assert_eq!(run_json(&text).unwrap(), run(cfg).to_json().unwrap());
+    assert!(run_json("{}").unwrap_err().to_string().contains("devices"));
+}

@@ -100,6 +100,12 @@ impl PySimulation {
         self.engine.now_ns()
     }
 
+    /// The policy's name (built-in, or the Python policy's ``name``).
+    #[getter]
+    fn policy(&self) -> String {
+        self.engine.policy_name()
+    }
+
     /// Whether the stop condition was reached.
     #[getter]
     fn finished(&self) -> bool {

@@ -27,17 +27,12 @@ enum PyOp {
 pub struct PyPolicy {
     obj: Py<PyAny>,
     on_failure: FailureMode,
-    resizes: u64,
 }
 
 impl PyPolicy {
     /// Wrap `obj`; `on_failure` says what a host allocation failure does.
     pub fn new(obj: Py<PyAny>, on_failure: FailureMode) -> Self {
-        Self {
-            obj,
-            on_failure,
-            resizes: 0,
-        }
+        Self { obj, on_failure }
     }
 
     fn call(
@@ -67,9 +62,6 @@ impl PyPolicy {
             let r = match op {
                 PyOp::Vfio(op) => {
                     let closes = after_disable && matches!(op, HostOp::EnableVectors { .. });
-                    if closes {
-                        self.resizes += 1;
-                    }
                     after_disable = matches!(op, HostOp::DisableIndex);
                     ctx.exec(op, false, closes)
                 }
@@ -225,9 +217,5 @@ impl Policy for PyPolicy {
         let dev = ctx.dev;
         let ops = self.call("disable", |py| PyTuple::new(py, [dev]))?;
         self.run(ctx, &ops, None)
-    }
-
-    fn resizes(&self) -> u64 {
-        self.resizes
     }
 }
