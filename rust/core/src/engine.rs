@@ -617,16 +617,9 @@ impl Engine {
         };
         let t = self.now as u64;
         let h = &mut self.handlers[cpu as usize];
-        if let Some(s) = self.cfg.handler.service_ns {
+        let service = self.cfg.handler.service_ns;
+        if let Some(s) = service {
             h.advance(q, t, s);
-            if h.busy_until_ns <= t && h.queued == 0 {
-                // An idle handler takes it at once: what a push and an
-                // immediate pop would do, without touching the queue.
-                h.busy_until_ns = t + s;
-                h.handled += 1;
-                h.observe_depth(1);
-                return Outcome::Delivered;
-            }
         }
         let item = Delivery {
             time_ns: t,
@@ -641,6 +634,10 @@ impl Engine {
         }
         h.queued += 1;
         h.observe_depth(h.queued);
+        if let Some(s) = service {
+            // An idle handler takes it from the queue at once.
+            h.advance(q, t, s);
+        }
         Outcome::Delivered
     }
 
