@@ -230,3 +230,30 @@ def test_run_full_config_file(
     (config,) = fake_engine
     assert config["policy"] == {"kind": "upfront"} and config["host"] == {"ncpus": 4}
     assert config["seed"] == 2
+
+
+def test_mode_selects_aggregated_sampling(tmp_path: Path) -> None:
+    out = tmp_path / "agg.json"
+    proc = cli(
+        "run",
+        "storm",
+        "--policy",
+        "noresize",
+        "--resizes",
+        "1024",
+        "--mode",
+        "aggregated",
+        "--set",
+        "devices=2",
+        "--json",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["mode"] == "aggregated"
+    (run,) = data["runs"]
+    assert run["outcomes"]["lost"] > 0
+    assert run["stats"]["handled"] == 0  # CPU queues are not simulated in aggregated mode
+    bad = cli("run", "storm", "--policy", "noresize", "--mode", "warp")
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr

@@ -114,15 +114,17 @@ def compare_jobs(seed: int, resizes: int | None, quick: bool) -> list[Job]:
     return jobs
 
 
-def _run_jobs(jobs: Sequence[Job], replications: int = 1) -> list[RunRecord]:
+def _run_jobs(
+    jobs: Sequence[Job], replications: int = 1, mode: str = "event"
+) -> list[RunRecord]:
     progress = Progress(len(jobs) * replications)
     records = []
     for job in jobs:
         results: list[RunResult] = []
         for r in range(replications):
-            config = job.config
+            config = {**job.config, "mode": mode}
             if r:
-                config = {**job.config, "seed": job.seed + r}
+                config["seed"] = job.seed + r
             progress.start(f"{job.scenario} / {job.policy}")
             results.append(run_config(config))
             progress.done()
@@ -163,8 +165,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.resizes is not None and args.resizes < 1:
         raise InvalidArgument(f"--resizes: must be ≥ 1, got {args.resizes}")
     jobs = compare_jobs(args.seed, args.resizes, args.quick)
-    records = _run_jobs(jobs)
-    meta = {"command": "compare", "seed": args.seed, "resizes": args.resizes, "quick": args.quick}
+    records = _run_jobs(jobs, mode=args.mode)
+    meta = {
+        "command": "compare",
+        "seed": args.seed,
+        "resizes": args.resizes,
+        "quick": args.quick,
+        "mode": args.mode,
+    }
     return _finish(records, args.json, meta)
 
 
@@ -252,8 +260,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         resizes = args.resizes if args.resizes is not None else spec.resizes
         job = _scenario_job(spec.scenario, spec.variant, overrides, policy, seed, resizes)
-    records = _run_jobs([job], args.replications)
-    meta = {"command": "run", "replications": args.replications}
+    records = _run_jobs([job], args.replications, args.mode)
+    meta = {"command": "run", "replications": args.replications, "mode": args.mode}
     return _finish(records, args.json, meta)
 
 
@@ -292,6 +300,14 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+_MODE_ARG: dict[str, Any] = {
+    "choices": ("event", "aggregated"),
+    "default": "event",
+    "help": "simulate every interrupt (event, default) or sample Poisson counts between "
+    "control events (aggregated: cost follows resizes, not interrupts)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for tests and docs)."""
     parser = _Parser(
@@ -308,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--json", metavar="PATH", help="write full results as JSON")
     compare.add_argument("--quick", action="store_true", help="a tenth of the default resizes")
+    compare.add_argument("--mode", **_MODE_ARG)
     compare.set_defaults(func=_cmd_compare)
 
     run = sub.add_parser("run", help="one scenario under one policy")
@@ -322,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a parameter (units allowed: gap=2ms), or a config field",
     )
     run.add_argument("--file", metavar="PATH", help="a .toml or .json scenario file")
+    run.add_argument("--mode", **_MODE_ARG)
     run.add_argument("--json", metavar="PATH", help="write full results as JSON")
     run.add_argument(
         "--replications", type=int, default=1, help="runs with seeds S, S+1, ... merged"
