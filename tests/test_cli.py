@@ -185,29 +185,23 @@ def test_run_with_fake_engine(
     assert "storm/noresize: lost" in capsys.readouterr().out
 
 
-def test_run_replications_merge(tmp_path: Path, fake_engine: list[dict[str, Any]]) -> None:
-    path = tmp_path / "rep.json"
-    rc = main(
-        [
-            "run",
-            "fpga",
-            "--policy",
-            "dynamic",
-            "--resizes",
-            "9",
-            "--seed",
-            "10",
-            "--replications",
-            "3",
-            "--json",
-            str(path),
-        ]
-    )
-    assert rc == 0
-    assert [c["seed"] for c in fake_engine] == [10, 11, 12]
-    (run,) = json.loads(path.read_text())["runs"]
-    assert run["replications"] == 3 and run["seed"] == 10
-    assert run["resizes"] == 27
+def test_run_replications_merge(tmp_path: Path) -> None:
+    """--replications runs seeds S..S+N-1 in parallel and merges them: the merged
+    books are the sum of the single-seed runs."""
+
+    def run_json(seed: int, reps: int) -> dict[str, Any]:
+        path = tmp_path / f"rep-{seed}-{reps}.json"
+        args = ["run", "fpga", "--policy", "noresize", "--resizes", "9", "--seed", str(seed)]
+        assert main([*args, "--replications", str(reps), "--json", str(path)]) == 0
+        (run,) = json.loads(path.read_text())["runs"]
+        return dict(run)
+
+    merged = run_json(10, 3)
+    singles = [run_json(s, 1) for s in (10, 11, 12)]
+    assert merged["replications"] == 3 and merged["seed"] == 10
+    assert merged["resizes"] == 27
+    for outcome in ("delivered", "lost"):
+        assert merged["outcomes"][outcome] == sum(r["outcomes"][outcome] for r in singles)
 
 
 def test_run_full_config_file(

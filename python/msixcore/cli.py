@@ -36,8 +36,7 @@ from msixcore.scenario_file import (
     parse_assignment,
 )
 from msixcore.scenarios import SCENARIOS, Scenario, get_scenario, storm_closed_form_lost
-from msixcore.simulation import EngineUnavailable, RunResult, run_config
-from msixcore.stats import merge_results
+from msixcore.simulation import EngineUnavailable, run_config, run_replications
 
 __all__ = ["Job", "build_parser", "compare_jobs", "main"]
 
@@ -114,21 +113,19 @@ def compare_jobs(seed: int, resizes: int | None, quick: bool) -> list[Job]:
     return jobs
 
 
-def _run_jobs(
-    jobs: Sequence[Job], replications: int = 1, mode: str = "event"
-) -> list[RunRecord]:
-    progress = Progress(len(jobs) * replications)
+def _run_jobs(jobs: Sequence[Job], replications: int = 1, mode: str = "event") -> list[RunRecord]:
+    progress = Progress(len(jobs))
     records = []
     for job in jobs:
-        results: list[RunResult] = []
-        for r in range(replications):
-            config = {**job.config, "mode": mode}
-            if r:
-                config["seed"] = job.seed + r
-            progress.start(f"{job.scenario} / {job.policy}")
-            results.append(run_config(config))
-            progress.done()
-        result = merge_results(results) if replications > 1 else results[0]
+        config = {**job.config, "mode": mode}
+        progress.start(f"{job.scenario} / {job.policy}")
+        if replications > 1:
+            # Seeds S..S+N-1 on every core, merged in seed order (thread count free).
+            seeds = [job.seed + r for r in range(replications)]
+            result = run_replications(config, seeds)
+        else:
+            result = run_config(config)
+        progress.done()
         closed = job.closed_form_lost
         if closed is not None:
             closed *= replications

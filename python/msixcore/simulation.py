@@ -22,6 +22,7 @@ __all__ = [
     "engine_available",
     "parse_result",
     "run_config",
+    "run_replications",
 ]
 
 OUTCOMES: tuple[str, ...] = (
@@ -111,3 +112,17 @@ def run_config(config: Mapping[str, Any]) -> RunResult:
     run = cast(Callable[[str], str], fn)
     text = json.dumps(config, sort_keys=True, allow_nan=False)
     return parse_result(run(text))
+
+
+def run_replications(config: Mapping[str, Any], seeds: list[int], threads: int = 0) -> RunResult:
+    """Run one replication of ``config`` per seed on ``threads`` threads (0 = every
+    core; the GIL is released) and return them merged: counts summed, peaks and
+    maxima maximised, in seed order, so the result does not depend on ``threads``.
+    The merged result's ``stats["replications"]`` is absent; each seed's books are
+    returned by ``msixcore._core.run_replications`` if you need them."""
+    fn = getattr(_core, "run_replications", None)
+    if not callable(fn):
+        raise EngineUnavailable("this build of msixcore._core has no run_replications")
+    run = cast(Callable[[str, list[int], int], str], fn)
+    text = json.dumps(config, sort_keys=True, allow_nan=False)
+    return parse_result(run(text, list(seeds), threads))
