@@ -353,6 +353,9 @@ pub struct StopConfig {
     pub max_resizes: Option<u64>,
 }
 
+/// Highest interrupt rate of one vector: 1e9/s, beyond any PCIe device.
+pub const MAX_RATE: f64 = 1e9;
+
 fn field_err(field: &str, msg: impl std::fmt::Display) -> Error {
     Error::InvalidArgument(format!("{field}: {msg}"))
 }
@@ -419,10 +422,10 @@ impl SimConfig {
                     format!("must be 1..=2048, got {}", d.entries),
                 ));
             }
-            if !d.rate.is_finite() || d.rate < 0.0 {
+            if !d.rate.is_finite() || d.rate < 0.0 || d.rate > MAX_RATE {
                 return Err(field_err(
                     &f("rate"),
-                    format!("must be a finite rate ≥ 0, got {}", d.rate),
+                    format!("must be a rate in 0..=1e9 per second, got {}", d.rate),
                 ));
             }
             for (j, (e, r)) in d.rates.iter().enumerate() {
@@ -432,23 +435,20 @@ impl SimConfig {
                         format!("entry {e} is past the table of {}", d.entries),
                     ));
                 }
-                if !r.is_finite() || *r < 0.0 {
+                if !r.is_finite() || *r < 0.0 || *r > MAX_RATE {
                     return Err(field_err(
                         &format!("{}[{j}]", f("rates")),
-                        format!("must be a finite rate ≥ 0, got {r}"),
+                        format!("must be a rate in 0..=1e9 per second, got {r}"),
                     ));
                 }
             }
-            if d.repeat && d.program.iter().all(|s| s.delay_ns == 0) && !d.program.is_empty() {
-                // A repeating program with no delay could never let time pass
-                // if every step were free; host steps take time, but refuse
-                // the degenerate case outright.
-                if d.program.iter().all(|s| matches!(s.action, Action::Wait)) {
-                    return Err(field_err(
-                        &f("program"),
-                        "a repeating program must let time pass",
-                    ));
-                }
+            if d.repeat && !d.program.is_empty() && d.program.iter().all(|s| s.delay_ns == 0) {
+                // Host steps may take no time (zero timings): a repeating program
+                // with no delay could loop forever at one instant.
+                return Err(field_err(
+                    &f("program"),
+                    "a repeating program needs a step with delay_ns > 0",
+                ));
             }
             for (j, s) in d.program.iter().enumerate() {
                 let g = format!("{}[{j}]", f("program"));
@@ -483,6 +483,12 @@ impl SimConfig {
         if self.stop.max_time_ns.is_none() && self.stop.max_resizes.is_none() {
             return Err(field_err("stop", "give max_time_ns, max_resizes or both"));
         }
+        if self.stop.max_time_ns.is_none() && self.devices.iter().any(|d| d.repeat) {
+            return Err(field_err(
+                "stop.max_time_ns",
+                "required when a program repeats (it bounds the run)",
+            ));
+        }
         if self.stop.max_time_ns == Some(0) {
             return Err(field_err("stop.max_time_ns", "must be > 0"));
         }
@@ -508,6 +514,29 @@ mod tests {
         assert_eq!(c.policy.kind, PolicyKind::Noresize);
         assert_eq!(c.devices[0].program.len(), 2);
         assert_eq!(c.devices[0].program[1].action, Action::Unmask { entry: 0 });
+    }
+
+    #[test]
+    fn configs_that_could_never_end_are_refused() {
+        // A repeating program with no delay, under zero host timings.
+        let bad = minimal()
+            .replace("\"delay_ns\":5,", "")
+            .replace("\"program\"", "\"repeat\":true,\"program\"");
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("devices[0].program"), "{e}");
+        // A repeating program with only a resize bound.
+        let bad = minimal()
+            .replace("\"program\"", "\"repeat\":true,\"program\"")
+            .replace(
+                "\"stop\":{\"max_time_ns\":1000}",
+                "\"stop\":{\"max_resizes\":5}",
+            );
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("stop.max_time_ns"), "{e}");
+        // A rate no device can reach.
+        let bad = minimal().replace("\"rate\":10.0", "\"rate\":1e12");
+        let e = SimConfig::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("devices[0].rate"), "{e}");
     }
 
     #[test]
