@@ -722,8 +722,8 @@ impl Engine {
             Fx::Disable => {
                 let d = &mut self.devices[dev as usize];
                 let was_enabled = d.table.is_enabled();
-                for k in 0..d.table.entries() {
-                    d.table.mask(k)?;
+                d.table.mask_all();
+                for k in 0..d.live.len() {
                     if d.live[k] && d.w1_open.get(k).is_none_or(|&w| w == u64::MAX) {
                         *d.w1_slot(k) = now;
                     }
@@ -736,9 +736,7 @@ impl Engine {
             }
             Fx::Enable { closes_resize } => {
                 let d = &mut self.devices[dev as usize];
-                for k in 0..d.table.entries() {
-                    d.table.mask(k)?;
-                }
+                d.table.mask_all();
                 let rel = d.table.set_control(MSIX_CONTROL_ENABLE);
                 if let Some(open) = d.w2_open.take() {
                     self.stats.w2_time_ns += now - open;

@@ -583,6 +583,14 @@ impl VectorTable {
         self.update_entry(k, |e| e.vector_control = VECTOR_CONTROL_MASK_BIT)
     }
 
+    /// Set every entry's Mask bit (the host's `msix_mask_all` / shutdown); a
+    /// mask never releases anything. Changes only the Vector Control words.
+    pub fn mask_all(&mut self) {
+        for e in &mut self.table {
+            e.vector_control = VECTOR_CONTROL_MASK_BIT;
+        }
+    }
+
     /// Clear entry `k`'s Mask bit (a guest Vector Control write of 0); releases
     /// `Pending[k]` if the entry can now send.
     pub fn unmask(&mut self, k: usize) -> Result<Released> {

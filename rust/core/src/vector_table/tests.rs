@@ -1007,3 +1007,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn mask_all_masks_every_entry_and_keeps_pending_bits() {
+    let mut t = VectorTable::new(130, DisabledMode::Lost).unwrap();
+    t.set_control(MSIX_CONTROL_ENABLE);
+    for k in [0, 64, 129] {
+        t.unmask(k).unwrap();
+    }
+    t.mask_all();
+    for k in 0..130 {
+        assert!(t.is_entry_masked(k).unwrap(), "entry {k}");
+    }
+    // A fire now latches; unmasking releases it, as after any mask.
+    assert_eq!(t.fire(64).unwrap().outcome(), FireOutcome::Pending);
+    assert_eq!(t.unmask(64).unwrap().len(), 1);
+}
