@@ -189,6 +189,8 @@ pub struct Engine {
     /// Effect batches waiting in the heap, by slot; freed slots are reused.
     batches: Vec<Vec<Fx>>,
     free_batches: Vec<u32>,
+    /// A guest step's effects before batching (kept to reuse its allocation).
+    fx_buf: Vec<(u64, Fx)>,
     queues: Vec<DeliveryQueue>,
     handlers: Vec<CpuHandler>,
     books: Books,
@@ -286,6 +288,7 @@ impl Engine {
             seq: 0,
             batches: Vec::new(),
             free_batches: Vec::new(),
+            fx_buf: Vec::new(),
             queues,
             handlers: vec![CpuHandler::default(); ncpus],
             books: Books::default(),
@@ -810,7 +813,9 @@ impl Engine {
         };
         let now = self.now as u64;
         let entries = self.cfg.devices[di].entries;
-        let mut fx: Vec<(u64, Fx)> = Vec::new();
+        // The step's effects, in a buffer reused across steps.
+        let mut fx = std::mem::take(&mut self.fx_buf);
+        fx.clear();
         let timing = self.cfg.timing.clone();
         let mut ctx = Ctx {
             host: &mut self.host,
@@ -868,6 +873,7 @@ impl Engine {
         let done = ctx.clock.max(now);
         if let Some((entry, r)) = answer {
             if self.step_result(dev, entry, enable, r, done, &mut fx) {
+                self.fx_buf = fx;
                 let vm = self.devices[di].vm;
                 return self.kill_vm(vm);
             }
@@ -892,6 +898,7 @@ impl Engine {
             }
             self.schedule(t.max(now), dev, What::Effects(slot));
         }
+        self.fx_buf = fx;
         let d = &mut self.devices[di];
         let program = &self.cfg.devices[di].program;
         d.pc += 1;
