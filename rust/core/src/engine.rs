@@ -369,6 +369,13 @@ impl Engine {
         loop {
             let next_ctl = self.heap.peek().map_or(u64::MAX, |Reverse(e)| e.t);
             let horizon = next_ctl.min(limit);
+            if horizon == u64::MAX {
+                // No control event left and no time limit: the resize count
+                // cannot grow any more, so the run ends here (before any
+                // fire: live sources would otherwise fire forever).
+                self.finished = true;
+                break;
+            }
             if self.total_rate > 0.0 && self.cfg.mode == Mode::Event {
                 // Exp(1) by the ziggurat method: no logarithm on the hot path.
                 let e: f64 = Exp1.sample(&mut self.rng);
@@ -379,12 +386,6 @@ impl Engine {
                     self.fire(dev, k)?;
                     continue;
                 }
-            }
-            if horizon == u64::MAX {
-                // No control event left and no time limit: the resize count
-                // cannot grow any more, so the run ends here.
-                self.finished = true;
-                break;
             }
             if next_ctl > limit {
                 self.now = self.now.max(limit as f64);

@@ -263,3 +263,21 @@ fn a_refused_hypercall_never_falls_back_to_trapping() {
     assert_eq!(r.books.get(Outcome::Lost), 0);
     assert!(r.stats.negotiations_refused > 0);
 }
+
+#[test]
+fn a_resize_bound_that_can_never_be_reached_ends_when_the_programs_do() {
+    // Four unmasks, a bound of 100 resize requests, no time limit: the run
+    // must end once the program is done (live sources must not run forever).
+    let mut cfg = config(
+        vec![device(4, 4, 1_000, 50_000.0, Semantics::Edge)],
+        PolicyKind::Noresize,
+        1,
+    );
+    cfg.stop = StopConfig {
+        max_time_ns: None,
+        max_resizes: Some(100),
+    };
+    let r = run(cfg);
+    assert_eq!(r.stats.resize_requests, 4);
+    assert!(r.books.fired < 1_000);
+}
