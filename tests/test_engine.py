@@ -91,6 +91,11 @@ class _Garbage(NoresizePolicy):
         return [("teleport", 3)]
 
 
+class _PastTheTable(NoresizePolicy):
+    def unmask(self, dev: int, entry: int) -> list[Any]:
+        return [("disable_index",), ("enable_vectors", [True] * 100)]
+
+
 class _Granting(NoresizePolicy):
     name = "grant-4"
 
@@ -114,6 +119,8 @@ def test_python_policy_errors_are_typed() -> None:
         run(storm(), _Raising())
     with pytest.raises(msixcore.InvalidArgument, match="unknown operation"):
         run(storm(), _Garbage())
+    with pytest.raises(msixcore.InvalidArgument, match="past the table of 8"):
+        run(storm(table=8), _PastTheTable())
 
 
 def test_python_policy_grant_limits_the_driver() -> None:

@@ -821,6 +821,7 @@ impl Engine {
         let mut ctx = Ctx {
             host: &mut self.host,
             dev,
+            entries,
             clock: now,
             timing: &timing,
             fx: &mut fx,

@@ -57,6 +57,8 @@ pub struct Ctx<'a> {
     pub host: &'a mut Host,
     /// Device the step belongs to.
     pub dev: u32,
+    /// The device's MSI-X table size: no operation may name a vector past it.
+    pub entries: u32,
     /// Host time: starts at the trap, advanced by each operation.
     pub clock: u64,
     /// Operation durations.
@@ -71,6 +73,19 @@ impl Ctx<'_> {
     /// marks an enable that ends a disable/re-enable.
     pub fn exec(&mut self, op: &HostOp, dynamic: bool, closes_resize: bool) -> Result<()> {
         let (dev, t) = (self.dev, self.timing);
+        let past = match op {
+            HostOp::EnableVectors { with_fd } => with_fd.len() > self.entries as usize,
+            HostOp::SetSignalling { vector } | HostOp::SwitchToUserspace { vector } => {
+                *vector >= self.entries
+            }
+            _ => false,
+        };
+        if past {
+            return Err(Error::InvalidArgument(format!(
+                "device {dev}: {op:?} names a vector past the table of {} entries",
+                self.entries
+            )));
+        }
         match op {
             HostOp::IntxDisable | HostOp::IntxEnable | HostOp::SwitchToUserspace { .. } => Ok(()),
             HostOp::EnableNoVec => {
