@@ -206,3 +206,33 @@ def test_bad_device_fields_name_the_device() -> None:
             _core.run_simulation(json.dumps(cfg))
     with pytest.raises(msixcore.InvalidArgument):
         _core.run_simulation("{not json")
+
+
+class _LeavesMasked(NoresizePolicy):
+    """Enables the index but never requests the vector: its entry stays masked."""
+
+    def unmask(self, dev: int, entry: int) -> list[Any]:
+        return [("disable_index",), ("enable_vectors", [False] * (entry + 1))]
+
+
+def test_reset_loses_what_the_pba_latched() -> None:
+    program = [
+        {"action": {"op": "enable"}},
+        {"action": {"op": "unmask", "entry": 0}},
+        {"delay_ns": 1_000_000, "action": {"op": "reset"}},
+    ]
+    cfg = {
+        "seed": 1,
+        "devices": [{"entries": 4, "rate": 100_000.0, "semantics": "pba", "program": program}],
+        "stop": {"max_time_ns": 2_000_000},
+    }
+    r = run(cfg, _LeavesMasked())["books"]["outcomes"]
+    # The masked entry latched one pending bit; the rest coalesced into it;
+    # the reset dropped the latched event.
+    assert r["lost"] == 1
+    assert r["pending"] == 0
+    assert r["coalesced"] > 10
+    assert r["delivered"] == 0
+    cfg["devices"][0]["program"][-1]["action"]["op"] = "disable"
+    r = run(cfg, _LeavesMasked())["books"]["outcomes"]
+    assert (r["lost"], r["pending"]) == (0, 1)  # a disable keeps the PBA

@@ -46,6 +46,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "unmask": ("entry",),
     "mask": ("entry",),
     "disable": (),
+    "reset": (),
     "wait": (),
 }
 """Guest driver actions (``op``) and their fields."""

@@ -44,6 +44,12 @@ def disable(after: float = 0.0) -> Step:
     return _step(after, {"op": "disable"})
 
 
+def reset(after: float = 0.0) -> Step:
+    """Function Level Reset with the driver bound: table and PBA back to reset state
+    (events latched in the PBA are lost), MSI-X disabled."""
+    return _step(after, {"op": "reset"})
+
+
 def wait(after: float) -> Step:
     """Do nothing for ``after`` seconds."""
     return _step(after, {"op": "wait"})

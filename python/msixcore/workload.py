@@ -133,7 +133,7 @@ def _walk(device: Mapping[str, Any], timing: Mapping[str, int]) -> DeviceWorkloa
             live.add(k)
         elif op == "mask":
             live.discard(int(action["entry"]))
-        elif op == "disable":
+        elif op in ("disable", "reset"):
             live.clear()
             high = None
         t += cost

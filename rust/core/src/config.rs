@@ -314,8 +314,12 @@ pub enum Action {
         /// Table entry.
         entry: u32,
     },
-    /// Disable MSI-X (driver remove, device reset, pci_free_irq_vectors).
+    /// Disable MSI-X (driver remove, pci_free_irq_vectors).
     Disable,
+    /// Function Level Reset with the driver bound: the device's MSI-X
+    /// capability, table and PBA return to reset state (latched events are
+    /// gone: `lost`), then the host sees MSI-X disabled as for `disable`.
+    Reset,
     /// Nothing: a pure delay.
     Wait,
 }

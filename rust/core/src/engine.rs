@@ -760,6 +760,18 @@ impl Engine {
                     self.set_live(dev, k, on);
                 }
             }
+            Fx::Reset => {
+                let d = &mut self.devices[dev as usize];
+                let latched = (0..d.table.entries())
+                    .filter(|&k| d.table.is_pending(k).unwrap_or(false))
+                    .count();
+                d.table.reset();
+                d.w1_open.clear();
+                d.w2_open = None;
+                for _ in 0..latched {
+                    self.books.settle_pending(Outcome::Lost)?;
+                }
+            }
             Fx::RequestDone => {
                 self.stats.resize_requests += 1;
                 if self
@@ -862,10 +874,13 @@ impl Engine {
                 ctx.fx.push((now, Fx::Live(entry, false)));
                 answer = Some((None, self.policy.mask(&mut ctx, entry)?));
             }
-            Action::Disable => {
+            Action::Disable | Action::Reset => {
                 self.devices[di].guest_enabled = false;
                 for k in 0..entries {
                     ctx.fx.push((now, Fx::Live(k, false)));
+                }
+                if step.action == Action::Reset {
+                    ctx.fx.push((now, Fx::Reset));
                 }
                 answer = Some((None, self.policy.disable(&mut ctx)?));
                 self.devices[di].granted = entries;

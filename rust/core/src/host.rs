@@ -44,6 +44,9 @@ pub enum Fx {
     Dead(u32, bool),
     /// A guest unmask of a new highest entry completed (a resize request).
     RequestDone,
+    /// Function Level Reset of the physical device: table and PBA to reset
+    /// state; every latched event is lost.
+    Reset,
 }
 
 /// A host vector: one allocated irq of a device.
