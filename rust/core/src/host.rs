@@ -221,17 +221,8 @@ impl Host {
             }
             (d.requester_id, d.iommu)
         };
-        let irte = match &mut self.iommus {
-            Iommus::Intel(v) => v[iommu].table_mut().alloc(1),
-            Iommus::Amd(v) => v[iommu].tables_mut().alloc(rid, 1),
-        };
-        let irte = match irte {
-            Ok(i) => i,
-            Err(e) => {
-                self.alloc_failures += 1;
-                return Err(e);
-            }
-        };
+        // The IR domain allocates its parent (the x86 vector domain) first,
+        // then the IRTE (intel_irq_remapping_alloc), and unwinds both on failure.
         let irq = match self.domain.alloc_irq(None, false, None) {
             Ok(irq) => {
                 // Without reservation mode the vector is taken at allocation.
@@ -240,7 +231,22 @@ impl Host {
             }
             Err(e) => {
                 self.alloc_failures += 1;
-                self.free_irte(iommu, rid, irte);
+                return Err(e);
+            }
+        };
+        let irte = match &mut self.iommus {
+            Iommus::Intel(v) => v[iommu].table_mut().alloc(1),
+            Iommus::Amd(v) => v[iommu].tables_mut().alloc(rid, 1),
+        };
+        let irte = match irte {
+            Ok(i) => i,
+            Err(e) => {
+                self.alloc_failures += 1;
+                let before = self.holds_vector(irq);
+                self.domain.free(irq)?;
+                if before {
+                    self.usage.cpu_vectors -= 1;
+                }
                 return Err(e);
             }
         };
