@@ -47,9 +47,14 @@ fn queue(c: &mut Criterion) {
     let mut g = c.benchmark_group("queue_same_thread");
     g.throughput(Throughput::Elements(BATCH));
     let want = workloads::queue_expected(BATCH);
-    let q = workloads::DeliveryQueue::new(workloads::QUEUE_CAPACITY).expect("queue");
+    let mut q = workloads::DeliveryQueue::new(workloads::QUEUE_CAPACITY).expect("queue");
     g.bench_function("delivery_queue", |b| {
-        b.iter(|| assert_eq!(workloads::queue_local_delivery(&q, black_box(BATCH)), want));
+        b.iter(|| {
+            assert_eq!(
+                workloads::queue_local_delivery(&mut q, black_box(BATCH)),
+                want
+            )
+        });
     });
     let q = crossbeam_queue::SegQueue::new();
     g.bench_function("crossbeam_seg_queue", |b| {

@@ -343,7 +343,7 @@ impl Engine {
     /// Take every delivery waiting on host CPU `cpu`, oldest first.
     pub fn drain(&mut self, cpu: u32) -> Result<Vec<Delivery>> {
         self.queues
-            .get(cpu as usize)
+            .get_mut(cpu as usize)
             .map(DeliveryQueue::drain)
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
@@ -616,7 +616,7 @@ impl Engine {
         let Some((cpu, vector)) = self.host.remap(dev, &msg) else {
             return Outcome::Blocked;
         };
-        let Some(q) = self.queues.get(cpu as usize) else {
+        let Some(q) = self.queues.get_mut(cpu as usize) else {
             return Outcome::Blocked;
         };
         let t = self.now as u64;

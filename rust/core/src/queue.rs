@@ -1,11 +1,14 @@
 //! Per-CPU delivery queues: where remapped interrupts land on a host CPU, and
 //! the handler model that drains them with a service time.
 //!
-//! The queue is crossbeam's bounded lock-free `ArrayQueue` (multi-producer,
-//! multi-consumer), so an embedding simulator may push from device threads
-//! and drain from CPU threads; the engine itself runs single-threaded.
+//! Each queue is a bounded lock-free single-producer single-consumer ring
+//! (`rtrb`): one side delivers, the CPU's handler takes. The engine holds
+//! both ends on its one thread; [`DeliveryQueue::split`] hands them to two
+//! threads (an embedding simulator's device thread and CPU thread). A ring
+//! per CPU with one producer needs no compare-and-swap, unlike an MPMC
+//! queue; several producer threads would each get their own queue.
 
-use crossbeam_queue::ArrayQueue;
+use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::error::{Error, Result};
 
@@ -24,11 +27,20 @@ pub struct Delivery {
     pub vector: u8,
 }
 
-/// A bounded lock-free FIFO of deliveries for one host CPU.
+/// A bounded lock-free FIFO of deliveries for one host CPU (both ends).
 #[derive(Debug)]
 pub struct DeliveryQueue {
-    queue: ArrayQueue<Delivery>,
+    producer: Producer<Delivery>,
+    consumer: Consumer<Delivery>,
 }
+
+/// The delivering end of a split [`DeliveryQueue`].
+#[derive(Debug)]
+pub struct DeliveryProducer(Producer<Delivery>);
+
+/// The handler's end of a split [`DeliveryQueue`].
+#[derive(Debug)]
+pub struct DeliveryConsumer(Consumer<Delivery>);
 
 impl DeliveryQueue {
     /// A queue holding up to `capacity` deliveries (≥ 1).
@@ -38,45 +50,78 @@ impl DeliveryQueue {
                 "delivery queue capacity must be at least 1".into(),
             ));
         }
-        Ok(Self {
-            queue: ArrayQueue::new(capacity),
-        })
+        let (producer, consumer) = RingBuffer::new(capacity);
+        Ok(Self { producer, consumer })
     }
 
     /// Append a delivery; gives it back if the queue is full.
     #[inline]
-    pub fn push(&self, d: Delivery) -> std::result::Result<(), Delivery> {
-        self.queue.push(d)
+    pub fn push(&mut self, d: Delivery) -> std::result::Result<(), Delivery> {
+        self.producer.push(d).map_err(|rtrb::PushError::Full(d)| d)
     }
 
     /// Take the oldest delivery, if any.
     #[inline]
-    pub fn pop(&self) -> Option<Delivery> {
-        self.queue.pop()
+    pub fn pop(&mut self) -> Option<Delivery> {
+        self.consumer.pop().ok()
     }
 
     /// Number of deliveries waiting.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.consumer.slots()
     }
 
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.consumer.is_empty()
     }
 
     /// Maximum number of deliveries held.
     pub fn capacity(&self) -> usize {
-        self.queue.capacity()
+        self.producer.buffer().capacity()
     }
 
     /// Take everything waiting, oldest first.
-    pub fn drain(&self) -> Vec<Delivery> {
+    pub fn drain(&mut self) -> Vec<Delivery> {
         let mut out = Vec::with_capacity(self.len());
         while let Some(d) = self.pop() {
             out.push(d);
         }
         out
+    }
+
+    /// Separate the two ends, to deliver on one thread and handle on another.
+    pub fn split(self) -> (DeliveryProducer, DeliveryConsumer) {
+        (
+            DeliveryProducer(self.producer),
+            DeliveryConsumer(self.consumer),
+        )
+    }
+}
+
+impl DeliveryProducer {
+    /// Append a delivery; gives it back if the queue is full.
+    #[inline]
+    pub fn push(&mut self, d: Delivery) -> std::result::Result<(), Delivery> {
+        self.0.push(d).map_err(|rtrb::PushError::Full(d)| d)
+    }
+}
+
+impl DeliveryConsumer {
+    /// Take the oldest delivery, if any.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Delivery> {
+        self.0.pop().ok()
+    }
+
+    /// Number of deliveries waiting.
+    pub fn len(&self) -> usize {
+        self.0.slots()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -105,7 +150,7 @@ pub struct CpuHandler {
 impl CpuHandler {
     /// Serve every queued interrupt whose service starts at or before `now_ns`.
     #[inline]
-    pub fn advance(&mut self, queue: &DeliveryQueue, now_ns: u64, service_ns: u64) {
+    pub fn advance(&mut self, queue: &mut DeliveryQueue, now_ns: u64, service_ns: u64) {
         while self.busy_until_ns <= now_ns && self.queued > 0 {
             let Some(d) = queue.pop() else {
                 self.queued = 0;
@@ -143,7 +188,8 @@ mod tests {
 
     #[test]
     fn fifo_and_capacity() {
-        let q = DeliveryQueue::new(2).unwrap();
+        let mut q = DeliveryQueue::new(2).unwrap();
+        assert_eq!(q.capacity(), 2);
         assert!(q.push(d(1)).is_ok());
         assert!(q.push(d(2)).is_ok());
         assert_eq!(q.push(d(3)), Err(d(3)));
@@ -155,18 +201,18 @@ mod tests {
 
     #[test]
     fn handler_serves_in_order_with_service_time() {
-        let q = DeliveryQueue::new(16).unwrap();
+        let mut q = DeliveryQueue::new(16).unwrap();
         let mut h = CpuHandler::default();
         // Three arrivals at t=0,1,2 with 10 ns service: they queue.
         for t in 0..3 {
-            h.advance(&q, t, 10);
+            h.advance(&mut q, t, 10);
             q.push(d(t)).unwrap();
             h.queued += 1;
             h.observe_depth(q.len());
         }
         // At t=2: the first started at 0 (busy until 10), others wait.
         assert_eq!(h.handled, 1);
-        h.advance(&q, 25, 10);
+        h.advance(&mut q, 25, 10);
         // Second starts at 10, third at 20: both started by 25.
         assert_eq!(h.handled, 3);
         assert_eq!(h.busy_until_ns, 30);
@@ -177,32 +223,32 @@ mod tests {
 
     #[test]
     fn cross_thread_push_pop_loses_nothing() {
-        let q = std::sync::Arc::new(DeliveryQueue::new(64).unwrap());
+        let (mut tx, mut rx) = DeliveryQueue::new(64).unwrap().split();
         let n = 10_000u64;
-        let producer = {
-            let q = q.clone();
-            std::thread::spawn(move || {
-                for t in 0..n {
-                    let mut item = d(t);
-                    while let Err(back) = q.push(item) {
-                        item = back;
-                        std::hint::spin_loop();
-                    }
+        let producer = std::thread::spawn(move || {
+            for t in 0..n {
+                let mut item = d(t);
+                while let Err(back) = tx.push(item) {
+                    item = back;
+                    std::thread::yield_now();
                 }
-            })
-        };
+            }
+        });
         let mut seen = 0u64;
         let mut last = None;
         while seen < n {
-            if let Some(x) = q.pop() {
+            if let Some(x) = rx.pop() {
                 if let Some(l) = last {
                     assert!(x.time_ns > l, "FIFO order broken");
                 }
                 last = Some(x.time_ns);
                 seen += 1;
+            } else {
+                std::thread::yield_now();
             }
         }
         producer.join().unwrap();
-        assert!(q.is_empty());
+        assert!(rx.is_empty());
+        assert_eq!(rx.len(), 0);
     }
 }

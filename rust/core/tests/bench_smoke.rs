@@ -55,11 +55,11 @@ fn every_queue_delivers_every_item() {
     assert_eq!(workloads::queue_array(n), want);
     assert_eq!(workloads::queue_seg(n), want);
     assert_eq!(workloads::queue_channel(n), want);
-    let q = workloads::DeliveryQueue::new(workloads::QUEUE_CAPACITY).unwrap();
+    let mut q = workloads::DeliveryQueue::new(workloads::QUEUE_CAPACITY).unwrap();
     let s = crossbeam_queue::SegQueue::new();
     for _ in 0..2 {
         assert_eq!(
-            workloads::queue_local_delivery(&q, 1024),
+            workloads::queue_local_delivery(&mut q, 1024),
             workloads::queue_expected(1024)
         );
         assert_eq!(

@@ -6,6 +6,8 @@
 use msixcore_core::config::SimConfig;
 use msixcore_core::engine::{replications_json, run_replications as core_replications, Engine};
 use numpy::{IntoPyArray, PyArray1};
+use std::sync::{Mutex, MutexGuard};
+
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -61,7 +63,25 @@ fn run_replications(
 /// A simulation you can step, inspect and drain from Python.
 #[pyclass(name = "Simulation", module = "msixcore._core")]
 pub struct PySimulation {
-    engine: Engine,
+    /// Behind a mutex because the CPU queues' ring ends may move between
+    /// threads but not be shared; Python calls take it in turn.
+    engine: Mutex<Engine>,
+}
+
+fn poisoned<T>(_: T) -> PyErr {
+    crate::errors::to_py(msixcore_core::Error::Accounting(
+        "the simulation was left inconsistent by an earlier failure".into(),
+    ))
+}
+
+impl PySimulation {
+    fn engine(&self) -> PyResult<MutexGuard<'_, Engine>> {
+        self.engine.lock().map_err(poisoned)
+    }
+
+    fn engine_mut(&mut self) -> PyResult<&mut Engine> {
+        self.engine.get_mut().map_err(poisoned)
+    }
 }
 
 #[pymethods]
@@ -72,49 +92,49 @@ impl PySimulation {
     #[pyo3(signature = (config_json, policy=None))]
     fn new(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<Self> {
         Ok(Self {
-            engine: build(config_json, policy)?,
+            engine: Mutex::new(build(config_json, policy)?),
         })
     }
 
     /// Advance to `t_ns` (or the stop condition); returns whether the run finished.
     fn step_until(&mut self, py: Python<'_>, t_ns: u64) -> PyResult<bool> {
-        let engine = &mut self.engine;
+        let engine = self.engine_mut()?;
         py.detach(move || engine.step_until(t_ns)).py()
     }
 
     /// Run to the stop condition; returns the JSON result (books checked).
     fn run(&mut self, py: Python<'_>) -> PyResult<String> {
-        let engine = &mut self.engine;
+        let engine = self.engine_mut()?;
         py.detach(move || engine.run().and_then(|r| r.to_json()))
             .py()
     }
 
     /// The JSON result so far (settles open stalls; checks the books).
     fn result(&mut self) -> PyResult<String> {
-        self.engine.result().and_then(|r| r.to_json()).py()
+        self.engine_mut()?.result().and_then(|r| r.to_json()).py()
     }
 
     /// Simulated time now, ns.
     #[getter]
-    fn now_ns(&self) -> u64 {
-        self.engine.now_ns()
+    fn now_ns(&self) -> PyResult<u64> {
+        Ok(self.engine()?.now_ns())
     }
 
     /// The policy's name (built-in, or the Python policy's ``name``).
     #[getter]
-    fn policy(&self) -> String {
-        self.engine.policy_name()
+    fn policy(&self) -> PyResult<String> {
+        Ok(self.engine()?.policy_name())
     }
 
     /// Whether the stop condition was reached.
     #[getter]
-    fn finished(&self) -> bool {
-        self.engine.finished()
+    fn finished(&self) -> PyResult<bool> {
+        Ok(self.engine()?.finished())
     }
 
     /// Fired count and each outcome's count so far.
     fn books<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.engine.books();
+        let b = *self.engine()?.books();
         let d = PyDict::new(py);
         d.set_item("fired", b.fired)?;
         for o in msixcore_core::books::Outcome::ALL {
@@ -126,7 +146,7 @@ impl PySimulation {
     /// Take the deliveries waiting on host CPU `cpu` as numpy arrays:
     /// `time_ns` (uint64), `device`, `entry`, `cpu` (uint32), `vector` (uint8).
     fn drain<'py>(&mut self, py: Python<'py>, cpu: u32) -> PyResult<Bound<'py, PyDict>> {
-        let items = self.engine.drain(cpu).py()?;
+        let items = self.engine_mut()?.drain(cpu).py()?;
         let d = PyDict::new(py);
         let col = |f: fn(&msixcore_core::queue::Delivery) -> u64| {
             items.iter().map(f).collect::<Vec<u64>>()

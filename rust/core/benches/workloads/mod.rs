@@ -176,22 +176,20 @@ fn item(i: u64) -> Delivery {
 
 /// One producer thread pushes `n` deliveries, this thread pops them; returns
 /// the sum of their times (checked by the caller to catch lost items).
-/// Ours: `DeliveryQueue` (crossbeam `ArrayQueue` inside); both sides [`Wait`].
+/// Ours: `DeliveryQueue` (a lock-free SPSC ring, split into its two ends);
+/// both sides [`Wait`].
 pub fn queue_delivery(n: u64) -> u64 {
-    let q = Arc::new(DeliveryQueue::new(QUEUE_CAPACITY).expect("queue"));
-    let producer = {
-        let q = Arc::clone(&q);
-        thread::spawn(move || {
-            for i in 0..n {
-                let mut x = item(i);
-                let mut w = Wait::new();
-                while let Err(back) = q.push(x) {
-                    x = back;
-                    w.snooze();
-                }
+    let (mut tx, mut q) = DeliveryQueue::new(QUEUE_CAPACITY).expect("queue").split();
+    let producer = thread::spawn(move || {
+        for i in 0..n {
+            let mut x = item(i);
+            let mut w = Wait::new();
+            while let Err(back) = tx.push(x) {
+                x = back;
+                w.snooze();
             }
-        })
-    };
+        }
+    });
     let mut sum = 0u64;
     let mut seen = 0u64;
     let mut w = Wait::new();
@@ -208,7 +206,7 @@ pub fn queue_delivery(n: u64) -> u64 {
     sum
 }
 
-/// As [`queue_delivery`] on a bare crossbeam `ArrayQueue` (the wrapper's cost).
+/// As [`queue_delivery`] on crossbeam's bounded MPMC `ArrayQueue` (the queue we used first).
 pub fn queue_array(n: u64) -> u64 {
     let q = Arc::new(ArrayQueue::new(QUEUE_CAPACITY));
     let producer = {
@@ -290,7 +288,7 @@ pub fn queue_channel(n: u64) -> u64 {
 /// Same-thread cost (what the single-threaded engine pays per delivery):
 /// push `batch` deliveries into our `DeliveryQueue`, then pop them all.
 #[inline]
-pub fn queue_local_delivery(q: &DeliveryQueue, batch: u64) -> u64 {
+pub fn queue_local_delivery(q: &mut DeliveryQueue, batch: u64) -> u64 {
     for i in 0..batch {
         q.push(item(i)).expect("room");
     }
