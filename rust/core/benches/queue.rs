@@ -53,7 +53,7 @@ fn queue(c: &mut Criterion) {
             assert_eq!(
                 workloads::queue_local_delivery(&mut q, black_box(BATCH)),
                 want
-            )
+            );
         });
     });
     let q = crossbeam_queue::SegQueue::new();
