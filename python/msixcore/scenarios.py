@@ -384,22 +384,39 @@ def _hotplug_check(p: Params) -> None:
     )
 
 
-def _hotplug(p: Params, policy: str) -> dict[str, Any]:
-    queues, online = _int(p, "queues"), _int(p, "online")
-    program = [_step("negotiate", minvec=2, maxvec=queues + 1), _step("enable")]
-    program += [_step("unmask", entry=k) for k in range(online + 1)]
-    program += [
-        _step("unmask", _ns(p, "hotplug_gap"), entry=k) for k in range(online + 1, queues + 1)
-    ]
+def _late_unmask(
+    p: Params,
+    policy: str,
+    entries: int,
+    early: int,
+    late: list[tuple[int, int]],
+    rates: list[list[float]],
+    minvec: int = 1,
+) -> dict[str, Any]:
+    """The shape of the seed's late-unmask patterns: one device whose driver
+    negotiates and enables MSI-X, unmasks entries ``0..early-1`` back to back,
+    then each ``(entry, delay_ns)`` of ``late`` in order, holds for ``hold``
+    and disables (the cycle repeats); ``rates`` override the base ``rate``."""
+    program = [_step("negotiate", minvec=minvec, maxvec=entries), _step("enable")]
+    program += [_step("unmask", entry=k) for k in range(early)]
+    program += [_step("unmask", delay, entry=k) for k, delay in late]
     program.append(_step("disable", _ns(p, "hold")))
     device = _device(
-        queues + 1,
+        entries,
         program,
         rate=float(p["rate"]),
-        rates=[[0, float(p["admin_rate"])]],
+        rates=rates,
         semantics=str(p["semantics"]),
     )
     return _config(policy, [device], p, ncpus=16)
+
+
+def _hotplug(p: Params, policy: str) -> dict[str, Any]:
+    queues, online = _int(p, "queues"), _int(p, "online")
+    gap = _ns(p, "hotplug_gap")
+    late = [(k, gap) for k in range(online + 1, queues + 1)]
+    rates = [[0, float(p["admin_rate"])]]
+    return _late_unmask(p, policy, queues + 1, online + 1, late, rates, minvec=2)
 
 
 MANAGED_HOTPLUG = Scenario(
@@ -441,22 +458,13 @@ def _no_autoen_check(p: Params) -> None:
 
 def _no_autoen(p: Params, policy: str) -> dict[str, Any]:
     table, autoen = _int(p, "table"), _int(p, "autoen")
-    program = [_step("negotiate", minvec=1, maxvec=table), _step("enable")]
-    program += [_step("unmask", entry=k) for k in range(autoen)]
-    program += [
-        _step("unmask", _ns(p, "late") if k == autoen else _ns(p, "late_gap"), entry=k)
-        for k in range(autoen, table)
+    late = [
+        (k, _ns(p, "late") if k == autoen else _ns(p, "late_gap")) for k in range(autoen, table)
     ]
-    program.append(_step("disable", _ns(p, "hold")))
     late_rate = float(p["late_rate"])
-    device = _device(
-        table,
-        program,
-        rate=float(p["rate"]),
-        rates=[[k, late_rate] for k in range(autoen, table)],
-        semantics=str(p["semantics"]),
+    return _late_unmask(
+        p, policy, table, autoen, late, [[k, late_rate] for k in range(autoen, table)]
     )
-    return _config(policy, [device], p, ncpus=16)
 
 
 NO_AUTOEN = Scenario(
@@ -501,24 +509,17 @@ def _subfunction_check(p: Params) -> None:
 def _subfunction(p: Params, policy: str) -> dict[str, Any]:
     base, nsf, per = _int(p, "base"), _int(p, "subfunctions"), _int(p, "sf_vectors")
     entries = base + nsf * per
-    program = [_step("negotiate", minvec=1, maxvec=entries), _step("enable")]
-    program += [_step("unmask", entry=k) for k in range(base)]
+    late = []
     for j in range(nsf):
         first = base + j * per
-        program += [
-            _step("unmask", _ns(p, "idle") if k == first else _ns(p, "sf_gap"), entry=k)
+        late += [
+            (k, _ns(p, "idle") if k == first else _ns(p, "sf_gap"))
             for k in range(first, first + per)
         ]
-    program.append(_step("disable", _ns(p, "hold")))
     sf_rate = float(p["sf_rate"])
-    device = _device(
-        entries,
-        program,
-        rate=float(p["rate"]),
-        rates=[[k, sf_rate] for k in range(base, entries)],
-        semantics=str(p["semantics"]),
+    return _late_unmask(
+        p, policy, entries, base, late, [[k, sf_rate] for k in range(base, entries)]
     )
-    return _config(policy, [device], p, ncpus=16)
 
 
 SUBFUNCTION = Scenario(
@@ -563,18 +564,8 @@ def _fpga_check(p: Params) -> None:
 
 def _fpga(p: Params, policy: str) -> dict[str, Any]:
     table, busy, ip = _int(p, "table"), _int(p, "busy"), _int(p, "ip_entry")
-    program = [_step("negotiate", minvec=1, maxvec=table), _step("enable")]
-    program += [_step("unmask", entry=k) for k in range(busy)]
-    program.append(_step("unmask", _ns(p, "ip_delay"), entry=ip))
-    program.append(_step("disable", _ns(p, "hold")))
-    device = _device(
-        table,
-        program,
-        rate=float(p["rate"]),
-        rates=[[ip, float(p["ip_rate"])]],
-        semantics=str(p["semantics"]),
-    )
-    return _config(policy, [device], p, ncpus=16)
+    late = [(ip, _ns(p, "ip_delay"))]
+    return _late_unmask(p, policy, table, busy, late, [[ip, float(p["ip_rate"])]])
 
 
 FPGA = Scenario(
