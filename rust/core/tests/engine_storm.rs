@@ -2,90 +2,24 @@
 //! form, no loss without windows, conservation, determinism.
 
 use msixcore_core::books::Outcome;
-use msixcore_core::config::{
-    Action, DeviceConfig, PolicyKind, Semantics, SimConfig, Step, StopConfig,
-};
-use msixcore_core::engine::{Engine, RunResult};
+use msixcore_core::config::{PolicyKind, SimConfig};
+use msixcore_core::engine::RunResult;
 
-#[derive(Clone, Copy)]
-struct Storm {
-    devices: u32,
-    table: u32,
-    init: u32,
-    gap_ns: u64,
-    rate: f64,
-    w0_ns: u64,
-    w1_ns: u64,
-}
+// The storm (DESIGN.md §5) as the benchmarks build it: one definition.
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
 
-const DEFAULT: Storm = Storm {
-    devices: 16,
-    table: 64,
-    init: 4,
-    gap_ns: 1_000_000,
-    rate: 20_000.0,
-    w0_ns: 20_000,
-    w1_ns: 500,
-};
+use workloads::{Storm, STORM as DEFAULT};
 
-fn storm_program(s: Storm) -> Vec<Step> {
-    // pci_enable_msix_range first: a hypercall host negotiates here; other
-    // policies answer locally.
-    let mut p = vec![
-        Step {
-            delay_ns: 0,
-            action: Action::Negotiate {
-                minvec: 1,
-                maxvec: s.table,
-            },
-        },
-        Step {
-            delay_ns: 0,
-            action: Action::Enable,
-        },
-    ];
-    for k in 0..s.table {
-        let delay_ns = if k < s.init { 0 } else { s.gap_ns };
-        p.push(Step {
-            delay_ns,
-            action: Action::Unmask { entry: k },
-        });
-    }
-    p.push(Step {
-        delay_ns: s.gap_ns,
-        action: Action::Disable,
-    });
-    p
-}
-
+/// The storm under `policy`, stopping after `resizes` resize requests.
 fn storm_config(s: Storm, policy: PolicyKind, resizes: u64, seed: u64) -> SimConfig {
-    let device = DeviceConfig {
-        vm: 0,
-        entries: s.table,
-        semantics: Semantics::Edge,
-        rate: s.rate,
-        rates: Vec::new(),
-        program: storm_program(s),
-        repeat: true,
-        start_ns: 0,
-    };
-    let mut cfg: SimConfig = serde_json::from_str(r#"{"devices": [], "stop": {}}"#).unwrap();
-    cfg.seed = seed;
-    cfg.devices = (0..s.devices).map(|_| device.clone()).collect();
+    let mut cfg = workloads::storm_config(s, resizes, seed);
     cfg.policy.kind = policy;
-    cfg.timing.w0_ns = s.w0_ns;
-    cfg.timing.w1_ns = s.w1_ns;
-    cfg.timing.w_active_ns = 0;
-    cfg.timing.t_request_ns = 0;
-    cfg.stop = StopConfig {
-        max_time_ns: Some(3_600_000_000_000),
-        max_resizes: Some(resizes),
-    };
     cfg
 }
 
 fn run(cfg: SimConfig) -> RunResult {
-    Engine::new(cfg).expect("config").run().expect("run")
+    workloads::engine_run(cfg)
 }
 
 /// rate · Σ over resizes of k · (w0 + w1·(k+1)), for whole cycles.
