@@ -421,6 +421,20 @@ impl IrqMatrix {
     }
 
     /// First-fit free bit on CPU `i` (`matrix_alloc_area` search without the set).
+    /// The kernel's WARN when `bit` lies outside `[alloc_start, alloc_end)`.
+    fn check_in_range(&self, bit: u32, site: &str) -> Result<()> {
+        if bit < self.alloc_start || bit >= self.alloc_end {
+            return Err(Error::invalid_op(
+                site,
+                format!(
+                    "bit {bit} outside [{}, {})",
+                    self.alloc_start, self.alloc_end
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn find_free_bit(&self, i: usize) -> Option<u32> {
         let cm = &self.maps[i];
         (cm.managed_map | self.system_map | cm.alloc_map)
@@ -553,15 +567,7 @@ impl IrqMatrix {
     /// `assign_out_of_range`, `assign_already_allocated`.
     pub fn assign(&mut self, cpu: u32, bit: u32) -> Result<()> {
         let i = self.cpu_index(cpu)?;
-        if bit < self.alloc_start || bit >= self.alloc_end {
-            return Err(Error::invalid_op(
-                "assign_out_of_range",
-                format!(
-                    "bit {bit} outside [{}, {})",
-                    self.alloc_start, self.alloc_end
-                ),
-            ));
-        }
+        self.check_in_range(bit, "assign_out_of_range")?;
         let cm = &mut self.maps[i];
         if cm.alloc_map.contains(bit) {
             return Err(Error::invalid_op(
@@ -648,15 +654,7 @@ impl IrqMatrix {
     /// `free_not_allocated`.
     pub fn free(&mut self, cpu: u32, bit: u32, managed: bool) -> Result<()> {
         let i = self.cpu_index(cpu)?;
-        if bit < self.alloc_start || bit >= self.alloc_end {
-            return Err(Error::invalid_op(
-                "free_out_of_range",
-                format!(
-                    "bit {bit} outside [{}, {})",
-                    self.alloc_start, self.alloc_end
-                ),
-            ));
-        }
+        self.check_in_range(bit, "free_out_of_range")?;
         let cm = &mut self.maps[i];
         if !cm.alloc_map.contains(bit) {
             return Err(Error::invalid_op(
