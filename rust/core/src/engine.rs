@@ -182,6 +182,9 @@ pub struct Engine {
     devices: Vec<Device>,
     classes: Vec<RateClass>,
     total_rate: f64,
+    /// Mean gap between fires of the merged stream, ns (`1e9 / total_rate`):
+    /// a multiply per fire instead of a division.
+    mean_gap_ns: f64,
     rng: Xoshiro256PlusPlus,
     now: f64,
     heap: BinaryHeap<Reverse<Ev>>,
@@ -282,6 +285,7 @@ impl Engine {
             devices,
             classes,
             total_rate: 0.0,
+            mean_gap_ns: 0.0,
             rng,
             now: 0.0,
             heap: BinaryHeap::new(),
@@ -379,7 +383,7 @@ impl Engine {
             if self.total_rate > 0.0 && self.cfg.mode == Mode::Event {
                 // Exp(1) by the ziggurat method: no logarithm on the hot path.
                 let e: f64 = Exp1.sample(&mut self.rng);
-                let tf = self.now + e / self.total_rate * 1e9;
+                let tf = self.now + e * self.mean_gap_ns;
                 if tf < horizon as f64 {
                     self.now = tf;
                     let (dev, k) = self.pick();
@@ -548,6 +552,11 @@ impl Engine {
             .iter()
             .map(|c| c.rate * c.members.len() as f64)
             .sum();
+        self.mean_gap_ns = if self.total_rate > 0.0 {
+            1e9 / self.total_rate
+        } else {
+            0.0
+        };
     }
 
     fn set_live(&mut self, dev: u32, k: u32, on: bool) {
@@ -624,6 +633,11 @@ impl Engine {
         let service = self.cfg.handler.service_ns;
         if let Some(s) = service {
             h.advance(q, t, s);
+            if h.serve_now(t, s) {
+                // An idle handler with nothing queued takes it at once: the
+                // push and the pop that would follow cancel out.
+                return Outcome::Delivered;
+            }
         }
         let item = Delivery {
             time_ns: t,
@@ -645,12 +659,19 @@ impl Engine {
         Outcome::Delivered
     }
 
+    /// Open or close vector `k`'s stale-queue episode after a fire.
     #[inline]
     fn track_stall(&mut self, dev: u32, k: u32, outcome: Outcome) {
-        let d = &mut self.devices[dev as usize];
-        if outcome == Outcome::Delivered && d.stalled == 0 {
+        // The common case (delivered, nothing stalled) stays on the hot path.
+        if outcome == Outcome::Delivered && self.devices[dev as usize].stalled == 0 {
             return;
         }
+        self.track_stall_slow(dev, k, outcome);
+    }
+
+    #[inline(never)]
+    fn track_stall_slow(&mut self, dev: u32, k: u32, outcome: Outcome) {
+        let d = &mut self.devices[dev as usize];
         let timeout = self.cfg.stall_timeout_ns as f64;
         let now = self.now;
         d.stall_slot(k as usize);

@@ -166,6 +166,20 @@ impl CpuHandler {
         }
     }
 
+    /// Serve an arrival at `now_ns` directly when the handler is idle and
+    /// nothing waits (what a push then [`advance`](Self::advance) would do,
+    /// without touching the queue). Returns whether it was served.
+    #[inline]
+    pub fn serve_now(&mut self, now_ns: u64, service_ns: u64) -> bool {
+        if self.queued > 0 || self.busy_until_ns > now_ns {
+            return false;
+        }
+        self.observe_depth(1);
+        self.busy_until_ns = now_ns + service_ns;
+        self.handled += 1;
+        true
+    }
+
     /// Note the queue depth after a push.
     #[inline]
     pub fn observe_depth(&mut self, depth: usize) {
@@ -219,6 +233,43 @@ mod tests {
         assert_eq!(h.wait_ns, (10 - 1) + (20 - 2));
         assert_eq!(h.max_wait_ns, 18);
         assert_eq!(h.max_depth, 2);
+    }
+
+    #[test]
+    fn serve_now_matches_push_then_advance() {
+        // Arrivals at these times, 10 ns service: some find the handler idle.
+        let times = [0u64, 3, 15, 16, 17, 40, 41, 90];
+        let mut q1 = DeliveryQueue::new(16).unwrap();
+        let mut h1 = CpuHandler::default();
+        let mut q2 = DeliveryQueue::new(16).unwrap();
+        let mut h2 = CpuHandler::default();
+        let mut direct = 0;
+        for &t in &times {
+            // Reference: always through the queue.
+            h1.advance(&mut q1, t, 10);
+            q1.push(d(t)).unwrap();
+            h1.queued += 1;
+            h1.observe_depth(h1.queued);
+            h1.advance(&mut q1, t, 10);
+            // Engine path: direct service when idle and empty.
+            h2.advance(&mut q2, t, 10);
+            if h2.serve_now(t, 10) {
+                direct += 1;
+                continue;
+            }
+            q2.push(d(t)).unwrap();
+            h2.queued += 1;
+            h2.observe_depth(h2.queued);
+            h2.advance(&mut q2, t, 10);
+        }
+        h1.advance(&mut q1, 1000, 10);
+        h2.advance(&mut q2, 1000, 10);
+        assert_eq!(direct, 2, "only the arrivals at 0 and 90 find the handler idle");
+        assert_eq!(
+            (h1.handled, h1.wait_ns, h1.max_wait_ns, h1.max_depth, h1.busy_until_ns),
+            (h2.handled, h2.wait_ns, h2.max_wait_ns, h2.max_depth, h2.busy_until_ns)
+        );
+        assert!(h2.handled == times.len() as u64 && q2.is_empty());
     }
 
     #[test]
