@@ -7,7 +7,6 @@ use std::time::Instant;
 use msixcore_core::config::Mode;
 
 #[path = "../benches/workloads/mod.rs"]
-#[allow(dead_code)]
 mod workloads;
 
 fn main() {

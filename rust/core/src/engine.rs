@@ -381,15 +381,7 @@ impl Engine {
                 break;
             }
             if self.total_rate > 0.0 && self.cfg.mode == Mode::Event {
-                // Exp(1) by the ziggurat method: no logarithm on the hot path.
-                let e: f64 = Exp1.sample(&mut self.rng);
-                let tf = self.now + e * self.mean_gap_ns;
-                if tf < horizon as f64 {
-                    self.now = tf;
-                    let (dev, k) = self.pick();
-                    self.fire(dev, k)?;
-                    continue;
-                }
+                self.fire_until(horizon as f64)?;
             }
             if next_ctl > limit {
                 self.now = self.now.max(limit as f64);
@@ -429,6 +421,26 @@ impl Engine {
             }
         }
         Ok(self.finished)
+    }
+
+    /// Per-event mode: fire the merged Poisson stream up to `horizon` (ns,
+    /// exclusive). Nothing a fire does changes the live set or the rates, so
+    /// the stream's parameters hold for the whole stretch; the draw that
+    /// lands past the horizon is dropped (the stream is memoryless).
+    #[inline(never)]
+    fn fire_until(&mut self, horizon: f64) -> Result<()> {
+        let gap = self.mean_gap_ns;
+        loop {
+            // Exp(1) by the ziggurat method: no logarithm on the hot path.
+            let e: f64 = Exp1.sample(&mut self.rng);
+            let tf = self.now + e * gap;
+            if tf >= horizon {
+                return Ok(());
+            }
+            self.now = tf;
+            let (dev, k) = self.pick();
+            self.fire(dev, k)?;
+        }
     }
 
     /// Aggregated mode: book device `dev`'s fires from its last booking up
@@ -632,7 +644,9 @@ impl Engine {
         let h = &mut self.handlers[cpu as usize];
         let service = self.cfg.handler.service_ns;
         if let Some(s) = service {
-            h.advance(q, t, s);
+            if h.queued > 0 {
+                h.advance(q, t, s);
+            }
             if h.serve_now(t, s) {
                 // An idle handler with nothing queued takes it at once: the
                 // push and the pop that would follow cancel out.
@@ -921,7 +935,9 @@ impl Engine {
         }
         // Host effects, then the step's completion effects, in time order
         // (the sort is stable, so same-time effects keep their order).
-        fx.sort_by_key(|(t, _)| *t);
+        if !fx.is_sorted_by_key(|(t, _)| *t) {
+            fx.sort_by_key(|(t, _)| *t);
+        }
         let mut i = 0;
         while i < fx.len() {
             let t = fx[i].0;

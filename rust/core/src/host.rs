@@ -309,8 +309,13 @@ impl Host {
             }
             return Err(e);
         }
-        self.account_vector(hv.irq, before);
-        let Some((cpu, vector)) = self.domain.irq(hv.irq)?.target() else {
+        let target = self.domain.irq(hv.irq)?.target();
+        match (before, target.is_some()) {
+            (false, true) => self.usage.cpu_vectors += 1,
+            (true, false) => self.usage.cpu_vectors -= 1,
+            _ => {}
+        }
+        let Some((cpu, vector)) = target else {
             return Err(Error::NoSpace(format!(
                 "device {dev} entry {k}: no online CPU for the interrupt"
             )));
@@ -361,17 +366,6 @@ impl Host {
         Ok(())
     }
 
-    fn active_vectors(&self, dev: u32) -> Vec<u32> {
-        self.devices.get(dev as usize).map_or_else(Vec::new, |d| {
-            d.vectors
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_some_and(|h| h.active))
-                .map(|(k, _)| k as u32)
-                .collect()
-        })
-    }
-
     /// `vfio_msi_disable`: free_irq of every active vector (entry masked),
     /// then `pci_free_irq_vectors` (MSI-X shutdown, every irq freed).
     pub fn disable_index(
@@ -381,7 +375,17 @@ impl Host {
         t: &TimingConfig,
         fx: &mut Vec<(u64, Fx)>,
     ) -> Result<()> {
-        for k in self.active_vectors(dev) {
+        // Walk by index (no list of active vectors is built: this runs on
+        // every resize).
+        let n = self
+            .devices
+            .get(dev as usize)
+            .map_or(0, |d| d.vectors.len());
+        for k in 0..n as u32 {
+            let active = self.devices[dev as usize].vectors[k as usize].is_some_and(|h| h.active);
+            if !active {
+                continue;
+            }
             self.deactivate(dev, k)?;
             fx.push((*clock, Fx::Mask(k)));
             *clock += t.w_active_ns;

@@ -282,12 +282,10 @@ impl Irte {
         match self.f.svt {
             SVT_NO_VERIFY => Ok(()),
             SVT_VERIFY_SID_SQ => {
-                let ignored: u16 = match self.f.sq {
-                    SQ_ALL_16 => 0,
-                    SQ_IGNORE_BIT_2 => 0b100,
-                    SQ_IGNORE_BITS_2_1 => 0b110,
-                    _ => 0b111,
-                };
+                // Function-number bits the SQ code leaves out of the compare
+                // (indexed by SQ_ALL_16, SQ_IGNORE_BIT_2, _BITS_2_1, _BITS_2_0).
+                const IGNORED: [u16; 4] = [0, 0b100, 0b110, 0b111];
+                let ignored = IGNORED[usize::from(self.f.sq & 3)];
                 if (requester_id ^ self.f.sid) & !ignored == 0 {
                     Ok(())
                 } else {

@@ -264,10 +264,25 @@ mod tests {
         }
         h1.advance(&mut q1, 1000, 10);
         h2.advance(&mut q2, 1000, 10);
-        assert_eq!(direct, 2, "only the arrivals at 0 and 90 find the handler idle");
         assert_eq!(
-            (h1.handled, h1.wait_ns, h1.max_wait_ns, h1.max_depth, h1.busy_until_ns),
-            (h2.handled, h2.wait_ns, h2.max_wait_ns, h2.max_depth, h2.busy_until_ns)
+            direct, 2,
+            "only the arrivals at 0 and 90 find the handler idle"
+        );
+        assert_eq!(
+            (
+                h1.handled,
+                h1.wait_ns,
+                h1.max_wait_ns,
+                h1.max_depth,
+                h1.busy_until_ns
+            ),
+            (
+                h2.handled,
+                h2.wait_ns,
+                h2.max_wait_ns,
+                h2.max_depth,
+                h2.busy_until_ns
+            )
         );
         assert!(h2.handled == times.len() as u64 && q2.is_empty());
     }

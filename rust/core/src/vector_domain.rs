@@ -653,14 +653,20 @@ impl VectorDomain {
         if info.has_reserved {
             self.activate_reserved(irq)?;
         }
-        // irq_setup_affinity: affinity ∩ online, or all online when empty.
+        // irq_setup_affinity: affinity ∩ online, or all online when empty. A vector already on
+        // an online CPU of the affinity stays (assign_vector would return at once).
         let info = self.irq(irq)?;
-        let mut mask = self.and_online(&info.affinity);
-        if mask.is_empty() {
-            mask = self.online.clone();
-        }
-        if self.assign_vector(irq, &mask).is_err() {
-            // set_affinity failure at startup is ignored by the kernel; the irq stays put.
+        let settled = info.target.is_some_and(|(cpu, _)| {
+            self.cpu_is_online(cpu) && self.in_affinity(&info.affinity, cpu)
+        });
+        if !settled {
+            let mut mask = self.and_online(&info.affinity);
+            if mask.is_empty() {
+                mask = self.online.clone();
+            }
+            if self.assign_vector(irq, &mask).is_err() {
+                // set_affinity failure at startup is ignored by the kernel; the irq stays put.
+            }
         }
         if let Some(i) = self.irqs.get_mut(irq) {
             i.activated = true;
