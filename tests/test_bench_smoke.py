@@ -60,3 +60,24 @@ def test_memory_script_on_a_small_host() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "VmRSS" in proc.stdout and "within the limit" in proc.stdout
+
+
+def test_profile_table_divides_each_stage_by_its_unit() -> None:
+    """``benches/profile_storm.py`` (needs valgrind, not run here): its table turns
+    inclusive counts into instructions per event and per resize."""
+    from profile_storm import table
+
+    out = table(
+        {
+            "mode": "event",
+            "resizes": 10,
+            "fired": 1000,
+            "lost": 0,
+            "total": 500_000,
+            "stages": {"Engine::fire_until": 300_000, "Host::enable_vectors": 40_000},
+        }
+    )
+    assert "= 500 per event, 50,000 per resize" in out
+    assert "| fire path: draw, pick, table, remap, CPU handler | 300 | event |" in out
+    assert "| enable_vectors (alloc + request_irq each vector) | 4,000 | resize |" in out
+    assert "remap + CPU queue" not in out  # stages without a count are left out

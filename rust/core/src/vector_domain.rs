@@ -530,18 +530,22 @@ impl VectorDomain {
         node: Option<u32>,
     ) -> Result<u32> {
         let affinity: Arc<[u32]> = match affinity {
+            // The default mask is every possible CPU: nothing to check.
             None => self.all_cpus.clone(),
-            Some(a) => sorted_set(a).into(),
+            Some(a) => {
+                let a: Arc<[u32]> = sorted_set(a).into();
+                if a.is_empty() {
+                    return Err(Error::InvalidArgument("empty affinity mask".to_string()));
+                }
+                if let Some(&bad) = a.iter().find(|&&c| c >= self.ncpus()) {
+                    return Err(Error::InvalidArgument(format!(
+                        "cpu {bad} out of range (ncpus {})",
+                        self.ncpus()
+                    )));
+                }
+                a
+            }
         };
-        if affinity.is_empty() {
-            return Err(Error::InvalidArgument("empty affinity mask".to_string()));
-        }
-        if let Some(&bad) = affinity.iter().find(|&&c| c >= self.ncpus()) {
-            return Err(Error::InvalidArgument(format!(
-                "cpu {bad} out of range (ncpus {})",
-                self.ncpus()
-            )));
-        }
         if let Some(n) = node {
             if n >= self.nr_nodes {
                 return Err(Error::InvalidArgument(format!(
