@@ -69,6 +69,11 @@ def main() -> None:
         if k in c:
             ratio = f"{ns(k) / ns('matrix_alloc_free/1'):.1f}x the 1-CPU pair"
             print(f"| matrix alloc+free, {n} CPUs | {ns(k):.1f} ns/pair | | {ratio} |")
+    for n in (1, 64, 512):
+        k = f"matrix_alloc_any_free/{n}"
+        if k in c:
+            ratio = f"{ns(k) / ns('matrix_alloc_any_free/1'):.1f}x the 1-CPU pair"
+            print(f"| matrix alloc_any+free, {n} CPUs | {ns(k):.1f} ns/pair | | {ratio} |")
     for n in (1, 4, 32, 128):
         k = f"irte_alloc_free_half_full/{n}"
         if k in c:

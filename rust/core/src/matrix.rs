@@ -19,6 +19,11 @@
 //!
 //! CPU masks are `&[u32]` taken as sets: duplicates are ignored and they are walked in ascending
 //! order, like `for_each_cpu`.
+//!
+//! Beside the kernel's state the matrix keeps a tournament tree over the CPUs (a function of the
+//! per-CPU `available` and `online`, updated wherever they change) whose root is what
+//! `matrix_find_best_cpu` returns for the full mask: [`IrqMatrix::alloc_any`], and
+//! [`IrqMatrix::alloc`] with the mask `0..ncpus`, pick the CPU in O(1) instead of scanning.
 
 use std::fmt::Write as _;
 use std::ops::BitOr;
@@ -257,6 +262,97 @@ pub struct IrqMatrix {
     maps: Vec<CpuMap>,
     system_map: VectorBitmap,
     pr_warnings: u64,
+    /// `matrix_find_best_cpu` over every possible CPU, kept up to date (a function of `maps`).
+    best: BestCpuTree,
+}
+
+/// Tournament tree over the CPUs whose root is `matrix_find_best_cpu` for the full mask.
+///
+/// A bottom-up segment tree of `n = ncpus` leaves: leaf `n + c` is CPU `c`, internal node `p`
+/// (`1 ≤ p < n`) is the larger of nodes `2p` and `2p + 1`, so node 1 covers every leaf for any
+/// `n`. Only the internal nodes are stored (8 bytes per CPU); a leaf's key is computed from its
+/// `CpuMap` when needed. A key orders CPUs as the kernel's scan does: 0 for "no candidate"
+/// (offline or `available == 0`), else `available` in the high half and `!cpu` in the low half,
+/// so the largest key has the largest `available` and, among equals, the lowest CPU.
+#[derive(Clone, PartialEq, Eq)]
+struct BestCpuTree {
+    /// Internal nodes, index 1..n (index 0 unused; empty for a single CPU).
+    nodes: Vec<u64>,
+}
+
+impl std::fmt::Debug for BestCpuTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BestCpuTree({} nodes)", self.nodes.len())
+    }
+}
+
+/// The tree key of CPU `cpu` (see [`BestCpuTree`]).
+fn best_key(cpu: usize, cm: &CpuMap) -> u64 {
+    if cm.online && cm.available != 0 {
+        (u64::from(cm.available) << 32) | u64::from(!(cpu as u32))
+    } else {
+        0
+    }
+}
+
+/// The CPU a non-zero tree key stands for.
+fn key_cpu(key: u64) -> Option<u32> {
+    (key != 0).then_some(!(key as u32))
+}
+
+impl BestCpuTree {
+    /// The tree of `ncpus` offline CPUs: every key 0.
+    fn new(ncpus: usize) -> Self {
+        Self {
+            nodes: vec![0; if ncpus > 1 { ncpus } else { 0 }],
+        }
+    }
+
+    /// Key of node `j` (a leaf when `j ≥ n`).
+    fn get(&self, maps: &[CpuMap], j: usize) -> u64 {
+        let n = maps.len();
+        if j >= n {
+            best_key(j - n, &maps[j - n])
+        } else {
+            self.nodes[j]
+        }
+    }
+
+    /// Recompute every internal node from `maps`.
+    fn rebuild(&mut self, maps: &[CpuMap]) {
+        for p in (1..self.nodes.len()).rev() {
+            self.nodes[p] = self.get(maps, 2 * p).max(self.get(maps, 2 * p + 1));
+        }
+    }
+
+    /// CPU `cpu`'s `available` or `online` changed: recompute its ancestors, stopping at the
+    /// first one that keeps its key (the ones above it cannot change then).
+    fn update(&mut self, maps: &[CpuMap], cpu: usize) {
+        let mut j = maps.len() + cpu;
+        while j > 1 {
+            let p = j / 2;
+            let key = self.get(maps, 2 * p).max(self.get(maps, 2 * p + 1));
+            if self.nodes[p] == key {
+                return;
+            }
+            self.nodes[p] = key;
+            j = p;
+        }
+    }
+
+    /// The root: the best CPU of the full mask, if any.
+    fn best(&self, maps: &[CpuMap]) -> Option<u32> {
+        key_cpu(self.get(maps, 1))
+    }
+}
+
+/// Whether `cpus` is `[0, 1, …, len - 1]`: every entry XOR its position is 0 (OR-folded without
+/// a branch, so the loop vectorizes).
+fn is_identity(cpus: &[u32]) -> bool {
+    cpus.iter()
+        .zip(0u32..)
+        .fold(0, |diff, (&c, i)| diff | (c ^ i))
+        == 0
 }
 
 /// CPU mask walk order: the slice itself when already strictly ascending (no allocation), else
@@ -306,6 +402,7 @@ impl IrqMatrix {
             maps: vec![CpuMap::default(); ncpus as usize],
             system_map: VectorBitmap::EMPTY,
             pr_warnings: 0,
+            best: BestCpuTree::new(ncpus as usize),
         })
     }
 
@@ -341,6 +438,14 @@ impl IrqMatrix {
     /// systembits_inalloc` and `initialized`; then `global_available += available`, `online`,
     /// `online_maps += 1`. BUG (nothing changes) if `cpu` is already online.
     pub fn online(&mut self, cpu: u32) -> Result<()> {
+        let i = self.online_untracked(cpu)?;
+        self.best.update(&self.maps, i);
+        Ok(())
+    }
+
+    /// [`online`](Self::online) without the best-CPU tree update (the caller rebuilds the
+    /// tree); returns the CPU's index.
+    fn online_untracked(&mut self, cpu: u32) -> Result<usize> {
         let i = self.cpu_index(cpu)?;
         let alloc_size = self.alloc_size;
         let sys = self.systembits_inalloc;
@@ -358,7 +463,7 @@ impl IrqMatrix {
         cm.online = true;
         self.global_available = self.global_available.wrapping_add(cm.available);
         self.online_maps = self.online_maps.wrapping_add(1);
-        Ok(())
+        Ok(i)
     }
 
     /// `irq_matrix_offline` for `cpu`: `global_available -= available`, clears `online`,
@@ -370,6 +475,7 @@ impl IrqMatrix {
         self.global_available = self.global_available.wrapping_sub(cm.available);
         cm.online = false;
         self.online_maps = self.online_maps.wrapping_sub(1);
+        self.best.update(&self.maps, i);
         Ok(())
     }
 
@@ -467,6 +573,7 @@ impl IrqMatrix {
             if cm.online {
                 cm.available = cm.available.wrapping_sub(1);
                 self.global_available = self.global_available.wrapping_sub(1);
+                self.best.update(&self.maps, i);
             }
         }
         Ok(())
@@ -475,7 +582,8 @@ impl IrqMatrix {
     /// One CPU of `irq_matrix_remove_managed`; `Err(site)` names the WARN that fired.
     fn remove_managed_one(&mut self, cpu: u32) -> std::result::Result<(), &'static str> {
         let end = self.alloc_end;
-        let cm = &mut self.maps[cpu as usize];
+        let i = cpu as usize;
+        let cm = &mut self.maps[i];
         if cm.managed == 0 {
             return Err("remove_managed_no_managed");
         }
@@ -487,6 +595,7 @@ impl IrqMatrix {
         if cm.online {
             cm.available = cm.available.wrapping_add(1);
             self.global_available = self.global_available.wrapping_add(1);
+            self.best.update(&self.maps, i);
         }
         Ok(())
     }
@@ -580,6 +689,7 @@ impl IrqMatrix {
         cm.available = cm.available.wrapping_sub(1);
         self.total_allocated = self.total_allocated.wrapping_add(1);
         self.global_available = self.global_available.wrapping_sub(1);
+        self.best.update(&self.maps, i);
         Ok(())
     }
 
@@ -605,6 +715,13 @@ impl IrqMatrix {
     /// Returns `(cpu, bit)`. Empty mask: `InvalidArgument`; no candidate CPU, or no free bit on the
     /// chosen one (no retry elsewhere): `NoSpace`, nothing changes.
     pub fn alloc(&mut self, cpus: &[u32], reserved: bool) -> Result<(u32, u32)> {
+        // The mask written 0, 1, …, ncpus - 1 is every possible CPU (and passes check_mask): the
+        // tree's root is the scan's answer. Other spellings of the full set (unordered, with
+        // duplicates) take the scan, which gives the same. The check is one vectorized pass over
+        // the mask: far cheaper than visiting every CPU's map.
+        if cpus.len() == self.maps.len() && is_identity(cpus) {
+            return self.alloc_on(self.best.best(&self.maps), reserved);
+        }
         self.check_mask(cpus)?;
         if cpus.is_empty() {
             return Err(Error::InvalidArgument("empty CPU mask".to_string()));
@@ -626,7 +743,18 @@ impl IrqMatrix {
                 best = Some((cpu, avl));
             }
         }
-        let Some((cpu, _)) = best else {
+        self.alloc_on(best.map(|(cpu, _)| cpu), reserved)
+    }
+
+    /// `alloc(every possible CPU, reserved)`: the same `(cpu, bit)`, counter changes and `NoSpace`.
+    pub fn alloc_any(&mut self, reserved: bool) -> Result<(u32, u32)> {
+        // The root of the best-CPU tree is the scan's pick: O(1), plus O(log ncpus) to update.
+        self.alloc_on(self.best.best(&self.maps), reserved)
+    }
+
+    /// The part of `irq_matrix_alloc` after `matrix_find_best_cpu` chose `best`.
+    fn alloc_on(&mut self, best: Option<u32>, reserved: bool) -> Result<(u32, u32)> {
+        let Some(cpu) = best else {
             return Err(Error::NoSpace(
                 "no online CPU with available vectors in the mask".to_string(),
             ));
@@ -644,7 +772,14 @@ impl IrqMatrix {
         if reserved {
             self.global_reserved = self.global_reserved.wrapping_sub(1);
         }
+        self.best.update(&self.maps, i);
         Ok((cpu, bit))
+    }
+
+    /// The CPU `matrix_find_best_cpu` picks for the full mask, read from the tree.
+    #[cfg(test)]
+    fn best_any_cpu(&self) -> Option<u32> {
+        self.best.best(&self.maps)
     }
 
     /// `irq_matrix_free`: clears `bit` from `cpu`'s `alloc_map`; `allocated -= 1`; with `managed`
@@ -675,6 +810,7 @@ impl IrqMatrix {
             if cm.online {
                 self.global_available = self.global_available.wrapping_add(1);
             }
+            self.best.update(&self.maps, i);
         }
         Ok(())
     }
@@ -923,10 +1059,11 @@ impl X86Preset {
                 m.assign(0, X86_ISA_IRQ0_VECTOR + irq)?;
             }
         }
-        for cpu in 1..m.ncpus() {
-            m.online(cpu)?;
-        }
-        Ok(())
+        // Secondary bring-up, then one bottom-up pass over the best-CPU tree instead of one
+        // update per CPU (rebuilt on an error too: the CPUs before it are online).
+        let r = (1..m.ncpus()).try_for_each(|cpu| m.online_untracked(cpu).map(drop));
+        m.best.rebuild(&m.maps);
+        r
     }
 }
 

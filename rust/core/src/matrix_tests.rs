@@ -635,3 +635,213 @@ fn boot_is_the_kernel_sequence() {
         Err(Error::InvalidOperation { ref sites, .. }) if sites == &["assign_system_cpus_online"]
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The best-CPU tree: `alloc_any` and the full-mask fast path of `alloc` against the linear scan.
+
+/// `matrix_find_best_cpu` over every CPU, written as the kernel loop (`available <= maxavl`
+/// skips, `maxavl` starts at 0).
+fn naive_best(m: &IrqMatrix) -> Option<u32> {
+    let mut best = None;
+    let mut maxavl = 0u32;
+    for (cpu, cm) in m.cpus().iter().enumerate() {
+        if !cm.online() || cm.available() <= maxavl {
+            continue;
+        }
+        best = Some(cpu as u32);
+        maxavl = cm.available();
+    }
+    best
+}
+
+/// The tree's root is the scan's pick, and every internal node is what a rebuild gives.
+fn check_tree(m: &IrqMatrix) -> std::result::Result<(), TestCaseError> {
+    prop_assert_eq!(m.best_any_cpu(), naive_best(m));
+    let mut fresh = m.best.clone();
+    fresh.rebuild(&m.maps);
+    prop_assert_eq!(&fresh, &m.best);
+    Ok(())
+}
+
+/// `alloc_any`, `alloc(0..ncpus)` (fast path) and `alloc` of the full set written out of order
+/// with a duplicate (linear scan) give the same result and the same state.
+fn check_alloc_any(m: &IrqMatrix, reserved: bool) -> std::result::Result<(), TestCaseError> {
+    let n = m.ncpus();
+    let mut any = m.clone();
+    let r_any = any.alloc_any(reserved);
+    let mut full = m.clone();
+    let r_full = full.alloc(&(0..n).collect::<Vec<_>>(), reserved);
+    let mut scan = m.clone();
+    let mut mask: Vec<u32> = (0..n).rev().collect();
+    mask.push(0);
+    let r_scan = scan.alloc(&mask, reserved);
+    prop_assert_eq!(&r_any, &r_scan);
+    prop_assert_eq!(&r_full, &r_scan);
+    prop_assert_eq!(&any, &scan);
+    prop_assert_eq!(&full, &scan);
+    if let Ok((cpu, _)) = r_any {
+        prop_assert_eq!(Some(cpu), naive_best(m));
+    }
+    check_tree(&any)
+}
+
+#[test]
+fn alloc_any_is_alloc_over_every_cpu() {
+    let mut m = small(3);
+    assert!(is_nospace(&m.alloc_any(false)));
+    assert_eq!(m.best_any_cpu(), None);
+    m.online(2).unwrap();
+    m.online(1).unwrap();
+    // Ties: lowest CPU; then the one with more left.
+    assert_eq!(m.alloc_any(false).unwrap(), (1, 8));
+    assert_eq!(m.alloc_any(true).unwrap(), (2, 8));
+    assert_eq!(m.global_reserved(), u32::MAX);
+    assert_eq!(m.alloc_any(false).unwrap(), (1, 9));
+    m.online(0).unwrap();
+    assert_eq!(m.best_any_cpu(), Some(0));
+    m.offline(0).unwrap();
+    assert_eq!(m.best_any_cpu(), Some(2));
+    // A full mask in order takes the tree; with a duplicate it is scanned: same answer.
+    let mut scanned = m.clone();
+    assert_eq!(
+        m.alloc(&[0, 1, 2], false).unwrap(),
+        scanned.alloc(&[2, 0, 1, 1], false).unwrap()
+    );
+    assert_eq!(m, scanned);
+    // Errors are untouched by the fast path.
+    assert!(is_inval(&m.alloc(&[0, 1, 3], false)));
+    assert!(is_inval(&m.alloc(&[0, 1, 2, 3], false)));
+    assert!(is_inval(&m.alloc(&[], false)));
+    // A single CPU: the root is the leaf.
+    let mut one = small(1);
+    assert!(is_nospace(&one.alloc_any(false)));
+    one.online(0).unwrap();
+    assert_eq!(one.alloc_any(false).unwrap(), (0, 8));
+    assert_eq!(one.best_any_cpu(), Some(0));
+}
+
+#[test]
+fn alloc_any_no_retry_when_best_cpu_has_no_bit() {
+    // As `alloc_no_retry_when_best_cpu_has_no_bit`: CPU 0 wins with an `available` that no free
+    // bit backs, and the allocation fails without trying CPU 1.
+    let mut m = IrqMatrix::new(64, 8, 10, 2).unwrap();
+    m.online(0).unwrap();
+    m.online(1).unwrap();
+    m.offline(0).unwrap();
+    m.reserve_managed(&[0]).unwrap();
+    m.online(0).unwrap();
+    m.alloc_any(false).unwrap();
+    m.alloc(&[1], false).unwrap();
+    assert_eq!(m.best_any_cpu(), Some(0));
+    let before = m.clone();
+    assert!(is_nospace(&m.alloc_any(false)));
+    assert_eq!(m, before);
+}
+
+#[test]
+fn x86_boot_builds_the_tree() {
+    for ncpus in [1, 2, 3, 7, 64, 100] {
+        let m = IrqMatrix::x86(ncpus, &X86Preset::mainline()).unwrap();
+        let mut fresh = m.best.clone();
+        fresh.rebuild(&m.maps);
+        assert_eq!(fresh, m.best);
+        // CPU 0 holds the legacy vectors: CPU 1 has the most left.
+        assert_eq!(m.best_any_cpu(), Some(u32::from(ncpus > 1)));
+        assert_eq!(m.best_any_cpu(), naive_best(&m));
+    }
+}
+
+#[derive(Clone, Debug)]
+enum TreeOp {
+    Online(u32),
+    Offline(u32),
+    Alloc(Vec<u32>, bool),
+    AllocAny(bool),
+    FreeHeld(usize),
+    FreeRandom(u32, u32, bool),
+    Assign(u32, u32),
+    AssignSystem(u32, u32, bool),
+    ReserveManaged(Vec<u32>),
+    RemoveManaged(Vec<u32>),
+    AllocManaged(Vec<u32>),
+}
+
+/// Operations on a matrix of up to 9 CPUs; CPU and bit numbers run a little past the valid
+/// ones so the error paths are taken too.
+fn tree_op_strategy() -> impl Strategy<Value = TreeOp> {
+    let cpu = 0u32..10;
+    let bit = 0u32..20;
+    let mask = proptest::collection::vec(0u32..10, 0..6);
+    prop_oneof![
+        2 => cpu.clone().prop_map(TreeOp::Online),
+        1 => cpu.clone().prop_map(TreeOp::Offline),
+        3 => (mask.clone(), any::<bool>()).prop_map(|(m, r)| TreeOp::Alloc(m, r)),
+        4 => any::<bool>().prop_map(TreeOp::AllocAny),
+        4 => any::<usize>().prop_map(TreeOp::FreeHeld),
+        1 => (cpu.clone(), bit.clone(), any::<bool>())
+            .prop_map(|(c, b, m)| TreeOp::FreeRandom(c, b, m)),
+        1 => (cpu.clone(), bit.clone()).prop_map(|(c, b)| TreeOp::Assign(c, b)),
+        1 => (cpu.clone(), bit, any::<bool>()).prop_map(|(c, b, r)| TreeOp::AssignSystem(c, b, r)),
+        1 => mask.clone().prop_map(TreeOp::ReserveManaged),
+        1 => mask.clone().prop_map(TreeOp::RemoveManaged),
+        1 => mask.prop_map(TreeOp::AllocManaged),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Random sequences of every operation that touches `available` or `online` (double
+    /// offlines and assigns on offline CPUs included: they make `available` drift and wrap).
+    /// After each step the tree's root is the linear scan's pick, the tree equals a fresh
+    /// rebuild, and `alloc_any` behaves as `alloc` over every CPU (both ways of writing it).
+    #[test]
+    fn best_cpu_tree_tracks_the_scan(
+        ncpus in 1u32..10,
+        ops in proptest::collection::vec(tree_op_strategy(), 1..150),
+    ) {
+        // 8 allocatable bits per CPU: exhaustion and ties come quickly.
+        let mut m = IrqMatrix::new(20, 8, 16, ncpus).unwrap();
+        let mut held: Vec<(u32, u32, bool)> = Vec::new();
+        check_tree(&m)?;
+        for op in ops {
+            match op {
+                TreeOp::Online(c) => { let _ = m.online(c); }
+                TreeOp::Offline(c) => { let _ = m.offline(c); }
+                TreeOp::Alloc(mask, r) => {
+                    if let Ok((c, b)) = m.alloc(&mask, r) { held.push((c, b, false)); }
+                }
+                TreeOp::AllocAny(r) => {
+                    check_alloc_any(&m, r)?;
+                    if let Ok((c, b)) = m.alloc_any(r) { held.push((c, b, false)); }
+                }
+                TreeOp::FreeHeld(i) => {
+                    if !held.is_empty() {
+                        let (c, b, managed) = held.swap_remove(i % held.len());
+                        let _ = m.free(c, b, managed);
+                    }
+                }
+                TreeOp::FreeRandom(c, b, managed) => {
+                    if m.free(c, b, managed).is_ok() {
+                        held.retain(|&(hc, hb, _)| (hc, hb) != (c, b));
+                    }
+                }
+                TreeOp::Assign(c, b) => {
+                    if m.assign(c, b).is_ok() { held.push((c, b, false)); }
+                }
+                TreeOp::AssignSystem(c, b, replace) => {
+                    if m.assign_system(c, b, replace).is_ok() {
+                        held.retain(|&(hc, hb, _)| !(replace && (hc, hb) == (c, b)));
+                    }
+                }
+                TreeOp::ReserveManaged(mask) => { let _ = m.reserve_managed(&mask); }
+                TreeOp::RemoveManaged(mask) => { let _ = m.remove_managed(&mask); }
+                TreeOp::AllocManaged(mask) => {
+                    if let Ok((c, b)) = m.alloc_managed(&mask) { held.push((c, b, true)); }
+                }
+            }
+            check_tree(&m)?;
+            check_alloc_any(&m, false)?;
+        }
+    }
+}

@@ -382,9 +382,20 @@ impl VectorDomain {
             .collect()
     }
 
+    /// Whether `alloc(mask)` is `alloc_any`: `mask` is the cached online list and the matrix has
+    /// exactly those CPUs online. The domain's online mask is always a subset of the matrix's
+    /// online maps (a CPU joins the matrix first and leaves it last), so equal counts mean equal
+    /// sets; they differ while `cpu_offline` migrates irqs off a CPU that has left the online
+    /// mask but whose matrix map is still online.
+    fn is_matrix_online(&self, mask: &Arc<[u32]>) -> bool {
+        Arc::ptr_eq(mask, &self.online) && self.online.len() == self.matrix.online_maps() as usize
+    }
+
     /// `assign_vector_locked` for an irq without a vector or whose vector must move:
     /// `alloc(dest, has_reserved)`, then the move (old vector freed at once, see module doc).
-    fn assign_vector(&mut self, irq: u32, dest: &[u32]) -> Result<()> {
+    /// `any` says `dest` is the matrix's online set ([`Self::is_matrix_online`]): the matrix then
+    /// picks the CPU with `alloc_any`, which gives what `alloc(dest)` gives without the scan.
+    fn assign_vector(&mut self, irq: u32, dest: &[u32], any: bool) -> Result<()> {
         let info = self.irq(irq)?;
         if let Some((cpu, _)) = info.target {
             if self.cpu_is_online(cpu) && dest.binary_search(&cpu).is_ok() {
@@ -394,7 +405,17 @@ impl VectorDomain {
         let resvd = info.has_reserved;
         let old = info.target;
         let managed = info.managed;
-        let (cpu, vector) = self.matrix.alloc(dest, resvd)?;
+        let (cpu, vector) = if any {
+            // `dest` is exactly the matrix's online CPUs, so the scan would skip the same ones.
+            debug_assert!(dest.iter().all(|&c| self.matrix.is_online(c)));
+            debug_assert_eq!(
+                dest.len(),
+                self.matrix.cpus().iter().filter(|c| c.online()).count()
+            );
+            self.matrix.alloc_any(resvd)?
+        } else {
+            self.matrix.alloc(dest, resvd)?
+        };
         if let Some((ocpu, ovec)) = old {
             // The kernel frees at once when the old CPU is offline and after the first
             // interrupt on the new vector otherwise; both are "now" in this model.
@@ -460,19 +481,21 @@ impl VectorDomain {
                 .copied()
                 .filter(|&c| self.in_affinity(&affinity, c))
                 .collect();
-            if self.assign_vector(irq, &both).is_ok() {
+            if self.assign_vector(irq, &both, false).is_ok() {
                 return Ok(());
             }
-            if self.assign_vector(irq, &node_cpus).is_ok() {
+            if self.assign_vector(irq, &node_cpus, false).is_ok() {
                 return Ok(());
             }
         }
         let aff_online = self.and_online(&affinity);
-        if self.assign_vector(irq, &aff_online).is_ok() {
+        let any = self.is_matrix_online(&aff_online);
+        if self.assign_vector(irq, &aff_online, any).is_ok() {
             return Ok(());
         }
         let online = self.online.clone();
-        self.assign_vector(irq, &online)
+        let any = self.is_matrix_online(&online);
+        self.assign_vector(irq, &online, any)
     }
 
     /// `activate_reserved`: the chain; on success the reservation is consumed
@@ -668,7 +691,8 @@ impl VectorDomain {
             if mask.is_empty() {
                 mask = self.online.clone();
             }
-            if self.assign_vector(irq, &mask).is_err() {
+            let any = self.is_matrix_online(&mask);
+            if self.assign_vector(irq, &mask, any).is_err() {
                 // set_affinity failure at startup is ignored by the kernel; the irq stays put.
             }
         }
@@ -809,7 +833,8 @@ impl VectorDomain {
             let r = if managed {
                 self.assign_managed_vector(irq, &mask)
             } else {
-                self.assign_vector(irq, &mask)
+                let any = self.is_matrix_online(&mask);
+                self.assign_vector(irq, &mask, any)
             };
             if r.is_err() {
                 // pr_warn("IRQ%u: set affinity failed(%d)"): the irq stays on the dead CPU.

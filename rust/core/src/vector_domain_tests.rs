@@ -415,3 +415,34 @@ fn state_names_flags_and_debug_show() {
     assert!(!off.irq(a).unwrap().can_reserve());
     assert_eq!(off.irq(a).unwrap().state(), IrqState::Assigned);
 }
+
+#[test]
+fn migration_never_picks_the_cpu_going_down() {
+    // While `cpu_offline` migrates, the dying CPU has left the online mask but its matrix map is
+    // still online: the move must scan the online list, not take the matrix's best CPU.
+    let mut d = domain(3, true);
+    let mut on = Vec::new();
+    for _ in 0..3 {
+        let irq = d.alloc_irq(None, false, None).unwrap();
+        d.activate(irq).unwrap();
+        on.push(d.irq(irq).unwrap().target().unwrap().0);
+    }
+    // CPU 0 holds the legacy vectors: 1 (tie, lowest), 2, 1.
+    assert_eq!(on, [1, 2, 1]);
+    let avl = |d: &VectorDomain, c: u32| d.matrix().cpu(c).unwrap().available();
+    assert!(avl(&d, 2) > avl(&d, 1) && avl(&d, 1) > avl(&d, 0));
+    let moved = d
+        .irqs()
+        .find(|(_, i)| i.target().unwrap().0 == 2)
+        .unwrap()
+        .0;
+    d.cpu_offline(2).unwrap();
+    assert_eq!(d.irq(moved).unwrap().target().map(|t| t.0), Some(1));
+    check(&d);
+    // Back online, the default affinity goes through alloc_any again and finds CPU 2.
+    d.cpu_online(2).unwrap();
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    d.activate(irq).unwrap();
+    assert_eq!(d.irq(irq).unwrap().target().map(|t| t.0), Some(2));
+    check(&d);
+}

@@ -14,6 +14,11 @@ fn matrix_pairs_leave_the_matrix_as_they_found_it() {
             assert_eq!(workloads::matrix_alloc_free(&mut m, &mask), first);
         }
         assert_eq!(m.global_available(), before);
+        // alloc_any is the same pair as alloc over the all-CPUs mask.
+        for _ in 0..10 {
+            assert_eq!(workloads::matrix_alloc_any_free(&mut m), first);
+        }
+        assert_eq!(m.global_available(), before);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Replays every golden trace of the real `kernel/irq/matrix.c` (tests/data/matrix_traces, see its
-//! FORMAT.md) through `IrqMatrix` and compares every field of every record.
+//! FORMAT.md) through `IrqMatrix` and compares every field of every record. Each `alloc` whose
+//! mask is every possible CPU is also run as `alloc_any` on a copy, which must agree exactly.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -151,7 +152,25 @@ fn apply(m: &mut IrqMatrix, op: &str, args: &Value) -> Outcome {
             m.remove_reserved();
             outcome_of_unit(Ok(()), Value::Null)
         }
-        "alloc" => outcome_of_alloc(m.alloc(&cpus_arg(args), bool_arg(args, "reserved"))),
+        "alloc" => {
+            let cpus = cpus_arg(args);
+            let reserved = bool_arg(args, "reserved");
+            // Over every possible CPU, alloc_any must do exactly what alloc does.
+            let mut set = cpus.clone();
+            set.sort_unstable();
+            set.dedup();
+            let any = set.iter().copied().eq(0..m.ncpus()).then(|| {
+                let mut c = m.clone();
+                let r = c.alloc_any(reserved);
+                (c, r)
+            });
+            let r = m.alloc(&cpus, reserved);
+            if let Some((c, r_any)) = any {
+                assert_eq!(r_any, r, "alloc_any result");
+                assert_eq!(&c, m, "alloc_any state");
+            }
+            outcome_of_alloc(r)
+        }
         "free" => outcome_of_unit(
             m.free(
                 u32_arg(args, "cpu"),

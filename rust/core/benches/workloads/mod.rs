@@ -42,6 +42,15 @@ pub fn matrix_alloc_free(m: &mut IrqMatrix, mask: &[u32]) -> (u32, u32) {
     (cpu, bit)
 }
 
+/// One `alloc_any` (not reserved: `irq_matrix_alloc` over every possible CPU, the CPU taken
+/// from the matrix's best-CPU tree), then its `irq_matrix_free`.
+#[inline]
+pub fn matrix_alloc_any_free(m: &mut IrqMatrix) -> (u32, u32) {
+    let (cpu, bit) = m.alloc_any(false).expect("alloc_any");
+    m.free(cpu, bit, false).expect("free");
+    (cpu, bit)
+}
+
 // ---- irte --------------------------------------------------------------------
 
 /// A 65,536-entry VT-d table with its lower half allocated one IRTE at a time
