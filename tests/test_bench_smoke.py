@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from simpy_storm import run_storm
 from storm import Storm, closed_form_lost, msixcore_config_json
 
@@ -81,3 +82,19 @@ def test_profile_table_divides_each_stage_by_its_unit() -> None:
     assert "| fire path: draw, pick, table, remap, CPU handler | 300 | event |" in out
     assert "| enable_vectors (alloc + request_irq each vector) | 4,000 | resize |" in out
     assert "remap + CPU queue" not in out  # stages without a count are left out
+
+
+def test_hundred_million_script_at_two_cycles() -> None:
+    """``benches/hundred_million.py`` at 2 × 1 storm cycle: the merged loss agrees
+    with the closed form, and a count that is not whole cycles is refused."""
+    from hundred_million import main, measure
+
+    r = measure(2048, 2)
+    assert r["resizes"] == 2048 and r["replications"] == 2
+    expected = r["closed_form_lost"]
+    assert abs(r["lost"] - expected) <= 4 * expected**0.5
+    lo, hi = r["ci95"]
+    assert lo < r["lost_per_million"] < hi
+    with pytest.raises(ValueError, match="whole number of storm cycles"):
+        measure(2048, 4)
+    assert main(["--resizes", "100"]) == 2
