@@ -6,8 +6,8 @@ released, merged, and the lost-per-million figure with its 95% interval.
     python benches/hundred_million.py                              # 100 M resizes, 2 replications
     python benches/hundred_million.py --resizes 4000000 --json out.json
 
-The resize count must split into whole storm cycles per replication
-(1,024 resizes per cycle at the defaults), so that the closed form applies.
+Each replication runs whole storm cycles (1,024 resizes each at the defaults), so
+the count is rounded up (100 M → 100,001,792) and the closed form applies.
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ from msixcore._core import run_replications
 
 
 def measure(resizes: int, replications: int, threads: int = 0) -> dict[str, Any]:
-    """Run ``resizes`` storm resizes as ``replications`` seeds on ``threads`` threads
-    (0 = every core); wall time, rates and the merged loss with its 95% interval."""
-    if replications < 1 or resizes % replications:
-        raise ValueError(f"{resizes} resizes do not split into {replications} replications")
-    each = resizes // replications
-    if each % DEFAULT.cycle_resizes:
-        raise ValueError(
-            f"{each} resizes per replication is not a whole number of storm cycles "
-            f"({DEFAULT.cycle_resizes} resizes each)"
-        )
+    """Run at least ``resizes`` storm resizes as ``replications`` seeds on ``threads``
+    threads (0 = every core): each replication runs whole storm cycles (the count is
+    rounded up), so the closed form applies. Wall time, rates, and the merged loss
+    with its 95% interval."""
+    if replications < 1:
+        raise ValueError(f"replications: give at least 1, got {replications}")
+    if resizes < 1:
+        raise ValueError(f"resizes: give at least 1, got {resizes}")
+    cycle = DEFAULT.cycle_resizes
+    each = -(-resizes // (replications * cycle)) * cycle
     cfg = msixcore_config(DEFAULT, each)
     cfg["mode"] = "aggregated"
     seeds = list(range(1, replications + 1))
@@ -44,8 +44,8 @@ def measure(resizes: int, replications: int, threads: int = 0) -> dict[str, Any]
     out = json.loads(run_replications(json.dumps(cfg), seeds, threads))
     seconds = time.perf_counter() - t0
     done = out["stats"]["resize_requests"]
-    if done != resizes:
-        raise RuntimeError(f"asked for {resizes} resizes, the runs made {done}")
+    if done != each * replications:
+        raise RuntimeError(f"asked for {each * replications} resizes, the runs made {done}")
     lost = out["books"]["outcomes"]["lost"]
     rate = per_million(lost, done)
     return {

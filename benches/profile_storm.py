@@ -5,7 +5,8 @@ under ``valgrind --tool=callgrind`` in per-event and in aggregated mode, and
 prints the inclusive instruction count of each stage of the engine divided by
 what the stage is paid per: interrupt events (fires) or resizes. Callgrind
 counts instructions, not seconds, so the table is the same on a loaded
-machine; instructions per event times the run's events/s gives the IPC.
+machine; instructions per event times a timed run's events/s gives the
+instructions retired per second.
 
     python benches/profile_storm.py                 # both modes, default sizes
     python benches/profile_storm.py --event-resizes 2048 --aggregated-resizes 8192 --json out.json
