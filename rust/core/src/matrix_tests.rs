@@ -740,8 +740,9 @@ fn alloc_any_no_retry_when_best_cpu_has_no_bit() {
 
 #[test]
 fn x86_boot_builds_the_tree() {
-    for ncpus in [1, 2, 3, 7, 64, 100] {
+    for ncpus in [1, 2, 3, 7, 31, 32, 64, 100] {
         let m = IrqMatrix::x86(ncpus, &X86Preset::mainline()).unwrap();
+        assert_eq!(m.best.nodes.is_empty(), ncpus < 32, "tree from 32 CPUs on");
         let mut fresh = m.best.clone();
         fresh.rebuild(&m.maps);
         assert_eq!(fresh, m.best);
@@ -798,10 +799,15 @@ proptest! {
     #[test]
     fn best_cpu_tree_tracks_the_scan(
         ncpus in 1u32..10,
+        tree in any::<bool>(),
         ops in proptest::collection::vec(tree_op_strategy(), 1..150),
     ) {
-        // 8 allocatable bits per CPU: exhaustion and ties come quickly.
+        // 8 allocatable bits per CPU: exhaustion and ties come quickly. So few CPUs scan
+        // unless the tree is forced; both ways must agree with the kernel loop.
         let mut m = IrqMatrix::new(20, 8, 16, ncpus).unwrap();
+        if tree {
+            m.force_best_cpu_tree();
+        }
         let mut held: Vec<(u32, u32, bool)> = Vec::new();
         check_tree(&m)?;
         for op in ops {
