@@ -416,15 +416,39 @@ impl VectorDomain {
         } else {
             self.matrix.alloc(dest, resvd)?
         };
+        self.move_to(irq, old, managed, (cpu, vector));
+        Ok(())
+    }
+
+    /// `assign_vector(irq, online mask)` without materialising the mask (no `Arc` clone on the
+    /// common path): `alloc_any` when the matrix has exactly the domain's online CPUs online.
+    fn assign_vector_online(&mut self, irq: u32) -> Result<()> {
+        if self.online.len() != self.matrix.online_maps() as usize {
+            let online = self.online.clone();
+            return self.assign_vector(irq, &online, false);
+        }
+        let info = self.irq(irq)?;
+        if let Some((cpu, _)) = info.target {
+            if self.cpu_is_online(cpu) {
+                return Ok(());
+            }
+        }
+        let (resvd, old, managed) = (info.has_reserved, info.target, info.managed);
+        let new = self.matrix.alloc_any(resvd)?;
+        self.move_to(irq, old, managed, new);
+        Ok(())
+    }
+
+    /// The end of `assign_vector_locked`: the irq now holds `new`; its `old` vector is freed.
+    fn move_to(&mut self, irq: u32, old: Option<(u32, u32)>, managed: bool, new: (u32, u32)) {
         if let Some((ocpu, ovec)) = old {
             // The kernel frees at once when the old CPU is offline and after the first
             // interrupt on the new vector otherwise; both are "now" in this model.
             self.matrix_free(ocpu, ovec, managed);
         }
         if let Some(i) = self.irqs.get_mut(irq) {
-            i.target = Some((cpu, vector));
+            i.target = Some(new);
         }
-        Ok(())
     }
 
     /// `assign_managed_vector(dest)`: `alloc_managed(dest ∩ affinity)` unless already there.
@@ -473,6 +497,11 @@ impl VectorDomain {
     /// moves on, as in the kernel.
     fn assign_any(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
+        if info.node.is_none() && Arc::ptr_eq(&info.affinity, &self.all_cpus) {
+            // Default affinity, no node: `affinity ∩ online` and the chain's last step are the
+            // same mask, and a failed attempt changes nothing, so the second would fail alike.
+            return self.assign_vector_online(irq);
+        }
         let affinity = info.affinity.clone();
         if let Some(node) = info.node {
             let node_cpus = self.node_cpus(node);
