@@ -18,6 +18,13 @@ def figures() -> dict[str, float]:
     return FIGURES
 
 
+def pytest_benchmark_update_json(config: Any, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """Keep the statistics, drop every round's raw time: the per-call benchmarks run ~10^5
+    rounds, which would make the JSON tens of megabytes (``benches/results`` is committed)."""
+    for bench in output_json.get("benchmarks", []):
+        bench.get("stats", {}).pop("data", None)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the session's figures and their ratios to the same-run baselines."""
     if not FIGURES:
