@@ -402,8 +402,11 @@ impl Engine {
                 What::Step => self.guest_step(ev.dev)?,
                 What::Effects(slot) => {
                     let batch = std::mem::take(&mut self.batches[slot as usize]);
+                    // One time for the whole batch (a float-to-integer conversion per effect
+                    // showed in the profile).
+                    let now = self.now as u64;
                     for fx in &batch {
-                        self.apply(ev.dev, *fx)?;
+                        self.apply(ev.dev, *fx, now)?;
                     }
                     // Keep the allocation for the next batch.
                     self.batches[slot as usize] = batch;
@@ -720,7 +723,18 @@ impl Engine {
         }
     }
 
+    /// Route what a table change released (pending vectors sent late) and settle their books.
+    #[inline]
     fn settle_released(&mut self, dev: u32, released: Vec<(usize, MsiMessage)>) -> Result<()> {
+        // Most table changes release nothing: stay inline for those.
+        if released.is_empty() {
+            return Ok(());
+        }
+        self.settle_released_slow(dev, released)
+    }
+
+    #[inline(never)]
+    fn settle_released_slow(&mut self, dev: u32, released: Vec<(usize, MsiMessage)>) -> Result<()> {
         for (k, msg) in released {
             let outcome = self.deliver(dev, k as u32, msg);
             self.books.settle_pending(outcome)?;
@@ -729,8 +743,8 @@ impl Engine {
         Ok(())
     }
 
-    fn apply(&mut self, dev: u32, fx: Fx) -> Result<()> {
-        let now = self.now as u64;
+    /// Apply one host effect at `now` (ns) to device `dev`'s table and the run's state.
+    fn apply(&mut self, dev: u32, fx: Fx, now: u64) -> Result<()> {
         let live_before: bool;
         match fx {
             Fx::Mask(k) => {
