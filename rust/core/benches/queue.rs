@@ -1,8 +1,8 @@
 //! Cross-thread delivery queue throughput: one producer thread pushes N
 //! deliveries, the bench thread pops them, in the same run for our
-//! `DeliveryQueue` (crossbeam `ArrayQueue` inside), the bare `ArrayQueue`,
-//! and the alternatives not chosen: crossbeam `SegQueue` and std's
-//! `sync_channel`. Bounded queues hold 4096 (the engine's default); criterion
+//! `DeliveryQueue` (a lock-free SPSC ring, `rtrb`), crossbeam's MPMC
+//! `ArrayQueue` (what it replaced), and the alternatives not chosen: crossbeam
+//! `SegQueue` and std's `sync_channel`. Bounded queues hold 4096 (the engine's default); criterion
 //! reports items/s (thread spawn and join included, amortised over N).
 //! A second group times push + pop on one thread (the engine's use).
 

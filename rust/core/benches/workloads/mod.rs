@@ -183,27 +183,28 @@ fn item(i: u64) -> Delivery {
     }
 }
 
-/// One producer thread pushes `n` deliveries, this thread pops them; returns
-/// the sum of their times (checked by the caller to catch lost items).
-/// Ours: `DeliveryQueue` (a lock-free SPSC ring, split into its two ends);
-/// both sides [`Wait`].
-pub fn queue_delivery(n: u64) -> u64 {
-    let (mut tx, mut q) = DeliveryQueue::new(QUEUE_CAPACITY).expect("queue").split();
-    let producer = thread::spawn(move || {
-        for i in 0..n {
-            let mut x = item(i);
-            let mut w = Wait::new();
-            while let Err(back) = tx.push(x) {
-                x = back;
-                w.snooze();
-            }
+/// The producer side of the bounded lock-free benches: push deliveries `0..n`,
+/// retrying a full queue with [`Wait`]. Generic, so each queue's push inlines.
+fn produce(n: u64, mut push: impl FnMut(Delivery) -> Result<(), Delivery>) {
+    for i in 0..n {
+        let mut x = item(i);
+        let mut w = Wait::new();
+        while let Err(back) = push(x) {
+            x = back;
+            w.snooze();
         }
-    });
+    }
+}
+
+/// The consumer side of the lock-free benches: pop `n` deliveries, waiting with
+/// [`Wait`] while empty; returns the sum of their times (checked by the caller to
+/// catch lost items).
+fn consume(n: u64, mut pop: impl FnMut() -> Option<Delivery>) -> u64 {
     let mut sum = 0u64;
     let mut seen = 0u64;
     let mut w = Wait::new();
     while seen < n {
-        if let Some(d) = q.pop() {
+        if let Some(d) = pop() {
             w.reset();
             sum = sum.wrapping_add(d.time_ns);
             seen += 1;
@@ -211,6 +212,17 @@ pub fn queue_delivery(n: u64) -> u64 {
             w.snooze();
         }
     }
+    sum
+}
+
+/// One producer thread pushes `n` deliveries, this thread pops them; returns
+/// the sum of their times (checked by the caller to catch lost items).
+/// Ours: `DeliveryQueue` (a lock-free SPSC ring, split into its two ends);
+/// both sides [`Wait`].
+pub fn queue_delivery(n: u64) -> u64 {
+    let (mut tx, mut q) = DeliveryQueue::new(QUEUE_CAPACITY).expect("queue").split();
+    let producer = thread::spawn(move || produce(n, |x| tx.push(x)));
+    let sum = consume(n, || q.pop());
     producer.join().expect("producer");
     sum
 }
@@ -220,30 +232,9 @@ pub fn queue_array(n: u64) -> u64 {
     let q = Arc::new(ArrayQueue::new(QUEUE_CAPACITY));
     let producer = {
         let q = Arc::clone(&q);
-        thread::spawn(move || {
-            for i in 0..n {
-                let mut x = item(i);
-                let mut w = Wait::new();
-                while let Err(back) = q.push(x) {
-                    x = back;
-                    w.snooze();
-                }
-            }
-        })
+        thread::spawn(move || produce(n, |x| q.push(x)))
     };
-    let mut sum = 0u64;
-    let mut seen = 0u64;
-    let mut w = Wait::new();
-    while seen < n {
-        if let Some(d) = q.pop() {
-            w.reset();
-            let d: Delivery = d;
-            sum = sum.wrapping_add(d.time_ns);
-            seen += 1;
-        } else {
-            w.snooze();
-        }
-    }
+    let sum = consume(n, || q.pop());
     producer.join().expect("producer");
     sum
 }
@@ -260,19 +251,7 @@ pub fn queue_seg(n: u64) -> u64 {
             }
         })
     };
-    let mut sum = 0u64;
-    let mut seen = 0u64;
-    let mut w = Wait::new();
-    while seen < n {
-        if let Some(d) = q.pop() {
-            w.reset();
-            let d: Delivery = d;
-            sum = sum.wrapping_add(d.time_ns);
-            seen += 1;
-        } else {
-            w.snooze();
-        }
-    }
+    let sum = consume(n, || q.pop());
     producer.join().expect("producer");
     sum
 }
