@@ -1,6 +1,6 @@
 """The command line: every user error is one line on stderr with exit status
-2 and no traceback (checked in a subprocess); compare/run output and JSON with
-a fake engine (in process)."""
+2 and no traceback (checked in a subprocess); compare/run output and JSON from the
+real engine (in process)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 
 from msixcore import SCENARIOS
 from msixcore.cli import compare_jobs, main
-from msixcore.simulation import engine_available
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -88,16 +87,6 @@ def test_user_errors_are_one_line_with_status_2(files: Path, args: list[str], me
     assert proc.stdout == ""
 
 
-@pytest.mark.skipif(engine_available(), reason="only meaningful without the engine binding")
-def test_missing_engine_is_one_line_with_status_1() -> None:
-    proc = cli("run", "storm", "--policy", "noresize", "--resizes", "8")
-    assert proc.returncode == 1
-    assert proc.stderr.splitlines() == [
-        "msixcore: error: this build of msixcore._core has no run_simulation "
-        "(the engine binding is not built)"
-    ]
-
-
 def test_scenarios_lists_parameters_defaults_and_units() -> None:
     proc = cli("scenarios")
     assert proc.returncode == 0, proc.stderr
@@ -142,13 +131,13 @@ def _compare(tmp_path: Path, name: str, *extra: str) -> tuple[str, bytes]:
     return name, path.read_bytes()
 
 
-def test_compare_with_fake_engine(
-    tmp_path: Path, fake_engine: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+def test_compare_with_engine_spy(
+    tmp_path: Path, engine_spy: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, first = _compare(tmp_path, "a.json")
     out, err = capsys.readouterr()
     jobs = compare_jobs(0, None, True)
-    assert len(fake_engine) == len(jobs)
+    assert len(engine_spy) == len(jobs)
     lines = out.splitlines()
     assert lines[0].startswith("scenario") and "lost/M resizes [95% CI]" in lines[0]
     rows = [line for line in lines[2:] if not line.startswith("storm/")]
@@ -168,14 +157,14 @@ def test_compare_with_fake_engine(
     assert other != first
 
 
-def test_run_with_fake_engine(
-    tmp_path: Path, fake_engine: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+def test_run_with_engine_spy(
+    tmp_path: Path, engine_spy: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "run.json"
     args = ["run", "storm", "--policy", "noresize", "--resizes", "128", "--seed", "4"]
     rc = main([*args, "--set", "devices=2", "--set", "gap=2ms", "--json", str(path)])
     assert rc == 0
-    (config,) = fake_engine
+    (config,) = engine_spy
     assert len(config["devices"]) == 2 and config["seed"] == 4
     assert config["stop"]["max_resizes"] == 128
     assert config["devices"][0]["program"][-1]["delay_ns"] == 2_000_000
@@ -205,7 +194,7 @@ def test_run_replications_merge(tmp_path: Path) -> None:
 
 
 def test_run_full_config_file(
-    tmp_path: Path, fake_engine: list[dict[str, Any]], files: Path
+    tmp_path: Path, engine_spy: list[dict[str, Any]], files: Path
 ) -> None:
     rc = main(
         [
@@ -221,7 +210,7 @@ def test_run_full_config_file(
         ]
     )
     assert rc == 0
-    (config,) = fake_engine
+    (config,) = engine_spy
     assert config["policy"] == {"kind": "upfront"} and config["host"] == {"ncpus": 4}
     assert config["seed"] == 2
 

@@ -15,8 +15,6 @@ from msixcore import SCENARIOS, InvalidArgument, run_config, storm_closed_form_l
 from msixcore.cli import compare_jobs, main
 from msixcore.report import make_record, results_json
 
-pytestmark = pytest.mark.requires_engine
-
 RESIZE_SCENARIOS = ("storm", "managed-hotplug", "no-autoen", "subfunction", "fpga")
 
 
@@ -98,8 +96,8 @@ def test_host_packing_exhaustion(compare_runs: dict[tuple[str, str], Any]) -> No
 def test_storm_matches_closed_form(params: dict[str, Any], resizes: int, seed: int) -> None:
     config = SCENARIOS["storm"].build(params, "noresize", seed, resizes)
     result = run_config(config)
-    assert result.stats["resize_requests"] == resizes
-    assert result.stats["resizes"] == resizes
+    assert result.stats.resize_requests == resizes
+    assert result.stats.resizes == resizes
     expect = storm_closed_form_lost(params, resizes)
     lost = result.outcomes["lost"]
     assert abs(lost - expect) < 4 * math.sqrt(expect), (lost, expect)

@@ -34,8 +34,8 @@ def test_host_runs_and_noresize_loses_while_dynamic_does_not() -> None:
     clean = host.run("dynamic", seed=3, duration=0.01)
     assert lossy.outcomes["lost"] > 0
     assert clean.outcomes["lost"] == 0
-    assert lossy.stats["resizes"] == 32
-    assert clean.stats["peak_usage"]["cpu_vectors"] == 32
+    assert lossy.stats.resizes == 32
+    assert clean.stats.peak_usage.cpu_vectors == 32
 
 
 def test_simulation_with_a_python_policy_matches_the_builtin() -> None:

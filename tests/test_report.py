@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import fake_result
-
-from msixcore import SCENARIOS, make_record, results_json, storm_closed_form_lost
+from msixcore import SCENARIOS, make_record, results_json, run_config, storm_closed_form_lost
 from msixcore.report import config_digest, format_table, write_json
-from msixcore.simulation import OUTCOMES, parse_result
+from msixcore.simulation import OUTCOMES
 
 
 def _record(seed: int = 1, policy: str = "noresize"):  # type: ignore[no-untyped-def]
     storm = SCENARIOS["storm"]
     params = storm.resolve({"devices": 2, "table": 8, "init": 2})
     config = storm.build(params, policy, seed, 64)
-    result = parse_result(json.dumps(fake_result(config)))
+    result = run_config(config)
     closed = storm_closed_form_lost(params, 64)
     return make_record(
         "storm", policy, seed, params, result, closed_form_lost=closed, config=config
@@ -52,9 +50,15 @@ def test_json_is_deterministic(tmp_path: Path) -> None:
     assert path.read_bytes() == a.encode()
 
 
-def test_config_digest_ignores_key_order() -> None:
-    assert config_digest({"a": 1, "b": [1, 2]}) == config_digest({"b": [1, 2], "a": 1})
-    assert config_digest({"a": 1}) != config_digest({"a": 2})
+def test_config_digest_is_of_what_the_engine_runs() -> None:
+    storm = SCENARIOS["storm"]
+    config = storm.build(None, "noresize", 1, 64)
+    reordered = dict(reversed(list(config.items())))
+    assert config_digest(config) == config_digest(reordered)
+    # A default written out is the same config as the default left out.
+    explicit = {**config, "stall_timeout_ns": 30_000_000_000, "mode": "event"}
+    assert config_digest(explicit) == config_digest(config)
+    assert config_digest(config) != config_digest({**config, "seed": 2})
 
 
 def test_table_has_a_row_per_record_and_the_closed_form_line() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from msixcore import SCENARIOS, InvalidArgument, load_file
+from msixcore.cli import main
 from msixcore.scenario_file import apply_config_override, parse_assignment, parse_spec
 
 
@@ -71,29 +72,6 @@ def test_full_config_files(tmp_path: Path) -> None:
         ("m.json", "[1]", "must hold a table/object"),
         ("n.toml", 'base = "storm"\n[config]\n', "base: give base"),
         (
-            "o.json",
-            json.dumps(
-                {
-                    "config": {
-                        "devices": [{"entries": 2, "rate": -1.0, "program": []}],
-                        "stop": {"max_time_ns": 5},
-                    }
-                }
-            ),
-            "config.devices[0].rate: must be a finite rate ≥ 0",
-        ),
-        (
-            "p.json",
-            json.dumps(
-                {
-                    "devices": [{"entries": 64, "program": []}],
-                    "timing": {"w0_ns": 20000, "w1_ns": 500},
-                    "stop": {"max_time_ns": 50000},
-                }
-            ),
-            "stop.max_time_ns: the run (50000 ns) must be longer than the longest resize window",
-        ),
-        (
             "q.toml",
             'base = "host-packing"\n[params]\nduration = "10us"\n',
             "params.duration: must exceed the longest resize window",
@@ -110,6 +88,46 @@ def test_file_errors_name_file_and_field(
     got = str(info.value)
     assert got.startswith(f"{p}: {message}"), got
     assert "\n" not in got
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "o.json",
+            json.dumps(
+                {
+                    "config": {
+                        "devices": [{"entries": 2, "rate": -1.0, "program": []}],
+                        "stop": {"max_time_ns": 5},
+                    }
+                }
+            ),
+            "config.devices[0].rate: must be a rate in 0..=1e9 per second, got -1",
+        ),
+        (
+            "p.json",
+            json.dumps(
+                {
+                    "devices": [{"entries": 64, "program": []}],
+                    "timing": {"w0_ns": 20000, "w1_ns": 500},
+                    "stop": {"max_time_ns": 50000},
+                }
+            ),
+            "config.stop.max_time_ns: the run (50000 ns) must be longer than the longest resize",
+        ),
+    ],
+)
+def test_full_config_errors_name_file_and_field_when_run(
+    tmp_path: Path, name: str, text: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full engine config is validated once, by the engine, when it runs;
+    the error still names the file and the field, on one line."""
+    p = write(tmp_path, name, text)
+    load_file(p)
+    assert main(["run", "--file", str(p), "--policy", "noresize"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"msixcore: error: {p}: {message}"), line
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -1,29 +1,52 @@
-"""run_config and the engine result contract, with a fake engine."""
+"""run_config, run_replications and the engine result contract."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
-from msixcore import AccountingError, EngineUnavailable, RunResult, _core, run_config
-from msixcore.simulation import OUTCOMES, engine_available, parse_result
+from msixcore import (
+    SCENARIOS,
+    AccountingError,
+    InvalidArgument,
+    RunResult,
+    RunStats,
+    _core,
+    merge_results,
+    run_config,
+    run_replications,
+)
+from msixcore.simulation import OUTCOMES, parse_result
 
-CONFIG: dict[str, Any] = {"devices": [], "stop": {"max_time_ns": 1}}
+
+def _storm(seed: int = 1, resizes: int = 64) -> dict[str, Any]:
+    storm = SCENARIOS["storm"]
+    return storm.build({"devices": 2, "table": 8, "init": 2}, "noresize", seed, resizes)
 
 
 def _books(fired: int, **outcomes: int) -> str:
+    real = json.loads(_core.run_simulation(json.dumps(_storm())))
     counts = dict.fromkeys(OUTCOMES, 0) | outcomes
-    return json.dumps({"books": {"fired": fired, "outcomes": counts}, "stats": {"resizes": 3}})
+    return json.dumps({"books": {"fired": fired, "outcomes": counts}, "stats": real["stats"]})
 
 
-def test_parse_result_keeps_outcome_order() -> None:
-    r = parse_result(_books(10, lost=4, delivered=6))
-    assert isinstance(r, RunResult)
+def test_result_round_trips_through_its_json() -> None:
+    text = _core.run_simulation(json.dumps(_storm()))
+    r = parse_result(text)
+    assert isinstance(r, RunResult) and isinstance(r.stats, RunStats)
     assert list(r.outcomes) == list(OUTCOMES)
-    assert r.fired == 10 and r.outcomes["lost"] == 4 and r.stats == {"resizes": 3}
-    assert r.resizes == 0
+    assert r.fired == sum(r.outcomes.values()) > 0
+    assert r.resizes == r.stats.resize_requests == 64
+    # The typed form serialises back to the engine's JSON, key for key.
+    assert json.dumps(r.to_json(), sort_keys=True) == json.dumps(json.loads(text), sort_keys=True)
+
+
+def test_stats_fields_are_the_engines() -> None:
+    raw = json.loads(_core.run_simulation(json.dumps(_storm())))["stats"]
+    assert sorted(f.name for f in dataclasses.fields(RunStats)) == sorted(raw)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +58,12 @@ def test_parse_result_keeps_outcome_order() -> None:
         ('{"stats": {}}', "engine result: missing books.outcomes"),
         (_books(0, bogus=0), "engine result: unknown outcome 'bogus'"),
         (_books(-1, lost=-1), "engine result: books.fired must be a count"),
+        (
+            json.dumps(
+                {"books": {"fired": 0, "outcomes": dict.fromkeys(OUTCOMES, 0)}, "stats": {}}
+            ),
+            "engine result: stats does not match its schema",
+        ),
     ],
 )
 def test_bad_results_raise_accounting_error(text: str, message: str) -> None:
@@ -43,35 +72,29 @@ def test_bad_results_raise_accounting_error(text: str, message: str) -> None:
     assert str(info.value).startswith(message)
 
 
-def test_run_config_calls_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[str] = []
-
-    def fake(text: str) -> str:
-        seen.append(text)
-        return _books(5, delivered=5)
-
-    monkeypatch.setattr(_core, "run_simulation", fake, raising=False)
-    assert engine_available()
-    r = run_config({"stop": {"max_time_ns": 1}, "devices": []})
-    assert r.fired == 5
-    # Sorted keys: the same config always crosses as the same text.
-    assert seen == ['{"devices": [], "stop": {"max_time_ns": 1}}']
-
-
-def test_run_config_checks_the_books(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_core, "run_simulation", lambda _t: _books(6, lost=5), raising=False)
-    with pytest.raises(AccountingError, match="do not balance"):
-        run_config(CONFIG)
-
-
-def test_missing_engine_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(_core, "run_simulation", raising=False)
-    assert not engine_available()
-    with pytest.raises(EngineUnavailable, match="no run_simulation"):
-        run_config(CONFIG)
+def test_run_config_refuses_a_bad_config() -> None:
+    with pytest.raises(InvalidArgument, match="devices: at least one device"):
+        run_config({"stop": {"max_time_ns": 1}, "devices": []})
 
 
 def test_result_is_frozen() -> None:
-    r = parse_result(_books(0))
-    with pytest.raises(AttributeError):
+    r = run_config(_storm())
+    with pytest.raises(dataclasses.FrozenInstanceError):
         r.fired = 3  # type: ignore[misc]
+
+
+def test_replications_merge_in_the_core() -> None:
+    """The merged result of run_replications is the core's merge of the
+    single-seed runs, whatever the thread count."""
+    seeds = [5, 6, 7]
+    reps = run_replications(_storm(), seeds, threads=2)
+    singles = [run_config({**_storm(), "seed": s}) for s in seeds]
+    assert [r.seed for r in reps.runs] == seeds
+    assert [r.fired for r in reps.runs] == [s.fired for s in singles]
+    assert reps.merged == merge_results(singles)
+    assert reps.merged == run_replications(_storm(), seeds, threads=1).merged
+    m = reps.merged.stats
+    assert m.resize_requests == sum(s.stats.resize_requests for s in singles)
+    assert m.peak_usage.cpu_vectors == max(s.stats.peak_usage.cpu_vectors for s in singles)
+    # Each replication is its own host: the merged final usage is the largest.
+    assert m.final_usage.irtes == max(s.stats.final_usage.irtes for s in singles)

@@ -3,13 +3,15 @@ Garwood interval, per-million rates and merging of replications."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from statistics import NormalDist
+from typing import Any
 
 import pytest
 
 from msixcore import InvalidArgument
-from msixcore.simulation import OUTCOMES, RunResult
+from msixcore.simulation import OUTCOMES, RunResult, RunStats, Usage
 from msixcore.stats import (
     chi2_quantile,
     gamma_quantile,
@@ -137,12 +139,15 @@ def test_per_million_scales_count_and_interval() -> None:
         per_million(1, -5)
 
 
-def _result(fired_lost: tuple[int, int], **stats: object) -> RunResult:
+def _result(fired_lost: tuple[int, int], **stats: Any) -> RunResult:
     fired, lost = fired_lost
     outcomes = dict.fromkeys(OUTCOMES, 0)
     outcomes["lost"] = lost
     outcomes["delivered"] = fired - lost
-    return RunResult(fired=fired, outcomes=outcomes, stats=dict(stats))
+    fields: dict[str, Any] = {f.name: 0 for f in dataclasses.fields(RunStats)}
+    zero = {"cpu_vectors": 0, "irtes": 0, "irq_descs": 0}
+    fields |= {"final_usage": zero, "peak_usage": zero} | stats
+    return RunResult(fired=fired, outcomes=outcomes, stats=RunStats.from_json(fields))
 
 
 def test_merge_sums_counts_and_maxes_peaks() -> None:
@@ -164,10 +169,10 @@ def test_merge_sums_counts_and_maxes_peaks() -> None:
     assert m.fired == 150
     assert m.outcomes["lost"] == 10 and m.outcomes["delivered"] == 140
     assert list(m.outcomes) == list(OUTCOMES)
-    assert m.stats["resize_requests"] == 15 and m.resizes == 15
-    assert m.stats["stalls"] == 3
-    assert m.stats["max_queue_depth"] == 9
-    assert m.stats["peak_usage"] == {"cpu_vectors": 40, "irtes": 120, "irq_descs": 120}
+    assert m.stats.resize_requests == 15 and m.resizes == 15
+    assert m.stats.stalls == 3
+    assert m.stats.max_queue_depth == 9
+    assert m.stats.peak_usage == Usage(cpu_vectors=40, irtes=120, irq_descs=120)
     assert merge_results([a]) == a
     with pytest.raises(InvalidArgument):
         merge_results([])

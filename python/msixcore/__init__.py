@@ -28,10 +28,15 @@ from msixcore._core import (
     compose_amd_msi,
     compose_msi,
     decode_msi,
-    run_replications,
     run_simulation,
 )
-from msixcore.engine_config import POLICIES, SEMANTICS, validate_engine_config
+from msixcore.engine_config import (
+    FAILURE_MODES,
+    POLICIES,
+    SEMANTICS,
+    normalize_config,
+    validate_engine_config,
+)
 from msixcore.host import Device, Host
 from msixcore.parameters import Param
 from msixcore.policies import NoresizePolicy, Policy
@@ -45,10 +50,12 @@ from msixcore.scenarios import (
 )
 from msixcore.simulation import (
     OUTCOMES,
-    EngineUnavailable,
+    Replications,
     RunResult,
-    engine_available,
+    RunStats,
+    Usage,
     run_config,
+    run_replications,
 )
 from msixcore.stats import (
     RatePerMillion,
@@ -59,6 +66,7 @@ from msixcore.stats import (
 )
 
 __all__ = [
+    "FAILURE_MODES",
     "FIRE_OUTCOMES",
     "OUTCOMES",
     "POLICIES",
@@ -69,7 +77,6 @@ __all__ = [
     "AmdIrteTables",
     "AmdRemapper",
     "Device",
-    "EngineUnavailable",
     "Host",
     "InterruptRemapper",
     "InvalidArgument",
@@ -85,11 +92,14 @@ __all__ = [
     "Policy",
     "RatePerMillion",
     "RemapResult",
+    "Replications",
     "RunRecord",
     "RunResult",
     "RunSpec",
+    "RunStats",
     "Scenario",
     "Simulation",
+    "Usage",
     "VectorDomain",
     "VectorTable",
     "__version__",
@@ -97,13 +107,13 @@ __all__ = [
     "compose_amd_msi",
     "compose_msi",
     "decode_msi",
-    "engine_available",
     "format_table",
     "garwood_interval",
     "get_scenario",
     "load_file",
     "make_record",
     "merge_results",
+    "normalize_config",
     "per_million",
     "results_json",
     "run_config",

@@ -29,9 +29,16 @@ __all__ = [
     "__version__",
     "compose_amd_msi",
     "compose_msi",
+    "config_schema",
     "decode_msi",
+    "merge_run_results",
+    "normalize_config",
     "run_replications",
     "run_simulation",
+    "storm_closed_form_lost",
+    "storm_config",
+    "storm_defaults",
+    "validate_config",
 ]
 
 FIRE_OUTCOMES: tuple[str, ...]
@@ -802,11 +809,35 @@ def run_simulation(config_json: str, policy: object | None = None) -> str:
 def run_replications(config_json: str, seeds: list[int], threads: int = 0) -> str:
     """Run one replication per seed on ``threads`` threads (0 = all cores), GIL released.
 
-    Returns the merged JSON result (books and stats summed; peaks and maxima
-    maximised) plus ``replications``: each seed's ``fired``, ``outcomes``,
-    ``resizes`` and ``resize_requests``, in seed order. The same seeds give the
-    same bytes whatever the thread count.
+    Returns the merged JSON result (the core's merge: counts summed; peaks, maxima
+    and final usage maximised) plus ``replications``: each seed's ``fired``,
+    ``outcomes``, ``resizes`` and ``resize_requests``, in seed order. The same
+    seeds give the same bytes whatever the thread count.
     """
+
+def validate_config(config_json: str) -> None:
+    """Validate a JSON engine config, as every run does (the one validator);
+    raises :class:`InvalidArgument` naming the first bad field."""
+
+def normalize_config(config_json: str) -> str:
+    """The JSON config with every default filled in (parsed, not validated)."""
+
+def config_schema() -> str:
+    """The config schema as JSON: ``enums`` (policies, modes, semantics, failure
+    modes, ...), ``actions`` with their fields, ``limits`` and ``defaults``."""
+
+def storm_defaults() -> str:
+    """The canonical storm's parameters at their defaults, as JSON (times in ns)."""
+
+def storm_config(params_json: str, policy: str) -> str:
+    """The storm's JSON engine config under ``policy`` (no seed, no stop condition)."""
+
+def storm_closed_form_lost(params_json: str, resizes: int) -> float:
+    """Expected interrupts lost by a ``noresize`` storm (edge semantics) run to
+    ``resizes`` requests: ``rate · Σ k·(w0 + w1·(k+1))`` over the closed windows."""
+
+def merge_run_results(results_json: list[str]) -> str:
+    """Merge JSON run results (in order) with the core's one merge."""
 
 @final
 class Simulation:

@@ -10,7 +10,7 @@
 
 User errors (unknown names, bad ``--set``, bad files, impossible parameters)
 print one line on stderr (``msixcore: error: ...``) and exit with status 2; a
-missing engine or a failed run exits with status 1. No traceback.
+failed run exits with status 1. No traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from msixcore._core import InvalidArgument, MsixError, __version__
-from msixcore.engine_config import POLICIES, validate_engine_config
+from msixcore.engine_config import POLICIES
 from msixcore.parameters import ParamValue, format_value
 from msixcore.progress import Progress
 from msixcore.report import RunRecord, format_table, make_record, results_json, write_json
@@ -36,7 +36,7 @@ from msixcore.scenario_file import (
     parse_assignment,
 )
 from msixcore.scenarios import SCENARIOS, Scenario, get_scenario, storm_closed_form_lost
-from msixcore.simulation import EngineUnavailable, run_config, run_replications
+from msixcore.simulation import RunResult, run_config, run_replications
 
 __all__ = ["Job", "build_parser", "compare_jobs", "main"]
 
@@ -65,6 +65,8 @@ class Job:
     params: dict[str, ParamValue]
     config: dict[str, Any]
     closed_form_lost: float | None = None
+    source: str | None = None
+    """The file a full engine config came from (named in its errors)."""
 
 
 def _closed_form(
@@ -119,12 +121,7 @@ def _run_jobs(jobs: Sequence[Job], replications: int = 1, mode: str = "event") -
     for job in jobs:
         config = {**job.config, "mode": mode}
         progress.start(f"{job.scenario} / {job.policy}")
-        if replications > 1:
-            # Seeds S..S+N-1 on every core, merged in seed order (thread count free).
-            seeds = [job.seed + r for r in range(replications)]
-            result = run_replications(config, seeds)
-        else:
-            result = run_config(config)
+        result = _run_job(job, config, replications)
         progress.done()
         closed = job.closed_form_lost
         if closed is not None:
@@ -143,6 +140,21 @@ def _run_jobs(jobs: Sequence[Job], replications: int = 1, mode: str = "event") -
         )
     progress.close()
     return records
+
+
+def _run_job(job: Job, config: dict[str, Any], replications: int) -> RunResult:
+    """Run one job (its config validated by the engine, once)."""
+    try:
+        if replications > 1:
+            # Seeds S..S+N-1 on every core, merged in seed order (thread count free).
+            seeds = [job.seed + r for r in range(replications)]
+            return run_replications(config, seeds).merged
+        return run_config(config)
+    except InvalidArgument as exc:
+        if job.source is None:
+            raise
+        what = str(exc).removeprefix("invalid argument: ")
+        raise InvalidArgument(f"{job.source}: config.{what}") from None
 
 
 def _check_json_path(path: str | None) -> None:
@@ -226,10 +238,10 @@ def _config_job(spec: RunSpec, args: argparse.Namespace, seed: int) -> Job:
     resizes = args.resizes if args.resizes is not None else spec.resizes
     if resizes is not None:
         config.setdefault("stop", {})["max_resizes"] = resizes
-    validate_engine_config(config)
     name = spec.name or Path(spec.source).stem
-    kind = str(config.get("policy", {}).get("kind", "noresize"))
-    return Job(name, kind, int(config["seed"]), {}, config)
+    policy_section = config.get("policy", {})
+    kind = policy_section.get("kind", "noresize") if isinstance(policy_section, dict) else "?"
+    return Job(name, str(kind), int(config["seed"]), {}, config, source=spec.source)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -364,9 +376,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (msixcore scenarios | head): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
-    except EngineUnavailable as exc:
-        _say(exc)
         return 1
     except (ValueError, OSError) as exc:
         _say(exc)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from msixcore._core import __version__
+from msixcore.engine_config import normalize_config
 from msixcore.parameters import ParamValue
 from msixcore.simulation import OUTCOMES, RunResult
 from msixcore.stats import RatePerMillion, per_million
@@ -31,8 +32,11 @@ __all__ = [
 
 
 def config_digest(config: Mapping[str, Any]) -> str:
-    """SHA-256 of an engine config's canonical JSON (what the engine ran)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """SHA-256 of an engine config's canonical JSON: every default filled in
+    by the core, so equal runs have equal digests however they were written."""
+    text = json.dumps(
+        normalize_config(config), sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -69,7 +73,7 @@ class RunRecord:
             "resizes": self.resizes,
             "fired": self.result.fired,
             "outcomes": {name: self.result.outcomes[name] for name in OUTCOMES},
-            "stats": self.result.stats,
+            "stats": self.result.stats.to_json(),
             "lost_per_million_resizes": self.lost_per_million.to_json(),
             "intx_per_million_resizes": self.intx_per_million.to_json(),
             "replications": self.replications,
@@ -137,15 +141,6 @@ def _rate_cell(r: RatePerMillion) -> str:
     return f"{_compact(r.value)} [{_compact(r.lower)}, {_compact(r.upper)}]"
 
 
-def _stat(stats: Mapping[str, Any], *path: str) -> int:
-    node: Any = stats
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return 0
-        node = node[key]
-    return int(node) if isinstance(node, int | float) else 0
-
-
 _HEADERS = (
     "scenario",
     "policy",
@@ -176,11 +171,11 @@ def _row(r: RunRecord) -> tuple[str, ...]:
         _rate_cell(r.lost_per_million),
         _compact(o["failed"]),
         _compact(o["blocked"]),
-        _compact(_stat(s, "peak_usage", "cpu_vectors")),
-        _compact(_stat(s, "peak_usage", "irtes")),
-        _compact(_stat(s, "alloc_failures")),
-        _compact(_stat(s, "guest_kills")),
-        _compact(_stat(s, "stalls")),
+        _compact(s.peak_usage.cpu_vectors),
+        _compact(s.peak_usage.irtes),
+        _compact(s.alloc_failures),
+        _compact(s.guest_kills),
+        _compact(s.stalls),
     )
 
 

@@ -9,10 +9,10 @@ dict ready for :func:`msixcore.run_config`.
 
 Built-ins (:data:`SCENARIOS`):
 
-- ``storm``: the canonical resize storm of DESIGN.md §5, with a closed form
+- ``storm``: the canonical resize storm of docs/storm.md, with a closed form
   for its expected loss (:func:`storm_closed_form_lost`).
 - ``managed-hotplug``, ``no-autoen``, ``subfunction``, ``fpga``: the seed's four
-  late-unmask driver patterns (DESIGN.md §2.7), each repeating (VM reboot,
+  late-unmask driver patterns (docs/scenarios.md), each repeating (VM reboot,
   driver reload, FPGA re-probe) so a run collects many resizes.
 - ``host-packing``: many VMs' devices allocated upfront on one host, with and
   without x86 reservation mode: CPU-vector versus IRTE exhaustion.
@@ -37,19 +37,21 @@ Common modelling choices:
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from msixcore import _core
 from msixcore._core import InvalidArgument
 from msixcore.engine_config import (
     FAILURE_MODES,
     MAX_DEVICES,
+    MAX_RATE,
     MAX_TABLE_ENTRIES_PER_RUN,
     POLICIES,
     SEMANTICS,
-    validate_engine_config,
+    config_json,
 )
 from msixcore.parameters import Param, ParamValue, format_seconds, to_ns
 from msixcore.workload import analyse
@@ -59,7 +61,6 @@ __all__ = [
     "Scenario",
     "get_scenario",
     "storm_closed_form_lost",
-    "storm_resize_entries",
 ]
 
 Params = Mapping[str, ParamValue]
@@ -67,7 +68,6 @@ Builder = Callable[[Params, str], dict[str, Any]]
 Check = Callable[[Params], None]
 
 _MAX_SECONDS = 86_400.0
-_MAX_RATE = 1e9
 _MAX_SEED = (1 << 64) - 1
 
 
@@ -82,17 +82,19 @@ def _seconds(name: str, default: float, doc: str, positive: bool = False) -> Par
 
 
 def _rate(name: str, default: float, doc: str) -> Param:
-    return Param(name, "rate", default, doc, minimum=0.0, maximum=_MAX_RATE)
+    return Param(name, "rate", default, doc, minimum=0.0, maximum=MAX_RATE)
 
 
-def _timing_params() -> tuple[Param, ...]:
+def _timing_params(
+    w0: float = 20e-6, w1: float = 0.5e-6, semantics: str = "edge"
+) -> tuple[Param, ...]:
     return (
-        _seconds("w0", 20e-6, "resize window W2: fixed part (disable + re-enable)"),
-        _seconds("w1", 0.5e-6, "resize window W2: per vector enabled again"),
+        _seconds("w0", w0, "resize window W2: fixed part (disable + re-enable)"),
+        _seconds("w1", w1, "resize window W2: per vector enabled again"),
         Param(
             "semantics",
             "choice",
-            "edge",
+            semantics,
             "device events while MSI-X is disabled: edge (lost), edge_intx (to INTx), "
             "level or pba (delayed)",
             choices=SEMANTICS,
@@ -193,7 +195,7 @@ class Scenario:
                 raise InvalidArgument(f"resizes: must be ≥ 1, got {target!r}")
             bound = analyse(config).time_bound_ns(target)
             config["stop"] = {"max_resizes": target, "max_time_ns": bound}
-        validate_engine_config(config)
+        # Validated once, by the engine, when the config runs.
         return config
 
 
@@ -216,16 +218,21 @@ def _device(
     repeat: bool = True,
     start_ns: int = 0,
 ) -> dict[str, Any]:
-    return {
-        "vm": vm,
+    """A device; fields at the engine's defaults are left out."""
+    device: dict[str, Any] = {
         "entries": entries,
         "semantics": semantics,
         "rate": float(rate),
-        "rates": rates or [],
         "program": program,
         "repeat": repeat,
-        "start_ns": start_ns,
     }
+    if rates:
+        device["rates"] = rates
+    if vm:
+        device["vm"] = vm
+    if start_ns:
+        device["start_ns"] = start_ns
+    return device
 
 
 def _config(
@@ -239,36 +246,25 @@ def _config(
     irte_entries: int = 65_536,
     on_failure: str = "qemu",
 ) -> dict[str, Any]:
+    """A config with the fields a scenario sets; every other field is the
+    engine's default (``msixcore.engine_config.DEFAULTS``). The host handler
+    takes 1 µs per interrupt."""
+    host: dict[str, Any] = {"ncpus": ncpus}
+    if not reservation_mode:
+        host["reservation_mode"] = False
+    if iommus != 1:
+        host["iommus"] = iommus
+    if irte_entries != 65_536:
+        host["irte_entries"] = irte_entries
+    policy_cfg: dict[str, Any] = {"kind": policy}
+    if on_failure != "qemu":
+        policy_cfg["on_failure"] = on_failure
     return {
-        "mode": "event",
-        "host": {
-            "ncpus": ncpus,
-            "reservation_mode": reservation_mode,
-            "posted_msi": False,
-            "iommu": "intel",
-            "iommus": iommus,
-            "irte_entries": irte_entries,
-            "amd_table_size": 512,
-        },
-        "policy": {
-            "kind": policy,
-            "on_failure": on_failure,
-            "upfront_count": 0,
-            "grant": "all",
-            "grant_n": 1,
-            "ims_store": "device",
-        },
-        "timing": {
-            "w0_ns": to_ns(float(p["w0"])),
-            "w1_ns": to_ns(float(p["w1"])),
-            "w_active_ns": 0,
-            "t_request_ns": 0,
-            "t_dynamic_ns": 5_000,
-            "t_hypercall_ns": 20_000,
-        },
+        "host": host,
+        "policy": policy_cfg,
+        "timing": {"w0_ns": _ns(p, "w0"), "w1_ns": _ns(p, "w1")},
         "devices": devices,
-        "handler": {"service_ns": 1_000, "queue_capacity": 4_096},
-        "stall_timeout_ns": 30_000_000_000,
+        "handler": {"service_ns": 1_000},
     }
 
 
@@ -286,7 +282,7 @@ def _need(cond: bool, name: str, msg: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# storm (DESIGN.md §5)
+# storm (docs/storm.md)
 
 
 def _storm_check(p: Params) -> None:
@@ -297,51 +293,37 @@ def _storm_check(p: Params) -> None:
     )
 
 
-def _storm_program(p: Params) -> list[dict[str, Any]]:
-    table, init, gap = _int(p, "table"), _int(p, "init"), _ns(p, "gap")
-    program = [_step("negotiate", minvec=1, maxvec=table), _step("enable")]
-    program += [_step("unmask", 0 if k < init else gap, entry=k) for k in range(table)]
-    program.append(_step("disable", gap))
-    return program
+_STORM_DEFAULTS: Mapping[str, Any] = json.loads(_core.storm_defaults())
+"""The core's storm at its defaults (``rust/core/src/storm.rs``): the one definition."""
+
+
+def _storm_params(p: Params) -> str:
+    """Scenario parameters (user units) as the core's storm parameters."""
+    return config_json(
+        {
+            "devices": _int(p, "devices"),
+            "table": _int(p, "table"),
+            "init": _int(p, "init"),
+            "gap_ns": _ns(p, "gap"),
+            "rate": float(p["rate"]),
+            "w0_ns": _ns(p, "w0"),
+            "w1_ns": _ns(p, "w1"),
+            "semantics": str(p["semantics"]),
+        }
+    )
 
 
 def _storm(p: Params, policy: str) -> dict[str, Any]:
-    program = _storm_program(p)
-    devices = [
-        _device(
-            _int(p, "table"), program, rate=float(p["rate"]), semantics=str(p["semantics"]), vm=i
-        )
-        for i in range(_int(p, "devices"))
-    ]
-    return _config(policy, devices, p, ncpus=32)
-
-
-def storm_resize_entries(params: Mapping[str, object] | None, resizes: int) -> list[int]:
-    """The entry ``k`` of every resize whose window has closed when a storm
-    run stops at ``resizes`` completed requests, in order.
-
-    The D devices run the same program from t = 0, so they run in lockstep and
-    complete requests in groups of D at the same instant: group g is entry
-    ``g mod T`` (cycle ``g // T``) on every device. When the N-th request
-    completes, every window of its group has closed (fires are processed
-    before control events at the same instant), so the list holds
-    ``⌈N / D⌉`` whole groups: the N requests spread evenly over the devices,
-    the last partial group counted whole.
-    """
-    p = STORM.resolve(params)
-    d, t = _int(p, "devices"), _int(p, "table")
-    groups = math.ceil(resizes / d)
-    return [g % t for g in range(groups) for _ in range(d)]
+    config: dict[str, Any] = json.loads(_core.storm_config(_storm_params(p), policy))
+    return config
 
 
 def storm_closed_form_lost(params: Mapping[str, object] | None, resizes: int) -> float:
     """Expected interrupts lost by a ``noresize`` storm run to ``resizes``
-    requests: ``rate · Σ k·(w0 + w1·(k+1))`` over the resizes of
-    :func:`storm_resize_entries` (the k vectors already live lose every fire in
-    the device-wide window of resize k; W1 is zero in the storm)."""
-    p = STORM.resolve(params)
-    rate, w0, w1 = float(p["rate"]), float(p["w0"]), float(p["w1"])
-    return rate * sum(k * (w0 + w1 * (k + 1)) for k in storm_resize_entries(p, resizes))
+    requests (edge semantics): ``rate · Σ k·(w0 + w1·(k+1))`` over the resizes
+    whose windows have closed (docs/storm.md), computed by the core."""
+    lost: float = _core.storm_closed_form_lost(_storm_params(STORM.resolve(params)), resizes)
+    return lost
 
 
 STORM = Scenario(
@@ -352,12 +334,26 @@ STORM = Scenario(
         "one `gap` later, and start again; every live vector fires at `rate`"
     ),
     params=(
-        _count("devices", 16, "devices (D), each its own VM", hi=4096),
-        _count("table", 64, "MSI-X table entries per device (T)"),
-        _count("init", 4, "entries unmasked back to back at the start of a cycle", lo=0),
-        _seconds("gap", 1e-3, "time between later unmasks, and before the disable", True),
-        _rate("rate", 20_000.0, "Poisson rate of every live vector"),
-        *_timing_params(),
+        _count("devices", _STORM_DEFAULTS["devices"], "devices (D), each its own VM", hi=4096),
+        _count("table", _STORM_DEFAULTS["table"], "MSI-X table entries per device (T)"),
+        _count(
+            "init",
+            _STORM_DEFAULTS["init"],
+            "entries unmasked back to back at the start of a cycle",
+            lo=0,
+        ),
+        _seconds(
+            "gap",
+            _STORM_DEFAULTS["gap_ns"] / 1e9,
+            "time between later unmasks, and before the disable",
+            True,
+        ),
+        _rate("rate", _STORM_DEFAULTS["rate"], "Poisson rate of every live vector"),
+        *_timing_params(
+            _STORM_DEFAULTS["w0_ns"] / 1e9,
+            _STORM_DEFAULTS["w1_ns"] / 1e9,
+            _STORM_DEFAULTS["semantics"],
+        ),
     ),
     policies=("noresize", "upfront", "hypercall", "dynamic"),
     builder=_storm,
@@ -373,7 +369,7 @@ STORM = Scenario(
 
 
 # --------------------------------------------------------------------------
-# The seed's four late-unmask patterns (DESIGN.md §2.7)
+# The seed's four late-unmask patterns (docs/scenarios.md)
 
 
 def _hotplug_check(p: Params) -> None:

@@ -1,72 +1,144 @@
-"""Run one engine configuration and get its checked books and statistics.
+"""Run engine configurations and get typed, checked results.
 
-The engine is ``msixcore._core.run_simulation(config_json) -> result_json``.
-It is looked up at call time, so a build without it still imports; calling
-:func:`run_config` then raises :class:`EngineUnavailable`.
+The engine is ``msixcore._core``; this module turns its JSON results into
+frozen dataclasses (:class:`RunResult`, :class:`RunStats`) whose fields mypy
+checks, and back into the same JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Self
 
 from msixcore import _core
-from msixcore._core import AccountingError, MsixError
+from msixcore._core import AccountingError
+from msixcore.engine_config import _SCHEMA, config_json
 
 __all__ = [
     "OUTCOMES",
-    "EngineUnavailable",
+    "Replication",
+    "Replications",
     "RunResult",
-    "engine_available",
+    "RunStats",
+    "Usage",
     "parse_result",
     "run_config",
     "run_replications",
 ]
 
-OUTCOMES: tuple[str, ...] = (
-    "delivered",
-    "pending",
-    "coalesced",
-    "lost",
-    "intx",
-    "blocked",
-    "failed",
-)
-"""Every outcome of a fired interrupt, in reporting order (DESIGN.md §3)."""
-
-
-class EngineUnavailable(MsixError):
-    """This build of ``msixcore._core`` has no ``run_simulation``."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """One finished run: interrupts fired, their outcomes (all seven names, in
-    :data:`OUTCOMES` order) and the engine's ``RunStats`` fields."""
-
-    fired: int
-    outcomes: dict[str, int]
-    stats: dict[str, Any]
-
-    @property
-    def resizes(self) -> int:
-        """Resize requests completed (``stats["resize_requests"]``): guest
-        unmasks of a new highest entry since enable, a resize on a NORESIZE
-        host whatever the run's policy did."""
-        return int(self.stats.get("resize_requests", 0))
-
-
-def engine_available() -> bool:
-    """Whether ``msixcore._core`` provides ``run_simulation``."""
-    return callable(getattr(_core, "run_simulation", None))
+OUTCOMES: tuple[str, ...] = tuple(_SCHEMA["enums"]["outcomes"])
+"""Every outcome of a fired interrupt, in reporting order (docs/outcomes.md)."""
 
 
 def _count(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise AccountingError(f"engine result: {where} must be a count, got {value!r}")
     return value
+
+
+def _fields(cls: type[Any], raw: object, where: str) -> dict[str, object]:
+    """``raw`` as a dict with exactly the dataclass ``cls``'s field names."""
+    if not isinstance(raw, Mapping):
+        raise AccountingError(f"engine result: {where} is not an object")
+    names = [f.name for f in dataclasses.fields(cls)]
+    if set(raw) != set(names):
+        odd = sorted(set(raw) ^ set(names))
+        raise AccountingError(f"engine result: {where} does not match its schema at {odd[0]!r}")
+    return {name: raw[name] for name in names}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Host resources in use."""
+
+    cpu_vectors: int
+    irtes: int
+    irq_descs: int
+
+    @classmethod
+    def from_json(cls, raw: object, where: str = "usage") -> Self:
+        """Parse the engine's JSON form."""
+        f = _fields(cls, raw, where)
+        return cls(**{k: _count(v, f"{where}.{k}") for k, v in f.items()})
+
+    def to_json(self) -> dict[str, int]:
+        """The JSON form."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Everything a run reports besides the outcome books (docs/outcomes.md
+    explains each field)."""
+
+    end_time_ns: int
+    resizes: int
+    resize_requests: int
+    w2_time_ns: int
+    w1_time_ns: int
+    guest_kills: int
+    negotiations_refused: int
+    unmasks_refused: int
+    enables_refused: int
+    unmasks_skipped: int
+    dead_marks: int
+    alloc_failures: int
+    remap_faults: int
+    stalls: int
+    stall_time_ns: int
+    stall_timeouts: int
+    stalls_open: int
+    queue_overflows: int
+    handled: int
+    max_queue_depth: int
+    queue_wait_ns: int
+    max_queue_wait_ns: int
+    final_usage: Usage
+    peak_usage: Usage
+    control_events: int
+
+    @classmethod
+    def from_json(cls, raw: object) -> Self:
+        """Parse the engine's JSON form; every field must be there."""
+        f = _fields(cls, raw, "stats")
+        values: dict[str, Any] = {}
+        for key, value in f.items():
+            if key in ("final_usage", "peak_usage"):
+                values[key] = Usage.from_json(value, f"stats.{key}")
+            else:
+                values[key] = _count(value, f"stats.{key}")
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (the engine's, key for key)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One finished run: interrupts fired, their outcomes (all seven names, in
+    :data:`OUTCOMES` order) and the run's statistics."""
+
+    fired: int
+    outcomes: dict[str, int]
+    stats: RunStats
+
+    @property
+    def resizes(self) -> int:
+        """Resize requests completed (``stats.resize_requests``): guest
+        unmasks of a new highest entry since enable, a resize on a NORESIZE
+        host whatever the run's policy did."""
+        return self.stats.resize_requests
+
+    def to_json(self) -> dict[str, Any]:
+        """The engine's JSON form: ``{"books": {"fired", "outcomes"}, "stats"}``."""
+        return {
+            "books": {"fired": self.fired, "outcomes": dict(self.outcomes)},
+            "stats": self.stats.to_json(),
+        }
 
 
 def parse_result(text: str) -> RunResult:
@@ -78,11 +150,8 @@ def parse_result(text: str) -> RunResult:
     if not isinstance(raw, dict):
         raise AccountingError("engine result: not an object")
     books = raw.get("books")
-    stats = raw.get("stats")
     if not isinstance(books, dict) or not isinstance(books.get("outcomes"), dict):
         raise AccountingError("engine result: missing books.outcomes")
-    if not isinstance(stats, dict):
-        raise AccountingError("engine result: missing stats")
     fired = _count(books.get("fired"), "books.fired")
     got = books["outcomes"]
     unknown = sorted(set(got) - set(OUTCOMES))
@@ -94,35 +163,57 @@ def parse_result(text: str) -> RunResult:
         raise AccountingError(
             f"books do not balance: fired {fired} != sum of outcomes {total} ({outcomes})"
         )
-    return RunResult(fired=fired, outcomes=outcomes, stats=stats)
+    return RunResult(fired=fired, outcomes=outcomes, stats=RunStats.from_json(raw.get("stats")))
 
 
-def run_config(config: Mapping[str, Any]) -> RunResult:
-    """Run one engine config (a ``SimConfig`` as a dict) to its stop condition.
+def run_config(config: Mapping[str, Any], policy: object | None = None) -> RunResult:
+    """Run one engine config (a ``SimConfig`` as a dict) to its stop condition,
+    with its built-in policy or a Python ``policy`` object
+    (:mod:`msixcore.policies`).
 
     Raises ``InvalidArgument`` (a ``ValueError`` naming the field) for a bad
-    config, :class:`EngineUnavailable` when the engine binding is missing and
-    ``AccountingError`` when the books do not balance.
+    config and ``AccountingError`` when the books do not balance.
     """
-    fn = getattr(_core, "run_simulation", None)
-    if not callable(fn):
-        raise EngineUnavailable(
-            "this build of msixcore._core has no run_simulation (the engine binding is not built)"
+    return parse_result(_core.run_simulation(config_json(config), policy))
+
+
+@dataclass(frozen=True)
+class Replication:
+    """One replication's books."""
+
+    seed: int
+    fired: int
+    outcomes: dict[str, int]
+    resizes: int
+    resize_requests: int
+
+
+@dataclass(frozen=True)
+class Replications:
+    """Independent replications of one config: each seed's books, and their
+    merge (the core's one merge: counts add up, maxima and usage take the
+    largest)."""
+
+    merged: RunResult
+    runs: tuple[Replication, ...]
+
+
+def run_replications(
+    config: Mapping[str, Any], seeds: Sequence[int], threads: int = 0
+) -> Replications:
+    """Run one replication of ``config`` per seed on ``threads`` threads (0 =
+    every core; the GIL is released). Results come back in seed order and
+    merge in that order, so nothing depends on ``threads``."""
+    text = _core.run_replications(config_json(config), list(seeds), threads)
+    raw = json.loads(text)
+    runs = tuple(
+        Replication(
+            seed=_count(r["seed"], "seed"),
+            fired=_count(r["fired"], "fired"),
+            outcomes={name: _count(r["outcomes"][name], name) for name in OUTCOMES},
+            resizes=_count(r["resizes"], "resizes"),
+            resize_requests=_count(r["resize_requests"], "resize_requests"),
         )
-    run = cast(Callable[[str], str], fn)
-    text = json.dumps(config, sort_keys=True, allow_nan=False)
-    return parse_result(run(text))
-
-
-def run_replications(config: Mapping[str, Any], seeds: list[int], threads: int = 0) -> RunResult:
-    """Run one replication of ``config`` per seed on ``threads`` threads (0 = every
-    core; the GIL is released) and return them merged: counts summed, peaks and
-    maxima maximised, in seed order, so the result does not depend on ``threads``.
-    The merged result's ``stats["replications"]`` is absent; each seed's books are
-    returned by ``msixcore._core.run_replications`` if you need them."""
-    fn = getattr(_core, "run_replications", None)
-    if not callable(fn):
-        raise EngineUnavailable("this build of msixcore._core has no run_replications")
-    run = cast(Callable[[str, list[int], int], str], fn)
-    text = json.dumps(config, sort_keys=True, allow_nan=False)
-    return parse_result(run(text, list(seeds), threads))
+        for r in raw.pop("replications")
+    )
+    return Replications(merged=parse_result(json.dumps(raw)), runs=runs)

@@ -23,20 +23,22 @@ computed here without SciPy:
 P(a, x) itself is the series for x < a + 1 and the Lentz continued fraction
 for Q = 1 − P otherwise (Numerical Recipes §6.2), in log space.
 
-Merging replications sums every count, so the merged count is again Poisson
-and its interval exact; peaks and maxima take the maximum.
+Merging replications (the core's merge) sums every count, so the merged count
+is again Poisson and its interval exact; peaks and maxima take the maximum.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
+from msixcore import _core
 from msixcore._core import InvalidArgument
-from msixcore.simulation import OUTCOMES, RunResult
+from msixcore.simulation import RunResult, parse_result
 
 __all__ = [
     "RatePerMillion",
@@ -201,39 +203,12 @@ def per_million(count: int, resizes: int, confidence: float = 0.95) -> RatePerMi
     return RatePerMillion(count, resizes, count * scale, lower * scale, upper * scale, confidence)
 
 
-def _merge_value(key: str, a: Any, b: Any, take_max: bool) -> Any:
-    use_max = take_max or key.startswith("max_") or key in ("peak_usage", "final_usage")
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return _merge_stats(a, b, use_max)
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a or b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return max(a, b) if use_max else a + b
-    return a if a == b else None
-
-
-def _merge_stats(a: Mapping[str, Any], b: Mapping[str, Any], take_max: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in sorted(set(a) | set(b)):
-        if key not in b:
-            out[key] = a[key]
-        elif key not in a:
-            out[key] = b[key]
-        else:
-            out[key] = _merge_value(key, a[key], b[key], take_max)
-    return out
-
-
 def merge_results(results: Sequence[RunResult]) -> RunResult:
     """Pool replications of one scenario × policy (different seeds) into one
-    result: counts and times add up (``end_time_ns`` becomes the total
-    simulated time); ``max_*`` fields, ``peak_usage`` and ``final_usage`` take
-    the maximum over replications."""
+    result, with the core's one merge: counts and times add up
+    (``end_time_ns`` becomes the total simulated time); ``max_*`` fields,
+    ``peak_usage`` and ``final_usage`` take the largest value."""
     if not results:
         raise InvalidArgument("results: nothing to merge")
-    fired = sum(r.fired for r in results)
-    outcomes = {name: sum(r.outcomes.get(name, 0) for r in results) for name in OUTCOMES}
-    stats: dict[str, Any] = dict(results[0].stats)
-    for r in results[1:]:
-        stats = _merge_stats(stats, r.stats, False)
-    return RunResult(fired=fired, outcomes=outcomes, stats=stats)
+    merged = _core.merge_run_results([json.dumps(r.to_json()) for r in results])
+    return parse_result(merged)

@@ -16,6 +16,7 @@ pub mod msi;
 pub mod policy;
 pub mod queue;
 pub mod remap;
+pub mod storm;
 pub mod vector_domain;
 pub mod vector_table;
 pub mod vfio;

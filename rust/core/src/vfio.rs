@@ -23,40 +23,7 @@
 //! KVM irqchip routing is assumed present (every used vector has a virq).
 
 use crate::error::{Error, Result};
-
-/// One host-side VFIO operation, as QEMU issues it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostOp {
-    /// `vfio_intx_disable` (from `vfio_disable_interrupts` in `vfio_msix_enable`).
-    IntxDisable,
-    /// `vfio_enable_msix_no_vec`: SET_IRQS(MSIX, start 0, count 1, fd −1):
-    /// host MSI-X enabled with one vector allocated and none requested.
-    EnableNoVec,
-    /// `vfio_device_irq_disable(MSIX)`: SET_IRQS(DATA_NONE, count 0) →
-    /// host `vfio_msi_disable`: free every IRQ, MSI-X Enable cleared.
-    DisableIndex,
-    /// `vfio_enable_vectors(vdev, true)`: SET_IRQS(EVENTFD, start 0,
-    /// count = `with_fd.len()`); `with_fd[i]` is true when vector i gets an
-    /// eventfd (host request_irq), false for fd −1 (allocated, not requested).
-    EnableVectors {
-        /// One flag per vector 0..count.
-        with_fd: Vec<bool>,
-    },
-    /// `set_irq_signalling` / SET_IRQS(start = vector, count 1, fd): one
-    /// vector's trigger set up (allocated on demand on a dynamic host).
-    SetSignalling {
-        /// The vector.
-        vector: u32,
-    },
-    /// `vfio_msix_vector_release` with a virq: the vector's trigger switches
-    /// to the userspace eventfd (QEMU then emulates mask and pending).
-    SwitchToUserspace {
-        /// The vector.
-        vector: u32,
-    },
-    /// `vfio_intx_enable` after MSI-X is disabled.
-    IntxEnable,
-}
+use crate::host::HostOp;
 
 /// QEMU's per-device MSI-X state: the guest-visible control and mask bits,
 /// and VFIO's `nr_vectors` and per-vector `use`.
@@ -70,7 +37,6 @@ pub struct QemuMsix {
     used: Vec<bool>,
     nr_vectors: u32,
     notifiers: bool,
-    resizes: u64,
 }
 
 impl QemuMsix {
@@ -91,7 +57,6 @@ impl QemuMsix {
             used: vec![false; entries as usize],
             nr_vectors: 0,
             notifiers: false,
-            resizes: 0,
         })
     }
 
@@ -121,11 +86,6 @@ impl QemuMsix {
     /// Whether vector `k` has been used (unmasked) since the last enable.
     pub fn used(&self, k: u32) -> bool {
         self.used.get(k as usize).copied().unwrap_or(false)
-    }
-
-    /// Disable/re-enable cycles of the host index performed so far.
-    pub fn resizes(&self) -> u64 {
-        self.resizes
     }
 
     /// `msix_is_masked`: the effective mask of vector `k`.
@@ -221,7 +181,7 @@ impl QemuMsix {
             }
         }
         if self.nr_vectors > 0 {
-            ops.push(self.enable_vectors());
+            ops.push(self.enable_vectors(false));
         } else {
             ops.push(HostOp::EnableNoVec);
         }
@@ -255,11 +215,13 @@ impl QemuMsix {
             return;
         }
         if self.noresize && resizing {
-            self.resizes += 1;
             ops.push(HostOp::DisableIndex);
-            ops.push(self.enable_vectors());
-        } else {
+            ops.push(self.enable_vectors(true));
+        } else if self.noresize {
             ops.push(HostOp::SetSignalling { vector: k });
+        } else {
+            // A dynamic host allocates the vector on demand.
+            ops.push(HostOp::AddVector { vector: k });
         }
     }
 
@@ -269,9 +231,12 @@ impl QemuMsix {
         }
     }
 
-    fn enable_vectors(&self) -> HostOp {
+    /// `vfio_enable_vectors` with every vector up to `nr_vectors`;
+    /// `closes_resize` when it re-enables the index QEMU just disabled.
+    fn enable_vectors(&self, closes_resize: bool) -> HostOp {
         HostOp::EnableVectors {
             with_fd: (0..self.nr_vectors).map(|i| self.used(i)).collect(),
+            closes_resize,
         }
     }
 }
@@ -281,10 +246,35 @@ mod tests {
     use super::HostOp::*;
     use super::*;
 
+    /// `vfio_enable_vectors` at enable.
     fn fds(bits: &[bool]) -> HostOp {
         EnableVectors {
             with_fd: bits.to_vec(),
+            closes_resize: false,
         }
+    }
+
+    /// `vfio_enable_vectors` re-enabling the index: a resize.
+    fn rs(bits: &[bool]) -> HostOp {
+        EnableVectors {
+            with_fd: bits.to_vec(),
+            closes_resize: true,
+        }
+    }
+
+    /// Resizes among `ops`: each counted once, by its closing enable.
+    fn resizes(ops: &[HostOp]) -> usize {
+        ops.iter()
+            .filter(|op| {
+                matches!(
+                    op,
+                    EnableVectors {
+                        closes_resize: true,
+                        ..
+                    }
+                )
+            })
+            .count()
     }
 
     #[test]
@@ -297,45 +287,44 @@ mod tests {
     #[test]
     fn ascending_unmasks_resize_every_time() {
         let mut q = QemuMsix::new(4, true).unwrap();
-        q.linux_enable();
+        let mut all = q.linux_enable();
         for k in 0..4u32 {
             let ops = q.write_entry_mask(k, false).unwrap();
             let mut want = vec![true; k as usize + 1];
             want[k as usize] = true;
-            assert_eq!(ops, vec![DisableIndex, fds(&want)], "unmask {k}");
+            assert_eq!(ops, vec![DisableIndex, rs(&want)], "unmask {k}");
             assert_eq!(q.nr_vectors(), k + 1);
+            all.extend(ops);
         }
-        assert_eq!(q.resizes(), 4);
+        assert_eq!(resizes(&all), 4);
     }
 
     #[test]
     fn descending_unmask_resizes_once() {
         let mut q = QemuMsix::new(4, true).unwrap();
-        q.linux_enable();
-        assert_eq!(
-            q.write_entry_mask(3, false).unwrap(),
-            vec![DisableIndex, fds(&[false, false, false, true])]
-        );
+        let mut all = q.linux_enable();
+        let ops = q.write_entry_mask(3, false).unwrap();
+        assert_eq!(ops, vec![DisableIndex, rs(&[false, false, false, true])]);
+        all.extend(ops);
         for k in (0..3).rev() {
-            assert_eq!(
-                q.write_entry_mask(k, false).unwrap(),
-                vec![SetSignalling { vector: k }]
-            );
+            let ops = q.write_entry_mask(k, false).unwrap();
+            assert_eq!(ops, vec![SetSignalling { vector: k }]);
+            all.extend(ops);
         }
-        assert_eq!(q.resizes(), 1);
+        assert_eq!(resizes(&all), 1);
     }
 
     #[test]
     fn dynamic_host_never_disables() {
         let mut q = QemuMsix::new(4, false).unwrap();
-        q.linux_enable();
+        let mut all = q.linux_enable();
         for k in 0..4 {
-            assert_eq!(
-                q.write_entry_mask(k, false).unwrap(),
-                vec![SetSignalling { vector: k }]
-            );
+            let ops = q.write_entry_mask(k, false).unwrap();
+            // The host allocates each new vector on demand.
+            assert_eq!(ops, vec![AddVector { vector: k }]);
+            all.extend(ops);
         }
-        assert_eq!(q.resizes(), 0);
+        assert_eq!(resizes(&all), 0);
     }
 
     #[test]
@@ -384,22 +373,18 @@ mod tests {
         let mut q = QemuMsix::new(4, true).unwrap();
         assert!(q.write_entry_mask(0, false).unwrap().is_empty());
         assert!(q.write_entry_mask(2, false).unwrap().is_empty());
-        assert_eq!(
-            q.write_control(true, false),
-            vec![IntxDisable, fds(&[true, false, true])]
-        );
-        assert_eq!(q.resizes(), 0);
+        let ops = q.write_control(true, false);
+        assert_eq!(ops, vec![IntxDisable, fds(&[true, false, true])]);
+        assert_eq!(resizes(&ops), 0);
     }
 
     #[test]
     fn upfront_presizes_at_enable() {
         let mut q = QemuMsix::new(4, true).unwrap().with_upfront(4);
         assert_eq!(q.linux_enable(), vec![IntxDisable, fds(&[false; 4])]);
-        assert_eq!(
-            q.write_entry_mask(3, false).unwrap(),
-            vec![SetSignalling { vector: 3 }]
-        );
-        assert_eq!(q.resizes(), 0);
+        let ops = q.write_entry_mask(3, false).unwrap();
+        assert_eq!(ops, vec![SetSignalling { vector: 3 }]);
+        assert_eq!(resizes(&ops), 0);
     }
 
     /// A guest trace: register writes as the guest performs them.
@@ -454,7 +439,7 @@ mod tests {
             IntxDisable,
             EnableNoVec,
             DisableIndex,
-            fds(&[true]),
+            rs(&[true]),
             // The guest's mask, then vfio_msix_disable releasing the still
             // `use`d vector again (release never clears `use`).
             SwitchToUserspace { vector: 0 },
@@ -464,17 +449,18 @@ mod tests {
             IntxDisable,
             EnableNoVec,
             DisableIndex,
-            fds(&[true]),
+            rs(&[true]),
             DisableIndex,
-            fds(&[true, true]),
+            rs(&[true, true]),
             DisableIndex,
-            fds(&[true, true, true]),
+            rs(&[true, true, true]),
             DisableIndex,
-            fds(&[true, true, true, true]),
+            rs(&[true, true, true, true]),
         ];
-        assert_eq!(replay(&mut q, &trace), want);
+        let got = replay(&mut q, &trace);
+        assert_eq!(got, want);
         // One resize per I/O queue plus two for the admin vector.
-        assert_eq!(q.resizes(), 5);
+        assert_eq!(resizes(&got), 5);
     }
 
     /// A managed queue's vector unmasked at CPU hotplug (kernel/irq/chip.c
@@ -498,7 +484,7 @@ mod tests {
             ops[ops.len() - 2..],
             [
                 DisableIndex,
-                fds(&[true, true, false, false, false, false, true])
+                rs(&[true, true, false, false, false, false, true])
             ]
         );
         // Re-masking and unmasking an entry below nr_vectors never resizes:

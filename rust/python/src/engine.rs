@@ -3,8 +3,12 @@
 //! the Rust side, errors naming the field); runs release the GIL; bulk
 //! deliveries come back as numpy arrays.
 
-use msixcore_core::config::SimConfig;
-use msixcore_core::engine::{replications_json, run_replications as core_replications, Engine};
+use msixcore_core::config::{schema, PolicyKind, SimConfig};
+use msixcore_core::engine::{
+    merge_results, replications_json, run_replications as core_replications, Engine, RunResult,
+};
+use msixcore_core::storm::Storm;
+use msixcore_core::Error;
 use numpy::{IntoPyArray, PyArray1};
 use std::sync::{Mutex, MutexGuard};
 
@@ -15,15 +19,74 @@ use crate::errors::IntoPyResult;
 use crate::policy::PyPolicy;
 
 /// Build an engine from JSON, with a Python policy object if one is given.
+/// Parses, then validates once (in `Engine::new`).
 fn build(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<Engine> {
-    let cfg = SimConfig::from_json(config_json).py()?;
+    let cfg = SimConfig::parse_json(config_json).py()?;
     match policy {
         None => Engine::new(cfg).py(),
-        Some(obj) => {
-            let on_failure = cfg.policy.on_failure;
-            Engine::with_policy(cfg, Box::new(PyPolicy::new(obj, on_failure))).py()
-        }
+        Some(obj) => Engine::with_policy(cfg, Box::new(PyPolicy::new(obj))).py(),
     }
+}
+
+/// Validate a JSON config: `None`, or `InvalidArgument` naming the first bad
+/// field — the check every run makes, and the only one.
+#[pyfunction]
+fn validate_config(config_json: &str) -> PyResult<()> {
+    SimConfig::from_json(config_json).py().map(drop)
+}
+
+/// A JSON config with every default filled in (parsed, not validated).
+#[pyfunction]
+fn normalize_config(config_json: &str) -> PyResult<String> {
+    SimConfig::parse_json(config_json)
+        .and_then(|c| c.to_json())
+        .py()
+}
+
+/// The config schema as JSON: enumerations, actions, limits and defaults.
+#[pyfunction]
+fn config_schema() -> String {
+    schema().to_string()
+}
+
+/// The storm's parameters at their defaults, as JSON.
+#[pyfunction]
+fn storm_defaults() -> PyResult<String> {
+    Storm::default().to_json().py()
+}
+
+/// The storm's JSON config under `policy` (no stop condition, no seed).
+#[pyfunction]
+fn storm_config(params_json: &str, policy: &str) -> PyResult<String> {
+    let storm = Storm::from_json(params_json).py()?;
+    let kind = PolicyKind::from_name(policy).py()?;
+    storm.config(kind).into_unchecked().to_json().py()
+}
+
+/// The storm's expected loss under `noresize` with edge semantics, run to
+/// `resizes` requests.
+#[pyfunction]
+fn storm_closed_form_lost(params_json: &str, resizes: u64) -> PyResult<f64> {
+    Ok(Storm::from_json(params_json)
+        .py()?
+        .closed_form_lost(resizes))
+}
+
+/// Merge JSON results of independent replications (in the given order)
+/// into one JSON result: the core's one merge.
+#[pyfunction]
+fn merge_run_results(results_json: Vec<String>) -> PyResult<String> {
+    let results = results_json
+        .iter()
+        .map(|t| RunResult::from_json(t))
+        .collect::<msixcore_core::Result<Vec<_>>>()
+        .py()?;
+    if results.is_empty() {
+        return Err(crate::errors::to_py(Error::InvalidArgument(
+            "results: nothing to merge".into(),
+        )));
+    }
+    merge_results(&results).and_then(|r| r.to_json()).py()
 }
 
 /// Run a simulation described by a JSON config; returns the JSON result.
@@ -53,7 +116,7 @@ fn run_replications(
     seeds: Vec<u64>,
     threads: usize,
 ) -> PyResult<String> {
-    let cfg = SimConfig::from_json(config_json).py()?;
+    let cfg = SimConfig::parse_json(config_json).py()?;
     py.detach(move || {
         core_replications(&cfg, &seeds, threads).and_then(|r| replications_json(&seeds, &r))
     })
@@ -169,6 +232,13 @@ impl PySimulation {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_simulation, m)?)?;
     m.add_function(wrap_pyfunction!(run_replications, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_config, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize_config, m)?)?;
+    m.add_function(wrap_pyfunction!(config_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(storm_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(storm_config, m)?)?;
+    m.add_function(wrap_pyfunction!(storm_closed_form_lost, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_run_results, m)?)?;
     m.add_class::<PySimulation>()?;
     Ok(())
 }

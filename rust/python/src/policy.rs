@@ -1,45 +1,39 @@
 //! A hypervisor policy written in Python. The engine calls it on
-//! control-plane events only (negotiate, enable, unmask, mask, disable);
-//! each method returns the host operations to perform, which run in Rust.
+//! control-plane events only; each method returns the host operations to
+//! perform, and the core runs them through the same path as the built-in
+//! policies (`msixcore_core::policy::step`), failure mode included.
 //!
-//! Operations are tuples: `("enable_no_vec",)`, `("disable_index",)`,
-//! `("enable_vectors", [bool, ...])` (one flag per vector: requested or
-//! not), `("set_signalling", entry)` (one vector on a host that cannot add
-//! vectors dynamically) and `("add_vector", entry)` (dynamic MSI-X add).
-//! `negotiate` returns `None` (no hypercall: the driver takes maxvec) or the
-//! number of vectors to grant (0 refuses); the engine then sets them up.
-//! A host allocation failure is handled by the config's `on_failure`.
+//! Operations are tuples naming a `HostOp`: `("intx_disable",)`,
+//! `("intx_enable",)`, `("enable_no_vec",)`, `("disable_index",)`,
+//! `("enable_vectors", [bool, ...])` or `("enable_vectors", [bool, ...],
+//! closes_resize)`, `("set_signalling", k)`, `("add_vector", k)`,
+//! `("switch_to_userspace", k)`, `("hypercall",)` and `("untrapped", k)`.
+//! `negotiate` returns `None` (no hypercall) or the most vectors to grant;
+//! the optional `negotiated(dev, granted)` hears the host's answer and the
+//! optional `rollback(dev)` is called when `fail_request` refuses an action.
 
-use msixcore_core::config::FailureMode;
-use msixcore_core::policy::{is_host_failure, Ctx, Negotiated, Policy, StepResult};
-use msixcore_core::vfio::HostOp;
+use msixcore_core::host::HostOp;
+use msixcore_core::policy::{Negotiation, Policy};
 use msixcore_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-/// One host operation a Python policy asked for.
-enum PyOp {
-    Vfio(HostOp),
-    AddVector(u32),
-}
-
 /// A Python object used as the engine's policy.
 pub struct PyPolicy {
     obj: Py<PyAny>,
-    on_failure: FailureMode,
 }
 
 impl PyPolicy {
-    /// Wrap `obj`; `on_failure` says what a host allocation failure does.
-    pub fn new(obj: Py<PyAny>, on_failure: FailureMode) -> Self {
-        Self { obj, on_failure }
+    /// Wrap `obj`.
+    pub fn new(obj: Py<PyAny>) -> Self {
+        Self { obj }
     }
 
     fn call(
         &self,
         method: &str,
         args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
-    ) -> msixcore_core::Result<Vec<PyOp>> {
+    ) -> msixcore_core::Result<Vec<HostOp>> {
         Python::attach(|py| {
             let args = args(py).map_err(|e| py_err(method, &e))?;
             let out = self
@@ -51,42 +45,22 @@ impl PyPolicy {
         })
     }
 
-    fn run(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        ops: &[PyOp],
-        entry: Option<u32>,
-    ) -> msixcore_core::Result<StepResult> {
-        let mut after_disable = false;
-        for op in ops {
-            let r = match op {
-                PyOp::Vfio(op) => {
-                    let closes = after_disable && matches!(op, HostOp::EnableVectors { .. });
-                    after_disable = matches!(op, HostOp::DisableIndex);
-                    ctx.exec(op, false, closes)
-                }
-                PyOp::AddVector(k) => {
-                    after_disable = false;
-                    ctx.exec(&HostOp::SetSignalling { vector: *k }, true, false)
-                }
-            };
-            match r {
-                Ok(()) => {}
-                Err(Error::NoSpace(_)) => {
-                    return Ok(
-                        match (self.on_failure, ctx.host.index_enabled(ctx.dev), entry) {
-                            (FailureMode::Kill, _, _) => StepResult::Kill,
-                            (FailureMode::FailRequest, _, _) => StepResult::Refused,
-                            (FailureMode::Qemu, true, Some(k)) => StepResult::Dead(vec![k]),
-                            (FailureMode::Qemu, true, None) => StepResult::Ok,
-                            (FailureMode::Qemu, false, _) => StepResult::DeadAll,
-                        },
-                    )
-                }
-                Err(e) => return Err(e),
+    /// Call `method` if the object has it (an optional hook).
+    fn notify(
+        &self,
+        method: &str,
+        args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
+    ) -> msixcore_core::Result<()> {
+        Python::attach(|py| {
+            let obj = self.obj.bind(py);
+            if !obj.hasattr(method).map_err(|e| py_err(method, &e))? {
+                return Ok(());
             }
-        }
-        Ok(StepResult::Ok)
+            let args = args(py).map_err(|e| py_err(method, &e))?;
+            obj.call_method1(method, args)
+                .map(drop)
+                .map_err(|e| py_err(method, &e))
+        })
     }
 }
 
@@ -94,7 +68,7 @@ fn py_err(method: &str, e: &PyErr) -> Error {
     Error::InvalidArgument(format!("policy.{method} raised: {e}"))
 }
 
-fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<PyOp>> {
+fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<HostOp>> {
     if out.is_none() {
         return Ok(Vec::new());
     }
@@ -111,15 +85,32 @@ fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<
             .get_item(0)
             .and_then(|n| n.extract())
             .map_err(|_| bad(format!("an operation without a name: {t}")))?;
-        let entry = || -> msixcore_core::Result<u32> {
+        let arity = |n: usize| -> msixcore_core::Result<()> {
+            if t.len() == n {
+                Ok(())
+            } else {
+                Err(bad(format!("{name} with {} fields: {t}", t.len() - 1)))
+            }
+        };
+        let vector = || -> msixcore_core::Result<u32> {
+            arity(2)?;
             t.get_item(1)
                 .and_then(|v| v.extract::<u32>())
                 .map_err(|_| bad(format!("{name} without a valid entry: {t}")))
         };
         ops.push(match name.as_str() {
-            "enable_no_vec" => PyOp::Vfio(HostOp::EnableNoVec),
-            "disable_index" => PyOp::Vfio(HostOp::DisableIndex),
+            "intx_disable" => arity(1).map(|()| HostOp::IntxDisable)?,
+            "intx_enable" => arity(1).map(|()| HostOp::IntxEnable)?,
+            "enable_no_vec" => arity(1).map(|()| HostOp::EnableNoVec)?,
+            "disable_index" => arity(1).map(|()| HostOp::DisableIndex)?,
+            "hypercall" => arity(1).map(|()| HostOp::Hypercall)?,
             "enable_vectors" => {
+                if !(2..=3).contains(&t.len()) {
+                    return Err(bad(format!(
+                        "enable_vectors with {} fields: {t}",
+                        t.len() - 1
+                    )));
+                }
                 let with_fd: Vec<bool> = t
                     .get_item(1)
                     .and_then(|v| v.extract())
@@ -130,10 +121,21 @@ fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<
                         with_fd.len()
                     )));
                 }
-                PyOp::Vfio(HostOp::EnableVectors { with_fd })
+                let closes_resize = match t.get_item(2) {
+                    Ok(v) => v.extract::<bool>().map_err(|_| {
+                        bad(format!("enable_vectors with a non-bool closes_resize: {t}"))
+                    })?,
+                    Err(_) => false,
+                };
+                HostOp::EnableVectors {
+                    with_fd,
+                    closes_resize,
+                }
             }
-            "set_signalling" => PyOp::Vfio(HostOp::SetSignalling { vector: entry()? }),
-            "add_vector" => PyOp::AddVector(entry()?),
+            "set_signalling" => HostOp::SetSignalling { vector: vector()? },
+            "add_vector" => HostOp::AddVector { vector: vector()? },
+            "switch_to_userspace" => HostOp::SwitchToUserspace { vector: vector()? },
+            "untrapped" => HostOp::Untrapped { vector: vector()? },
             other => return Err(bad(format!("unknown operation {other:?}"))),
         });
     }
@@ -153,69 +155,50 @@ impl Policy for PyPolicy {
 
     fn negotiate(
         &mut self,
-        ctx: &mut Ctx<'_>,
+        dev: u32,
         minvec: u32,
         maxvec: u32,
-    ) -> msixcore_core::Result<Negotiated> {
-        let dev = ctx.dev;
-        let granted: Option<u32> = Python::attach(|py| {
+    ) -> msixcore_core::Result<Negotiation> {
+        Python::attach(|py| {
             let out = self
                 .obj
                 .bind(py)
                 .call_method1("negotiate", (dev, minvec, maxvec))
                 .map_err(|e| py_err("negotiate", &e))?;
             if out.is_none() {
-                return Ok(None);
+                return Ok(Negotiation::Local);
             }
-            out.extract::<u32>().map(Some).map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "policy.negotiate returned {out}, not None or a count"
-                ))
-            })
-        })?;
-        let Some(n) = granted else {
-            return Ok(Negotiated::Local(maxvec));
-        };
-        if n == 0 || n < minvec || n > maxvec {
-            return Ok(Negotiated::Refused);
-        }
-        if ctx.host.index_enabled(dev) {
-            ctx.exec(&HostOp::DisableIndex, false, false)?;
-        }
-        match ctx.exec(
-            &HostOp::EnableVectors {
-                with_fd: vec![true; n as usize],
-            },
-            false,
-            false,
-        ) {
-            Ok(()) => Ok(Negotiated::Granted(n)),
-            Err(e) if is_host_failure(&e) => Ok(Negotiated::Refused),
-            Err(e) => Err(e),
-        }
+            out.extract::<u32>()
+                .map(|grant| Negotiation::Hypercall { grant })
+                .map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "policy.negotiate returned {out}, not None or a count"
+                    ))
+                })
+        })
     }
 
-    fn enable(&mut self, ctx: &mut Ctx<'_>) -> msixcore_core::Result<StepResult> {
-        let dev = ctx.dev;
-        let ops = self.call("enable", |py| PyTuple::new(py, [dev]))?;
-        self.run(ctx, &ops, None)
+    fn negotiated(&mut self, dev: u32, granted: Option<u32>) -> msixcore_core::Result<()> {
+        self.notify("negotiated", |py| (dev, granted).into_pyobject(py))
     }
 
-    fn unmask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> msixcore_core::Result<StepResult> {
-        let dev = ctx.dev;
-        let ops = self.call("unmask", |py| PyTuple::new(py, [dev, k]))?;
-        self.run(ctx, &ops, Some(k))
+    fn enable(&mut self, dev: u32) -> msixcore_core::Result<Vec<HostOp>> {
+        self.call("enable", |py| PyTuple::new(py, [dev]))
     }
 
-    fn mask(&mut self, ctx: &mut Ctx<'_>, k: u32) -> msixcore_core::Result<StepResult> {
-        let dev = ctx.dev;
-        let ops = self.call("mask", |py| PyTuple::new(py, [dev, k]))?;
-        self.run(ctx, &ops, None)
+    fn unmask(&mut self, dev: u32, k: u32) -> msixcore_core::Result<Vec<HostOp>> {
+        self.call("unmask", |py| PyTuple::new(py, [dev, k]))
     }
 
-    fn disable(&mut self, ctx: &mut Ctx<'_>) -> msixcore_core::Result<StepResult> {
-        let dev = ctx.dev;
-        let ops = self.call("disable", |py| PyTuple::new(py, [dev]))?;
-        self.run(ctx, &ops, None)
+    fn mask(&mut self, dev: u32, k: u32) -> msixcore_core::Result<Vec<HostOp>> {
+        self.call("mask", |py| PyTuple::new(py, [dev, k]))
+    }
+
+    fn disable(&mut self, dev: u32) -> msixcore_core::Result<Vec<HostOp>> {
+        self.call("disable", |py| PyTuple::new(py, [dev]))
+    }
+
+    fn rollback(&mut self, dev: u32) -> msixcore_core::Result<()> {
+        self.notify("rollback", |py| PyTuple::new(py, [dev]))
     }
 }

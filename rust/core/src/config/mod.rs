@@ -1,10 +1,18 @@
-//! A simulation's configuration: plain data (serde), validated once with
-//! errors that name the offending field. Times are nanoseconds, rates are
-//! interrupts per second.
+//! A simulation's configuration: plain data (serde), validated once, by
+//! [`SimConfig::validate`], with errors that name the offending field. This is
+//! the one schema: the Python package reads its names, limits and defaults
+//! from here ([`schema`]). Times are nanoseconds, rates are interrupts per
+//! second.
+
+mod builder;
+mod schema;
+mod validation;
+
+pub use builder::SimConfigBuilder;
+pub use schema::schema;
+pub use validation::{longest_window_ns, MAX_DEVICES, MAX_RATE, MAX_TABLE_ENTRIES};
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Result};
 
 /// Everything one run needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,9 +50,15 @@ fn default_stall_timeout() -> u64 {
     30_000_000_000
 }
 
+impl Mode {
+    /// Every variant, in documentation order.
+    pub const ALL: [Mode; 2] = [Mode::Event, Mode::Aggregated];
+}
+
 /// Per-event simulation or aggregated sampling of counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Mode {
     /// Every interrupt is simulated individually.
     #[default]
@@ -53,9 +67,15 @@ pub enum Mode {
     Aggregated,
 }
 
+impl IommuKind {
+    /// Every variant, in documentation order.
+    pub const ALL: [IommuKind; 2] = [IommuKind::Intel, IommuKind::Amd];
+}
+
 /// Which IOMMU remaps interrupts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum IommuKind {
     /// Intel VT-d: one table of `irte_entries` per IOMMU.
     #[default]
@@ -132,6 +152,7 @@ impl Default for PolicyConfig {
 /// The built-in hypervisor policies (DESIGN.md §2.5–2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PolicyKind {
     /// QEMU on a host that reports VFIO_IRQ_INFO_NORESIZE: disable and
     /// re-enable the whole MSI-X index to add a vector.
@@ -156,6 +177,16 @@ impl PolicyKind {
         PolicyKind::Ims,
     ];
 
+    /// The policy called `name`.
+    pub fn from_name(name: &str) -> crate::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                crate::Error::InvalidArgument(format!("policy: unknown policy {name:?}"))
+            })
+    }
+
     /// The policy's name.
     pub const fn name(self) -> &'static str {
         match self {
@@ -168,9 +199,19 @@ impl PolicyKind {
     }
 }
 
+impl FailureMode {
+    /// Every variant, in documentation order.
+    pub const ALL: [FailureMode; 3] = [
+        FailureMode::Kill,
+        FailureMode::Qemu,
+        FailureMode::FailRequest,
+    ];
+}
+
 /// Host failure during a resize (the seed's #1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FailureMode {
     /// (a) kill the guest: well defined.
     Kill,
@@ -181,9 +222,15 @@ pub enum FailureMode {
     FailRequest,
 }
 
+impl Grant {
+    /// Every variant, in documentation order.
+    pub const ALL: [Grant; 3] = [Grant::All, Grant::N, Grant::Refuse];
+}
+
 /// How the host answers MSIX_ENABLE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Grant {
     /// Grant maxvec (or as many as fit, down to minvec).
     All,
@@ -193,9 +240,15 @@ pub enum Grant {
     Refuse,
 }
 
+impl ImsStore {
+    /// Every variant, in documentation order.
+    pub const ALL: [ImsStore; 2] = [ImsStore::Device, ImsStore::GuestRam];
+}
+
 /// Where IMS messages live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ImsStore {
     /// Device memory: trappable like an MSI-X table, per-vector setup.
     Device,
@@ -236,9 +289,20 @@ impl Default for TimingConfig {
     }
 }
 
+impl Semantics {
+    /// Every variant, in documentation order.
+    pub const ALL: [Semantics; 4] = [
+        Semantics::Edge,
+        Semantics::EdgeIntx,
+        Semantics::Level,
+        Semantics::Pba,
+    ];
+}
+
 /// What a device does with an event while MSI-X is disabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Semantics {
     /// Edge/event: dropped (no INTx pin or INTx disabled): `lost`.
     #[default]
@@ -292,7 +356,8 @@ pub struct Step {
 
 /// A guest driver action on its device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
+#[serde(rename_all = "snake_case", tag = "op", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Action {
     /// `pci_enable_msix_range(minvec, maxvec)`: negotiated with the host
     /// under `hypercall` (and `ims` in guest RAM), otherwise local.
@@ -357,158 +422,12 @@ pub struct StopConfig {
     pub max_resizes: Option<u64>,
 }
 
-/// Highest interrupt rate of one vector: 1e9/s, beyond any PCIe device.
-pub const MAX_RATE: f64 = 1e9;
-
-fn field_err(field: &str, msg: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("{field}: {msg}"))
-}
-
-impl SimConfig {
-    /// Parse and validate a JSON configuration.
-    pub fn from_json(text: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let cfg: SimConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            // serde_json appends "at line L column C" of the one-line JSON;
-            // the field path says more.
-            let msg = inner.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            if path == "." || path.is_empty() {
-                Error::InvalidArgument(format!("config: {msg}"))
-            } else {
-                Error::InvalidArgument(format!("{path}: {msg}"))
-            }
-        })?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    /// Check every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<()> {
-        let h = &self.host;
-        if !(1..=8192).contains(&h.ncpus) {
-            return Err(field_err(
-                "host.ncpus",
-                format!("must be 1..=8192, got {}", h.ncpus),
-            ));
-        }
-        if !(1..=64).contains(&h.iommus) {
-            return Err(field_err(
-                "host.iommus",
-                format!("must be 1..=64, got {}", h.iommus),
-            ));
-        }
-        if h.irte_entries == 0 || h.irte_entries > 65_536 || !h.irte_entries.is_power_of_two() {
-            return Err(field_err(
-                "host.irte_entries",
-                format!("must be a power of two 1..=65536, got {}", h.irte_entries),
-            ));
-        }
-        if ![128, 256, 512, 2048].contains(&h.amd_table_size) {
-            return Err(field_err(
-                "host.amd_table_size",
-                format!("must be 128, 256, 512 or 2048, got {}", h.amd_table_size),
-            ));
-        }
-        if self.devices.is_empty() {
-            return Err(field_err("devices", "at least one device is needed"));
-        }
-        if self.devices.len() > 1_000_000 {
-            return Err(field_err("devices", "at most 1,000,000 devices"));
-        }
-        for (i, d) in self.devices.iter().enumerate() {
-            let f = |name: &str| format!("devices[{i}].{name}");
-            if !(1..=2048).contains(&d.entries) {
-                return Err(field_err(
-                    &f("entries"),
-                    format!("must be 1..=2048, got {}", d.entries),
-                ));
-            }
-            if !d.rate.is_finite() || d.rate < 0.0 || d.rate > MAX_RATE {
-                return Err(field_err(
-                    &f("rate"),
-                    format!("must be a rate in 0..=1e9 per second, got {}", d.rate),
-                ));
-            }
-            for (j, (e, r)) in d.rates.iter().enumerate() {
-                if *e >= d.entries {
-                    return Err(field_err(
-                        &format!("{}[{j}]", f("rates")),
-                        format!("entry {e} is past the table of {}", d.entries),
-                    ));
-                }
-                if !r.is_finite() || *r < 0.0 || *r > MAX_RATE {
-                    return Err(field_err(
-                        &format!("{}[{j}]", f("rates")),
-                        format!("must be a rate in 0..=1e9 per second, got {r}"),
-                    ));
-                }
-            }
-            if d.repeat && !d.program.is_empty() && d.program.iter().all(|s| s.delay_ns == 0) {
-                // Host steps may take no time (zero timings): a repeating program
-                // with no delay could loop forever at one instant.
-                return Err(field_err(
-                    &f("program"),
-                    "a repeating program needs a step with delay_ns > 0",
-                ));
-            }
-            for (j, s) in d.program.iter().enumerate() {
-                let g = format!("{}[{j}]", f("program"));
-                match s.action {
-                    Action::Unmask { entry } | Action::Mask { entry } if entry >= d.entries => {
-                        return Err(field_err(
-                            &g,
-                            format!("entry {entry} is past the table of {}", d.entries),
-                        ));
-                    }
-                    Action::Negotiate { minvec, maxvec }
-                        if minvec == 0 || minvec > maxvec || maxvec > d.entries =>
-                    {
-                        return Err(field_err(
-                            &g,
-                            format!(
-                                "need 1 ≤ minvec ≤ maxvec ≤ {}, got {minvec}..{maxvec}",
-                                d.entries
-                            ),
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if self.policy.upfront_count > 2048 {
-            return Err(field_err("policy.upfront_count", "must be ≤ 2048"));
-        }
-        if self.handler.queue_capacity == 0 || self.handler.queue_capacity > (1 << 24) {
-            return Err(field_err("handler.queue_capacity", "must be 1..=16777216"));
-        }
-        if self.stop.max_time_ns.is_none() && self.stop.max_resizes.is_none() {
-            return Err(field_err("stop", "give max_time_ns, max_resizes or both"));
-        }
-        if self.stop.max_time_ns.is_none() && self.devices.iter().any(|d| d.repeat) {
-            return Err(field_err(
-                "stop.max_time_ns",
-                "required when a program repeats (it bounds the run)",
-            ));
-        }
-        if self.stop.max_time_ns == Some(0) {
-            return Err(field_err("stop.max_time_ns", "must be > 0"));
-        }
-        if self.stall_timeout_ns == 0 {
-            return Err(field_err("stall_timeout_ns", "must be > 0"));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn minimal() -> &'static str {
-        r#"{"devices":[{"entries":4,"rate":10.0,"program":[{"action":{"op":"enable"}},{"delay_ns":5,"action":{"op":"unmask","entry":0}}]}],"stop":{"max_time_ns":1000}}"#
+        r#"{"devices":[{"entries":4,"rate":10.0,"program":[{"action":{"op":"enable"}},{"delay_ns":5,"action":{"op":"unmask","entry":0}}]}],"stop":{"max_time_ns":10000000}}"#
     }
 
     #[test]
@@ -532,7 +451,7 @@ mod tests {
         let bad = minimal()
             .replace("\"program\"", "\"repeat\":true,\"program\"")
             .replace(
-                "\"stop\":{\"max_time_ns\":1000}",
+                "\"stop\":{\"max_time_ns\":10000000}",
                 "\"stop\":{\"max_resizes\":5}",
             );
         let e = SimConfig::from_json(&bad).unwrap_err().to_string();
@@ -554,7 +473,7 @@ mod tests {
         let bad = minimal().replace("\"entry\":0", "\"entry\":9");
         let e = SimConfig::from_json(&bad).unwrap_err().to_string();
         assert!(e.contains("devices[0].program[1]"), "{e}");
-        let bad = minimal().replace("\"stop\":{\"max_time_ns\":1000}", "\"stop\":{}");
+        let bad = minimal().replace("\"stop\":{\"max_time_ns\":10000000}", "\"stop\":{}");
         let e = SimConfig::from_json(&bad).unwrap_err().to_string();
         assert!(e.contains("stop"), "{e}");
         let bad = minimal().replace("\"devices\"", "\"bogus\":1,\"devices\"");

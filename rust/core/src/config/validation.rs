@@ -1,0 +1,234 @@
+//! The one validator of [`SimConfig`]: every limit, and every rule that ties
+//! fields together. The first bad field is named in the error, `path: why`.
+
+use super::{Action, DeviceConfig, SimConfig, TimingConfig};
+use crate::error::{Error, Result};
+
+/// Highest interrupt rate of one vector: 1e9/s, beyond any PCIe device.
+pub const MAX_RATE: f64 = 1e9;
+
+/// Most devices in one run: each gets its own requester id (bus 1..=255,
+/// 256 functions per bus).
+pub const MAX_DEVICES: usize = 65_280;
+
+/// Most MSI-X table entries over all devices of one run (a memory guard).
+pub const MAX_TABLE_ENTRIES: u64 = 1 << 20;
+
+/// Largest table of one device (PCIe Base Spec: Table Size is 11 bits).
+pub(super) const MAX_ENTRIES: u32 = 2048;
+
+fn field_err(field: &str, msg: impl std::fmt::Display) -> Error {
+    Error::InvalidArgument(format!("{field}: {msg}"))
+}
+
+/// The longest device-wide window W2 a resize of a table of `entries` can
+/// open under `timing`: `w0 + (w1 + w_active)·entries` (saturating).
+pub fn longest_window_ns(timing: &TimingConfig, entries: u32) -> u64 {
+    let per = timing.w1_ns.saturating_add(timing.w_active_ns);
+    timing
+        .w0_ns
+        .saturating_add(per.saturating_mul(u64::from(entries)))
+}
+
+impl SimConfig {
+    /// Parse a JSON configuration and validate it.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cfg = Self::parse_json(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parse a JSON configuration without validating it (the engine
+    /// validates when it is built). Unknown keys and wrong types are refused
+    /// here, naming the field's path.
+    pub fn parse_json(text: &str) -> Result<Self> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            // serde_json appends "at line L column C" of the one-line JSON;
+            // the field path says more.
+            let msg = e.into_inner().to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            if path == "." || path.is_empty() {
+                Error::InvalidArgument(format!("config: {msg}"))
+            } else {
+                Error::InvalidArgument(format!("{path}: {msg}"))
+            }
+        })
+    }
+
+    /// The configuration as JSON, every field present (defaults filled in).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::InvalidArgument(format!("config: {e}")))
+    }
+
+    /// Check every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_host()?;
+        if self.devices.is_empty() {
+            return Err(field_err("devices", "at least one device is needed"));
+        }
+        if self.devices.len() > MAX_DEVICES {
+            return Err(field_err(
+                "devices",
+                format!(
+                    "at most {MAX_DEVICES} devices (one requester id each), got {}",
+                    self.devices.len()
+                ),
+            ));
+        }
+        let total: u64 = self.devices.iter().map(|d| u64::from(d.entries)).sum();
+        if total > MAX_TABLE_ENTRIES {
+            return Err(field_err(
+                "devices",
+                format!("at most {MAX_TABLE_ENTRIES} table entries in one run, got {total}"),
+            ));
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            validate_device(d, &format!("devices[{i}]"))?;
+        }
+        if self.policy.upfront_count > MAX_ENTRIES {
+            return Err(field_err(
+                "policy.upfront_count",
+                format!(
+                    "must be 0..={MAX_ENTRIES}, got {}",
+                    self.policy.upfront_count
+                ),
+            ));
+        }
+        if self.handler.queue_capacity == 0 || self.handler.queue_capacity > (1 << 24) {
+            return Err(field_err(
+                "handler.queue_capacity",
+                format!("must be 1..=16777216, got {}", self.handler.queue_capacity),
+            ));
+        }
+        if self.stall_timeout_ns == 0 {
+            return Err(field_err("stall_timeout_ns", "must be > 0"));
+        }
+        self.validate_stop()
+    }
+
+    fn validate_host(&self) -> Result<()> {
+        let h = &self.host;
+        if !(1..=8192).contains(&h.ncpus) {
+            return Err(field_err(
+                "host.ncpus",
+                format!("must be 1..=8192, got {}", h.ncpus),
+            ));
+        }
+        if !(1..=64).contains(&h.iommus) {
+            return Err(field_err(
+                "host.iommus",
+                format!("must be 1..=64, got {}", h.iommus),
+            ));
+        }
+        if h.irte_entries == 0 || h.irte_entries > 65_536 || !h.irte_entries.is_power_of_two() {
+            return Err(field_err(
+                "host.irte_entries",
+                format!("must be a power of two 1..=65536, got {}", h.irte_entries),
+            ));
+        }
+        if ![128, 256, 512, 2048].contains(&h.amd_table_size) {
+            return Err(field_err(
+                "host.amd_table_size",
+                format!("must be 128, 256, 512 or 2048, got {}", h.amd_table_size),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_stop(&self) -> Result<()> {
+        let stop = &self.stop;
+        if stop.max_time_ns.is_none() && stop.max_resizes.is_none() {
+            return Err(field_err("stop", "give max_time_ns, max_resizes or both"));
+        }
+        if stop.max_resizes == Some(0) {
+            return Err(field_err("stop.max_resizes", "must be ≥ 1, got 0"));
+        }
+        let Some(max_time) = stop.max_time_ns else {
+            if self.devices.iter().any(|d| d.repeat) {
+                return Err(field_err(
+                    "stop.max_time_ns",
+                    "required when a program repeats (it bounds the run)",
+                ));
+            }
+            return Ok(());
+        };
+        // A run must outlast the longest resize window it can open (this also
+        // refuses 0).
+        let biggest = self.devices.iter().map(|d| d.entries).max().unwrap_or(0);
+        let window = longest_window_ns(&self.timing, biggest);
+        if max_time <= window {
+            return Err(field_err(
+                "stop.max_time_ns",
+                format!(
+                    "the run ({max_time} ns) must be longer than the longest resize window \
+                     (w0 + (w1 + w_active)·{biggest} = {window} ns)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_rate(field: &str, rate: f64) -> Result<()> {
+    if !rate.is_finite() || !(0.0..=MAX_RATE).contains(&rate) {
+        return Err(field_err(
+            field,
+            format!("must be a rate in 0..=1e9 per second, got {rate}"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_device(d: &DeviceConfig, f: &str) -> Result<()> {
+    if !(1..=MAX_ENTRIES).contains(&d.entries) {
+        return Err(field_err(
+            &format!("{f}.entries"),
+            format!("must be 1..={MAX_ENTRIES}, got {}", d.entries),
+        ));
+    }
+    validate_rate(&format!("{f}.rate"), d.rate)?;
+    for (j, (e, r)) in d.rates.iter().enumerate() {
+        let g = format!("{f}.rates[{j}]");
+        if *e >= d.entries {
+            return Err(field_err(
+                &g,
+                format!("entry {e} is past the table of {}", d.entries),
+            ));
+        }
+        validate_rate(&g, *r)?;
+    }
+    if d.repeat && !d.program.is_empty() && d.program.iter().all(|s| s.delay_ns == 0) {
+        // Host steps may take no time (zero timings): a repeating program
+        // with no delay could loop forever at one instant.
+        return Err(field_err(
+            &format!("{f}.program"),
+            "a repeating program needs a step with delay_ns > 0",
+        ));
+    }
+    for (j, s) in d.program.iter().enumerate() {
+        let g = format!("{f}.program[{j}]");
+        match s.action {
+            Action::Unmask { entry } | Action::Mask { entry } if entry >= d.entries => {
+                return Err(field_err(
+                    &g,
+                    format!("entry {entry} is past the table of {}", d.entries),
+                ));
+            }
+            Action::Negotiate { minvec, maxvec }
+                if minvec == 0 || minvec > maxvec || maxvec > d.entries =>
+            {
+                return Err(field_err(
+                    &g,
+                    format!(
+                        "need 1 ≤ minvec ≤ maxvec ≤ {}, got {minvec}..{maxvec}",
+                        d.entries
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

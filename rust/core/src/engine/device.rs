@@ -1,0 +1,101 @@
+//! Everything the engine keeps about one device: its physical MSI-X table,
+//! which vectors its driver uses, where its guest program stands, and its
+//! open windows and stalls. One struct, `Option`s for what may be absent.
+
+use crate::config::{DeviceConfig, Semantics};
+use crate::error::Result;
+use crate::vector_table::{DisabledMode, VectorTable};
+
+/// One device's run-time state.
+pub(super) struct Device {
+    /// The VM it belongs to (a kill takes down every device of a VM).
+    pub vm: u32,
+    /// The physical device's MSI-X table.
+    pub table: VectorTable,
+    /// Entry k is in use by the guest driver (its source fires).
+    pub live: Vec<bool>,
+    /// Entry k's host setup failed: its fires fail.
+    pub dead: Vec<bool>,
+    /// Entry k's rate class.
+    pub class: Vec<u16>,
+    /// Entry k's position in its rate class's member list, while live.
+    pub pos: Vec<Option<u32>>,
+    /// Entries the driver may use (its grant, or its table size).
+    pub granted: u32,
+    /// Index of the next program step.
+    pub pc: usize,
+    /// The device's VM was killed: no more steps, no more fires.
+    pub halted: bool,
+    /// Highest entry unmasked since enable.
+    pub high: Option<u32>,
+    /// Entry k's open stale-queue episode: when it began (ns). Allocated at
+    /// the first loss, so devices that never lose cost nothing.
+    pub stall_since: Vec<Option<f64>>,
+    /// Entries with a stall open: none means a delivery has nothing to close.
+    pub stalled: u32,
+    /// The device-wide window W2 open since (ns).
+    pub w2_open: Option<u64>,
+    /// Entry k's host-masked window W1 open since (ns), allocated on first use.
+    pub w1_open: Vec<Option<u64>>,
+    /// The guest has MSI-X enabled (a host disable now opens a W2 window).
+    pub guest_enabled: bool,
+    /// Aggregated mode: the time up to which this device's fires are booked.
+    pub booked_until: f64,
+}
+
+/// What the device's table does with an event while MSI-X is disabled.
+fn disabled_mode(s: Semantics) -> DisabledMode {
+    match s {
+        Semantics::Edge => DisabledMode::Lost,
+        Semantics::EdgeIntx => DisabledMode::Intx,
+        // A cause-latched (level) source is re-asserted once MSI-X is back:
+        // like the PBA it holds one event per vector and delivers it late.
+        Semantics::Level | Semantics::Pba => DisabledMode::Pending,
+    }
+}
+
+impl Device {
+    /// A device at reset, its entries in rate classes `class`.
+    pub fn new(cfg: &DeviceConfig, class: Vec<u16>) -> Result<Self> {
+        let n = cfg.entries as usize;
+        Ok(Self {
+            vm: cfg.vm,
+            table: VectorTable::new(n, disabled_mode(cfg.semantics))?,
+            live: vec![false; n],
+            dead: vec![false; n],
+            class,
+            pos: vec![None; n],
+            granted: cfg.entries,
+            pc: 0,
+            halted: false,
+            high: None,
+            stall_since: Vec::new(),
+            stalled: 0,
+            w2_open: None,
+            w1_open: Vec::new(),
+            guest_enabled: false,
+            booked_until: 0.0,
+        })
+    }
+
+    /// Entry `k`'s open stall slot.
+    pub fn stall_slot(&mut self, k: usize) -> &mut Option<f64> {
+        if self.stall_since.is_empty() {
+            self.stall_since = vec![None; self.live.len()];
+        }
+        &mut self.stall_since[k]
+    }
+
+    /// Entry `k`'s W1 slot.
+    pub fn w1_slot(&mut self, k: usize) -> &mut Option<u64> {
+        if self.w1_open.is_empty() {
+            self.w1_open = vec![None; self.live.len()];
+        }
+        &mut self.w1_open[k]
+    }
+
+    /// Close entry `k`'s W1 window, returning when it opened.
+    pub fn take_w1(&mut self, k: usize) -> Option<u64> {
+        self.w1_open.get_mut(k).and_then(Option::take)
+    }
+}

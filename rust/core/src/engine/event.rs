@@ -1,0 +1,38 @@
+//! The engine's timed events. Host effects ([`HostFx`]) are one kind; the
+//! others are the engine's own bookkeeping at a step's completion time.
+
+use crate::host::HostFx;
+
+/// Something that happens to a device at a simulated time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Event {
+    /// An effect of the host on the device's table.
+    Host(HostFx),
+    /// The guest driver starts (true) or stops (false) using entry `k`.
+    Live(u32, bool),
+    /// The host's setup of entry `k` failed (true) or works again (false).
+    Dead(u32, bool),
+    /// A guest unmask of a new highest entry completed (a resize request).
+    RequestDone,
+    /// Function Level Reset of the physical device: table and PBA to reset
+    /// state; every latched event is lost.
+    Reset,
+}
+
+/// What a scheduled control event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum What {
+    /// The device's next guest driver step.
+    Step,
+    /// A batch of same-time events (an index into the engine's batches).
+    Batch(u32),
+}
+
+/// A control event in the engine's queue: time, then insertion order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Scheduled {
+    pub t: u64,
+    pub seq: u64,
+    pub dev: u32,
+    pub what: What,
+}

@@ -1,0 +1,210 @@
+//! The guest driver program interpreter: one step of a device's program,
+//! handed to the policy through the one host path ([`crate::policy::step`]),
+//! its completion events scheduled at the host's completion time.
+
+use super::event::{Event, What};
+use super::Engine;
+use crate::config::{Action, Mode};
+use crate::error::Result;
+use crate::policy::{self, Ctx, GuestAction, Negotiated, StepResult};
+
+impl Engine {
+    /// Run device `dev`'s next program step.
+    pub(super) fn guest_step(&mut self, dev: u32) -> Result<()> {
+        let di = dev as usize;
+        if self.devices[di].halted {
+            return Ok(());
+        }
+        let Some(step) = self.cfg.devices[di]
+            .program
+            .get(self.devices[di].pc)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let now = self.now as u64;
+        let entries = self.cfg.devices[di].entries;
+        let on_failure = self.cfg.policy.on_failure;
+        // The step's events and host effects, in buffers reused across steps.
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        let mut host_fx = std::mem::take(&mut self.host_fx);
+        host_fx.clear();
+        let mut ctx = Ctx {
+            host: &mut self.host,
+            dev,
+            entries,
+            clock: now,
+            timing: &self.cfg.timing,
+            fx: &mut host_fx,
+        };
+        let policy = self.policy.as_mut();
+        let mut answer: Option<(GuestAction, StepResult)> = None;
+        let mut request = false;
+        match step.action {
+            Action::Wait => {}
+            Action::Negotiate { minvec, maxvec } => {
+                let d = &mut self.devices[di];
+                match policy::negotiate(&mut ctx, policy, minvec, maxvec)? {
+                    Negotiated::Local(n) | Negotiated::Granted(n) => d.granted = n,
+                    Negotiated::Refused => {
+                        self.stats.negotiations_refused += 1;
+                        d.granted = 0;
+                    }
+                }
+            }
+            Action::Enable => {
+                self.devices[di].guest_enabled = true;
+                let a = GuestAction::Enable;
+                answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+            }
+            Action::Unmask { entry } => {
+                let d = &mut self.devices[di];
+                if entry >= d.granted {
+                    self.stats.unmasks_skipped += 1;
+                } else {
+                    // A new highest entry since enable: what QEMU resizes on
+                    // under NORESIZE, whatever the policy does with it.
+                    if d.high.is_none_or(|h| entry > h) {
+                        d.high = Some(entry);
+                        request = true;
+                    }
+                    let a = GuestAction::Unmask(entry);
+                    answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+                }
+            }
+            Action::Mask { entry } => {
+                events.push((now, Event::Live(entry, false)));
+                let a = GuestAction::Mask(entry);
+                answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+            }
+            Action::Disable | Action::Reset => {
+                self.devices[di].guest_enabled = false;
+                events.extend((0..entries).map(|k| (now, Event::Live(k, false))));
+                if step.action == Action::Reset {
+                    events.push((now, Event::Reset));
+                }
+                let a = GuestAction::Disable;
+                answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+                self.devices[di].granted = entries;
+                self.devices[di].high = None;
+            }
+        }
+        let done = ctx.clock.max(now);
+        // The guest's own events, then the host's effects, then the step's
+        // completion events: a stable sort by time below keeps that order
+        // among same-time events.
+        events.extend(host_fx.drain(..).map(|(t, fx)| (t, Event::Host(fx))));
+        self.host_fx = host_fx;
+        if let Some((action, r)) = answer {
+            if self.step_result(dev, action, r, done, &mut events) {
+                self.events = events;
+                let vm = self.devices[di].vm;
+                return self.kill_vm(vm);
+            }
+        }
+        if request {
+            events.push((done, Event::RequestDone));
+        }
+        if !events.is_sorted_by_key(|(t, _)| *t) {
+            events.sort_by_key(|(t, _)| *t);
+        }
+        self.schedule_events(dev, now, &events);
+        self.events = events;
+        self.next_step(dev, done);
+        Ok(())
+    }
+
+    /// Schedule `events` (sorted by time) as one batch per distinct time.
+    fn schedule_events(&mut self, dev: u32, now: u64, events: &[(u64, Event)]) {
+        let mut i = 0;
+        while i < events.len() {
+            let t = events[i].0;
+            let slot = self.free_batches.pop().unwrap_or_else(|| {
+                self.batches.push(Vec::new());
+                (self.batches.len() - 1) as u32
+            });
+            let batch = &mut self.batches[slot as usize];
+            while i < events.len() && events[i].0 == t {
+                batch.push(events[i].1);
+                i += 1;
+            }
+            self.schedule(t.max(now), dev, What::Batch(slot));
+        }
+    }
+
+    /// Advance device `dev`'s program counter; schedule its next step
+    /// `delay` after `done` (the program repeats if it says so).
+    fn next_step(&mut self, dev: u32, done: u64) {
+        let di = dev as usize;
+        let d = &mut self.devices[di];
+        let program = &self.cfg.devices[di].program;
+        d.pc += 1;
+        if d.pc >= program.len() {
+            if !self.cfg.devices[di].repeat {
+                return;
+            }
+            d.pc = 0;
+        }
+        let delay = program[d.pc].delay_ns;
+        self.schedule(done.saturating_add(delay), dev, What::Step);
+    }
+
+    /// Turn a policy's answer into completion events at `done`. Returns true
+    /// when the guest must be killed.
+    fn step_result(
+        &mut self,
+        dev: u32,
+        action: GuestAction,
+        r: StepResult,
+        done: u64,
+        events: &mut Vec<(u64, Event)>,
+    ) -> bool {
+        let entry = match action {
+            GuestAction::Unmask(k) => Some(k),
+            _ => None,
+        };
+        let d = &self.devices[dev as usize];
+        let dead: Vec<u32> = match r {
+            StepResult::Kill => return true,
+            StepResult::Refused => {
+                if entry.is_some() {
+                    self.stats.unmasks_refused += 1;
+                } else if action == GuestAction::Enable {
+                    // pci_alloc_irq_vectors failed: no vector will be used.
+                    self.stats.enables_refused += 1;
+                    self.devices[dev as usize].granted = 0;
+                }
+                return false;
+            }
+            StepResult::Ok => Vec::new(),
+            StepResult::Dead(list) => list,
+            StepResult::DeadAll => (0..d.live.len() as u32)
+                .filter(|&j| d.live[j as usize] || Some(j) == entry)
+                .collect(),
+        };
+        events.extend(dead.into_iter().map(|j| (done, Event::Dead(j, true))));
+        if let Some(k) = entry {
+            events.push((done, Event::Live(k, true)));
+        }
+        false
+    }
+
+    /// Kill every device of VM `vm`: no more steps, every vector stops.
+    fn kill_vm(&mut self, vm: u32) -> Result<()> {
+        self.stats.guest_kills += 1;
+        for i in 0..self.devices.len() as u32 {
+            if self.devices[i as usize].vm != vm {
+                continue;
+            }
+            if self.cfg.mode == Mode::Aggregated {
+                self.book_device(i, self.now)?;
+            }
+            self.devices[i as usize].halted = true;
+            for k in 0..self.devices[i as usize].live.len() as u32 {
+                self.set_live(i, k, false);
+            }
+        }
+        Ok(())
+    }
+}

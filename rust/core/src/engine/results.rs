@@ -1,0 +1,313 @@
+//! What a run reports: the outcome books, the statistics, their JSON form,
+//! and the one merge of independent replications.
+
+use serde::Serialize;
+
+use super::Engine;
+use crate::books::{Books, Outcome};
+use crate::config::SimConfig;
+use crate::error::{Error, Result};
+use crate::host::Usage;
+
+/// Everything a run reports besides the outcome books.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStats {
+    /// Simulated time at the end of the run.
+    pub end_time_ns: u64,
+    /// Resize windows closed (disable/re-enable of a device's MSI-X index).
+    pub resizes: u64,
+    /// Guest unmasks of a new highest entry since enable, completed: each is
+    /// a resize on a NORESIZE host, whatever this run's policy did with it.
+    pub resize_requests: u64,
+    /// Sum of device-wide windows W2 (MSI-X Enable clear while the guest
+    /// had the device enabled), ns.
+    pub w2_time_ns: u64,
+    /// Sum over live vectors of the time their entry was masked by the host
+    /// (W1), ns.
+    pub w1_time_ns: u64,
+    /// Guests killed after a host failure.
+    pub guest_kills: u64,
+    /// MSIX_ENABLE requests the host refused.
+    pub negotiations_refused: u64,
+    /// Guest unmasks that failed visibly (the driver handled it).
+    pub unmasks_refused: u64,
+    /// MSI-X enables that failed visibly: the driver runs without MSI-X.
+    pub enables_refused: u64,
+    /// Guest unmasks skipped because the entry was past the granted count.
+    pub unmasks_skipped: u64,
+    /// Vectors marked dead by a host failure (guest unaware).
+    pub dead_marks: u64,
+    /// Host allocations that failed (CPU vectors, IRTEs).
+    pub alloc_failures: u64,
+    /// IOMMU remapping faults (recorded or suppressed).
+    pub remap_faults: u64,
+    /// Stale-queue episodes: a vector lost an interrupt while not stale.
+    pub stalls: u64,
+    /// Time vectors spent stale (capped at the timeout per episode), ns.
+    pub stall_time_ns: u64,
+    /// Stalls that lasted until the driver's timeout.
+    pub stall_timeouts: u64,
+    /// Stalls still open (shorter than the timeout) at the end.
+    pub stalls_open: u64,
+    /// Deliveries that found their CPU queue full (booked as coalesced).
+    pub queue_overflows: u64,
+    /// Interrupts served by the CPU handler model.
+    pub handled: u64,
+    /// Deepest CPU queue seen.
+    pub max_queue_depth: u64,
+    /// Sum of queueing delays, ns.
+    pub queue_wait_ns: u64,
+    /// Largest queueing delay, ns.
+    pub max_queue_wait_ns: u64,
+    /// Host resources at the end.
+    pub final_usage: UsageStats,
+    /// Host resources at their peak.
+    pub peak_usage: UsageStats,
+    /// Control events processed (guest steps and host effects).
+    pub control_events: u64,
+}
+
+/// Host resources in use, as reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageStats {
+    /// CPU vectors.
+    pub cpu_vectors: u64,
+    /// IRTEs.
+    pub irtes: u64,
+    /// irq descriptors.
+    pub irq_descs: u64,
+}
+
+impl From<Usage> for UsageStats {
+    fn from(u: Usage) -> Self {
+        Self {
+            cpu_vectors: u.cpu_vectors,
+            irtes: u.irtes,
+            irq_descs: u.irq_descs,
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// The outcome books (conservation checked).
+    pub books: Books,
+    /// Everything else.
+    pub stats: RunStats,
+}
+
+impl UsageStats {
+    fn max(self, o: UsageStats) -> UsageStats {
+        UsageStats {
+            cpu_vectors: self.cpu_vectors.max(o.cpu_vectors),
+            irtes: self.irtes.max(o.irtes),
+            irq_descs: self.irq_descs.max(o.irq_descs),
+        }
+    }
+}
+
+impl RunResult {
+    /// The result as a JSON object: `{"books": {"fired", "outcomes": {name:
+    /// count, …}}, "stats": {…}}`. Keys sort, so equal runs give equal bytes.
+    pub fn to_json(&self) -> Result<String> {
+        let outcomes: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+            .iter()
+            .map(|o| {
+                (
+                    o.name().to_string(),
+                    serde_json::Value::from(self.books.get(*o)),
+                )
+            })
+            .collect();
+        let value = serde_json::json!({
+            "books": { "fired": self.books.fired, "outcomes": outcomes },
+            "stats": self.stats,
+        });
+        serde_json::to_string(&value).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
+    }
+}
+
+impl RunResult {
+    /// Parse the JSON form of [`RunResult::to_json`] (other keys, such as
+    /// `replications`, are ignored); the books must balance.
+    pub fn from_json(text: &str) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct BooksJson {
+            fired: u64,
+            outcomes: std::collections::BTreeMap<String, u64>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ResultJson {
+            books: BooksJson,
+            stats: RunStats,
+        }
+        let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("result: {e}"));
+        let r: ResultJson = serde_json::from_str(text).map_err(|e| bad(&e))?;
+        let mut books = Books {
+            fired: r.books.fired,
+            ..Books::default()
+        };
+        for (name, n) in &r.books.outcomes {
+            let o = Outcome::ALL
+                .into_iter()
+                .find(|o| o.name() == name)
+                .ok_or_else(|| bad(&format!("unknown outcome {name:?}")))?;
+            books.outcomes[o as usize] = *n;
+        }
+        books.check()?;
+        Ok(Self {
+            books,
+            stats: r.stats,
+        })
+    }
+}
+
+impl RunStats {
+    /// Fold another replication's stats in: counts and times add up; maxima,
+    /// peaks and the final usage take the larger value (each replication is
+    /// its own host, so the merged run's host is "the largest of them").
+    pub fn merge(&mut self, o: &RunStats) {
+        self.end_time_ns += o.end_time_ns;
+        self.resizes += o.resizes;
+        self.resize_requests += o.resize_requests;
+        self.w2_time_ns += o.w2_time_ns;
+        self.w1_time_ns += o.w1_time_ns;
+        self.guest_kills += o.guest_kills;
+        self.negotiations_refused += o.negotiations_refused;
+        self.unmasks_refused += o.unmasks_refused;
+        self.enables_refused += o.enables_refused;
+        self.unmasks_skipped += o.unmasks_skipped;
+        self.dead_marks += o.dead_marks;
+        self.alloc_failures += o.alloc_failures;
+        self.remap_faults += o.remap_faults;
+        self.stalls += o.stalls;
+        self.stall_time_ns += o.stall_time_ns;
+        self.stall_timeouts += o.stall_timeouts;
+        self.stalls_open += o.stalls_open;
+        self.queue_overflows += o.queue_overflows;
+        self.handled += o.handled;
+        self.max_queue_depth = self.max_queue_depth.max(o.max_queue_depth);
+        self.queue_wait_ns += o.queue_wait_ns;
+        self.max_queue_wait_ns = self.max_queue_wait_ns.max(o.max_queue_wait_ns);
+        self.final_usage = self.final_usage.max(o.final_usage);
+        self.peak_usage = self.peak_usage.max(o.peak_usage);
+        self.control_events += o.control_events;
+    }
+}
+
+/// Independent replications of one config, one per seed, run on `threads`
+/// worker threads (0 = all cores). Results come back in seed order and merge
+/// in that order, so the merged result does not depend on the thread count.
+pub fn run_replications(cfg: &SimConfig, seeds: &[u64], threads: usize) -> Result<Vec<RunResult>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    cfg.validate()?;
+    if seeds.is_empty() {
+        return Err(Error::InvalidArgument(
+            "seeds: give at least one seed".into(),
+        ));
+    }
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    } else {
+        threads
+    }
+    .min(seeds.len());
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<RunResult>>>> = Mutex::new(vec![None; seeds.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                let mut c = cfg.clone();
+                c.seed = seed;
+                // Validated once above: only the seed differs.
+                let r = Engine::build(c, None).and_then(|mut e| e.run());
+                if let Ok(mut s) = slots.lock() {
+                    s[i] = Some(r);
+                }
+            });
+        }
+    });
+    let slots = slots
+        .into_inner()
+        .map_err(|_| Error::Accounting("a replication thread panicked".into()))?;
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Accounting("a replication did not run".into()))))
+        .collect()
+}
+
+/// Merge replications (in the given order) into one result.
+pub fn merge_results(results: &[RunResult]) -> Result<RunResult> {
+    let mut merged = RunResult {
+        books: Books::default(),
+        stats: RunStats::default(),
+    };
+    for r in results {
+        merged.books.merge(&r.books);
+        merged.stats.merge(&r.stats);
+    }
+    merged.books.check()?;
+    Ok(merged)
+}
+
+/// JSON form of replications: the merged result plus each seed's books.
+pub fn replications_json(seeds: &[u64], results: &[RunResult]) -> Result<String> {
+    let merged = merge_results(results)?;
+    let per: Vec<serde_json::Value> = seeds
+        .iter()
+        .zip(results)
+        .map(|(seed, r)| {
+            let outcomes: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+                .iter()
+                .map(|o| {
+                    (
+                        o.name().to_string(),
+                        serde_json::Value::from(r.books.get(*o)),
+                    )
+                })
+                .collect();
+            serde_json::json!({
+                "seed": seed,
+                "fired": r.books.fired,
+                "outcomes": outcomes,
+                "resizes": r.stats.resizes,
+                "resize_requests": r.stats.resize_requests,
+            })
+        })
+        .collect();
+    let mut v: serde_json::Value = serde_json::from_str(&merged.to_json()?)
+        .map_err(|e| Error::InvalidArgument(format!("result: {e}")))?;
+    v["replications"] = serde_json::Value::Array(per);
+    serde_json::to_string(&v).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
+}
+
+impl Engine {
+    /// Close the books: settle open stalls, check conservation, collect stats.
+    pub fn result(&mut self) -> Result<RunResult> {
+        let end = self.now;
+        let mut stats = self.stats.clone();
+        self.settle_stalls(end, &mut stats);
+        stats.end_time_ns = end as u64;
+        stats.alloc_failures = self.host.alloc_failures();
+        stats.remap_faults = self.host.faults();
+        stats.final_usage = self.host.usage().into();
+        stats.peak_usage = self.host.peak().into();
+        for h in &self.handlers {
+            stats.handled += h.handled;
+            stats.max_queue_depth = stats.max_queue_depth.max(h.max_depth as u64);
+            stats.queue_wait_ns += h.wait_ns;
+            stats.max_queue_wait_ns = stats.max_queue_wait_ns.max(h.max_wait_ns);
+        }
+        self.books.check()?;
+        Ok(RunResult {
+            books: self.books,
+            stats,
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! Stale-queue episodes: a vector that lost an interrupt is stalled until
+//! its next delivery, or until its driver's timeout, whichever comes first.
+
+use super::Engine;
+use crate::books::Outcome;
+
+impl Engine {
+    /// Open or close vector `k`'s stale-queue episode after a fire.
+    #[inline]
+    pub(super) fn track_stall(&mut self, dev: u32, k: u32, outcome: Outcome) {
+        // The common case (delivered, nothing stalled) stays on the hot path.
+        if outcome == Outcome::Delivered && self.devices[dev as usize].stalled == 0 {
+            return;
+        }
+        self.track_stall_slow(dev, k, outcome);
+    }
+
+    #[inline(never)]
+    fn track_stall_slow(&mut self, dev: u32, k: u32, outcome: Outcome) {
+        let d = &mut self.devices[dev as usize];
+        let timeout = self.cfg.stall_timeout_ns as f64;
+        let now = self.now;
+        let since = d.stall_slot(k as usize);
+        let mut closed = false;
+        let mut opened = false;
+        match outcome {
+            Outcome::Delivered => {
+                if let Some(s) = since.take() {
+                    let dur = now - s;
+                    if dur >= timeout {
+                        self.stats.stall_timeouts += 1;
+                    }
+                    self.stats.stall_time_ns += dur.min(timeout) as u64;
+                    closed = true;
+                }
+            }
+            Outcome::Lost | Outcome::Intx | Outcome::Failed | Outcome::Blocked => {
+                if since.is_some_and(|s| now - s >= timeout) {
+                    // The previous stall ended at its timeout; a new one starts.
+                    self.stats.stall_timeouts += 1;
+                    self.stats.stall_time_ns += timeout as u64;
+                    *since = None;
+                    closed = true;
+                }
+                if since.is_none() {
+                    *since = Some(now);
+                    opened = true;
+                    self.stats.stalls += 1;
+                }
+            }
+            Outcome::Pending | Outcome::Coalesced => {}
+        }
+        if closed {
+            d.stalled -= 1;
+        }
+        if opened {
+            d.stalled += 1;
+        }
+    }
+
+    /// Settle the stalls still open at `end`: each lasted until its timeout
+    /// or is still open.
+    pub(super) fn settle_stalls(&self, end: f64, stats: &mut super::RunStats) {
+        let timeout = self.cfg.stall_timeout_ns as f64;
+        for d in &self.devices {
+            for s in d.stall_since.iter().flatten() {
+                let dur = end - s;
+                if dur >= timeout {
+                    stats.stall_timeouts += 1;
+                    stats.stall_time_ns += timeout as u64;
+                } else {
+                    stats.stalls_open += 1;
+                    stats.stall_time_ns += dur as u64;
+                }
+            }
+        }
+    }
+}

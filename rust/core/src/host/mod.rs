@@ -1,0 +1,317 @@
+//! The host kernel side of VFIO MSI-X (drivers/vfio/pci/vfio_pci_intrs.c on
+//! top of the PCI/MSI core, the x86 vector domain and the IOMMU): it owns the
+//! host resources — CPU vectors (through [`VectorDomain`]), IRTEs, irq
+//! descriptors — and turns each VFIO operation into timed effects on the
+//! physical device's MSI-X table.
+//!
+//! Resource rules (drivers/iommu/intel/irq_remapping.c, see docs/models.md):
+//! every allocated MSI-X vector holds one IRTE (MSI-X allocates one IRTE per
+//! vector; only multi-MSI allocates blocks) and one irq descriptor from
+//! allocation on; a CPU vector is held from activation (request_irq) on with
+//! reservation mode, from allocation on without it. The counts are read from
+//! the models themselves, never kept beside them.
+
+mod effect;
+mod op;
+mod remapper;
+mod vfio_irqs;
+
+pub use effect::{Effects, HostFx};
+pub use op::{HostError, HostFailure, HostOp, HostResult};
+pub use remapper::Remapper;
+
+use crate::config::{HostConfig, IommuKind, MAX_DEVICES};
+use crate::error::{Error, Result};
+use crate::matrix::X86Preset;
+use crate::msi::MsiMessage;
+use crate::remap::{AmdRemapper, InterruptRemapper};
+use crate::vector_domain::VectorDomain;
+
+/// A host vector: one allocated irq of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HostVector {
+    irq: u32,
+    irte: u16,
+    /// Activated (request_irq done).
+    active: bool,
+}
+
+#[derive(Debug, Clone)]
+struct HostDevice {
+    requester_id: u16,
+    iommu: usize,
+    /// vfio irq_type == MSIX: the index is enabled on the host.
+    enabled: bool,
+    vectors: Vec<Option<HostVector>>,
+}
+
+/// Resources in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// CPU vectors held by device interrupts (matrix allocations).
+    pub cpu_vectors: u64,
+    /// IRTEs allocated.
+    pub irtes: u64,
+    /// irq descriptors allocated.
+    pub irq_descs: u64,
+}
+
+impl Usage {
+    fn max(self, o: Usage) -> Usage {
+        Usage {
+            cpu_vectors: self.cpu_vectors.max(o.cpu_vectors),
+            irtes: self.irtes.max(o.irtes),
+            irq_descs: self.irq_descs.max(o.irq_descs),
+        }
+    }
+}
+
+/// The host: vector domain, IOMMUs, and each device's host-side MSI-X state.
+#[derive(Debug)]
+pub struct Host {
+    domain: VectorDomain,
+    iommus: Vec<Box<dyn Remapper>>,
+    devices: Vec<HostDevice>,
+    /// Matrix allocations made at boot (legacy IRQs): not device vectors.
+    boot_allocated: u64,
+    peak: Usage,
+    alloc_failures: u64,
+}
+
+/// Requester id of device `i`: bus 1.., one function per device, so at most
+/// [`MAX_DEVICES`] devices.
+pub fn requester_id_of(i: u32) -> u16 {
+    let bus = 1 + i / 256;
+    ((bus << 8) | (i % 256)) as u16
+}
+
+impl Host {
+    /// A booted host for `ndevices` devices (at most [`MAX_DEVICES`]).
+    pub fn new(cfg: &HostConfig, ndevices: usize) -> Result<Self> {
+        if ndevices > MAX_DEVICES {
+            return Err(Error::InvalidArgument(format!(
+                "devices: at most {MAX_DEVICES} (one requester id each), got {ndevices}"
+            )));
+        }
+        let preset = if cfg.posted_msi {
+            X86Preset::posted_msi()
+        } else {
+            X86Preset::mainline()
+        };
+        let domain = VectorDomain::new(cfg.ncpus, &preset, cfg.reservation_mode, None)?;
+        let iommus = (0..cfg.iommus)
+            .map(|_| -> Result<Box<dyn Remapper>> {
+                Ok(match cfg.iommu {
+                    IommuKind::Intel => Box::new(InterruptRemapper::new(cfg.irte_entries, false)?),
+                    IommuKind::Amd => Box::new(AmdRemapper::new(cfg.amd_table_size)?),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let devices = (0..ndevices)
+            .map(|i| HostDevice {
+                requester_id: requester_id_of(i as u32),
+                iommu: i % cfg.iommus as usize,
+                enabled: false,
+                vectors: Vec::new(),
+            })
+            .collect();
+        let boot_allocated = u64::from(domain.matrix().total_allocated());
+        Ok(Self {
+            domain,
+            iommus,
+            devices,
+            boot_allocated,
+            peak: Usage::default(),
+            alloc_failures: 0,
+        })
+    }
+
+    /// Resources in use now, read from the matrix, the IRTE tables and the
+    /// irq descriptors.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            cpu_vectors: u64::from(self.domain.matrix().total_allocated()) - self.boot_allocated,
+            irtes: self.iommus.iter().map(|r| r.in_use()).sum(),
+            irq_descs: self.domain.nr_irqs() as u64,
+        }
+    }
+
+    /// Peak resources in use (each resource's own peak).
+    pub fn peak(&self) -> Usage {
+        self.peak
+    }
+
+    /// Host allocations that failed (CPU vectors or IRTEs).
+    pub fn alloc_failures(&self) -> u64 {
+        self.alloc_failures
+    }
+
+    /// The vector domain (read-only).
+    pub fn domain(&self) -> &VectorDomain {
+        &self.domain
+    }
+
+    /// Whether device `dev`'s MSI-X index is enabled on the host.
+    pub fn index_enabled(&self, dev: u32) -> bool {
+        self.devices.get(dev as usize).is_some_and(|d| d.enabled)
+    }
+
+    /// Device `dev`'s host vectors as `vfio_enable_vectors` would set them up
+    /// again: one flag per vector, true when it is requested. `None` when the
+    /// index is disabled.
+    pub fn vector_set(&self, dev: u32) -> Option<Vec<bool>> {
+        let d = self.devices.get(dev as usize).filter(|d| d.enabled)?;
+        Some(
+            d.vectors
+                .iter()
+                .map(|v| v.is_some_and(|h| h.active))
+                .collect(),
+        )
+    }
+
+    /// Remapping faults recorded or suppressed, over all IOMMUs.
+    pub fn faults(&self) -> u64 {
+        self.iommus.iter().map(|r| r.faults()).sum()
+    }
+
+    fn dev_mut(&mut self, dev: u32) -> Result<&mut HostDevice> {
+        self.devices
+            .get_mut(dev as usize)
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))
+    }
+
+    fn track(&mut self) {
+        self.peak = self.peak.max(self.usage());
+    }
+
+    /// Allocate the host irq of entry `k` (descriptor, IRTE, and a CPU vector
+    /// or a reservation) without activating it.
+    fn alloc_vector(&mut self, dev: u32, k: u32) -> HostResult<()> {
+        let (rid, iommu) = {
+            let d = self.dev_mut(dev)?;
+            if d.vectors.len() <= k as usize {
+                d.vectors.resize(k as usize + 1, None);
+            }
+            if d.vectors[k as usize].is_some() {
+                return Ok(());
+            }
+            (d.requester_id, d.iommu)
+        };
+        // The IR domain allocates its parent (the x86 vector domain) first,
+        // then the IRTE (intel_irq_remapping_alloc), and unwinds both on failure.
+        let irq = self
+            .domain
+            .alloc_irq(None, false, None)
+            .inspect_err(|_| self.alloc_failures += 1)?;
+        let irte = match self.iommus[iommu].alloc(rid) {
+            Ok(i) => i,
+            Err(e) => {
+                self.alloc_failures += 1;
+                self.domain.free(irq)?;
+                return Err(e.into());
+            }
+        };
+        self.dev_mut(dev)?.vectors[k as usize] = Some(HostVector {
+            irq,
+            irte,
+            active: false,
+        });
+        self.track();
+        Ok(())
+    }
+
+    /// Free entry `k`'s host irq (deactivating it first).
+    fn free_vector(&mut self, dev: u32, k: u32) -> Result<()> {
+        self.deactivate(dev, k)?;
+        let d = self.dev_mut(dev)?;
+        let (rid, iommu) = (d.requester_id, d.iommu);
+        let Some(hv) = d.vectors.get_mut(k as usize).and_then(Option::take) else {
+            return Ok(());
+        };
+        self.domain.free(hv.irq)?;
+        self.iommus[iommu].free(rid, hv.irte)
+    }
+
+    /// `request_irq` on entry `k`: activate (take a CPU vector), program the
+    /// IRTE and return the message to write into the table entry.
+    fn activate(&mut self, dev: u32, k: u32) -> HostResult<MsiMessage> {
+        let d = self.dev_mut(dev)?;
+        let (rid, iommu) = (d.requester_id, d.iommu);
+        let hv = d
+            .vectors
+            .get(k as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| {
+                Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}"))
+            })?;
+        if let Err(e) = self.domain.activate(hv.irq) {
+            if matches!(e, Error::NoSpace(_)) {
+                self.alloc_failures += 1;
+            }
+            return Err(e.into());
+        }
+        let Some((cpu, vector)) = self.domain.irq(hv.irq)?.target() else {
+            return Err(HostError::Failure(HostFailure::NoSpace(format!(
+                "device {dev} entry {k}: no online CPU for the interrupt"
+            ))));
+        };
+        let msg = self.iommus[iommu].program(rid, hv.irte, vector as u8, cpu)?;
+        if let Some(Some(h)) = self.dev_mut(dev)?.vectors.get_mut(k as usize) {
+            h.active = true;
+        }
+        self.track();
+        Ok(msg)
+    }
+
+    /// `free_irq` on entry `k`: deactivate (release its CPU vector) and mark
+    /// its IRTE not present.
+    fn deactivate(&mut self, dev: u32, k: u32) -> Result<()> {
+        let d = self.dev_mut(dev)?;
+        let (rid, iommu) = (d.requester_id, d.iommu);
+        let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
+            return Ok(());
+        };
+        if !hv.active {
+            return Ok(());
+        }
+        hv.active = false;
+        let (irq, irte) = (hv.irq, hv.irte);
+        self.domain.deactivate(irq)?;
+        self.iommus[iommu].clear(rid, irte)
+    }
+
+    /// `pci_free_irq_vectors`: free every host vector of `dev` (deactivating
+    /// any still active); the index is left disabled.
+    fn free_all(&mut self, dev: u32) -> Result<()> {
+        let n = self
+            .devices
+            .get(dev as usize)
+            .map_or(0, |d| d.vectors.len() as u32);
+        for k in 0..n {
+            self.free_vector(dev, k)?;
+        }
+        let d = self.dev_mut(dev)?;
+        d.vectors.clear();
+        d.enabled = false;
+        Ok(())
+    }
+
+    /// Whether a message from `dev` would be remapped (true) or blocked,
+    /// without recording anything: the same checks as [`Host::remap`], used
+    /// by aggregated sampling to classify a vector once per interval.
+    pub fn probe(&self, dev: u32, msg: &MsiMessage) -> bool {
+        self.devices
+            .get(dev as usize)
+            .is_some_and(|d| self.iommus[d.iommu].probe(d.requester_id, msg))
+    }
+
+    /// Route one message from device `dev` through its IOMMU: the target
+    /// `(cpu, vector)`, or `None` when the IOMMU blocks it (the fault is in
+    /// the IOMMU's log). Hot path.
+    #[inline]
+    pub fn remap(&mut self, dev: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
+        let d = self.devices.get(dev as usize)?;
+        self.iommus[d.iommu].remap(d.requester_id, msg)
+    }
+}

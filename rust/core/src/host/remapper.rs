@@ -1,0 +1,129 @@
+//! One interface over the host's interrupt-remapping units, Intel VT-d and
+//! AMD-Vi, so the host never asks which vendor it runs on. Each method is the
+//! step the kernel's IR domain takes (`intel_irq_remapping_alloc` /
+//! `irq_remapping_alloc` and their activate, deactivate and free), and the
+//! IOMMU's own lookup when a message arrives.
+
+use crate::amd_irte::{AmdIrte, AMD_MSI_DATA_INDEX_MASK};
+use crate::error::Result;
+use crate::irte::Irte;
+use crate::msi::MsiMessage;
+use crate::remap::{
+    compose_amd_msi, compose_msi, decode_msi, in_interrupt_window, AmdRemapper, Decoded,
+    InterruptRemapper, RemapResult,
+};
+
+/// A remapping unit as the host's IR domain uses it.
+pub trait Remapper: Send + Sync + std::fmt::Debug {
+    /// Allocate one IRTE for the device `rid`. IRTEs held +1; `NoSpace` when full.
+    fn alloc(&mut self, rid: u16) -> Result<u16>;
+    /// Free IRTE `index` of `rid`. IRTEs held −1.
+    fn free(&mut self, rid: u16, index: u16) -> Result<()>;
+    /// Program IRTE `index` of `rid` to deliver `vector` on `cpu` (present),
+    /// and return the message the device's table entry must carry.
+    fn program(&mut self, rid: u16, index: u16, vector: u8, cpu: u32) -> Result<MsiMessage>;
+    /// Mark IRTE `index` of `rid` not present (deactivation).
+    fn clear(&mut self, rid: u16, index: u16) -> Result<()>;
+    /// Route one message from `rid`: the `(cpu, vector)` it reaches, or `None`
+    /// when it is blocked (the fault is in the unit's log). Hot path.
+    fn remap(&mut self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)>;
+    /// Whether `msg` from `rid` would be remapped, recording nothing.
+    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool;
+    /// Faults recorded or suppressed so far.
+    fn faults(&self) -> u64;
+    /// IRTEs allocated now (read from the tables).
+    fn in_use(&self) -> u64;
+}
+
+impl Remapper for InterruptRemapper {
+    fn alloc(&mut self, _rid: u16) -> Result<u16> {
+        // MSI-X takes one IRTE per vector; only multi-MSI takes blocks.
+        self.table_mut().alloc(1)
+    }
+
+    fn free(&mut self, _rid: u16, index: u16) -> Result<()> {
+        self.table_mut().free(u32::from(index), 1)
+    }
+
+    fn program(&mut self, rid: u16, index: u16, vector: u8, cpu: u32) -> Result<MsiMessage> {
+        let irte = Irte::remapped(vector, cpu).with_requester_id(rid);
+        self.table_mut().set(u32::from(index), irte)?;
+        Ok(compose_msi(index, Some(0)))
+    }
+
+    fn clear(&mut self, _rid: u16, index: u16) -> Result<()> {
+        self.table_mut().clear(u32::from(index))
+    }
+
+    #[inline]
+    fn remap(&mut self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
+        match InterruptRemapper::remap(self, rid, msg) {
+            RemapResult::Remapped(t) => Some((t.dest_id, t.vector)),
+            RemapResult::Blocked { .. } => None,
+        }
+    }
+
+    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool {
+        match decode_msi(msg) {
+            Ok(Decoded::Remappable(m)) => self
+                .table()
+                .lookup(m.index())
+                .is_some_and(|irte| irte.present() && irte.source_check(rid).is_ok()),
+            Ok(Decoded::Compat(_)) => self.allow_compat(),
+            Err(_) => false,
+        }
+    }
+
+    fn faults(&self) -> u64 {
+        self.fault_log().total() + self.fault_log().suppressed()
+    }
+
+    fn in_use(&self) -> u64 {
+        u64::from(self.table().in_use())
+    }
+}
+
+impl Remapper for AmdRemapper {
+    fn alloc(&mut self, rid: u16) -> Result<u16> {
+        self.tables_mut().alloc(rid, 1)
+    }
+
+    fn free(&mut self, rid: u16, index: u16) -> Result<()> {
+        self.tables_mut().free(rid, u32::from(index), 1)
+    }
+
+    fn program(&mut self, rid: u16, index: u16, vector: u8, cpu: u32) -> Result<MsiMessage> {
+        self.tables_mut()
+            .set(rid, u32::from(index), AmdIrte::remapped(vector, cpu))?;
+        Ok(compose_amd_msi(index))
+    }
+
+    fn clear(&mut self, rid: u16, index: u16) -> Result<()> {
+        self.tables_mut().clear(rid, u32::from(index))
+    }
+
+    #[inline]
+    fn remap(&mut self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
+        match AmdRemapper::remap(self, rid, msg) {
+            RemapResult::Remapped(t) => Some((t.dest_id, t.vector)),
+            RemapResult::Blocked { .. } => None,
+        }
+    }
+
+    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool {
+        let index = msg.data & AMD_MSI_DATA_INDEX_MASK;
+        in_interrupt_window(msg.address)
+            && self
+                .tables()
+                .lookup(rid, index)
+                .is_ok_and(AmdIrte::remap_en)
+    }
+
+    fn faults(&self) -> u64 {
+        self.fault_log().total() + self.fault_log().suppressed()
+    }
+
+    fn in_use(&self) -> u64 {
+        self.tables().in_use()
+    }
+}

@@ -1,0 +1,163 @@
+//! The host's VFIO MSI-X operations (drivers/vfio/pci/vfio_pci_intrs.c):
+//! `VFIO_DEVICE_SET_IRQS` on the MSI-X index, with the time each step takes
+//! and the effects it has on the physical device's table.
+
+use super::{Effects, Host, HostError, HostFailure, HostFx, HostOp, HostResult};
+use crate::config::TimingConfig;
+
+impl Host {
+    /// Run one host operation on device `dev`: `clock` advances by the
+    /// operation's duration, `fx` receives its timed table effects.
+    /// [`HostOp::Untrapped`] reaches no host and does nothing here.
+    pub fn exec(
+        &mut self,
+        dev: u32,
+        op: &HostOp,
+        clock: &mut u64,
+        t: &TimingConfig,
+        fx: &mut Effects,
+    ) -> HostResult<()> {
+        match op {
+            HostOp::IntxDisable
+            | HostOp::IntxEnable
+            | HostOp::SwitchToUserspace { .. }
+            | HostOp::Untrapped { .. } => Ok(()),
+            HostOp::Hypercall => {
+                *clock += t.t_hypercall_ns;
+                Ok(())
+            }
+            HostOp::EnableNoVec => self.enable_vectors(dev, &[false], false, clock, t, fx),
+            HostOp::DisableIndex => Ok(self.disable_index(dev, clock, t, fx)?),
+            HostOp::EnableVectors {
+                with_fd,
+                closes_resize,
+            } => self.enable_vectors(dev, with_fd, *closes_resize, clock, t, fx),
+            HostOp::SetSignalling { vector } => {
+                self.set_signalling(dev, *vector, false, clock, t, fx)
+            }
+            HostOp::AddVector { vector } => self.set_signalling(dev, *vector, true, clock, t, fx),
+        }
+    }
+
+    /// `vfio_msi_disable`: free_irq of every active vector (entry masked),
+    /// then `pci_free_irq_vectors` (MSI-X shutdown, every irq freed).
+    fn disable_index(
+        &mut self,
+        dev: u32,
+        clock: &mut u64,
+        t: &TimingConfig,
+        fx: &mut Effects,
+    ) -> crate::Result<()> {
+        // Walk by index (no list of active vectors is built: this runs on
+        // every resize).
+        let n = self
+            .devices
+            .get(dev as usize)
+            .map_or(0, |d| d.vectors.len());
+        for k in 0..n as u32 {
+            let active = self.devices[dev as usize].vectors[k as usize].is_some_and(|h| h.active);
+            if !active {
+                continue;
+            }
+            self.deactivate(dev, k)?;
+            fx.push((*clock, HostFx::Mask(k)));
+            *clock += t.w_active_ns;
+        }
+        fx.push((*clock, HostFx::Disable));
+        self.free_all(dev)
+    }
+
+    /// `vfio_msi_enable(count)` then `vfio_msi_set_block`: allocate `count`
+    /// vectors, set Enable, request_irq each vector with an eventfd. On any
+    /// failure everything is undone (`vfio_msi_disable`) and the error
+    /// returned; the index is left disabled.
+    fn enable_vectors(
+        &mut self,
+        dev: u32,
+        with_fd: &[bool],
+        closes_resize: bool,
+        clock: &mut u64,
+        t: &TimingConfig,
+        fx: &mut Effects,
+    ) -> HostResult<()> {
+        let count = with_fd.len() as u32;
+        *clock += t.w0_ns + t.w1_ns * u64::from(count);
+        for k in 0..count {
+            if let Err(e) = self.alloc_vector(dev, k) {
+                self.free_all(dev)?;
+                return Err(e);
+            }
+        }
+        self.dev_mut(dev)?.enabled = true;
+        fx.push((*clock, HostFx::Enable { closes_resize }));
+        for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
+            *clock += t.t_request_ns;
+            match self.activate(dev, k as u32) {
+                Ok(msg) => {
+                    fx.push((*clock, HostFx::Program(k as u32, msg)));
+                    fx.push((*clock, HostFx::Unmask(k as u32)));
+                }
+                Err(e) => {
+                    let mut c = *clock;
+                    self.disable_index(dev, &mut c, t, fx)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `vfio_pci_set_msi_trigger` for one vector: with the index enabled,
+    /// allocate entry `k` if needed (`dynamic`: `pci_msix_alloc_irq_at`) and
+    /// request it; with the index disabled, the kernel enables it with
+    /// `k + 1` vectors and wires up `k` only (the partial recovery after a
+    /// failed resize).
+    fn set_signalling(
+        &mut self,
+        dev: u32,
+        k: u32,
+        dynamic: bool,
+        clock: &mut u64,
+        t: &TimingConfig,
+        fx: &mut Effects,
+    ) -> HostResult<()> {
+        if !self.index_enabled(dev) {
+            let mut with_fd = vec![false; k as usize + 1];
+            with_fd[k as usize] = true;
+            return self.enable_vectors(dev, &with_fd, false, clock, t, fx);
+        }
+        let allocated = self
+            .devices
+            .get(dev as usize)
+            .and_then(|d| d.vectors.get(k as usize).copied().flatten());
+        match allocated {
+            Some(hv) if hv.active => return Ok(()), // trigger switch only
+            Some(_) => {}
+            None if dynamic => {
+                *clock += t.t_dynamic_ns;
+                self.alloc_vector(dev, k)?;
+            }
+            None => {
+                return Err(HostError::Failure(HostFailure::NotAllocated {
+                    dev,
+                    vector: k,
+                }));
+            }
+        }
+        *clock += t.t_request_ns;
+        match self.activate(dev, k) {
+            Ok(msg) => {
+                fx.push((*clock, HostFx::Program(k, msg)));
+                fx.push((*clock, HostFx::Unmask(k)));
+                Ok(())
+            }
+            Err(e) => {
+                if dynamic {
+                    // The kernel frees the dynamically allocated vector again.
+                    self.free_vector(dev, k)?;
+                }
+                Err(e)
+            }
+        }
+    }
+}

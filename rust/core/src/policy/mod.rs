@@ -1,0 +1,85 @@
+//! Hypervisor policies: how guest MSI-X actions become host operations.
+//!
+//! A policy only *decides*: each guest action on a device becomes a list of
+//! [`HostOp`]s (effects as data). [`step`] runs every policy's lists — the
+//! built-ins here and the Python ones of the binding alike — through one path
+//! that executes them on the host, recognises a host failure by its type and
+//! applies the run's failure mode. Policies see control-plane events only.
+
+mod hypercall;
+mod qemu;
+mod step;
+
+pub use hypercall::HypercallPolicy;
+pub use qemu::QemuPolicy;
+pub use step::{negotiate, step, Ctx, GuestAction, Negotiated, StepResult};
+
+use crate::config::{ImsStore, PolicyConfig, PolicyKind};
+use crate::error::Result;
+use crate::host::HostOp;
+
+/// A policy's answer to `pci_enable_msix_range(minvec, maxvec)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Negotiation {
+    /// No hypercall: the driver takes maxvec from the emulated capability.
+    Local,
+    /// An MSIX_ENABLE hypercall: the host grants the most vectors that fit
+    /// in `minvec..=grant` (capped at maxvec) and sets them up; 0, or less
+    /// than minvec, refuses.
+    Hypercall {
+        /// The most vectors the host will grant.
+        grant: u32,
+    },
+}
+
+/// A hypervisor policy. Each method handles one guest action on device
+/// `dev` and returns the host operations it causes, in order.
+pub trait Policy: Send {
+    /// Short name for reports.
+    fn name(&self) -> String;
+    /// `pci_enable_msix_range(minvec, maxvec)`.
+    fn negotiate(&mut self, dev: u32, minvec: u32, maxvec: u32) -> Result<Negotiation>;
+    /// The host's answer to a [`Negotiation::Hypercall`]: the vectors granted
+    /// and set up, or `None` when it refused.
+    fn negotiated(&mut self, _dev: u32, _granted: Option<u32>) -> Result<()> {
+        Ok(())
+    }
+    /// The guest enables MSI-X.
+    fn enable(&mut self, dev: u32) -> Result<Vec<HostOp>>;
+    /// The guest unmasks entry `k` (request_irq, enable_irq, CPU online).
+    fn unmask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>>;
+    /// The guest masks entry `k`.
+    fn mask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>>;
+    /// The guest disables MSI-X.
+    fn disable(&mut self, dev: u32) -> Result<Vec<HostOp>>;
+    /// The host failed the operations of the last action on `dev` and the
+    /// `fail_request` mode refused the guest's write: forget what that
+    /// action changed.
+    fn rollback(&mut self, _dev: u32) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Build the built-in policy a configuration names, for devices with these
+/// table sizes.
+pub fn builtin(cfg: &PolicyConfig, entries: &[u32]) -> Result<Box<dyn Policy>> {
+    let name = cfg.kind.name();
+    Ok(match cfg.kind {
+        PolicyKind::Noresize => Box::new(QemuPolicy::new(entries, false, None, name)?),
+        PolicyKind::Upfront => Box::new(QemuPolicy::new(
+            entries,
+            false,
+            Some(cfg.upfront_count),
+            name,
+        )?),
+        PolicyKind::Dynamic => Box::new(QemuPolicy::new(entries, true, None, name)?),
+        PolicyKind::Hypercall => Box::new(HypercallPolicy::new(entries, cfg, true, name)?),
+        PolicyKind::Ims => match cfg.ims_store {
+            // Trappable message store: per-vector setup like dynamic MSI-X.
+            ImsStore::Device => Box::new(QemuPolicy::new(entries, true, None, name)?),
+            // Guest RAM cannot be trapped: only the hypercall path works.
+            ImsStore::GuestRam => Box::new(HypercallPolicy::new(entries, cfg, false, name)?),
+        },
+    })
+}

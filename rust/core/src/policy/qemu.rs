@@ -1,0 +1,94 @@
+//! QEMU's vfio-pci behaviour ([`QemuMsix`], hw/vfio/pci.c) as a policy, over a
+//! host that reports `VFIO_IRQ_INFO_NORESIZE` (noresize, upfront) or supports
+//! dynamic MSI-X (dynamic, ims in a trappable store).
+
+use super::Policy;
+use crate::error::{Error, Result};
+use crate::host::HostOp;
+use crate::vfio::QemuMsix;
+
+/// QEMU's MSI-X emulation for every device of a run.
+pub struct QemuPolicy {
+    devs: Vec<QemuMsix>,
+    /// The device state before the last action, for [`Policy::rollback`].
+    undo: Option<(u32, QemuMsix)>,
+    label: String,
+}
+
+impl QemuPolicy {
+    /// One QEMU device model per table size. `dynamic`: the host supports
+    /// dynamic MSI-X; `upfront`: pre-size `nr_vectors` at every enable
+    /// (`Some(0)` = the whole table).
+    pub fn new(entries: &[u32], dynamic: bool, upfront: Option<u32>, label: &str) -> Result<Self> {
+        let devs = entries
+            .iter()
+            .map(|&n| {
+                let q = QemuMsix::new(n, !dynamic)?;
+                Ok(match upfront {
+                    Some(0) => q.with_upfront(n),
+                    Some(count) => q.with_upfront(count),
+                    None => q,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            devs,
+            undo: None,
+            label: label.to_string(),
+        })
+    }
+
+    /// Apply `f` to device `dev`'s QEMU state, keeping the state before it.
+    fn act(
+        &mut self,
+        dev: u32,
+        f: impl FnOnce(&mut QemuMsix) -> Result<Vec<HostOp>>,
+    ) -> Result<Vec<HostOp>> {
+        let q = self
+            .devs
+            .get_mut(dev as usize)
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
+        self.undo = Some((dev, q.clone()));
+        f(q)
+    }
+}
+
+impl Policy for QemuPolicy {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn negotiate(&mut self, _dev: u32, _minvec: u32, _maxvec: u32) -> Result<super::Negotiation> {
+        Ok(super::Negotiation::Local)
+    }
+
+    fn enable(&mut self, dev: u32) -> Result<Vec<HostOp>> {
+        self.act(dev, |q| Ok(q.linux_enable()))
+    }
+
+    fn unmask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>> {
+        self.act(dev, |q| q.write_entry_mask(k, false))
+    }
+
+    fn mask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>> {
+        self.act(dev, |q| q.write_entry_mask(k, true))
+    }
+
+    fn disable(&mut self, dev: u32) -> Result<Vec<HostOp>> {
+        self.act(dev, |q| Ok(q.linux_disable()))
+    }
+
+    fn rollback(&mut self, dev: u32) -> Result<()> {
+        match self.undo.take() {
+            Some((d, state)) if d == dev => {
+                if let Some(q) = self.devs.get_mut(dev as usize) {
+                    *q = state;
+                }
+                Ok(())
+            }
+            _ => Err(Error::Accounting(format!(
+                "rollback of device {dev} without an action to undo"
+            ))),
+        }
+    }
+}
