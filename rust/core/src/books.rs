@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 /// Where one fired interrupt ended up (DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Outcome {
     /// Reached a host CPU's delivery queue.
     Delivered = 0,

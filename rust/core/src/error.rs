@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Everything a core call can refuse; no core call panics on user input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A bad argument: the kernel's -EINVAL, or input no real caller could pass.
     #[error("invalid argument: {0}")]

@@ -48,6 +48,7 @@ pub const DEFAULT_FAULT_LOG_CAPACITY: usize = 256;
 
 /// Why an interrupt request was blocked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FaultReason {
     /// The IRTE is not present (Intel P = 0, VT-d reason 22h; AMD RemapEn = 0).
     NotPresent,
@@ -140,6 +141,7 @@ impl RemapResult {
 
 /// A message that is not an interrupt request at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The address is outside 0x0000_0000_FEEx_xxxx.
     #[error("address {0:#x} is not in the interrupt window 0xFEEx_xxxx")]

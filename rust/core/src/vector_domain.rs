@@ -50,6 +50,7 @@ pub const MAX_NUMNODES: u32 = 1 << 10;
 
 /// Lifecycle state of one interrupt, as [`VectorDomain::irq`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum IrqState {
     /// Regular irq holding only a global reservation (reservation mode, not requested).
     Reserved,

@@ -84,6 +84,7 @@ pub const fn pba_size_bytes(entries: usize) -> u64 {
 
 /// What a fire does while MSI-X Enable is clear (a per-table setting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum DisabledMode {
     /// No MSI and no INTx: the event is dropped (a function without an INTx pin,
     /// or with INTx disabled). Outcome [`FireOutcome::Lost`]. Pending bits
@@ -139,6 +140,7 @@ impl FromStr for DisabledMode {
 
 /// Where one device event on vector k ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FireOutcome {
     /// The message (address, data) of entry k was sent.
     Delivered,

@@ -93,6 +93,8 @@ pub fn to_py(err: Error) -> PyErr {
             });
             e
         }
+        // A variant added to the core later: the base class, never a panic.
+        _ => MsixError::new_err(msg),
     }
 }
 

@@ -106,3 +106,53 @@ impl Sources {
         self.classes[last].members[0]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn classes_are_shared_by_rate_and_zero_rates_never_fire() {
+        let mut s = Sources::default();
+        let a = s.class_of(10.0).unwrap();
+        let b = s.class_of(0.0).unwrap();
+        assert_eq!(s.class_of(10.0), Some(a));
+        assert_ne!(a, b);
+        assert_eq!(s.add(b, 0, 0), None, "a silent source joins no stream");
+        assert!(s.total_rate.abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn removal_keeps_positions_and_the_total_rate() {
+        let mut s = Sources::default();
+        let c = s.class_of(1_000.0).unwrap();
+        let pos: Vec<u32> = (0..4).map(|k| s.add(c, 0, k).unwrap()).collect();
+        assert_eq!(pos, [0, 1, 2, 3]);
+        assert!((s.total_rate - 4_000.0).abs() < 1e-9);
+        assert!((s.mean_gap_ns - 250_000.0).abs() < 1e-9);
+        // Removing position 1 moves the last member (entry 3) into it.
+        assert_eq!(s.remove(c, 1), Some((0, 3)));
+        assert_eq!(s.classes[c as usize].members, [(0, 0), (0, 3), (0, 2)]);
+        assert!((s.total_rate - 3_000.0).abs() < 1e-9);
+        assert_eq!(s.remove(c, 2), None, "the last member moves nothing");
+    }
+
+    #[test]
+    fn picks_follow_the_rates() {
+        let mut s = Sources::default();
+        let slow = s.class_of(1.0).unwrap();
+        let fast = s.class_of(3.0).unwrap();
+        s.add(slow, 0, 0);
+        s.add(fast, 1, 0);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let n = 40_000;
+        let fast_picks = (0..n).filter(|_| s.pick(&mut rng) == (1, 0)).count();
+        // 3 / 4 of the picks, within 5 standard deviations.
+        let sd = (f64::from(n) * 0.75 * 0.25).sqrt();
+        assert!(
+            (fast_picks as f64 - 0.75 * f64::from(n)).abs() < 5.0 * sd,
+            "{fast_picks}"
+        );
+    }
+}

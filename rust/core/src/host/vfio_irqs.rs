@@ -9,7 +9,7 @@ impl Host {
     /// Run one host operation on device `dev`: `clock` advances by the
     /// operation's duration, `fx` receives its timed table effects.
     /// [`HostOp::Untrapped`] reaches no host and does nothing here.
-    pub fn exec(
+    pub(crate) fn exec(
         &mut self,
         dev: u32,
         op: &HostOp,

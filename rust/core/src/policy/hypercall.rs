@@ -22,7 +22,7 @@ enum Driver {
 }
 
 /// The hypercall host.
-pub struct HypercallPolicy {
+pub(crate) struct HypercallPolicy {
     drivers: Vec<Driver>,
     grant: Grant,
     grant_n: u32,

@@ -10,9 +10,9 @@ mod hypercall;
 mod qemu;
 mod step;
 
-pub use hypercall::HypercallPolicy;
-pub use qemu::QemuPolicy;
-pub use step::{negotiate, step, Ctx, GuestAction, Negotiated, StepResult};
+pub(crate) use hypercall::HypercallPolicy;
+pub(crate) use qemu::QemuPolicy;
+pub(crate) use step::{negotiate, step, Ctx, GuestAction, Negotiated, StepResult};
 
 use crate::config::{ImsStore, PolicyConfig, PolicyKind};
 use crate::error::Result;

@@ -8,7 +8,7 @@ use crate::host::HostOp;
 use crate::vfio::QemuMsix;
 
 /// QEMU's MSI-X emulation for every device of a run.
-pub struct QemuPolicy {
+pub(crate) struct QemuPolicy {
     devs: Vec<QemuMsix>,
     /// The device state before the last action, for [`Policy::rollback`].
     undo: Option<(u32, QemuMsix)>,

@@ -10,7 +10,7 @@ use crate::host::{Effects, Host, HostError, HostOp};
 
 /// A guest action a policy answers with host operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuestAction {
+pub(crate) enum GuestAction {
     /// The MSI-X enable sequence.
     Enable,
     /// First unmask of an entry (request_irq, enable_irq, CPU online).
@@ -23,7 +23,7 @@ pub enum GuestAction {
 
 /// What a guest action came to, beyond its effects.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepResult {
+pub(crate) enum StepResult {
     /// Done as asked.
     Ok,
     /// The guest's request failed visibly and was handled by its driver: the
@@ -40,7 +40,7 @@ pub enum StepResult {
 
 /// Answer to `pci_enable_msix_range(minvec, maxvec)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Negotiated {
+pub(crate) enum Negotiated {
     /// No hypercall: the driver takes this many from the emulated capability.
     Local(u32),
     /// The host granted this many vectors and set them up.
@@ -51,7 +51,7 @@ pub enum Negotiated {
 
 /// The host as one guest action sees it: operations advance a clock from the
 /// trap time and emit timed effects on the device's table.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     /// The host.
     pub host: &'a mut Host,
     /// Device the action belongs to.
@@ -88,7 +88,7 @@ impl Ctx<'_> {
 
 /// Ask `policy` what `action` on `ctx.dev` does, run its host operations in
 /// order and apply `on_failure` to the first one the host refuses.
-pub fn step(
+pub(crate) fn step(
     ctx: &mut Ctx<'_>,
     policy: &mut dyn Policy,
     on_failure: FailureMode,
@@ -162,7 +162,7 @@ fn failed(
 
 /// `pci_enable_msix_range(minvec, maxvec)` on `ctx.dev`: local, or an
 /// MSIX_ENABLE hypercall whose grant the host sets up at once.
-pub fn negotiate(
+pub(crate) fn negotiate(
     ctx: &mut Ctx<'_>,
     policy: &mut dyn Policy,
     minvec: u32,
@@ -223,5 +223,219 @@ fn try_grant(ctx: &mut Ctx<'_>, n: u32) -> Result<bool> {
         Ok(()) => Ok(true),
         Err(HostError::Failure(_)) => Ok(false),
         Err(HostError::Model(e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HostConfig;
+    use crate::host::Effects;
+
+    /// A policy that answers every action with a fixed list and records
+    /// the hooks the step path calls.
+    #[derive(Default)]
+    struct Scripted {
+        ops: Vec<HostOp>,
+        grant: Option<u32>,
+        rollbacks: u32,
+        negotiated: Vec<Option<u32>>,
+    }
+
+    impl Policy for Scripted {
+        fn name(&self) -> String {
+            "scripted".into()
+        }
+        fn negotiate(&mut self, _: u32, _: u32, _: u32) -> Result<Negotiation> {
+            Ok(self
+                .grant
+                .map_or(Negotiation::Local, |grant| Negotiation::Hypercall { grant }))
+        }
+        fn negotiated(&mut self, _: u32, granted: Option<u32>) -> Result<()> {
+            self.negotiated.push(granted);
+            Ok(())
+        }
+        fn enable(&mut self, _: u32) -> Result<Vec<HostOp>> {
+            Ok(self.ops.clone())
+        }
+        fn unmask(&mut self, _: u32, _: u32) -> Result<Vec<HostOp>> {
+            Ok(self.ops.clone())
+        }
+        fn mask(&mut self, _: u32, _: u32) -> Result<Vec<HostOp>> {
+            Ok(self.ops.clone())
+        }
+        fn disable(&mut self, _: u32) -> Result<Vec<HostOp>> {
+            Ok(self.ops.clone())
+        }
+        fn rollback(&mut self, _: u32) -> Result<()> {
+            self.rollbacks += 1;
+            Ok(())
+        }
+    }
+
+    /// A host whose IOMMU has `irtes` entries, one device of 16 entries.
+    fn host(irtes: u32) -> Host {
+        let cfg = HostConfig {
+            irte_entries: irtes,
+            ..HostConfig::default()
+        };
+        Host::new(&cfg, 1).unwrap()
+    }
+
+    fn run(
+        host: &mut Host,
+        policy: &mut Scripted,
+        mode: FailureMode,
+        action: GuestAction,
+    ) -> (Result<StepResult>, u64, Effects) {
+        let timing = TimingConfig::default();
+        let mut fx = Effects::new();
+        let mut ctx = Ctx {
+            host,
+            dev: 0,
+            entries: 16,
+            clock: 0,
+            timing: &timing,
+            fx: &mut fx,
+        };
+        let r = step(&mut ctx, policy, mode, action);
+        (r, ctx.clock, fx)
+    }
+
+    fn enable(n: usize) -> HostOp {
+        HostOp::EnableVectors {
+            with_fd: vec![true; n],
+            closes_resize: false,
+        }
+    }
+
+    fn resize(n: usize) -> Vec<HostOp> {
+        vec![
+            HostOp::DisableIndex,
+            HostOp::EnableVectors {
+                with_fd: vec![true; n],
+                closes_resize: true,
+            },
+        ]
+    }
+
+    /// A host with 2 vectors up, then a resize to 8 that cannot fit in 4 IRTEs.
+    fn failing_resize(mode: FailureMode) -> (Host, Scripted, StepResult) {
+        let mut h = host(4);
+        let mut p = Scripted {
+            ops: vec![enable(2)],
+            ..Scripted::default()
+        };
+        let (r, _, _) = run(&mut h, &mut p, mode, GuestAction::Enable);
+        assert_eq!(r.unwrap(), StepResult::Ok);
+        p.ops = resize(8);
+        let (r, _, _) = run(&mut h, &mut p, mode, GuestAction::Unmask(7));
+        (h, p, r.unwrap())
+    }
+
+    #[test]
+    fn kill_mode_kills_and_leaves_the_host_down() {
+        let (h, p, r) = failing_resize(FailureMode::Kill);
+        assert_eq!(r, StepResult::Kill);
+        assert!(!h.index_enabled(0));
+        assert_eq!(p.rollbacks, 0);
+    }
+
+    #[test]
+    fn qemu_mode_marks_every_vector_dead_when_the_index_is_down() {
+        let (h, p, r) = failing_resize(FailureMode::Qemu);
+        assert_eq!(r, StepResult::DeadAll);
+        assert!(!h.index_enabled(0));
+        assert_eq!(h.usage().irtes, 0, "the failed enable unwound its IRTEs");
+        assert_eq!(p.rollbacks, 0);
+    }
+
+    #[test]
+    fn fail_request_restores_the_host_and_rolls_the_policy_back() {
+        let (h, p, r) = failing_resize(FailureMode::FailRequest);
+        assert_eq!(r, StepResult::Refused);
+        assert_eq!(p.rollbacks, 1);
+        assert_eq!(h.vector_set(0), Some(vec![true, true]));
+        let u = h.usage();
+        assert_eq!((u.irtes, u.irq_descs, u.cpu_vectors), (2, 2, 2));
+    }
+
+    #[test]
+    fn qemu_mode_with_the_index_up_marks_only_the_entry_dead() {
+        // A NORESIZE host asked to request a vector it never allocated: the
+        // kernel's -EINVAL, a typed host failure; the index stays up.
+        let mut h = host(64);
+        let mut p = Scripted {
+            ops: vec![enable(2)],
+            ..Scripted::default()
+        };
+        run(&mut h, &mut p, FailureMode::Qemu, GuestAction::Enable)
+            .0
+            .unwrap();
+        p.ops = vec![HostOp::SetSignalling { vector: 5 }];
+        let (r, _, _) = run(&mut h, &mut p, FailureMode::Qemu, GuestAction::Unmask(5));
+        assert_eq!(r.unwrap(), StepResult::Dead(vec![5]));
+        assert!(h.index_enabled(0));
+    }
+
+    #[test]
+    fn a_vector_past_the_table_is_an_error_not_a_failure() {
+        let mut h = host(64);
+        let mut p = Scripted {
+            ops: vec![HostOp::AddVector { vector: 16 }],
+            ..Scripted::default()
+        };
+        let (r, _, _) = run(&mut h, &mut p, FailureMode::Kill, GuestAction::Unmask(1));
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    }
+
+    #[test]
+    fn untrapped_vectors_are_dead_and_take_no_host_time() {
+        let mut h = host(64);
+        let mut p = Scripted {
+            ops: vec![HostOp::Untrapped { vector: 3 }],
+            ..Scripted::default()
+        };
+        let (r, clock, fx) = run(&mut h, &mut p, FailureMode::Qemu, GuestAction::Unmask(3));
+        assert_eq!(r.unwrap(), StepResult::Dead(vec![3]));
+        assert_eq!((clock, fx.len()), (0, 0));
+    }
+
+    #[test]
+    fn negotiation_grants_the_most_that_fits_and_tells_the_policy() {
+        let timing = TimingConfig::default();
+        let mut h = host(4);
+        let mut p = Scripted {
+            grant: Some(8),
+            ..Scripted::default()
+        };
+        let mut fx = Effects::new();
+        let mut ctx = Ctx {
+            host: &mut h,
+            dev: 0,
+            entries: 16,
+            clock: 0,
+            timing: &timing,
+            fx: &mut fx,
+        };
+        assert_eq!(
+            negotiate(&mut ctx, &mut p, 2, 12).unwrap(),
+            Negotiated::Granted(4)
+        );
+        assert!(ctx.clock >= timing.t_hypercall_ns);
+        // A grant below minvec refuses, after the hypercall's round trip.
+        p.grant = Some(1);
+        ctx.clock = 0;
+        assert_eq!(
+            negotiate(&mut ctx, &mut p, 2, 12).unwrap(),
+            Negotiated::Refused
+        );
+        assert_eq!(ctx.clock, timing.t_hypercall_ns);
+        assert_eq!(p.negotiated, vec![Some(4), None]);
+        p.grant = None;
+        assert_eq!(
+            negotiate(&mut ctx, &mut p, 2, 12).unwrap(),
+            Negotiated::Local(12)
+        );
     }
 }
