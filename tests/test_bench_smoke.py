@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 from simpy_storm import run_storm
-from storm import Storm, closed_form_lost, msixcore_config_json
+from storm import closed_form_lost, cycle_resizes, msixcore_config, msixcore_config_json, resolve
 
+import msixcore.scenarios
 from msixcore._core import run_simulation
 
 BENCHES = Path(__file__).resolve().parent.parent / "benches"
 
-# Small but window-heavy: ~38k fires, ~13k of them lost, in ~0.2 s of SimPy.
-SMALL = Storm(devices=4, table=16, init=2, gap_ns=100_000, rate=50_000.0, w0_ns=50_000)
+# The CLI's storm, small but window-heavy: ~38k fires, ~13k of them lost, in ~0.2 s of SimPy.
+SMALL = {"devices": 4, "table": 16, "init": 2, "gap": 100e-6, "rate": 50_000.0, "w0": 50e-6}
 CYCLES = 10
 
 
@@ -36,8 +37,22 @@ def test_every_python_benchmark_runs_once() -> None:
     assert "9 passed" in proc.stdout, proc.stdout
 
 
+def test_simpy_storm_models_the_clis_storm() -> None:
+    """The SimPy model reads the parameters the CLI's config is built from."""
+    s = resolve(SMALL)
+    cfg = msixcore_config(SMALL, 64)
+    assert cfg == msixcore.scenarios.SCENARIOS["storm"].build(SMALL, "noresize", 1, 64)
+    assert len(cfg["devices"]) == s.devices == 4
+    dev = cfg["devices"][0]
+    assert (dev["entries"], dev["rate"], dev["semantics"]) == (s.table, s.rate, s.semantics)
+    assert (cfg["timing"]["w0_ns"], cfg["timing"]["w1_ns"]) == (s.w0_ns, s.w1_ns) == (50_000, 500)
+    unmasks = [st["delay_ns"] for st in dev["program"] if st["action"]["op"] == "unmask"]
+    assert unmasks == [0] * s.init + [s.gap_ns] * (s.table - s.init)
+    assert (cfg["host"]["ncpus"], cfg["handler"]["service_ns"]) == (32, 1_000)
+
+
 def test_simpy_storm_matches_the_closed_form() -> None:
-    resizes = CYCLES * SMALL.cycle_resizes
+    resizes = CYCLES * cycle_resizes(SMALL)
     c = run_storm(SMALL, resizes, seed=11)
     want = closed_form_lost(SMALL, resizes)
     assert c.resizes == resizes
@@ -46,7 +61,7 @@ def test_simpy_storm_matches_the_closed_form() -> None:
 
 
 def test_msixcore_storm_matches_the_closed_form_too() -> None:
-    resizes = CYCLES * SMALL.cycle_resizes
+    resizes = CYCLES * cycle_resizes(SMALL)
     r = json.loads(run_simulation(msixcore_config_json(SMALL, resizes, seed=11)))
     want = closed_form_lost(SMALL, resizes)
     lost = r["books"]["outcomes"]["lost"]

@@ -373,3 +373,17 @@ def test_default_compare_budget() -> None:
     assert total < 400e6
     storm = SCENARIOS["storm"]
     assert storm.default_resizes is not None and 20_000 <= storm.default_resizes <= 50_000
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [("50k", 50_000.0), ("2M/s", 2e6), ("1.5e3", 1_500.0), (" 20000 ", 20_000.0), ("1G", 1e9)],
+)
+def test_rates_take_multipliers(text: str, rate: float) -> None:
+    assert SCENARIOS["storm"].param("rate").parse(text) == rate
+
+
+@pytest.mark.parametrize("text", ["50q", "k", "1kk", "2G"])
+def test_bad_rates_name_the_parameter(text: str) -> None:
+    with pytest.raises(InvalidArgument, match=r"^rate: must be"):
+        SCENARIOS["storm"].param("rate").parse(text)

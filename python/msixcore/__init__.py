@@ -39,7 +39,15 @@ from msixcore.engine_config import (
 )
 from msixcore.host import Device, Host
 from msixcore.parameters import Param
-from msixcore.policies import NoresizePolicy, Policy
+from msixcore.policies import (
+    DynamicPolicy,
+    HypercallPolicy,
+    ImsPolicy,
+    NoresizePolicy,
+    Policy,
+    UpfrontPolicy,
+    template,
+)
 from msixcore.report import RunRecord, format_table, make_record, results_json
 from msixcore.scenario_file import RunSpec, load_file
 from msixcore.scenarios import (
@@ -77,7 +85,10 @@ __all__ = [
     "AmdIrteTables",
     "AmdRemapper",
     "Device",
+    "DynamicPolicy",
     "Host",
+    "HypercallPolicy",
+    "ImsPolicy",
     "InterruptRemapper",
     "InvalidArgument",
     "InvalidOperation",
@@ -99,6 +110,7 @@ __all__ = [
     "RunStats",
     "Scenario",
     "Simulation",
+    "UpfrontPolicy",
     "Usage",
     "VectorDomain",
     "VectorTable",
@@ -120,5 +132,6 @@ __all__ = [
     "run_replications",
     "run_simulation",
     "storm_closed_form_lost",
+    "template",
     "validate_engine_config",
 ]

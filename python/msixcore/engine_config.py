@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULTS",
     "FAILURE_MODES",
     "MAX_DEVICES",
+    "MAX_ENTRIES",
     "MAX_RATE",
     "MAX_TABLE_ENTRIES_PER_RUN",
     "MODES",
@@ -68,6 +69,9 @@ MAX_DEVICES: int = _SCHEMA["limits"]["max_devices"]
 
 MAX_TABLE_ENTRIES_PER_RUN: int = _SCHEMA["limits"]["max_table_entries"]
 """Memory guard: at most this many MSI-X table entries over all devices."""
+
+MAX_ENTRIES: int = _SCHEMA["limits"]["max_entries"]
+"""The largest MSI-X table of one device (Table Size is 11 bits)."""
 
 MAX_RATE: float = _SCHEMA["limits"]["max_rate"]
 """Highest interrupt rate of one vector, per second."""

@@ -9,7 +9,8 @@ a string from ``--set``) into the canonical Python value, raising
 
 Durations are given in seconds (``0.001``) or with a unit suffix (``"1ms"``,
 ``"20us"``, ``"20µs"``, ``"500ns"``, ``"2s"``); engine configs take
-nanoseconds, see :func:`to_ns`.
+nanoseconds, see :func:`to_ns`. Rates are per second, optionally with a
+multiplier (``"50k"``, ``"2M"``, ``"1G/s"``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ _UNITS: dict[ParamKind, str] = {
 
 _TIME_SUFFIX = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
 _TIME_RE = re.compile(r"^\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*(s|ms|us|µs|μs|ns)?\s*$")
+_RATE_SUFFIX = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9}
+_RATE_RE = re.compile(r"^\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*(k|M|G)?\s*(?:/s)?\s*$")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -174,8 +177,13 @@ class Param:
         if isinstance(value, int | float) and not isinstance(value, bool):
             number = float(value)
         elif isinstance(value, str):
+            # Rates take a k, M or G multiplier and an optional "/s": 50k, 2M/s.
+            m = _RATE_RE.match(value) if self.kind == "rate" else None
             try:
-                number = float(value.strip())
+                if m is not None:
+                    number = float(m.group(1)) * _RATE_SUFFIX[m.group(2) or ""]
+                else:
+                    number = float(value.strip())
             except ValueError:
                 number = None
         if number is None:

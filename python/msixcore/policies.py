@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from msixcore._core import InvalidArgument
+from msixcore.engine_config import MAX_ENTRIES
 
 __all__ = [
     "MAX_ENTRIES",
@@ -89,9 +90,6 @@ Grant = Literal["all", "n", "refuse"]
 
 ImsStore = Literal["device", "guest_ram"]
 """Where an IMS device keeps its interrupt messages (``policy.ims_store``)."""
-
-MAX_ENTRIES = 2048
-"""The largest MSI-X table: the size assumed for a device whose size is not given."""
 
 
 # --------------------------------------------------------------------------
