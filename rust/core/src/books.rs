@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 
-/// Where one fired interrupt ended up (DESIGN.md §3).
+/// Where one fired interrupt ended up (docs/outcomes.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 #[non_exhaustive]

@@ -2,7 +2,7 @@
 //! hw/pci/msix.c's mask logic) as a pure state machine: guest register writes
 //! go in, the host-side VFIO operations QEMU performs come out, in order.
 //!
-//! Facts modelled (see shared/facts/qemu-vfio-msix.md for sources):
+//! Facts modelled (docs/models.md, "QEMU vfio-pci", lists the sources):
 //! - `msix_is_masked(v) = !enabled || maskall || entry_masked[v]`; a change of
 //!   that value fires the use (unmask) or release (mask) notifier
 //!   (`msix_handle_mask_update`), but only once notifiers are set, i.e. while

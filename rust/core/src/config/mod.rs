@@ -149,7 +149,7 @@ impl Default for PolicyConfig {
     }
 }
 
-/// The built-in hypervisor policies (DESIGN.md §2.5–2.6).
+/// The built-in hypervisor policies (docs/policies.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
