@@ -19,7 +19,7 @@ mod vfio_irqs;
 pub(crate) use effect::{Effects, HostFx};
 pub use op::HostOp;
 pub(crate) use op::{HostError, HostFailure, HostResult};
-pub(crate) use remapper::Remapper;
+use remapper::{Iommu, Remapper};
 
 use crate::config::{HostConfig, IommuKind, MAX_DEVICES};
 use crate::error::{Error, Result};
@@ -71,7 +71,7 @@ impl Usage {
 #[derive(Debug)]
 pub struct Host {
     domain: VectorDomain,
-    iommus: Vec<Box<dyn Remapper>>,
+    iommus: Vec<Iommu>,
     devices: Vec<HostDevice>,
     /// Matrix allocations made at boot (legacy IRQs): not device vectors.
     boot_allocated: u64,
@@ -101,10 +101,12 @@ impl Host {
         };
         let domain = VectorDomain::new(cfg.ncpus, &preset, cfg.reservation_mode, None)?;
         let iommus = (0..cfg.iommus)
-            .map(|_| -> Result<Box<dyn Remapper>> {
+            .map(|_| -> Result<Iommu> {
                 Ok(match cfg.iommu {
-                    IommuKind::Intel => Box::new(InterruptRemapper::new(cfg.irte_entries, false)?),
-                    IommuKind::Amd => Box::new(AmdRemapper::new(cfg.amd_table_size)?),
+                    IommuKind::Intel => {
+                        Iommu::Intel(InterruptRemapper::new(cfg.irte_entries, false)?)
+                    }
+                    IommuKind::Amd => Iommu::Amd(AmdRemapper::new(cfg.amd_table_size)?),
                 })
             })
             .collect::<Result<_>>()?;

@@ -14,7 +14,7 @@ use crate::remap::{
 };
 
 /// A remapping unit as the host's IR domain uses it.
-pub trait Remapper: Send + Sync + std::fmt::Debug {
+pub(crate) trait Remapper: Send + Sync + std::fmt::Debug {
     /// Allocate one IRTE for the device `rid`. IRTEs held +1; `NoSpace` when full.
     fn alloc(&mut self, rid: u16) -> Result<u16>;
     /// Free IRTE `index` of `rid`. IRTEs held −1.
@@ -125,5 +125,54 @@ impl Remapper for AmdRemapper {
 
     fn in_use(&self) -> u64 {
         self.tables().in_use()
+    }
+}
+
+/// The host's remapping unit, Intel or AMD, with static dispatch: the
+/// per-interrupt `remap` inlines (a `dyn` call showed on the fire path). The
+/// one place that tells the vendors apart.
+#[derive(Debug, Clone)]
+pub(crate) enum Iommu {
+    /// Intel VT-d.
+    Intel(InterruptRemapper),
+    /// AMD-Vi.
+    Amd(AmdRemapper),
+}
+
+/// Dispatch one `Remapper` method to the unit inside.
+macro_rules! dispatch {
+    ($self:ident, $r:ident => $call:expr) => {
+        match $self {
+            Iommu::Intel($r) => $call,
+            Iommu::Amd($r) => $call,
+        }
+    };
+}
+
+impl Remapper for Iommu {
+    fn alloc(&mut self, rid: u16) -> Result<u16> {
+        dispatch!(self, r => r.alloc(rid))
+    }
+    fn free(&mut self, rid: u16, index: u16) -> Result<()> {
+        dispatch!(self, r => Remapper::free(r, rid, index))
+    }
+    fn program(&mut self, rid: u16, index: u16, vector: u8, cpu: u32) -> Result<MsiMessage> {
+        dispatch!(self, r => r.program(rid, index, vector, cpu))
+    }
+    fn clear(&mut self, rid: u16, index: u16) -> Result<()> {
+        dispatch!(self, r => r.clear(rid, index))
+    }
+    #[inline]
+    fn remap(&mut self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
+        dispatch!(self, r => Remapper::remap(r, rid, msg))
+    }
+    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool {
+        dispatch!(self, r => r.probe(rid, msg))
+    }
+    fn faults(&self) -> u64 {
+        dispatch!(self, r => r.faults())
+    }
+    fn in_use(&self) -> u64 {
+        dispatch!(self, r => r.in_use())
     }
 }

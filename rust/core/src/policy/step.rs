@@ -104,7 +104,11 @@ pub(crate) fn step(
     if ops.is_empty() {
         return Ok(StepResult::Ok);
     }
-    let before = ctx.host.vector_set(dev);
+    // Only fail_request restores the host: snapshot its vectors for that mode alone.
+    let before = match on_failure {
+        FailureMode::FailRequest => ctx.host.vector_set(dev),
+        _ => None,
+    };
     let mut dead = Vec::new();
     for op in &ops {
         match ctx.exec(op) {
