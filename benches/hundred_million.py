@@ -1,5 +1,6 @@
 """The issue's "100,000,000 resizes in aggregated mode on both cores" target,
-measured (not extrapolated): the DESIGN.md §5 storm under ``noresize``, split
+measured (not extrapolated): the CLI's storm (docs/storm.md#the-resize-storm: 16
+devices × 64 entries, 32 host CPUs, 1 µs handler) under ``noresize``, split
 into independent replications (one seed each) run on every core with the GIL
 released, merged, and the lost-per-million figure with its 95% interval.
 
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from storm import DEFAULT, closed_form_lost, msixcore_config
+from storm import DEFAULT, closed_form_lost, cycle_resizes, msixcore_config_json
 
 from msixcore import per_million
 from msixcore._core import run_replications
@@ -35,13 +36,12 @@ def measure(resizes: int, replications: int, threads: int = 0) -> dict[str, Any]
         raise ValueError(f"replications: give at least 1, got {replications}")
     if resizes < 1:
         raise ValueError(f"resizes: give at least 1, got {resizes}")
-    cycle = DEFAULT.cycle_resizes
+    cycle = cycle_resizes(DEFAULT)
     each = -(-resizes // (replications * cycle)) * cycle
-    cfg = msixcore_config(DEFAULT, each)
-    cfg["mode"] = "aggregated"
+    cfg = msixcore_config_json(DEFAULT, each, mode="aggregated")
     seeds = list(range(1, replications + 1))
     t0 = time.perf_counter()
-    out = json.loads(run_replications(json.dumps(cfg), seeds, threads))
+    out = json.loads(run_replications(cfg, seeds, threads))
     seconds = time.perf_counter() - t0
     done = out["stats"]["resize_requests"]
     if done != each * replications:

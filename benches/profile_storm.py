@@ -1,6 +1,7 @@
 """Where the storm's time goes: instruction counts by stage, from callgrind.
 
-Runs ``rust/core/examples/storm.rs`` (the DESIGN.md §5 storm under ``noresize``)
+Runs ``rust/core/examples/storm.rs`` (the CLI's storm, docs/storm.md#the-resize-storm,
+built from ``msixcore_core::storm::Storm``, under ``noresize``)
 under ``valgrind --tool=callgrind`` in per-event and in aggregated mode, and
 prints the inclusive instruction count of each stage of the engine divided by
 what the stage is paid per: interrupt events (fires) or resizes. Callgrind

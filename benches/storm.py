@@ -1,28 +1,47 @@
-"""The resize storm of DESIGN.md §5: parameters, the closed-form loss, and the
-msixcore config that runs it (per-event mode, ``noresize``).
+"""The resize storm the benchmarks run: the CLI's storm (docs/storm.md#the-resize-storm),
+built by ``msixcore.scenarios.SCENARIOS["storm"]`` under ``noresize``, with its
+closed-form loss from ``msixcore.storm_closed_form_lost``.
 
-Shared by the pytest-benchmark benchmarks, the SimPy baseline and the smoke
-tests so that both simulators run exactly the same storm.
+A storm is given as the scenario's parameters in user units (``{"devices": 2,
+"table": 8}``; seconds and per second, docs/storm.md#parameters); ``DEFAULT``
+(no override) is the CLI's storm: 16 devices × 64 entries, 32 host CPUs, 1 µs
+handler. Shared by the pytest-benchmark benchmarks, the SimPy baseline and the
+smoke tests so that both simulators run exactly the same storm.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from msixcore import storm_closed_form_lost
+from msixcore.parameters import to_ns
+from msixcore.scenarios import SCENARIOS
+
+Params = Mapping[str, object]
+"""Storm scenario parameters (user units); missing ones are at the CLI's defaults."""
+
+DEFAULT: Params = {}
+"""The CLI's storm at its defaults (``msixcore run storm``)."""
+
+SCENARIO = SCENARIOS["storm"]
+"""The one definition: ``msixcore.scenarios.STORM`` (built by the core's ``storm.rs``)."""
 
 
 @dataclass(frozen=True)
 class Storm:
-    """D devices with T-entry tables; times in ns, ``rate`` per live vector per second."""
+    """A storm's resolved parameters, in ns and per second (read by the SimPy model)."""
 
-    devices: int = 16
-    table: int = 64
-    init: int = 4
-    gap_ns: int = 1_000_000
-    rate: float = 20_000.0
-    w0_ns: int = 20_000
-    w1_ns: int = 500
+    devices: int
+    table: int
+    init: int
+    gap_ns: int
+    rate: float
+    w0_ns: int
+    w1_ns: int
+    semantics: str
 
     @property
     def cycle_resizes(self) -> int:
@@ -34,47 +53,44 @@ class Storm:
         return self.w0_ns + self.w1_ns * (k + 1)
 
 
-DEFAULT = Storm()
-"""DESIGN.md §5 defaults: D=16, T=64, init=4, gap=1 ms, rate=20,000/s, w0=20 µs, w1=0.5 µs."""
+def resolve(params: Params | None = None) -> Storm:
+    """``params`` as the CLI resolves them (defaults, parsing, checks), in ns."""
+    p = SCENARIO.resolve(params)
+    return Storm(
+        devices=int(p["devices"]),
+        table=int(p["table"]),
+        init=int(p["init"]),
+        gap_ns=to_ns(float(p["gap"])),
+        rate=float(p["rate"]),
+        w0_ns=to_ns(float(p["w0"])),
+        w1_ns=to_ns(float(p["w1"])),
+        semantics=str(p["semantics"]),
+    )
 
 
-def closed_form_lost(s: Storm, resizes: int) -> float:
-    """Expected lost fires over ``resizes`` (whole cycles): ``rate · Σ k·(w0 + w1·(k+1))``."""
-    if resizes % s.cycle_resizes:
-        raise ValueError(f"{resizes} resizes is not a whole number of cycles")
-    cycles = resizes // s.cycle_resizes
-    per_device = sum(k * s.window_ns(k) * 1e-9 for k in range(s.table))
-    return s.rate * per_device * s.devices * cycles
+def cycle_resizes(params: Params | None = None) -> int:
+    """Resizes in one cycle of the storm ``params``."""
+    return resolve(params).cycle_resizes
 
 
-def msixcore_config(s: Storm, resizes: int, seed: int = 1) -> dict[str, Any]:
-    """The storm as an msixcore ``SimConfig`` (what ``rust/core/tests/engine_storm.rs`` builds)."""
-    program: list[dict[str, Any]] = [
-        {"delay_ns": 0, "action": {"op": "negotiate", "minvec": 1, "maxvec": s.table}},
-        {"delay_ns": 0, "action": {"op": "enable"}},
-    ]
-    program += [
-        {"delay_ns": 0 if k < s.init else s.gap_ns, "action": {"op": "unmask", "entry": k}}
-        for k in range(s.table)
-    ]
-    program.append({"delay_ns": s.gap_ns, "action": {"op": "disable"}})
-    device = {
-        "entries": s.table,
-        "semantics": "edge",
-        "rate": s.rate,
-        "program": program,
-        "repeat": True,
-    }
-    return {
-        "seed": seed,
-        "mode": "event",
-        "policy": {"kind": "noresize"},
-        "timing": {"w0_ns": s.w0_ns, "w1_ns": s.w1_ns, "w_active_ns": 0, "t_request_ns": 0},
-        "devices": [device] * s.devices,
-        "stop": {"max_time_ns": 3_600_000_000_000, "max_resizes": resizes},
-    }
+def closed_form_lost(params: Params | None, resizes: int) -> float:
+    """Expected lost fires of a ``noresize`` run to ``resizes`` requests
+    (``msixcore.storm_closed_form_lost``: ``rate · Σ k·(w0 + w1·(k+1))``)."""
+    return storm_closed_form_lost(params, resizes)
 
 
-def msixcore_config_json(s: Storm, resizes: int, seed: int = 1) -> str:
+def msixcore_config(
+    params: Params | None, resizes: int, seed: int = 1, mode: str = "event"
+) -> dict[str, Any]:
+    """The storm under ``noresize`` to ``resizes`` requests, as the CLI builds it
+    (``SCENARIOS["storm"].build``, with its time bound), in ``mode``."""
+    cfg = SCENARIO.build(params, "noresize", seed, resizes)
+    cfg["mode"] = mode
+    return cfg
+
+
+def msixcore_config_json(
+    params: Params | None, resizes: int, seed: int = 1, mode: str = "event"
+) -> str:
     """:func:`msixcore_config` as the JSON text ``run_simulation`` takes."""
-    return json.dumps(msixcore_config(s, resizes, seed))
+    return json.dumps(msixcore_config(params, resizes, seed, mode))

@@ -1,10 +1,14 @@
-//! Run the DESIGN.md §5 resize storm from Rust, as an embedding simulator
-//! would: `cargo run --release --example storm -- [event|aggregated] [resizes] [seed]`.
-//! Prints the books, the time taken and events/s; used to profile the engine.
+//! Run the resize storm (the CLI's storm, `Storm::default()`:
+//! docs/storm.md#the-resize-storm) under `noresize` from Rust, as an embedding
+//! simulator would: `cargo run --release --example storm -- [event|aggregated] [resizes] [seed]`.
+//! Prints the books, the time taken, events/s and the closed-form loss; used to
+//! profile the engine (`benches/profile_storm.py`).
 
 use std::time::Instant;
 
-use msixcore_core::config::Mode;
+use msixcore_core::books::Outcome;
+use msixcore_core::config::{Mode, PolicyKind};
+use msixcore_core::storm::Storm;
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
@@ -29,17 +33,22 @@ fn main() {
     };
     let resizes = parse(2, 102_400);
     let seed = parse(3, 1);
-    let mut cfg = workloads::storm_config(workloads::STORM, resizes, seed);
-    cfg.mode = mode;
+    let storm = Storm::default();
+    let cfg = workloads::storm_builder(&storm, PolicyKind::Noresize, resizes)
+        .seed(seed)
+        .mode(mode)
+        .build()
+        .expect("storm config");
     let t = Instant::now();
     let r = workloads::engine_run(cfg);
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "{resizes} resizes ({mode:?}): {:.3} s, fired {}, lost {}, {:.2} M events/s, {:.0} resizes/s",
+        "{resizes} resizes ({mode:?}): {:.3} s, fired {}, lost {}, {:.2} M events/s, {:.0} resizes/s, closed form {:.1} lost",
         secs,
         r.books.fired,
-        r.books.get(msixcore_core::books::Outcome::Lost),
+        r.books.get(Outcome::Lost),
         r.books.fired as f64 / secs / 1e6,
         r.stats.resizes as f64 / secs,
+        storm.closed_form_lost(resizes),
     );
 }

@@ -19,6 +19,7 @@ pub mod remap;
 pub mod storm;
 pub mod vector_domain;
 pub mod vector_table;
+pub mod versions;
 pub mod vfio;
 
 pub use amd_irte::{AmdIrte, AmdIrteFields, AmdIrteTables};

@@ -76,18 +76,21 @@ fn every_queue_delivers_every_item() {
 
 #[test]
 fn storm_and_floor() {
+    // The CLI's storm, smaller: 2 devices of 16 entries.
     let s = workloads::Storm {
         devices: 2,
         table: 16,
-        ..workloads::STORM
+        ..workloads::Storm::default()
     };
-    let resizes = 2 * workloads::storm_cycle_resizes(s);
-    let r = workloads::engine_run(workloads::storm_config(s, resizes, 1));
+    let resizes = 2 * workloads::storm_cycle_resizes(&s);
+    let r = workloads::engine_run(workloads::storm_config(&s, resizes, 1));
     assert_eq!(r.stats.resizes, resizes);
     assert!(r.books.fired > 0);
+    let lost = r.books.get(msixcore_core::books::Outcome::Lost) as f64;
+    let want = s.closed_form_lost(resizes);
+    assert!((lost - want).abs() < 4.0 * want.sqrt(), "{lost} vs {want}");
     // The floor loop counts about rate × window / period of its events.
     let n = 1_000_000;
     let lost = workloads::bare_loop(n, 1e7, 1e6, 5e4, 3) as f64;
     assert!((lost / n as f64 - 0.05).abs() < 0.005, "{lost}");
-    let _ = workloads::storm_closed_form(s, resizes);
 }

@@ -2,55 +2,36 @@
 
 use msixcore_core::books::Outcome;
 use msixcore_core::config::{
-    Action, DeviceConfig, FailureMode, Grant, ImsStore, PolicyKind, Semantics, SimConfig, Step,
-    StopConfig,
+    Action, DeviceConfig, FailureMode, Grant, ImsStore, IommuKind, PolicyKind, Semantics,
+    SimConfig, SimConfigBuilder, Step,
 };
 use msixcore_core::engine::{Engine, RunResult};
 
-fn step(delay_ns: u64, action: Action) -> Step {
-    Step { delay_ns, action }
-}
-
-/// One device: negotiate, enable, unmask 0..n ascending `gap` apart, run
-/// `tail` more, then stop (no repeat).
+/// One device: negotiate, enable, unmask 0..n ascending `gap` apart, then
+/// stop (no repeat).
 fn device(entries: u32, n: u32, gap: u64, rate: f64, semantics: Semantics) -> DeviceConfig {
     let mut program = vec![
-        step(
-            0,
-            Action::Negotiate {
-                minvec: 1,
-                maxvec: entries,
-            },
-        ),
-        step(0, Action::Enable),
+        Step::now(Action::Negotiate {
+            minvec: 1,
+            maxvec: entries,
+        }),
+        Step::now(Action::Enable),
     ];
-    program.extend((0..n).map(|k| step(gap, Action::Unmask { entry: k })));
-    DeviceConfig {
-        vm: 0,
-        entries,
-        semantics,
-        rate,
-        rates: Vec::new(),
-        program,
-        repeat: false,
-        start_ns: 0,
-    }
+    program.extend((0..n).map(|k| Step::after(gap, Action::Unmask { entry: k })));
+    DeviceConfig::new(entries)
+        .semantics(semantics)
+        .rate(rate)
+        .program(program)
 }
 
-fn config(devices: Vec<DeviceConfig>, policy: PolicyKind, max_time_ns: u64) -> SimConfig {
-    let mut cfg: SimConfig = serde_json::from_str(r#"{"devices": [], "stop": {}}"#).unwrap();
-    cfg.devices = devices;
-    cfg.policy.kind = policy;
-    cfg.stop = StopConfig {
-        max_time_ns: Some(max_time_ns),
-        max_resizes: None,
-    };
-    cfg.seed = 3;
-    cfg
+/// `devices` under `policy` at seed 3, every other field at its default;
+/// add a stop condition.
+fn config(devices: impl IntoIterator<Item = DeviceConfig>, policy: PolicyKind) -> SimConfigBuilder {
+    SimConfig::builder().seed(3).policy(policy).devices(devices)
 }
 
-fn run(cfg: SimConfig) -> RunResult {
-    let r = Engine::new(cfg).unwrap().run().unwrap();
+fn run(cfg: SimConfigBuilder) -> RunResult {
+    let r = Engine::new(cfg.build().unwrap()).unwrap().run().unwrap();
     r.books.check().unwrap();
     r
 }
@@ -58,14 +39,11 @@ fn run(cfg: SimConfig) -> RunResult {
 /// A 1-CPU host has ~190 free vectors: a 256-entry device unmasking every
 /// entry runs out during a resize.
 fn exhausting(mode: FailureMode) -> RunResult {
-    let mut cfg = config(
-        vec![device(256, 256, 100_000, 1_000.0, Semantics::Edge)],
-        PolicyKind::Noresize,
-        200_000_000,
-    );
-    cfg.host.ncpus = 1;
-    cfg.policy.on_failure = mode;
-    run(cfg)
+    let devs = [device(256, 256, 100_000, 1_000.0, Semantics::Edge)];
+    run(config(devs, PolicyKind::Noresize)
+        .max_time_ns(200_000_000)
+        .with_host(|h| h.ncpus = 1)
+        .on_failure(mode))
 }
 
 #[test]
@@ -104,8 +82,8 @@ fn fail_request_mode_refuses_and_keeps_the_rest_working() {
 #[test]
 fn pba_and_level_devices_delay_instead_of_losing() {
     for semantics in [Semantics::Pba, Semantics::Level] {
-        let devs = vec![device(32, 32, 50_000, 200_000.0, semantics)];
-        let r = run(config(devs, PolicyKind::Noresize, 3_000_000));
+        let devs = [device(32, 32, 50_000, 200_000.0, semantics)];
+        let r = run(config(devs, PolicyKind::Noresize).max_time_ns(3_000_000));
         assert_eq!(r.books.get(Outcome::Lost), 0, "{semantics:?}");
         assert!(
             r.books.get(Outcome::Coalesced) > 0,
@@ -113,50 +91,50 @@ fn pba_and_level_devices_delay_instead_of_losing() {
         );
         assert!(r.stats.resizes == 32);
     }
-    let devs = vec![device(32, 32, 50_000, 200_000.0, Semantics::EdgeIntx)];
-    let r = run(config(devs, PolicyKind::Noresize, 3_000_000));
+    let devs = [device(32, 32, 50_000, 200_000.0, Semantics::EdgeIntx)];
+    let r = run(config(devs, PolicyKind::Noresize).max_time_ns(3_000_000));
     assert!(r.books.get(Outcome::Intx) > 0);
     assert_eq!(r.books.get(Outcome::Lost), 0);
 }
 
 #[test]
 fn lost_interrupts_leave_stale_queues_until_the_next_one_or_the_timeout() {
-    let devs = vec![device(16, 16, 100_000, 20_000.0, Semantics::Edge)];
-    let mut cfg = config(devs, PolicyKind::Noresize, 5_000_000);
-    cfg.stall_timeout_ns = 1_000_000;
-    let r = run(cfg);
+    let dev = || device(16, 16, 100_000, 20_000.0, Semantics::Edge);
+    let r = run(config([dev()], PolicyKind::Noresize)
+        .max_time_ns(5_000_000)
+        .stall_timeout_ns(1_000_000));
     assert!(r.stats.stalls > 0);
     assert!(r.stats.stall_time_ns > 0);
     // Each stall lasts at most the timeout.
     assert!(r.stats.stall_time_ns <= (r.stats.stalls) * 1_000_000);
-    let devs = vec![device(16, 16, 100_000, 20_000.0, Semantics::Edge)];
-    let r = run(config(devs, PolicyKind::Dynamic, 5_000_000));
+    let r = run(config([dev()], PolicyKind::Dynamic).max_time_ns(5_000_000));
     assert_eq!(r.stats.stalls, 0);
 }
 
 #[test]
 fn hypercall_grants_what_fits_or_refuses() {
+    let dev = || device(16, 16, 10_000, 10_000.0, Semantics::Edge);
     // Grant at most 4: the driver uses 4 vectors, the rest are skipped.
-    let devs = vec![device(16, 16, 10_000, 10_000.0, Semantics::Edge)];
-    let mut cfg = config(devs, PolicyKind::Hypercall, 2_000_000);
-    cfg.policy.grant = Grant::N;
-    cfg.policy.grant_n = 4;
-    let r = run(cfg);
+    let r = run(config([dev()], PolicyKind::Hypercall)
+        .max_time_ns(2_000_000)
+        .with_policy(|p| {
+            p.grant = Grant::N;
+            p.grant_n = 4;
+        }));
     assert_eq!(r.stats.unmasks_skipped, 12);
     assert_eq!(r.stats.final_usage.cpu_vectors, 4);
     assert_eq!(r.books.get(Outcome::Lost), 0);
     // Refuse: the driver gets nothing and never unmasks.
-    let devs = vec![device(16, 16, 10_000, 10_000.0, Semantics::Edge)];
-    let mut cfg = config(devs, PolicyKind::Hypercall, 2_000_000);
-    cfg.policy.grant = Grant::Refuse;
-    let r = run(cfg);
+    let r = run(config([dev()], PolicyKind::Hypercall)
+        .max_time_ns(2_000_000)
+        .with_policy(|p| p.grant = Grant::Refuse));
     assert_eq!(r.stats.negotiations_refused, 1);
     assert_eq!(r.books.fired, 0);
     // On a 1-CPU host, a 256-vector request is granted as much as fits.
-    let devs = vec![device(256, 256, 10_000, 1_000.0, Semantics::Edge)];
-    let mut cfg = config(devs, PolicyKind::Hypercall, 10_000_000);
-    cfg.host.ncpus = 1;
-    let r = run(cfg);
+    let devs = [device(256, 256, 10_000, 1_000.0, Semantics::Edge)];
+    let r = run(config(devs, PolicyKind::Hypercall)
+        .max_time_ns(10_000_000)
+        .with_host(|h| h.ncpus = 1));
     let granted = r.stats.final_usage.cpu_vectors;
     assert!((150..256).contains(&granted), "granted {granted}");
     assert_eq!(r.stats.unmasks_skipped, 256 - granted);
@@ -167,34 +145,32 @@ fn hypercall_grants_what_fits_or_refuses() {
 fn ims_in_guest_ram_fails_visibly_without_a_hypercall() {
     let mut dev = device(8, 8, 10_000, 10_000.0, Semantics::Edge);
     dev.program.remove(0); // no negotiation: an unaware guest
-    let mut cfg = config(vec![dev], PolicyKind::Ims, 2_000_000);
-    cfg.policy.ims_store = ImsStore::GuestRam;
-    let r = run(cfg);
+    let r = run(config([dev], PolicyKind::Ims)
+        .max_time_ns(2_000_000)
+        .with_policy(|p| p.ims_store = ImsStore::GuestRam));
     assert!(r.books.get(Outcome::Failed) > 0);
     assert_eq!(r.books.get(Outcome::Delivered), 0);
     // With the hypercall it works.
-    let mut cfg = config(
-        vec![device(8, 8, 10_000, 10_000.0, Semantics::Edge)],
-        PolicyKind::Ims,
-        2_000_000,
-    );
-    cfg.policy.ims_store = ImsStore::GuestRam;
-    let r = run(cfg);
+    let devs = [device(8, 8, 10_000, 10_000.0, Semantics::Edge)];
+    let r = run(config(devs, PolicyKind::Ims)
+        .max_time_ns(2_000_000)
+        .with_policy(|p| p.ims_store = ImsStore::GuestRam));
     assert_eq!(r.books.get(Outcome::Failed), 0);
     assert!(r.books.get(Outcome::Delivered) > 0);
 }
 
 #[test]
 fn upfront_without_reservation_mode_holds_every_vector() {
-    let devs = vec![device(64, 2, 10_000, 0.0, Semantics::Edge)];
-    let mut cfg = config(devs.clone(), PolicyKind::Upfront, 1_000_000);
-    cfg.host.reservation_mode = false;
-    let r = run(cfg);
+    let upfront = |reservation_mode: bool| {
+        let devs = [device(64, 2, 10_000, 0.0, Semantics::Edge)];
+        run(config(devs, PolicyKind::Upfront)
+            .max_time_ns(1_000_000)
+            .with_host(|h| h.reservation_mode = reservation_mode))
+    };
+    let r = upfront(false);
     assert_eq!(r.stats.peak_usage.cpu_vectors, 64);
     assert_eq!(r.stats.peak_usage.irtes, 64);
-    let mut cfg = config(devs, PolicyKind::Upfront, 1_000_000);
-    cfg.host.reservation_mode = true;
-    let r = run(cfg);
+    let r = upfront(true);
     assert_eq!(r.stats.peak_usage.cpu_vectors, 2);
     assert_eq!(r.stats.peak_usage.irtes, 64);
     assert_eq!(r.stats.peak_usage.irq_descs, 64);
@@ -203,9 +179,9 @@ fn upfront_without_reservation_mode_holds_every_vector() {
 #[test]
 fn amd_iommu_routes_and_counts_per_device_tables() {
     let devs = vec![device(16, 16, 10_000, 50_000.0, Semantics::Edge); 2];
-    let mut cfg = config(devs, PolicyKind::Dynamic, 2_000_000);
-    cfg.host.iommu = msixcore_core::config::IommuKind::Amd;
-    let r = run(cfg);
+    let r = run(config(devs, PolicyKind::Dynamic)
+        .max_time_ns(2_000_000)
+        .with_host(|h| h.iommu = IommuKind::Amd));
     assert!(r.books.get(Outcome::Delivered) > 0);
     assert_eq!(r.books.get(Outcome::Blocked), 0);
     assert_eq!(r.stats.final_usage.irtes, 32);
@@ -215,27 +191,26 @@ fn amd_iommu_routes_and_counts_per_device_tables() {
 fn guest_mask_stops_the_source() {
     let mut dev = device(4, 4, 10_000, 100_000.0, Semantics::Edge);
     dev.program
-        .extend((0..4).map(|k| step(0, Action::Mask { entry: k })));
-    let r = run(config(vec![dev], PolicyKind::Noresize, 50_000_000));
+        .extend((0..4).map(|k| Step::now(Action::Mask { entry: k })));
+    let r = run(config([dev], PolicyKind::Noresize).max_time_ns(50_000_000));
     // Live for ~10-40 µs each at 100k/s: a handful of fires, then silence.
     assert!(r.books.fired < 100, "fired {}", r.books.fired);
 }
 
 /// Many devices on a 1-CPU host without reservation mode: enables run out.
 fn crowded(mode: FailureMode, policy: PolicyKind) -> RunResult {
-    let devs: Vec<DeviceConfig> = (0..8)
-        .map(|i| {
-            let mut d = device(64, 4, 10_000, 1_000.0, Semantics::Edge);
-            d.vm = i;
-            d.start_ns = u64::from(i) * 1_000_000;
-            d
+    let devs = (0..8).map(|i| {
+        device(64, 4, 10_000, 1_000.0, Semantics::Edge)
+            .vm(i)
+            .start_ns(u64::from(i) * 1_000_000)
+    });
+    run(config(devs, policy)
+        .max_time_ns(20_000_000)
+        .with_host(|h| {
+            h.ncpus = 1;
+            h.reservation_mode = false;
         })
-        .collect();
-    let mut cfg = config(devs, policy, 20_000_000);
-    cfg.host.ncpus = 1;
-    cfg.host.reservation_mode = false;
-    cfg.policy.on_failure = mode;
-    run(cfg)
+        .on_failure(mode))
 }
 
 #[test]
@@ -268,16 +243,8 @@ fn a_refused_hypercall_never_falls_back_to_trapping() {
 fn a_resize_bound_that_can_never_be_reached_ends_when_the_programs_do() {
     // Four unmasks, a bound of 100 resize requests, no time limit: the run
     // must end once the program is done (live sources must not run forever).
-    let mut cfg = config(
-        vec![device(4, 4, 1_000, 50_000.0, Semantics::Edge)],
-        PolicyKind::Noresize,
-        1,
-    );
-    cfg.stop = StopConfig {
-        max_time_ns: None,
-        max_resizes: Some(100),
-    };
-    let r = run(cfg);
+    let devs = [device(4, 4, 1_000, 50_000.0, Semantics::Edge)];
+    let r = run(config(devs, PolicyKind::Noresize).max_resizes(100));
     assert_eq!(r.stats.resize_requests, 4);
     assert!(r.books.fired < 1_000);
 }

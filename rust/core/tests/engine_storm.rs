@@ -1,49 +1,40 @@
-//! The engine on the resize storm (DESIGN.md §5): loss against the closed
-//! form, no loss without windows, conservation, determinism.
+//! The engine on the resize storm (docs/storm.md#the-resize-storm): loss
+//! against the closed form, no loss without windows, conservation,
+//! determinism.
 
 use msixcore_core::books::Outcome;
 use msixcore_core::config::{PolicyKind, SimConfig};
 use msixcore_core::engine::RunResult;
+use msixcore_core::storm::Storm;
 
-// The storm (DESIGN.md §5) as the benchmarks build it: one definition.
+// The stop condition the benchmarks put on the storm: one helper.
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
-use workloads::{Storm, STORM as DEFAULT};
-
-/// The storm under `policy`, stopping after `resizes` resize requests.
-fn storm_config(s: Storm, policy: PolicyKind, resizes: u64, seed: u64) -> SimConfig {
-    let mut cfg = workloads::storm_config(s, resizes, seed);
-    cfg.policy.kind = policy;
-    cfg
+/// The storm `s` (`Storm::default()` is the CLI's) under `policy`, stopping
+/// after `resizes` resize requests.
+fn storm_config(s: &Storm, policy: PolicyKind, resizes: u64, seed: u64) -> SimConfig {
+    workloads::storm_builder(s, policy, resizes)
+        .seed(seed)
+        .build()
+        .unwrap()
 }
 
 fn run(cfg: SimConfig) -> RunResult {
     workloads::engine_run(cfg)
 }
 
-/// rate · Σ over resizes of k · (w0 + w1·(k+1)), for whole cycles.
-fn closed_form(s: Storm, resizes: u64) -> f64 {
-    let per_cycle = u64::from(s.devices * s.table);
-    assert_eq!(resizes % per_cycle, 0, "use whole cycles");
-    let cycles = (resizes / per_cycle) as f64;
-    let per_device: f64 = (0..s.table)
-        .map(|k| f64::from(k) * (s.w0_ns as f64 + s.w1_ns as f64 * f64::from(k + 1)) * 1e-9)
-        .sum();
-    s.rate * per_device * f64::from(s.devices) * cycles
-}
-
 #[test]
 fn noresize_storm_loses_what_the_closed_form_says() {
     for (i, s) in [
-        DEFAULT,
+        Storm::default(),
         Storm {
             devices: 4,
             table: 16,
             init: 2,
             rate: 50_000.0,
             w0_ns: 50_000,
-            ..DEFAULT
+            ..Storm::default()
         },
         Storm {
             devices: 8,
@@ -51,18 +42,23 @@ fn noresize_storm_loses_what_the_closed_form_says() {
             init: 8,
             rate: 10_000.0,
             w1_ns: 2_000,
-            ..DEFAULT
+            ..Storm::default()
         },
     ]
     .into_iter()
     .enumerate()
     {
-        let resizes = u64::from(s.devices * s.table) * 20;
-        let r = run(storm_config(s, PolicyKind::Noresize, resizes, 7 + i as u64));
+        let resizes = workloads::storm_cycle_resizes(&s) * 20;
+        let r = run(storm_config(
+            &s,
+            PolicyKind::Noresize,
+            resizes,
+            7 + i as u64,
+        ));
         assert_eq!(r.stats.resize_requests, resizes);
         assert_eq!(r.stats.resizes, resizes, "every unmask is a resize");
         let lost = r.books.get(Outcome::Lost) as f64;
-        let expect = closed_form(s, resizes);
+        let expect = s.closed_form_lost(resizes);
         let sd = expect.sqrt();
         assert!(
             (lost - expect).abs() < 4.0 * sd,
@@ -78,16 +74,16 @@ fn policies_without_windows_lose_nothing() {
     let s = Storm {
         devices: 4,
         table: 16,
-        ..DEFAULT
+        ..Storm::default()
     };
-    let resizes = u64::from(s.devices * s.table) * 10;
+    let resizes = workloads::storm_cycle_resizes(&s) * 10;
     for policy in [
         PolicyKind::Dynamic,
         PolicyKind::Upfront,
         PolicyKind::Hypercall,
         PolicyKind::Ims,
     ] {
-        let r = run(storm_config(s, policy, resizes, 1));
+        let r = run(storm_config(&s, policy, resizes, 1));
         assert_eq!(r.books.get(Outcome::Lost), 0, "{policy:?}");
         assert_eq!(r.books.get(Outcome::Intx), 0, "{policy:?}");
         assert!(r.books.get(Outcome::Delivered) > 0, "{policy:?}");
@@ -101,15 +97,15 @@ fn same_seed_same_bytes_other_seed_other_counts() {
     let s = Storm {
         devices: 2,
         table: 16,
-        ..DEFAULT
+        ..Storm::default()
     };
-    let a = run(storm_config(s, PolicyKind::Noresize, 320, 42))
+    let a = run(storm_config(&s, PolicyKind::Noresize, 320, 42))
         .to_json()
         .unwrap();
-    let b = run(storm_config(s, PolicyKind::Noresize, 320, 42))
+    let b = run(storm_config(&s, PolicyKind::Noresize, 320, 42))
         .to_json()
         .unwrap();
-    let c = run(storm_config(s, PolicyKind::Noresize, 320, 43))
+    let c = run(storm_config(&s, PolicyKind::Noresize, 320, 43))
         .to_json()
         .unwrap();
     assert_eq!(a, b);
@@ -122,9 +118,9 @@ fn window_time_matches_the_storm_definition() {
         devices: 1,
         table: 8,
         init: 8,
-        ..DEFAULT
+        ..Storm::default()
     };
-    let r = run(storm_config(s, PolicyKind::Noresize, 8, 3));
+    let r = run(storm_config(&s, PolicyKind::Noresize, 8, 3));
     // W2 of resize k lasts w0 + w1·(k+1): k = 0..7.
     let want: u64 = (0..8u64).map(|k| s.w0_ns + s.w1_ns * (k + 1)).sum();
     assert_eq!(r.stats.w2_time_ns, want);
@@ -138,9 +134,9 @@ fn an_unaware_guest_under_hypercall_falls_back_to_resizing() {
     let s = Storm {
         devices: 2,
         table: 16,
-        ..DEFAULT
+        ..Storm::default()
     };
-    let mut cfg = storm_config(s, PolicyKind::Hypercall, 320, 5);
+    let mut cfg = storm_config(&s, PolicyKind::Hypercall, 320, 5);
     for d in &mut cfg.devices {
         d.program.remove(0); // no pci_enable_msix_range hypercall
     }
@@ -165,17 +161,20 @@ fn aggregated_mode_agrees_in_distribution_with_per_event_mode() {
         init: 2,
         rate: 50_000.0,
         w0_ns: 50_000,
-        ..DEFAULT
+        service_ns: 10, // the handler is never the bottleneck here
+        ..Storm::default()
     };
-    let resizes = u64::from(s.devices * s.table) * 4;
+    let resizes = workloads::storm_cycle_resizes(&s) * 4;
     let seeds = 60u64;
     let mut per_mode = Vec::new();
     for mode in [Mode::Event, Mode::Aggregated] {
         let (mut lost, mut delivered) = (Vec::new(), Vec::new());
         for seed in 0..seeds {
-            let mut cfg = storm_config(s, PolicyKind::Noresize, resizes, 1000 + seed);
-            cfg.mode = mode;
-            cfg.handler.service_ns = Some(10); // never the bottleneck here
+            let cfg = workloads::storm_builder(&s, PolicyKind::Noresize, resizes)
+                .seed(1000 + seed)
+                .mode(mode)
+                .build()
+                .unwrap();
             let r = run(cfg);
             r.books.check().unwrap();
             lost.push(r.books.get(Outcome::Lost) as f64);
@@ -215,9 +214,9 @@ fn replications_merge_the_same_whatever_the_thread_count() {
     let s = Storm {
         devices: 2,
         table: 8,
-        ..DEFAULT
+        ..Storm::default()
     };
-    let cfg = storm_config(s, PolicyKind::Noresize, 64, 0);
+    let cfg = storm_config(&s, PolicyKind::Noresize, 64, 0);
     let seeds: Vec<u64> = (10..16).collect();
     let one = run_replications(&cfg, &seeds, 1).unwrap();
     let two = run_replications(&cfg, &seeds, 2).unwrap();
@@ -229,7 +228,7 @@ fn replications_merge_the_same_whatever_the_thread_count() {
     let sum: u64 = one.iter().map(|r| r.books.get(Outcome::Lost)).sum();
     assert_eq!(merged.books.get(Outcome::Lost), sum);
     // Each replication equals a single run with that seed.
-    let single = run(storm_config(s, PolicyKind::Noresize, 64, 12));
+    let single = run(storm_config(&s, PolicyKind::Noresize, 64, 12));
     assert_eq!(one[2].books, single.books);
     assert!(run_replications(&cfg, &[], 2).is_err());
 }
@@ -240,9 +239,9 @@ fn run_json_is_run_then_to_json() {
     let s = Storm {
         devices: 1,
         table: 8,
-        ..DEFAULT
+        ..Storm::default()
     };
-    let cfg = storm_config(s, PolicyKind::Noresize, 16, 4);
+    let cfg = storm_config(&s, PolicyKind::Noresize, 16, 4);
     let text = serde_json::to_string(&cfg).unwrap();
     assert_eq!(run_json(&text).unwrap(), run(cfg).to_json().unwrap());
     assert!(run_json("{}").unwrap_err().to_string().contains("devices"));

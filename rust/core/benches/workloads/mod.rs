@@ -2,6 +2,11 @@
 //! (`rust/core/tests/bench_smoke.rs` includes this module), so every bench body
 //! also runs once, at a tiny size, in `cargo test`.
 //!
+//! The storm is the core's [`Storm`] (`msixcore_core::storm`, the CLI's
+//! storm: docs/storm.md#the-resize-storm); this module only adds the stop
+//! condition ([`storm_builder`]), which `rust/core/tests/engine_storm.rs` and
+//! `rust/core/examples/storm.rs` reuse.
+//!
 //! Each `*_setup` builds the state a bench needs; each `*_op` is one timed
 //! operation (or a batch, for the threaded and engine benches) and returns a
 //! value the caller passes to `black_box`.
@@ -13,11 +18,10 @@ use std::sync::Arc;
 use std::thread;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
-use msixcore_core::config::{
-    Action, DeviceConfig, PolicyKind, Semantics, SimConfig, Step, StopConfig,
-};
+use msixcore_core::config::{PolicyKind, SimConfig, SimConfigBuilder, TimingConfig};
 use msixcore_core::engine::{Engine, RunResult};
 pub use msixcore_core::queue::{Delivery, DeliveryQueue};
+pub use msixcore_core::storm::Storm;
 use msixcore_core::{
     compose_msi, DisabledMode, InterruptRemapper, IrqMatrix, Irte, IrteTable, MsiMessage,
     RemapResult, VectorTable, X86Preset,
@@ -307,91 +311,42 @@ pub fn queue_expected(n: u64) -> u64 {
 
 // ---- engine ------------------------------------------------------------------
 
-/// The resize storm's parameters (DESIGN.md §5).
-#[derive(Clone, Copy, Debug)]
-pub struct Storm {
-    /// Devices.
-    pub devices: u32,
-    /// Table entries per device.
-    pub table: u32,
-    /// Entries unmasked back to back.
-    pub init: u32,
-    /// Gap between later unmasks, ns.
-    pub gap_ns: u64,
-    /// Poisson rate per live vector, 1/s.
-    pub rate: f64,
-    /// Fixed part of W2, ns.
-    pub w0_ns: u64,
-    /// Per-vector part of W2, ns.
-    pub w1_ns: u64,
-}
-
-/// DESIGN.md §5 defaults.
-pub const STORM: Storm = Storm {
-    devices: 16,
-    table: 64,
-    init: 4,
-    gap_ns: 1_000_000,
-    rate: 20_000.0,
-    w0_ns: 20_000,
-    w1_ns: 500,
-};
-
-/// Resizes in one storm cycle (every device unmasks its whole table).
-pub fn storm_cycle_resizes(s: Storm) -> u64 {
+/// Resizes in one cycle of `s` (every device unmasks its whole table).
+pub fn storm_cycle_resizes(s: &Storm) -> u64 {
     u64::from(s.devices) * u64::from(s.table)
 }
 
-/// The storm under `noresize` for `resizes` resizes, per-event mode (as in
-/// `rust/core/tests/engine_storm.rs`).
-pub fn storm_config(s: Storm, resizes: u64, seed: u64) -> SimConfig {
-    let mut program = vec![
-        Step {
-            delay_ns: 0,
-            action: Action::Negotiate {
-                minvec: 1,
-                maxvec: s.table,
-            },
-        },
-        Step {
-            delay_ns: 0,
-            action: Action::Enable,
-        },
-    ];
-    for k in 0..s.table {
-        program.push(Step {
-            delay_ns: if k < s.init { 0 } else { s.gap_ns },
-            action: Action::Unmask { entry: k },
-        });
-    }
-    program.push(Step {
-        delay_ns: s.gap_ns,
-        action: Action::Disable,
-    });
-    let device = DeviceConfig {
-        vm: 0,
-        entries: s.table,
-        semantics: Semantics::Edge,
-        rate: s.rate,
-        rates: Vec::new(),
-        program,
-        repeat: true,
-        start_ns: 0,
-    };
-    let mut cfg: SimConfig =
-        serde_json::from_str(r#"{"devices": [], "stop": {}}"#).expect("skeleton");
-    cfg.seed = seed;
-    cfg.devices = (0..s.devices).map(|_| device.clone()).collect();
-    cfg.policy.kind = PolicyKind::Noresize;
-    cfg.timing.w0_ns = s.w0_ns;
-    cfg.timing.w1_ns = s.w1_ns;
-    cfg.timing.w_active_ns = 0;
-    cfg.timing.t_request_ns = 0;
-    cfg.stop = StopConfig {
-        max_time_ns: Some(3_600_000_000_000),
-        max_resizes: Some(resizes),
-    };
-    cfg
+/// A generous `max_time_ns` for a run of `s` to `resizes` requests, from its
+/// program: twice the cycles needed (plus one) times the cycle length, each
+/// step charged the slowest host operation any policy runs, plus one second.
+pub fn storm_time_bound_ns(s: &Storm, resizes: u64) -> u64 {
+    let t = TimingConfig::default();
+    let slowest_op = t.t_hypercall_ns
+        + s.w0_ns
+        + u64::from(s.table) * (s.w1_ns + t.w_active_ns + t.t_request_ns + t.t_dynamic_ns);
+    let program = s.program();
+    let delays: u64 = program.iter().map(|p| p.delay_ns).sum();
+    let cycle_ns = delays + program.len() as u64 * slowest_op;
+    let cycles = resizes.div_ceil(storm_cycle_resizes(s).max(1)) + 1;
+    2 * cycles * cycle_ns + 1_000_000_000
+}
+
+/// The storm `s` (`Storm::default()` is the CLI's storm, docs/storm.md#parameters)
+/// under `policy`, stopping after `resizes` resize requests, with a time bound
+/// from [`storm_time_bound_ns`]; add `.seed`, `.mode`, then `.build()`.
+pub fn storm_builder(s: &Storm, policy: PolicyKind, resizes: u64) -> SimConfigBuilder {
+    s.config(policy)
+        .max_resizes(resizes)
+        .max_time_ns(storm_time_bound_ns(s, resizes))
+}
+
+/// The storm `s` under `noresize` for `resizes` resizes, per-event mode
+/// (what the engine bench and the storm example run).
+pub fn storm_config(s: &Storm, resizes: u64, seed: u64) -> SimConfig {
+    storm_builder(s, PolicyKind::Noresize, resizes)
+        .seed(seed)
+        .build()
+        .expect("storm config")
 }
 
 /// Build and run a storm config; the caller divides `books.fired` by the time.
@@ -399,17 +354,7 @@ pub fn engine_run(cfg: SimConfig) -> RunResult {
     Engine::new(cfg).expect("config").run().expect("run")
 }
 
-/// Expected lost fires of `resizes` (whole cycles) under `noresize`:
-/// `rate · Σ_resizes k · (w0 + w1·(k+1))`.
-pub fn storm_closed_form(s: Storm, resizes: u64) -> f64 {
-    let cycles = resizes as f64 / storm_cycle_resizes(s) as f64;
-    let per_device: f64 = (0..s.table)
-        .map(|k| f64::from(k) * (s.w0_ns as f64 + s.w1_ns as f64 * f64::from(k + 1)) * 1e-9)
-        .sum();
-    s.rate * per_device * f64::from(s.devices) * cycles
-}
-
-/// The floor any faithful per-event engine pays (DESIGN.md §5): one
+/// The floor any faithful per-event engine pays (docs/storm.md#speed-baselines): one
 /// exponential inter-arrival per event, drawn exactly as the engine draws
 /// it (xoshiro256++, `-ln(u)/rate`), and one comparison against a resize
 /// window (`window_ns` open at the start of every `period_ns`). Returns the

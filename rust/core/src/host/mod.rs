@@ -134,7 +134,7 @@ impl Host {
     pub fn usage(&self) -> Usage {
         Usage {
             cpu_vectors: u64::from(self.domain.matrix().total_allocated()) - self.boot_allocated,
-            irtes: self.iommus.iter().map(|r| r.in_use()).sum(),
+            irtes: self.iommus.iter().map(Remapper::in_use).sum(),
             irq_descs: self.domain.nr_irqs() as u64,
         }
     }
@@ -174,7 +174,7 @@ impl Host {
 
     /// Remapping faults recorded or suppressed, over all IOMMUs.
     pub fn faults(&self) -> u64 {
-        self.iommus.iter().map(|r| r.faults()).sum()
+        self.iommus.iter().map(Remapper::faults).sum()
     }
 
     fn dev_mut(&mut self, dev: u32) -> Result<&mut HostDevice> {
