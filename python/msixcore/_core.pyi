@@ -33,6 +33,7 @@ __all__ = [
     "decode_msi",
     "merge_run_results",
     "normalize_config",
+    "platform_behaviours",
     "run_replications",
     "run_simulation",
     "storm_closed_form_lost",
@@ -825,6 +826,11 @@ def normalize_config(config_json: str) -> str:
 def config_schema() -> str:
     """The config schema as JSON: ``enums`` (policies, modes, semantics, failure
     modes, ...), ``actions`` with their fields, ``limits`` and ``defaults``."""
+
+def platform_behaviours(kernel: str, qemu: str, early_enable: bool | None = None) -> str:
+    """Every modelled behaviour of a kernel/QEMU pair, as JSON: ``early_enable``,
+    ``reservation_mode``, ``vfio_dynamic_msix``, ``qemu_honours_noresize``,
+    ``qemu_prerequests_vector0``, ``first_resizing_entry`` and ``resizes``."""
 
 def storm_defaults() -> str:
     """The canonical storm's parameters at their defaults, as JSON (times in ns)."""

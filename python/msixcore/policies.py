@@ -217,15 +217,22 @@ class QemuMsix:
     - ``vfio_msix_disable``: release every used vector, always
       ``vfio_device_irq_disable``, ``nr_vectors = 0``, ``vfio_intx_enable``.
 
-    ``noresize`` is the host's ``VFIO_IRQ_INFO_NORESIZE`` flag; ``upfront``
-    pre-sizes ``nr_vectors`` at every enable (capped at the table size).
+    ``noresize`` is the host's ``VFIO_IRQ_INFO_NORESIZE`` flag (always set
+    before QEMU 8.2, which resizes whatever the host reports); ``upfront``
+    pre-sizes ``nr_vectors`` at every enable (capped at the table size);
+    ``prerequest_vector0``: QEMU before 8.2 sets vector 0 up at every enable
+    (``vfio_msix_vector_do_use(0)``), so the first unmask of entry 0 is no
+    resize.
     """
 
-    def __init__(self, entries: int, noresize: bool, upfront: int = 0) -> None:
+    def __init__(
+        self, entries: int, noresize: bool, upfront: int = 0, prerequest_vector0: bool = False
+    ) -> None:
         if not 1 <= entries <= MAX_ENTRIES:
             raise InvalidArgument(f"MSI-X table size must be 1..=2048, got {entries}")
         self.noresize = noresize
         self.upfront = min(upfront, entries)
+        self.prerequest_vector0 = prerequest_vector0
         self.enabled = False
         self.maskall = False
         self.entry_masked = [True] * entries
@@ -321,6 +328,10 @@ class QemuMsix:
         """``vfio_msix_enable``."""
         ops.append(intx_disable())
         self.nr_vectors = max(self.nr_vectors, self.upfront)
+        if self.prerequest_vector0 and self.nr_vectors == 0:
+            # QEMU before 8.2: vfio_msix_vector_do_use(0) then release(0).
+            self.used[0] = True
+            self.nr_vectors = 1
         # msix_set_vector_notifiers: use() for every vector already unmasked
         # when Enable is set and Function Mask clear, deferred into one batch.
         self.notifiers = True
@@ -412,11 +423,15 @@ class QemuPolicy:
         *,
         dynamic: bool = False,
         upfront: int | None = None,
+        qemu: str = DEFAULT_QEMU,
     ) -> None:
         if upfront == 0 and entries is None:
             raise InvalidArgument("upfront of the whole table needs the devices' table sizes")
         self.entries = None if entries is None else list(entries)
-        self.dynamic = dynamic
+        behaviours = platform_behaviours(qemu=qemu)
+        # QEMU before 8.2 resizes whatever the host reports.
+        self.noresize = not dynamic or not behaviours["qemu_honours_noresize"]
+        self.prerequest_vector0 = bool(behaviours["qemu_prerequests_vector0"])
         self.upfront = upfront
         self.devs: dict[int, QemuMsix] = {}
         self._undo: tuple[int, QemuMsix] | None = None
@@ -426,7 +441,7 @@ class QemuPolicy:
         if q is None:
             n = _table_size(self.entries, dev)
             upfront = 0 if self.upfront is None else self.upfront or n
-            q = self.devs[dev] = QemuMsix(n, not self.dynamic, upfront)
+            q = self.devs[dev] = QemuMsix(n, self.noresize, upfront, self.prerequest_vector0)
         return q
 
     def _act(self, dev: int, f: Callable[[QemuMsix], list[Op]]) -> list[Op]:

@@ -5,8 +5,10 @@
 //! ascending order (the first `init` back to back, the rest `gap` apart),
 //! disable one `gap` later and start again; every live vector fires at
 //! `rate`. Under `noresize` each unmask of a new entry k is a resize whose
-//! device-wide window lasts `w0 + w1·(k+1)`, during which the k live vectors
-//! lose every fire: the closed form [`Storm::closed_form_lost`].
+//! device-wide window lasts `W2(k) = w0 + w_free·k` with early enable and
+//! `w0 + w_free·k + w_alloc·(k+1)` without, during which the k live vectors
+//! lose every fire: the closed form [`Storm::closed_form_lost`]. Every other
+//! host step costs 0 in the storm.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,7 @@ use crate::config::{
     Action, DeviceConfig, PolicyKind, Semantics, SimConfig, SimConfigBuilder, Step,
 };
 use crate::error::{Error, Result};
+use crate::versions::{Platform, Version};
 
 /// The storm's parameters (times in ns, rates per second).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,10 +32,18 @@ pub struct Storm {
     pub gap_ns: u64,
     /// Poisson rate of every live vector.
     pub rate: f64,
-    /// Resize window W2: fixed part.
+    /// Resize window W2: fixed part (the ioctl round trip).
     pub w0_ns: u64,
-    /// Resize window W2: per vector enabled again.
-    pub w1_ns: u64,
+    /// Per old vector freed inside W2.
+    pub w_free_ns: u64,
+    /// Per new vector allocated (inside W2 without early enable).
+    pub w_alloc_ns: u64,
+    /// The host kernel.
+    pub kernel: Version,
+    /// QEMU.
+    pub qemu: Version,
+    /// Early enable, when not as the kernel has it.
+    pub early_enable: Option<bool>,
     /// Device events while MSI-X is disabled.
     pub semantics: Semantics,
     /// Host CPUs: 16×64 vectors at up to 20 M/s keep 1 µs handlers at most
@@ -51,7 +62,11 @@ impl Default for Storm {
             gap_ns: 1_000_000,
             rate: 20_000.0,
             w0_ns: 20_000,
-            w1_ns: 500,
+            w_free_ns: 500,
+            w_alloc_ns: 500,
+            kernel: crate::versions::kernel::DEFAULT,
+            qemu: crate::versions::qemu::DEFAULT,
+            early_enable: None,
             semantics: Semantics::Edge,
             ncpus: 32,
             service_ns: 1_000,
@@ -92,11 +107,16 @@ impl Storm {
     pub fn config(&self, policy: PolicyKind) -> SimConfigBuilder {
         let program = self.program();
         SimConfig::builder()
-            .with_host(|h| h.ncpus = self.ncpus)
+            .versions(self.kernel, self.qemu)
+            .with_host(|h| {
+                h.ncpus = self.ncpus;
+                h.early_enable = self.early_enable;
+            })
             .policy(policy)
             .with_timing(|t| {
                 t.w0_ns = self.w0_ns;
-                t.w1_ns = self.w1_ns;
+                t.w_free_ns = self.w_free_ns;
+                t.w_alloc_ns = self.w_alloc_ns;
             })
             .service_ns(Some(self.service_ns))
             .devices((0..self.devices).map(|vm| {
@@ -109,34 +129,55 @@ impl Storm {
             }))
     }
 
+    /// The kernel/QEMU pair.
+    pub fn platform(&self) -> Platform {
+        Platform::new(self.kernel, self.qemu, self.early_enable)
+    }
+
     /// The entry `k` of every resize whose window has closed when a run stops
     /// at `resizes` completed requests, in order. The D devices run the same
     /// program from t = 0, so they complete requests in lockstep, in groups
-    /// of D at one instant: group g is entry `g mod T` on every device. When
-    /// the N-th request completes every window of its group has closed, so
-    /// the list holds ⌈N / D⌉ whole groups.
+    /// of D at one instant: group g is the g-th resizing entry of the cycle
+    /// (0..T−1, or 1..T−1 when QEMU pre-requests vector 0) on every device.
+    /// When the N-th request completes every window of its group has closed,
+    /// so the list holds ⌈N / D⌉ whole groups.
     pub fn resize_entries(&self, resizes: u64) -> impl Iterator<Item = u32> + '_ {
         let d = u64::from(self.devices.max(1));
+        let first = self.platform().first_resizing_entry().min(self.table);
+        let per_cycle = u64::from((self.table - first).max(1));
         let groups = resizes.div_ceil(d);
         (0..groups).flat_map(move |g| {
-            let k = (g % u64::from(self.table.max(1))) as u32;
+            let k = first + (g % per_cycle) as u32;
             std::iter::repeat_n(k, d as usize)
         })
     }
 
-    /// Expected interrupts lost by a `noresize` run with edge semantics to
-    /// `resizes` requests: `rate · Σ k·(w0 + w1·(k+1))` over
-    /// [`Storm::resize_entries`] (the k live vectors lose every fire in the
-    /// device-wide window of resize k; W1 is zero in the storm).
-    pub fn closed_form_lost(&self, resizes: u64) -> f64 {
+    /// The device-wide window of the resize that adds entry `k` (k vectors
+    /// live), seconds.
+    pub fn window_s(&self, k: u32) -> f64 {
         // Seconds by division (correctly rounded, as a user would write them).
-        let (w0, w1) = (self.w0_ns as f64 / 1e9, self.w1_ns as f64 / 1e9);
+        let (w0, w_free, w_alloc) = (
+            self.w0_ns as f64 / 1e9,
+            self.w_free_ns as f64 / 1e9,
+            self.w_alloc_ns as f64 / 1e9,
+        );
+        let k = f64::from(k);
+        let alloc = if self.platform().early_enable {
+            0.0
+        } else {
+            w_alloc * (k + 1.0)
+        };
+        w0 + w_free * k + alloc
+    }
+
+    /// Expected interrupts lost by a `noresize` run with edge semantics to
+    /// `resizes` requests: `rate · Σ k·W2(k)` over [`Storm::resize_entries`]
+    /// (the k live vectors lose every fire in the device-wide window of
+    /// resize k).
+    pub fn closed_form_lost(&self, resizes: u64) -> f64 {
         let sum: f64 = self
             .resize_entries(resizes)
-            .map(|k| {
-                let k = f64::from(k);
-                k * (w0 + w1 * (k + 1.0))
-            })
+            .map(|k| f64::from(k) * self.window_s(k))
             .sum();
         self.rate * sum
     }
@@ -165,21 +206,47 @@ mod tests {
     fn resize_entries_count_whole_groups() {
         let s = Storm::default();
         let e: Vec<u32> = s.resize_entries(17).collect();
+        assert_eq!(s.platform().first_resizing_entry(), 0);
         assert_eq!(e.len(), 32);
         assert!(e[..16].iter().all(|&k| k == 0) && e[16..].iter().all(|&k| k == 1));
         assert_eq!(s.resize_entries(16 * 64 + 1).last(), Some(0));
     }
 
     #[test]
-    fn closed_form_is_about_26_lost_per_resize() {
-        let s = Storm::default();
-        let lost = s.closed_form_lost(20_480);
-        // 20 whole cycles: 16 · 20 · Σ_{k<64} k(20 µs + 0.5 µs (k+1)) · 20,000/s.
-        let per_cycle: f64 = (0..64)
-            .map(|k| f64::from(k) * (20e-6 + 0.5e-6 * f64::from(k + 1)))
-            .sum();
-        let want = 20_000.0 * 16.0 * 20.0 * per_cycle;
+    fn closed_form_for_both_kernel_modes() {
+        // 20 whole cycles: 16 · 20 · Σ_{k<64} k·W2(k) · 20,000/s.
+        let cycle = |w: &dyn Fn(f64) -> f64| -> f64 {
+            (0..64).map(|k| f64::from(k) * w(f64::from(k))).sum::<f64>()
+        };
+        let early = Storm::default();
+        assert!(early.platform().early_enable);
+        let want = 20_000.0 * 16.0 * 20.0 * cycle(&|k| 20e-6 + 0.5e-6 * k);
+        let lost = early.closed_form_lost(20_480);
         assert!((lost - want).abs() < 1e-6 * want, "{lost} vs {want}");
-        assert!((lost / 20_480.0 - 26.25).abs() < 0.1);
+        let late = Storm {
+            early_enable: Some(false),
+            ..Storm::default()
+        };
+        let want = 20_000.0 * 16.0 * 20.0 * cycle(&|k| 20e-6 + 0.5e-6 * k + 0.5e-6 * (k + 1.0));
+        let lost = late.closed_form_lost(20_480);
+        assert!((lost - want).abs() < 1e-6 * want, "{lost} vs {want}");
+        // Per resize: 25.9 lost with early enable, 39.6 without (the new
+        // vectors' allocation inside the window).
+        assert!((early.closed_form_lost(20_480) / 20_480.0 - 25.9).abs() < 0.05);
+        assert!((lost / 20_480.0 - 39.6).abs() < 0.05, "{}", lost / 20_480.0);
+    }
+
+    #[test]
+    fn qemu_before_8_2_skips_entry_0_and_loses_the_same() {
+        let new = Storm::default();
+        let old = Storm {
+            qemu: "7.2".parse().unwrap(),
+            ..Storm::default()
+        };
+        // One cycle: 64 resizes under 8.2, 63 under 7.2 (entry 0's unmask is none).
+        assert_eq!(new.resize_entries(16 * 64).count(), 16 * 64);
+        assert!(old.resize_entries(16 * 63).all(|k| k >= 1));
+        let (a, b) = (new.closed_form_lost(16 * 64), old.closed_form_lost(16 * 63));
+        assert!((a - b).abs() < 1e-9 * a, "{a} vs {b}");
     }
 }

@@ -152,6 +152,30 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// The pair parsed from config strings.
+    pub fn parse(kernel: &str, qemu: &str, early_enable: Option<bool>) -> Result<Self> {
+        Ok(Self::new(kernel.parse()?, qemu.parse()?, early_enable))
+    }
+
+    /// Every modelled behaviour of this pair, by name (for reports and the
+    /// layers above).
+    pub fn behaviours(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kernel": self.kernel,
+            "qemu": self.qemu,
+            "early_enable": self.early_enable,
+            "reservation_mode": self.has_reservation_mode(),
+            "vfio_dynamic_msix": self.has_vfio_dynamic_msix(),
+            "qemu_honours_noresize": self.qemu_honours_noresize(),
+            "qemu_prerequests_vector0": self.qemu_prerequests_vector0(),
+            "first_resizing_entry": self.first_resizing_entry(),
+            // A guest's new entries are resizes unless both sides do dynamic MSI-X.
+            "resizes": !(self.has_vfio_dynamic_msix() && self.qemu_honours_noresize()),
+        })
+    }
+}
+
 impl Default for Platform {
     fn default() -> Self {
         Self::new(kernel::DEFAULT, qemu::DEFAULT, None)

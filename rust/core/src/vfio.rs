@@ -31,6 +31,8 @@ use crate::host::HostOp;
 pub struct QemuMsix {
     noresize: bool,
     upfront: u32,
+    /// QEMU before 8.2: `vfio_msix_enable` sets vector 0 up first.
+    prerequest_vector0: bool,
     enabled: bool,
     maskall: bool,
     entry_masked: Vec<bool>,
@@ -51,6 +53,7 @@ impl QemuMsix {
         Ok(Self {
             noresize,
             upfront: 0,
+            prerequest_vector0: false,
             enabled: false,
             maskall: false,
             entry_masked: vec![true; entries as usize],
@@ -64,6 +67,15 @@ impl QemuMsix {
     /// baseline: all vectors, or a per-PCI-ID count, allocated at enable).
     pub fn with_upfront(mut self, count: u32) -> Self {
         self.upfront = count.min(self.entries());
+        self
+    }
+
+    /// QEMU before 8.2: `vfio_msix_enable` calls `vfio_msix_vector_do_use(0)`
+    /// then `vfio_msix_vector_release(0)` (a no-op without a KVM virq), so
+    /// vector 0 is set up with QEMU's own eventfd at every enable and the
+    /// guest's first unmask of entry 0 is no resize.
+    pub fn with_vector0_prerequest(mut self) -> Self {
+        self.prerequest_vector0 = true;
         self
     }
 
@@ -170,6 +182,13 @@ impl QemuMsix {
     fn msix_enable(&mut self, ops: &mut Vec<HostOp>) {
         ops.push(HostOp::IntxDisable);
         self.nr_vectors = self.nr_vectors.max(self.upfront);
+        if self.prerequest_vector0 && self.nr_vectors == 0 {
+            // do_use(0) in the enable: vector 0 in use, nr_vectors 1.
+            if let Some(u) = self.used.first_mut() {
+                *u = true;
+            }
+            self.nr_vectors = 1;
+        }
         // msix_set_vector_notifiers: use() for every vector already unmasked
         // when Enable is set and Function Mask clear, deferred into one batch.
         self.notifiers = true;
@@ -376,6 +395,23 @@ mod tests {
         let ops = q.write_control(true, false);
         assert_eq!(ops, vec![IntxDisable, fds(&[true, false, true])]);
         assert_eq!(resizes(&ops), 0);
+    }
+
+    #[test]
+    fn qemu_before_8_2_prerequests_vector_0() {
+        let mut q = QemuMsix::new(4, true).unwrap().with_vector0_prerequest();
+        assert_eq!(q.linux_enable(), vec![IntxDisable, fds(&[true])]);
+        // Entry 0's unmask is a single-vector call, entry 1's the first resize.
+        assert_eq!(
+            q.write_entry_mask(0, false).unwrap(),
+            vec![SetSignalling { vector: 0 }]
+        );
+        assert_eq!(
+            q.write_entry_mask(1, false).unwrap(),
+            vec![DisableIndex, rs(&[true, true])]
+        );
+        q.linux_disable();
+        assert_eq!(q.linux_enable(), vec![IntxDisable, fds(&[true])]);
     }
 
     #[test]

@@ -165,7 +165,7 @@ fn upfront_without_reservation_mode_holds_every_vector() {
         let devs = [device(64, 2, 10_000, 0.0, Semantics::Edge)];
         run(config(devs, PolicyKind::Upfront)
             .max_time_ns(1_000_000)
-            .with_host(|h| h.reservation_mode = reservation_mode))
+            .with_host(|h| h.reservation_mode = Some(reservation_mode)))
     };
     let r = upfront(false);
     assert_eq!(r.stats.peak_usage.cpu_vectors, 64);
@@ -208,7 +208,7 @@ fn crowded(mode: FailureMode, policy: PolicyKind) -> RunResult {
         .max_time_ns(20_000_000)
         .with_host(|h| {
             h.ncpus = 1;
-            h.reservation_mode = false;
+            h.reservation_mode = Some(false);
         })
         .on_failure(mode))
 }

@@ -49,6 +49,15 @@ fn config_schema() -> String {
     schema().to_string()
 }
 
+/// The behaviours of a kernel/QEMU pair, as JSON (`early_enable` overrides
+/// the kernel's).
+#[pyfunction]
+#[pyo3(signature = (kernel, qemu, early_enable=None))]
+fn platform_behaviours(kernel: &str, qemu: &str, early_enable: Option<bool>) -> PyResult<String> {
+    let p = msixcore_core::versions::Platform::parse(kernel, qemu, early_enable).py()?;
+    Ok(p.behaviours().to_string())
+}
+
 /// The storm's parameters at their defaults, as JSON.
 #[pyfunction]
 fn storm_defaults() -> PyResult<String> {
@@ -236,6 +245,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize_config, m)?)?;
     m.add_function(wrap_pyfunction!(config_schema, m)?)?;
     m.add_function(wrap_pyfunction!(storm_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(platform_behaviours, m)?)?;
     m.add_function(wrap_pyfunction!(storm_config, m)?)?;
     m.add_function(wrap_pyfunction!(storm_closed_form_lost, m)?)?;
     m.add_function(wrap_pyfunction!(merge_run_results, m)?)?;

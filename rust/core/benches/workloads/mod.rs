@@ -323,7 +323,8 @@ pub fn storm_time_bound_ns(s: &Storm, resizes: u64) -> u64 {
     let t = TimingConfig::default();
     let slowest_op = t.t_hypercall_ns
         + s.w0_ns
-        + u64::from(s.table) * (s.w1_ns + t.w_active_ns + t.t_request_ns + t.t_dynamic_ns);
+        + u64::from(s.table)
+            * (s.w_free_ns + s.w_alloc_ns + t.t_free_irq_ns + t.t_request_ns + t.t_dynamic_ns);
     let program = s.program();
     let delays: u64 = program.iter().map(|p| p.delay_ns).sum();
     let cycle_ns = delays + program.len() as u64 * slowest_op;

@@ -20,6 +20,8 @@ impl SimConfig {
         SimConfigBuilder {
             cfg: SimConfig {
                 seed: 0,
+                kernel: crate::versions::kernel::DEFAULT,
+                qemu: crate::versions::qemu::DEFAULT,
                 mode: Mode::default(),
                 host: HostConfig::default(),
                 policy: PolicyConfig::default(),
@@ -37,6 +39,12 @@ impl SimConfigBuilder {
     /// RNG seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.cfg.seed = seed;
+        self
+    }
+    /// The host kernel and QEMU versions.
+    pub fn versions(mut self, kernel: crate::versions::Version, qemu: crate::versions::Version) -> Self {
+        self.cfg.kernel = kernel;
+        self.cfg.qemu = qemu;
         self
     }
     /// Per-event or aggregated simulation.

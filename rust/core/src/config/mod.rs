@@ -14,6 +14,8 @@ pub use validation::{longest_window_ns, MAX_DEVICES, MAX_RATE, MAX_TABLE_ENTRIES
 
 use serde::{Deserialize, Serialize};
 
+use crate::versions::{Platform, Version};
+
 /// Everything one run needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +23,12 @@ pub struct SimConfig {
     /// RNG seed: same seed and config, same results byte for byte.
     #[serde(default)]
     pub seed: u64,
+    /// The host kernel's version (vfio-pci, PCI/MSI, the vector domain).
+    #[serde(default = "default_kernel")]
+    pub kernel: Version,
+    /// QEMU's version.
+    #[serde(default = "default_qemu")]
+    pub qemu: Version,
     /// How interrupts are simulated.
     #[serde(default)]
     pub mode: Mode,
@@ -46,8 +54,31 @@ pub struct SimConfig {
     pub stall_timeout_ns: u64,
 }
 
+fn default_kernel() -> Version {
+    crate::versions::kernel::DEFAULT
+}
+
+fn default_qemu() -> Version {
+    crate::versions::qemu::DEFAULT
+}
+
 fn default_stall_timeout() -> u64 {
     30_000_000_000
+}
+
+impl SimConfig {
+    /// The kernel/QEMU pair and the behaviours it has, overrides applied.
+    pub fn platform(&self) -> Platform {
+        Platform::new(self.kernel, self.qemu, self.host.early_enable)
+    }
+
+    /// Whether the host uses x86 reservation mode (as the kernel has it,
+    /// unless the config says).
+    pub fn reservation_mode(&self) -> bool {
+        self.host
+            .reservation_mode
+            .unwrap_or_else(|| self.platform().has_reservation_mode())
+    }
 }
 
 impl Mode {
@@ -90,8 +121,12 @@ pub enum IommuKind {
 pub struct HostConfig {
     /// Host CPUs, all online at start.
     pub ncpus: u32,
-    /// x86 reservation mode (Linux 4.15+): vectors are taken at activation.
-    pub reservation_mode: bool,
+    /// x86 reservation mode: vectors are taken at activation. `None`: as the
+    /// kernel has it (4.15+).
+    pub reservation_mode: Option<bool>,
+    /// `msix_capability_init` sets Enable and Function Mask before it
+    /// allocates (5.14+, and stable backports). `None`: as the kernel has it.
+    pub early_enable: Option<bool>,
     /// CONFIG_X86_POSTED_MSI (6.10+) moves FIRST_SYSTEM_VECTOR down by one.
     pub posted_msi: bool,
     /// IOMMU vendor.
@@ -108,7 +143,8 @@ impl Default for HostConfig {
     fn default() -> Self {
         Self {
             ncpus: 8,
-            reservation_mode: true,
+            reservation_mode: None,
+            early_enable: None,
             posted_msi: false,
             iommu: IommuKind::Intel,
             iommus: 1,
@@ -256,21 +292,30 @@ pub enum ImsStore {
     GuestRam,
 }
 
-/// Durations of host operations. The resize's device-wide window W2 lasts
-/// `w0 + w1 · count + w_active · active`; each vector's W1 ends
-/// `t_request · (i + 1)` after W2 ends.
+/// Durations of the host's steps, each at the point of the kernel's
+/// sequence where it happens (docs/versions.md). A NORESIZE resize that adds
+/// entry k with k vectors live: `free_irq` of each requested vector
+/// (`t_free_irq`, its entry masked: W1 begins), MSI-X shutdown (Enable
+/// cleared: the device-wide window W2 begins), the old vectors' descriptors
+/// and IRTEs freed (`w_free` each), the ioctl round trip (`w0`), the new
+/// vectors allocated (`w_alloc` each: inside W2 without early enable,
+/// function-masked after Enable is set with it), Enable set (W2 ends), and
+/// `request_irq` of each vector (`t_request` each: its entry unmasked, W1
+/// ends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimingConfig {
-    /// Fixed part of a disable/re-enable.
+    /// Fixed part of one re-enable: the VFIO ioctl round trip.
     pub w0_ns: u64,
-    /// Per vector enabled again.
-    pub w1_ns: u64,
-    /// Per active vector freed.
-    pub w_active_ns: u64,
-    /// Per host request_irq after Enable is set (the W1 tail).
+    /// Per old vector freed after Enable is cleared (descriptor and IRTE).
+    pub w_free_ns: u64,
+    /// Per new vector allocated.
+    pub w_alloc_ns: u64,
+    /// Per host `free_irq` before MSI-X shutdown.
+    pub t_free_irq_ns: u64,
+    /// Per host `request_irq` after Enable is set.
     pub t_request_ns: u64,
-    /// One dynamic vector add (pci_msix_alloc_irq_at + request_irq).
+    /// One dynamic vector add (pci_msix_alloc_irq_at).
     pub t_dynamic_ns: u64,
     /// One MSIX_ENABLE / MSIX_DISABLE hypercall.
     pub t_hypercall_ns: u64,
@@ -280,8 +325,9 @@ impl Default for TimingConfig {
     fn default() -> Self {
         Self {
             w0_ns: 20_000,
-            w1_ns: 500,
-            w_active_ns: 0,
+            w_free_ns: 500,
+            w_alloc_ns: 500,
+            t_free_irq_ns: 0,
             t_request_ns: 0,
             t_dynamic_ns: 5_000,
             t_hypercall_ns: 20_000,
@@ -460,6 +506,33 @@ mod tests {
         let bad = minimal().replace("\"rate\":10.0", "\"rate\":1e12");
         let e = SimConfig::from_json(&bad).unwrap_err().to_string();
         assert!(e.contains("devices[0].rate"), "{e}");
+    }
+
+    #[test]
+    fn contradictory_versions_are_refused_in_one_line() {
+        let with = |extra: &str| minimal().replacen('{', &format!("{{{extra},"), 1);
+        let e = SimConfig::from_json(&with(r#""qemu":"7.2","policy":{"kind":"dynamic"}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("policy.kind: dynamic needs QEMU 8.2+"), "{e}");
+        let e = SimConfig::from_json(&with(r#""kernel":"6.1","policy":{"kind":"dynamic"}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("host kernel 6.5+"), "{e}");
+        let e = SimConfig::from_json(&with(
+            r#""kernel":"4.14","host":{"reservation_mode":true}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("host.reservation_mode: kernel 4.14 has no reservation mode"), "{e}");
+        let e = SimConfig::from_json(&with(r#""kernel":"6.x""#)).unwrap_err().to_string();
+        assert!(e.contains("kernel: version: expected major.minor"), "{e}");
+        // Without an explicit value, the kernel decides.
+        let c = SimConfig::from_json(&with(r#""kernel":"4.14""#)).unwrap();
+        assert!(!c.reservation_mode() && !c.platform().early_enable);
+        let c = SimConfig::from_json(&with(r#""kernel":"5.10","host":{"early_enable":true}"#))
+            .unwrap();
+        assert!(c.reservation_mode() && c.platform().early_enable);
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub fn schema() -> Value {
             "max_entries": validation::MAX_ENTRIES,
         },
         "defaults": {
+            "kernel": crate::versions::kernel::DEFAULT,
+            "qemu": crate::versions::qemu::DEFAULT,
             "mode": Mode::default(),
             "host": HostConfig::default(),
             "policy": PolicyConfig::default(),

@@ -21,10 +21,14 @@ fn field_err(field: &str, msg: impl std::fmt::Display) -> Error {
     Error::InvalidArgument(format!("{field}: {msg}"))
 }
 
-/// The longest device-wide window W2 a resize of a table of `entries` can
-/// open under `timing`: `w0 + (w1 + w_active)·entries` (saturating).
+/// The longest host time a resize of a table of `entries` can take under
+/// `timing`: `w0 + (t_free_irq + w_free + w_alloc)·entries` (saturating), a
+/// bound on its windows whatever the kernel.
 pub fn longest_window_ns(timing: &TimingConfig, entries: u32) -> u64 {
-    let per = timing.w1_ns.saturating_add(timing.w_active_ns);
+    let per = timing
+        .t_free_irq_ns
+        .saturating_add(timing.w_free_ns)
+        .saturating_add(timing.w_alloc_ns);
     timing
         .w0_ns
         .saturating_add(per.saturating_mul(u64::from(entries)))
@@ -96,6 +100,7 @@ impl SimConfig {
                 ),
             ));
         }
+        self.validate_versions()?;
         if self.handler.queue_capacity == 0 || self.handler.queue_capacity > (1 << 24) {
             return Err(field_err(
                 "handler.queue_capacity",
@@ -137,6 +142,50 @@ impl SimConfig {
         Ok(())
     }
 
+    /// Behaviours the kernel/QEMU pair does not have.
+    fn validate_versions(&self) -> Result<()> {
+        use super::{ImsStore, PolicyKind};
+        let p = self.platform();
+        if self.host.reservation_mode == Some(true) && !p.has_reservation_mode() {
+            return Err(field_err(
+                "host.reservation_mode",
+                format!(
+                    "kernel {} has no reservation mode (4.15+); leave it unset or false",
+                    self.kernel
+                ),
+            ));
+        }
+        let dynamic = match self.policy.kind {
+            PolicyKind::Dynamic => Some("dynamic"),
+            PolicyKind::Ims if self.policy.ims_store == ImsStore::Device => {
+                Some("ims with a device store")
+            }
+            _ => None,
+        };
+        if let Some(what) = dynamic {
+            if !p.has_vfio_dynamic_msix() {
+                return Err(field_err(
+                    "policy.kind",
+                    format!(
+                        "{what} needs VFIO dynamic MSI-X (host kernel 6.5+), got kernel {}",
+                        self.kernel
+                    ),
+                ));
+            }
+            if !p.qemu_honours_noresize() {
+                return Err(field_err(
+                    "policy.kind",
+                    format!(
+                        "{what} needs QEMU 8.2+ (earlier QEMU disables and re-enables to grow \
+                         MSI-X), got qemu {}",
+                        self.qemu
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_stop(&self) -> Result<()> {
         let stop = &self.stop;
         if stop.max_time_ns.is_none() && stop.max_resizes.is_none() {
@@ -162,8 +211,8 @@ impl SimConfig {
             return Err(field_err(
                 "stop.max_time_ns",
                 format!(
-                    "the run ({max_time} ns) must be longer than the longest resize window \
-                     (w0 + (w1 + w_active)·{biggest} = {window} ns)"
+                    "the run ({max_time} ns) must be longer than the longest resize \
+                     (w0 + (t_free_irq + w_free + w_alloc)·{biggest} = {window} ns)"
                 ),
             ));
         }

@@ -8,7 +8,7 @@ use crate::books::Outcome;
 use crate::error::Result;
 use crate::host::HostFx;
 use crate::msi::MsiMessage;
-use crate::vector_table::MSIX_CONTROL_ENABLE;
+use crate::vector_table::{MSIX_CONTROL_ENABLE, MSIX_CONTROL_FUNCTION_MASK};
 
 impl Engine {
     /// Apply the batch in `slot` to device `dev` at the current time.
@@ -115,10 +115,19 @@ impl Engine {
                 }
                 self.settle_released(dev, rel)?;
             }
-            HostFx::Enable { closes_resize } => {
+            HostFx::Enable {
+                closes_resize,
+                function_mask,
+            } => {
                 let d = &mut self.devices[dev as usize];
-                d.table.mask_all();
-                let rel = d.table.set_control(MSIX_CONTROL_ENABLE);
+                let control = if function_mask {
+                    MSIX_CONTROL_ENABLE | MSIX_CONTROL_FUNCTION_MASK
+                } else {
+                    // Without early enable every entry is masked before Enable.
+                    d.table.mask_all();
+                    MSIX_CONTROL_ENABLE
+                };
+                let rel = d.table.set_control(control);
                 if let Some(open) = d.w2_open.take() {
                     self.stats.w2_time_ns += now - open;
                 }
@@ -126,6 +135,12 @@ impl Engine {
                 if closes_resize {
                     self.stats.resizes += 1;
                 }
+            }
+            HostFx::FunctionUnmask => {
+                let d = &mut self.devices[dev as usize];
+                d.table.mask_all();
+                let rel = d.table.set_control(MSIX_CONTROL_ENABLE);
+                self.settle_released(dev, rel)?;
             }
         }
         Ok(())

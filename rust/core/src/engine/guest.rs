@@ -55,6 +55,10 @@ impl Engine {
             }
             Action::Enable => {
                 self.devices[di].guest_enabled = true;
+                // Unmasks from here that grow QEMU's nr_vectors are resize
+                // requests: every entry, or every one but 0 when QEMU sets
+                // vector 0 up at enable.
+                self.devices[di].high = self.cfg.platform().first_resizing_entry().checked_sub(1);
                 let a = GuestAction::Enable;
                 answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
             }

@@ -83,9 +83,9 @@ impl Engine {
         let entries: Vec<u32> = cfg.devices.iter().map(|d| d.entries).collect();
         let policy = match policy {
             Some(p) => p,
-            None => builtin(&cfg.policy, &entries)?,
+            None => builtin(&cfg.policy, &entries, cfg.platform())?,
         };
-        let host = Host::new(&cfg.host, cfg.devices.len())?;
+        let host = Host::new(&cfg.host, cfg.platform(), cfg.devices.len())?;
         let mut sources = Sources::default();
         let mut devices = Vec::with_capacity(cfg.devices.len());
         for d in &cfg.devices {

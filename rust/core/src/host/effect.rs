@@ -15,11 +15,19 @@ pub enum HostFx {
     Unmask(u32),
     /// MSI-X shutdown: every entry masked, Enable cleared (W2 starts).
     Disable,
-    /// MSI-X capability init: Enable set with entries masked (W2 ends).
+    /// `msix_capability_init` sets Enable (W2 ends). With early enable it
+    /// sets Function Mask too, and allocates after: fires are latched in the
+    /// PBA until [`HostFx::FunctionUnmask`]; without, every entry is already
+    /// masked and Function Mask stays clear.
     Enable {
         /// This enable ends a disable/re-enable resize.
         closes_resize: bool,
+        /// Function Mask set with Enable (early enable).
+        function_mask: bool,
     },
+    /// The end of `msix_capability_init` with early enable: every entry
+    /// masked (`msix_mask_all`), then Function Mask cleared.
+    FunctionUnmask,
 }
 
 /// Effects at their times, in the order the host produced them.

@@ -27,6 +27,7 @@ use crate::matrix::X86Preset;
 use crate::msi::MsiMessage;
 use crate::remap::{AmdRemapper, InterruptRemapper};
 use crate::vector_domain::VectorDomain;
+use crate::versions::Platform;
 
 /// A host vector: one allocated irq of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,8 @@ pub struct Host {
     boot_allocated: u64,
     peak: Usage,
     alloc_failures: u64,
+    /// `msix_capability_init` sets Enable and Function Mask before it allocates.
+    early_enable: bool,
 }
 
 /// Requester id of device `i`: bus 1.., one function per device, so at most
@@ -87,8 +90,10 @@ pub fn requester_id_of(i: u32) -> u16 {
 }
 
 impl Host {
-    /// A booted host for `ndevices` devices (at most [`MAX_DEVICES`]).
-    pub fn new(cfg: &HostConfig, ndevices: usize) -> Result<Self> {
+    /// A booted host for `ndevices` devices (at most [`MAX_DEVICES`]), with
+    /// the behaviours of `platform`'s kernel (reservation mode unless
+    /// `cfg` says, early enable).
+    pub fn new(cfg: &HostConfig, platform: Platform, ndevices: usize) -> Result<Self> {
         if ndevices > MAX_DEVICES {
             return Err(Error::InvalidArgument(format!(
                 "devices: at most {MAX_DEVICES} (one requester id each), got {ndevices}"
@@ -99,7 +104,10 @@ impl Host {
         } else {
             X86Preset::mainline()
         };
-        let domain = VectorDomain::new(cfg.ncpus, &preset, cfg.reservation_mode, None)?;
+        let reservation_mode = cfg
+            .reservation_mode
+            .unwrap_or_else(|| platform.has_reservation_mode());
+        let domain = VectorDomain::new(cfg.ncpus, &preset, reservation_mode, None)?;
         let iommus = (0..cfg.iommus)
             .map(|_| -> Result<Iommu> {
                 Ok(match cfg.iommu {
@@ -126,6 +134,7 @@ impl Host {
             boot_allocated,
             peak: Usage::default(),
             alloc_failures: 0,
+            early_enable: platform.early_enable,
         })
     }
 
@@ -327,12 +336,12 @@ mod tests {
 
     fn host(reservation_mode: bool, iommu: IommuKind, irtes: u32) -> Host {
         let cfg = HostConfig {
-            reservation_mode,
+            reservation_mode: Some(reservation_mode),
             iommu,
             irte_entries: irtes,
             ..HostConfig::default()
         };
-        Host::new(&cfg, 2).unwrap()
+        Host::new(&cfg, Platform::default(), 2).unwrap()
     }
 
     fn exec(h: &mut Host, op: &HostOp) -> HostResult<Effects> {

@@ -39,8 +39,10 @@ impl Host {
         }
     }
 
-    /// `vfio_msi_disable`: free_irq of every active vector (entry masked),
-    /// then `pci_free_irq_vectors` (MSI-X shutdown, every irq freed).
+    /// `vfio_msi_disable`: `free_irq` of every requested vector (its entry
+    /// masked: `t_free_irq` each), then `pci_free_irq_vectors`:
+    /// `pci_msix_shutdown` clears Enable (the device-wide window begins) and
+    /// the descriptors and IRTEs are freed (`w_free` each).
     fn disable_index(
         &mut self,
         dev: u32,
@@ -61,16 +63,25 @@ impl Host {
             }
             self.deactivate(dev, k)?;
             fx.push((*clock, HostFx::Mask(k)));
-            *clock += t.w_active_ns;
+            *clock += t.t_free_irq_ns;
         }
         fx.push((*clock, HostFx::Disable));
+        let allocated = self.devices[dev as usize]
+            .vectors
+            .iter()
+            .filter(|v| v.is_some())
+            .count() as u64;
+        *clock += t.w_free_ns * allocated;
         self.free_all(dev)
     }
 
-    /// `vfio_msi_enable(count)` then `vfio_msi_set_block`: allocate `count`
-    /// vectors, set Enable, request_irq each vector with an eventfd. On any
-    /// failure everything is undone (`vfio_msi_disable`) and the error
-    /// returned; the index is left disabled.
+    /// `vfio_msi_enable(count)` then `vfio_msi_set_block`: the ioctl round
+    /// trip (`w0`), `msix_capability_init` allocating `count` vectors
+    /// (`w_alloc` each) — after setting Enable and Function Mask with early
+    /// enable, before setting Enable without it — then `request_irq` of each
+    /// vector with an eventfd (`t_request` each). On any failure everything
+    /// is undone (`vfio_msi_disable`) and the error returned; the index is
+    /// left disabled.
     fn enable_vectors(
         &mut self,
         dev: u32,
@@ -81,15 +92,41 @@ impl Host {
         fx: &mut Effects,
     ) -> HostResult<()> {
         let count = with_fd.len() as u32;
-        *clock += t.w0_ns + t.w1_ns * u64::from(count);
+        *clock += t.w0_ns;
+        let early = self.early_enable;
+        if early {
+            fx.push((
+                *clock,
+                HostFx::Enable {
+                    closes_resize,
+                    function_mask: true,
+                },
+            ));
+        }
         for k in 0..count {
+            *clock += t.w_alloc_ns;
             if let Err(e) = self.alloc_vector(dev, k) {
                 self.free_all(dev)?;
+                if early {
+                    // msix_capability_init's out_disable: Enable and Function
+                    // Mask cleared again.
+                    fx.push((*clock, HostFx::Disable));
+                }
                 return Err(e);
             }
         }
         self.dev_mut(dev)?.enabled = true;
-        fx.push((*clock, HostFx::Enable { closes_resize }));
+        fx.push((
+            *clock,
+            if early {
+                HostFx::FunctionUnmask
+            } else {
+                HostFx::Enable {
+                    closes_resize,
+                    function_mask: false,
+                }
+            },
+        ));
         for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
             *clock += t.t_request_ns;
             match self.activate(dev, k as u32) {

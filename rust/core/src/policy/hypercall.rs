@@ -7,6 +7,7 @@ use super::{Negotiation, Policy, QemuPolicy};
 use crate::config::{Grant, PolicyConfig};
 use crate::error::{Error, Result};
 use crate::host::HostOp;
+use crate::versions::Platform;
 
 /// What the host knows of a device's driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,10 +39,11 @@ impl HypercallPolicy {
         entries: &[u32],
         cfg: &PolicyConfig,
         trap_fallback: bool,
+        platform: Platform,
         label: &str,
     ) -> Result<Self> {
         let fallback = if trap_fallback {
-            Some(QemuPolicy::new(entries, false, None, label)?)
+            Some(QemuPolicy::new(entries, false, None, platform, label)?)
         } else {
             None
         };

@@ -17,6 +17,7 @@ pub(crate) use step::{negotiate, step, Ctx, GuestAction, Negotiated, StepResult}
 use crate::config::{ImsStore, PolicyConfig, PolicyKind};
 use crate::error::Result;
 use crate::host::HostOp;
+use crate::versions::Platform;
 
 /// A policy's answer to `pci_enable_msix_range(minvec, maxvec)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,24 +63,21 @@ pub trait Policy: Send {
 }
 
 /// Build the built-in policy a configuration names, for devices with these
-/// table sizes.
-pub fn builtin(cfg: &PolicyConfig, entries: &[u32]) -> Result<Box<dyn Policy>> {
+/// table sizes, on `platform`'s QEMU.
+pub fn builtin(cfg: &PolicyConfig, entries: &[u32], platform: Platform) -> Result<Box<dyn Policy>> {
     let name = cfg.kind.name();
+    let qemu = |dynamic, upfront| QemuPolicy::new(entries, dynamic, upfront, platform, name);
+    let hypercall = |trap| HypercallPolicy::new(entries, cfg, trap, platform, name);
     Ok(match cfg.kind {
-        PolicyKind::Noresize => Box::new(QemuPolicy::new(entries, false, None, name)?),
-        PolicyKind::Upfront => Box::new(QemuPolicy::new(
-            entries,
-            false,
-            Some(cfg.upfront_count),
-            name,
-        )?),
-        PolicyKind::Dynamic => Box::new(QemuPolicy::new(entries, true, None, name)?),
-        PolicyKind::Hypercall => Box::new(HypercallPolicy::new(entries, cfg, true, name)?),
+        PolicyKind::Noresize => Box::new(qemu(false, None)?),
+        PolicyKind::Upfront => Box::new(qemu(false, Some(cfg.upfront_count))?),
+        PolicyKind::Dynamic => Box::new(qemu(true, None)?),
+        PolicyKind::Hypercall => Box::new(hypercall(true)?),
         PolicyKind::Ims => match cfg.ims_store {
             // Trappable message store: per-vector setup like dynamic MSI-X.
-            ImsStore::Device => Box::new(QemuPolicy::new(entries, true, None, name)?),
+            ImsStore::Device => Box::new(qemu(true, None)?),
             // Guest RAM cannot be trapped: only the hypercall path works.
-            ImsStore::GuestRam => Box::new(HypercallPolicy::new(entries, cfg, false, name)?),
+            ImsStore::GuestRam => Box::new(hypercall(false)?),
         },
     })
 }

@@ -5,6 +5,7 @@
 use super::Policy;
 use crate::error::{Error, Result};
 use crate::host::HostOp;
+use crate::versions::Platform;
 use crate::vfio::QemuMsix;
 
 /// QEMU's MSI-X emulation for every device of a run.
@@ -18,12 +19,23 @@ pub(crate) struct QemuPolicy {
 impl QemuPolicy {
     /// One QEMU device model per table size. `dynamic`: the host supports
     /// dynamic MSI-X; `upfront`: pre-size `nr_vectors` at every enable
-    /// (`Some(0)` = the whole table).
-    pub fn new(entries: &[u32], dynamic: bool, upfront: Option<u32>, label: &str) -> Result<Self> {
+    /// (`Some(0)` = the whole table); `platform`: which QEMU.
+    pub fn new(
+        entries: &[u32],
+        dynamic: bool,
+        upfront: Option<u32>,
+        platform: Platform,
+        label: &str,
+    ) -> Result<Self> {
+        // QEMU before 8.2 resizes whatever the host reports.
+        let noresize = !dynamic || !platform.qemu_honours_noresize();
         let devs = entries
             .iter()
             .map(|&n| {
-                let q = QemuMsix::new(n, !dynamic)?;
+                let mut q = QemuMsix::new(n, noresize)?;
+                if platform.qemu_prerequests_vector0() {
+                    q = q.with_vector0_prerequest();
+                }
                 Ok(match upfront {
                     Some(0) => q.with_upfront(n),
                     Some(count) => q.with_upfront(count),

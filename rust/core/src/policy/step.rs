@@ -283,7 +283,7 @@ mod tests {
             irte_entries: irtes,
             ..HostConfig::default()
         };
-        Host::new(&cfg, 1).unwrap()
+        Host::new(&cfg, crate::versions::Platform::default(), 1).unwrap()
     }
 
     fn run(
