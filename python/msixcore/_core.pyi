@@ -711,7 +711,10 @@ class VectorDomain:
     without it the vector is assigned at allocation (exhaustion surfaces at
     ``alloc_irq``). Managed interrupts reserve a vector on every CPU of their affinity and
     start on an online CPU of it, or wait in ``managed_shutdown`` until one comes online.
-    Vector moves complete at once (the kernel frees the old vector a little later).
+    A user affinity change (``set_affinity``) keeps the old vector until ``complete_move``
+    (the kernel's cleanup after the first interrupt on the new one); other moves free it at
+    once. With ``trace=True`` every matrix change is recorded as the ``irq_matrix_*``
+    tracepoint the kernel would print (``take_trace``).
     """
 
     def __new__(
@@ -721,20 +724,80 @@ class VectorDomain:
         posted_msi: bool = False,
         reservation_mode: bool = True,
         nodes: Iterable[int] | None = None,
+        online: Iterable[int] | None = None,
+        system_vectors: Iterable[int] | None = None,
+        first_system_vector: int | None = None,
+        legacy_irqs: int | None = None,
+        trace: bool = False,
     ) -> VectorDomain:
-        """Boot an x86 host with ``ncpus`` CPUs, all online (see :meth:`IrqMatrix.x86`);
-        ``nodes[cpu]`` is each CPU's NUMA node (default: all on node 0)."""
+        """Boot an x86 host with ``ncpus`` possible CPUs (see :meth:`IrqMatrix.x86`).
+
+        ``nodes[cpu]`` is each CPU's NUMA node (default: all on node 0). ``online``: the CPUs
+        brought up at boot (must include 0; default all), the others stay offline until
+        :meth:`cpu_online`. ``system_vectors`` (the boot's ``system_vectors`` bitmap, without
+        the PIC cascade), ``first_system_vector`` (end of the allocation range) and
+        ``legacy_irqs`` (``nr_legacy_irqs()``, 0..16) replace the preset's. ``trace`` records
+        the boot and every later matrix change (see :meth:`take_trace`).
+        """
 
     def alloc_irq(
-        self, affinity: Iterable[int] | None = None, managed: bool = False, node: int | None = None
+        self,
+        affinity: Iterable[int] | None = None,
+        managed: bool = False,
+        node: int | None = None,
+        *,
+        irq: int | None = None,
     ) -> int:
-        """Allocate an interrupt; returns its number. ``affinity`` defaults to every CPU,
-        ``node`` to NUMA_NO_NODE. Raises NoSpace when the managed reservation or (without
-        reservation mode) the vector allocation fails."""
+        """Allocate an interrupt; returns its number (the lowest free one, or ``irq``, below
+        2**20, as for a fixed IOAPIC pin). ``affinity`` defaults to every CPU, ``node`` to
+        NUMA_NO_NODE; a regular interrupt given an ``affinity`` keeps it at startup. Raises
+        NoSpace when the managed reservation or (without reservation mode) the vector
+        allocation fails, InvalidArgument when ``irq`` is taken."""
+
+    def alloc_legacy_irq(self, irq: int, activated: bool = False) -> None:
+        """A legacy ISA interrupt taken over by the IOAPIC (``vector_configure_legacy``):
+        ``activated`` keeps its boot vector ``0x30 + irq`` on CPU 0 (the timer); otherwise the
+        vector is freed and a global reservation taken. InvalidArgument for the cascade (2), a
+        number past the boot's legacy irqs, or one already taken over."""
 
     def activate(self, irq: int) -> None:
         """``request_irq``: give the interrupt a CPU vector (fallback chain node ∩ affinity,
-        node, affinity ∩ online, online). Raises NoSpace on exhaustion."""
+        affinity ∩ online, node, online), then ``irq_setup_affinity``: a regular interrupt's
+        mask (its own if set, else every CPU) ∩ online becomes its affinity. Raises NoSpace on
+        exhaustion."""
+
+    def set_affinity(self, irq: int, affinity: Iterable[int]) -> None:
+        """User affinity change (``/proc/irq/N/smp_affinity``): an activated interrupt moves
+        to ``affinity ∩ online`` unless already there, keeping the old vector as a pending move
+        until :meth:`complete_move`; a deactivated one only records the mask. InvalidArgument
+        when no CPU of the mask is online; InvalidOperation (``managed_affinity``,
+        ``move_in_progress``) for a managed interrupt or a move still pending; NoSpace on
+        exhaustion. Nothing changes on an error."""
+
+    def complete_move(self, irq: int) -> None:
+        """Free the previous vector of a pending move (``vector_free_moved``, after the first
+        interrupt on the new vector). InvalidOperation (``no_move_pending``) if none."""
+
+    def pending_move(self, irq: int) -> tuple[int, int] | None:
+        """``(cpu, vector)`` of the previous vector while a move is pending, else None."""
+
+    def take_trace(self) -> list[tuple[str, dict[str, int]]]:
+        """The matrix events recorded since the last call, oldest first: the tracepoint name
+        (``irq_matrix_alloc``, ...) and the fields it prints (``bit``, ``cpu``, ``online``,
+        ``avl``, ``alloc``, ``managed``, ``online_maps``, ``global_avl``, ``global_rsvd``,
+        ``total_alloc``, as it has them), plus ``irq`` (the interrupt served, if any), ``cpu``
+        for online/offline, ``is_managed`` for a free and ``reserved`` for an alloc."""
+
+    def legacy_vectors_held(self) -> list[int]:
+        """Legacy ISA interrupts whose boot vector on CPU 0 is still assigned."""
+
+    @property
+    def tracing(self) -> bool:
+        """Whether matrix changes are recorded (see :meth:`take_trace`)."""
+
+    @tracing.setter
+    def tracing(self, on: bool) -> None:
+        """Turn the recording on (keeping what it holds) or off (dropping it)."""
 
     def deactivate(self, irq: int) -> None:
         """``free_irq``: release the vector (back to a reservation / managed shutdown)."""

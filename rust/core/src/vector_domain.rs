@@ -1,53 +1,185 @@
 //! The x86 vector domain (arch/x86/kernel/apic/vector.c) on top of [`IrqMatrix`], with the
-//! parts of kernel/irq (msi.c early activation, chip.c startup/shutdown, cpuhotplug.c) that
-//! decide when it allocates, activates, deactivates and migrates.
+//! parts of kernel/irq (msi.c early activation, chip.c startup/shutdown, manage.c affinity
+//! setting, cpuhotplug.c) that decide when it allocates, activates, deactivates and migrates.
 //!
 //! Lifecycle of one interrupt, as the kernel runs it for PCI/MSI(-X) on x86:
 //! - **alloc** (`x86_vector_alloc_irqs` → `assign_irq_vector_policy`, then msi.c's early
 //!   activation): a managed irq reserves one managed bit on every CPU of its affinity
-//!   (`reserve_managed`); any other irq takes a global reservation (`reserve`). With reservation
-//!   mode **off** (the MSI domain cannot reserve: `irqd_clr_can_reserve`) msi.c activates the irq
-//!   at once with `reserve = false`: a regular irq gets its vector now (fallback chain,
-//!   `alloc(reserved = true)`) and keeps it until freed; a managed irq gets it from its
-//!   reservations (`alloc_managed`), or is marked managed-shutdown when no CPU of its mask is
-//!   online. A failure there fails the allocation (and undoes it).
+//!   (`reserve_managed`, online or not); any other irq takes a global reservation (`reserve`).
+//!   With reservation mode **off** (the MSI domain cannot reserve: `irqd_clr_can_reserve`)
+//!   msi.c activates the irq at once with `reserve = false`: a regular irq gets its vector now
+//!   (fallback chain, `alloc(reserved = true)`) and keeps it until freed; a managed irq gets it
+//!   from its reservations (`alloc_managed`), or is marked managed-shutdown when no CPU of its
+//!   mask is online. A failure there fails the allocation (and undoes it). A legacy ISA irq
+//!   taken over by the IOAPIC ([`VectorDomain::alloc_legacy_irq`], `vector_configure_legacy`)
+//!   keeps its boot vector if already activated, else releases it and reserves.
 //! - **activate** (`request_irq` → `irq_startup`): a reserved irq gets a vector through
-//!   `assign_irq_vector_any_locked` (node ∩ affinity, node, affinity ∩ online, all online) with
-//!   `alloc(reserved = true)`; a managed one through `alloc_managed(affinity ∩ online)`, or stays
-//!   managed-shutdown (request succeeds) while no CPU of its mask is online. Then
-//!   `irq_setup_affinity` moves a regular irq into `affinity ∩ online` if its CPU is outside it.
+//!   `assign_irq_vector_any_locked` (node ∩ affinity, affinity ∩ online, node, all online) with
+//!   `alloc(reserved = true)`; a fixed-assigned one (cannot reserve, not managed) runs the same
+//!   chain, which keeps a vector already on a CPU of the first mask that has it; a managed one
+//!   gets `alloc_managed(affinity ∩ online)`, or stays managed-shutdown (request succeeds) while
+//!   no CPU of its mask is online. Then `irq_setup_affinity`: the irq's own mask (managed, or
+//!   set by the user) or else the default affinity (every CPU), ∩ online (all online when
+//!   empty), narrowed to its node's CPUs when they intersect; a vector outside it moves in, and
+//!   the mask becomes the irq's affinity (`irq_do_set_affinity` copies it).
+//! - **set affinity** (`/proc/irq/N/smp_affinity` → `irq_set_affinity`): a regular irq not
+//!   activated only records the mask; an activated one moves to `mask ∩ online` unless already
+//!   there. The previous vector stays allocated ("move in progress") until
+//!   [`VectorDomain::complete_move`], the cleanup after the first interrupt on the new vector
+//!   (`vector_free_moved`); a second move meanwhile is `-EBUSY`.
 //! - **deactivate** (`free_irq` → `irq_shutdown_and_deactivate`): a reservable irq frees its
 //!   vector and takes a global reservation again; a managed one frees its vector (managed free);
 //!   an irq that cannot reserve keeps its vector.
 //! - **free** (`x86_vector_free_irqs`): frees any vector, then removes the global reservation or
 //!   the managed reservations.
 //! - **CPU offline** (`native_cpu_disable`: `lapic_can_unplug_cpu`, then `cpu_disable_common`:
-//!   the CPU leaves the online mask, `fixup_irqs` migrates every *started* irq whose vector is on
-//!   it, then `lapic_offline`): a regular irq moves to `affinity ∩ online` (all online CPUs when
-//!   that is empty: affinity broken); a managed irq moves within `affinity ∩ online`, or shuts
-//!   down (managed free) when that is empty.
+//!   the CPU leaves the online mask, `fixup_irqs` → `irq_migrate_all_off_this_cpu` migrates
+//!   every *started* irq whose vector is on it, in irq order, then `lapic_offline`): a pending
+//!   move is completed first (`irq_force_complete_move`); a regular irq moves to
+//!   `affinity ∩ online`, or, when that is empty, to all online CPUs, which become its affinity
+//!   (affinity broken); a managed irq moves within `affinity ∩ online`, or shuts down (managed
+//!   free) when that is empty. The old vector is freed at once (its CPU is offline).
 //! - **CPU online** (`lapic_online`, then `irq_affinity_online_cpu`): the matrix map comes
 //!   online, and every requested managed irq in managed shutdown whose mask contains the CPU
 //!   starts again (`alloc_managed`).
 //!
+//! Boot ([`VectorDomain::boot`]): `lapic_assign_system_vectors` (every system vector, then the
+//! PIC cascade), CPU 0 online, the legacy ISA vectors on CPU 0, then the other CPUs of the boot
+//! online set (secondary bring-up); CPUs left out stay offline (never initialized) until
+//! [`VectorDomain::cpu_online`].
+//!
+//! Tracing ([`VectorDomain::take_trace`]): with `trace` on, every matrix change the domain makes
+//! is recorded as the `irq_matrix_*` tracepoint kernel/irq/matrix.c would emit, with the
+//! counters it prints, so a run can be compared event by event with a real kernel's trace
+//! (`docs/kernel_trace.md` replays a Linux 6.1 capture that way).
+//!
 //! Simplifications (each is documented where it happens):
-//! - Vector moves complete at once: the kernel keeps the previous vector until the first
-//!   interrupt on the new one (or the cleanup timer) and frees it then; here the old vector is
-//!   freed as part of the move. `move_in_progress` / `-EBUSY` therefore never occur.
-//! - No legacy (ISA / IOAPIC) irqs, no `info->mask` fixed allocations, no user
-//!   `irq_set_affinity` calls after allocation, no shared irqs; one irq per `alloc_irq`.
+//! - Only [`VectorDomain::set_affinity`] keeps a moved-from vector until
+//!   [`VectorDomain::complete_move`]; the move `irq_setup_affinity` may make at activation frees
+//!   the old vector at once (the kernel waits for the first interrupt there too). A pending
+//!   move whose old vector sits on a CPU going offline is completed at the unplug.
+//! - No `info->mask` fixed allocations, no shared irqs; one irq per allocation call.
 //! - The `lapic_can_unplug_cpu` and "cannot offline the last CPU" checks are the only reasons a
-//!   CPU offline is refused; the model has no stop-machine, no pending interrupts.
+//!   CPU offline is refused; the model has no stop-machine, no pending interrupts, no pending
+//!   (deferred) affinity masks.
 //! - `pr_warn` messages are counted, not printed.
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::matrix::{IrqMatrix, X86Preset};
+use crate::matrix::{
+    IrqMatrix, X86Preset, IRQ_MATRIX_BITS, X86_FIRST_EXTERNAL_VECTOR, X86_ISA_IRQ0_VECTOR,
+    X86_NR_LEGACY_IRQS, X86_PIC_CASCADE_IR,
+};
 
 /// x86 `MAX_NUMNODES` with the largest `CONFIG_NODES_SHIFT` (10): NUMA node ids are below it.
 pub const MAX_NUMNODES: u32 = 1 << 10;
 
+/// Irq numbers [`VectorDomain::alloc_irq_at`] accepts are below this (above the largest x86
+/// `IRQ_BITMAP_BITS`, `NR_IRQS + 8196` with `CONFIG_MAXSMP`).
+pub const MAX_IRQ_NUMBER: u32 = 1 << 20;
+
+/// Which `irq_matrix_*` tracepoint of kernel/irq/matrix.c a [`MatrixEvent`] stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MatrixOp {
+    /// `irq_matrix_assign_system`.
+    AssignSystem,
+    /// `irq_matrix_online`.
+    Online,
+    /// `irq_matrix_offline`.
+    Offline,
+    /// `irq_matrix_assign`.
+    Assign,
+    /// `irq_matrix_reserve`.
+    Reserve,
+    /// `irq_matrix_remove_reserved`.
+    RemoveReserved,
+    /// `irq_matrix_reserve_managed` (one per CPU of the mask).
+    ReserveManaged,
+    /// `irq_matrix_remove_managed` (one per CPU of the mask).
+    RemoveManaged,
+    /// `irq_matrix_alloc_managed`.
+    AllocManaged,
+    /// `irq_matrix_alloc`.
+    Alloc,
+    /// `irq_matrix_free`.
+    Free,
+}
+
+impl MatrixOp {
+    /// The tracepoint's name (`irq_matrix_alloc`, ...).
+    pub const fn tracepoint(self) -> &'static str {
+        match self {
+            MatrixOp::AssignSystem => "irq_matrix_assign_system",
+            MatrixOp::Online => "irq_matrix_online",
+            MatrixOp::Offline => "irq_matrix_offline",
+            MatrixOp::Assign => "irq_matrix_assign",
+            MatrixOp::Reserve => "irq_matrix_reserve",
+            MatrixOp::RemoveReserved => "irq_matrix_remove_reserved",
+            MatrixOp::ReserveManaged => "irq_matrix_reserve_managed",
+            MatrixOp::RemoveManaged => "irq_matrix_remove_managed",
+            MatrixOp::AllocManaged => "irq_matrix_alloc_managed",
+            MatrixOp::Alloc => "irq_matrix_alloc",
+            MatrixOp::Free => "irq_matrix_free",
+        }
+    }
+
+    /// Whether the tracepoint prints a CPU's `bit`, `cpu`, `online`, `avl`, `alloc` and
+    /// `managed` (all but the global ones: online, offline, reserve, remove_reserved and
+    /// assign_system, which prints only `bit`).
+    pub const fn per_cpu(self) -> bool {
+        !matches!(
+            self,
+            MatrixOp::AssignSystem
+                | MatrixOp::Online
+                | MatrixOp::Offline
+                | MatrixOp::Reserve
+                | MatrixOp::RemoveReserved
+        )
+    }
+}
+
+/// One matrix change as the kernel's `irq_matrix_*` tracepoint reports it: the counters are
+/// read after the change, as the tracepoint does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatrixEvent {
+    /// The tracepoint.
+    pub op: MatrixOp,
+    /// The irq the domain was serving (`None` for boot and for the hotplug steps themselves).
+    pub irq: Option<u32>,
+    /// The CPU (the CPU coming online or going offline for those two).
+    pub cpu: Option<u32>,
+    /// The vector (`bit`), for every op that has one.
+    pub bit: Option<u32>,
+    /// The call's flag: `managed` for `free`, `reserved` for `alloc`, else false.
+    pub flag: bool,
+    /// The CPU's map is online (`cm->online`).
+    pub online: bool,
+    /// The CPU's `available`.
+    pub available: u32,
+    /// The CPU's `allocated`.
+    pub allocated: u32,
+    /// The CPU's `managed`.
+    pub managed: u32,
+    /// `online_maps`.
+    pub online_maps: u32,
+    /// `global_available`.
+    pub global_available: u32,
+    /// `global_reserved`.
+    pub global_reserved: u32,
+    /// `total_allocated`.
+    pub total_allocated: u32,
+}
+
+/// How [`VectorDomain::boot`] brings the host up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BootOptions {
+    /// CPUs online once boot is done (must include CPU 0); `None` = every possible CPU.
+    pub online: Option<Vec<u32>>,
+    /// Record every matrix change (see [`VectorDomain::take_trace`]), boot included.
+    pub trace: bool,
+}
 /// Lifecycle state of one interrupt, as [`VectorDomain::irq`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -97,6 +229,11 @@ pub struct IrqInfo {
     requested: bool,
     /// `(apicd->cpu, apicd->vector)` when a real vector is held.
     target: Option<(u32, u32)>,
+    /// `IRQD_AFFINITY_SET`: the affinity was chosen (at allocation or by `set_affinity`) rather
+    /// than the default; `irq_setup_affinity` keeps it.
+    affinity_set: bool,
+    /// `(apicd->prev_cpu, apicd->prev_vector)` while a move is in progress.
+    moving: Option<(u32, u32)>,
 }
 
 impl IrqInfo {
@@ -142,6 +279,15 @@ impl IrqInfo {
     pub const fn target(&self) -> Option<(u32, u32)> {
         self.target
     }
+    /// `(cpu, vector)` of the previous vector while a move is in progress (kept until
+    /// [`VectorDomain::complete_move`]).
+    pub const fn pending_move(&self) -> Option<(u32, u32)> {
+        self.moving
+    }
+    /// The affinity was chosen rather than the default (`IRQD_AFFINITY_SET`).
+    pub const fn affinity_set(&self) -> bool {
+        self.affinity_set
+    }
 }
 
 /// The x86 vector domain: a matrix, the CPU online mask, a NUMA map and the interrupts.
@@ -158,6 +304,13 @@ pub struct VectorDomain {
     /// The online mask as a CPU list, kept in step with `cpu_online`.
     online: Arc<[u32]>,
     pr_warnings: u64,
+    /// `nr_legacy_irqs()` of the boot preset.
+    nr_legacy: u32,
+    /// Bit `i`: the ISA vector of legacy irq `i` is still assigned from boot, not yet taken over
+    /// by [`VectorDomain::alloc_legacy_irq`].
+    legacy_held: u32,
+    /// The matrix event log, when tracing.
+    trace: Option<Vec<MatrixEvent>>,
 }
 
 /// Allocated irqs by number. Numbers are handed out lowest-free first from a
@@ -251,7 +404,71 @@ impl VectorDomain {
         reservation_mode: bool,
         nodes: Option<Vec<u32>>,
     ) -> Result<Self> {
-        let matrix = IrqMatrix::x86(ncpus, preset)?;
+        Self::boot(
+            ncpus,
+            preset,
+            reservation_mode,
+            nodes,
+            &BootOptions::default(),
+        )
+    }
+
+    /// As [`new`](Self::new), with the CPUs online after boot chosen (`options.online`, which
+    /// must include CPU 0; the others stay offline and uninitialized, as CPUs that were never
+    /// brought up) and the matrix event log on from the first boot step (`options.trace`).
+    /// The boot runs as `X86Preset::boot` describes, with only the online set brought up.
+    /// Errors (`InvalidArgument`): a bad CPU count, node map, online set, `first_system_vector`
+    /// outside `0x20..=256`, a system vector ≥ 256 or more than 16 legacy irqs.
+    pub fn boot(
+        ncpus: u32,
+        preset: &X86Preset,
+        reservation_mode: bool,
+        nodes: Option<Vec<u32>>,
+        options: &BootOptions,
+    ) -> Result<Self> {
+        if let Some(&bad) = preset
+            .system_vectors
+            .iter()
+            .find(|&&v| v >= IRQ_MATRIX_BITS)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "system vector {bad} outside the {IRQ_MATRIX_BITS}-bit matrix"
+            )));
+        }
+        if preset.nr_legacy_irqs > X86_NR_LEGACY_IRQS {
+            return Err(Error::InvalidArgument(format!(
+                "{} legacy irqs (at most {X86_NR_LEGACY_IRQS})",
+                preset.nr_legacy_irqs
+            )));
+        }
+        let online = match &options.online {
+            None => None,
+            Some(cpus) => {
+                let cpus = sorted_set(cpus);
+                if cpus.first() != Some(&0) {
+                    return Err(Error::InvalidArgument(
+                        "the boot online set must include CPU 0".to_string(),
+                    ));
+                }
+                if let Some(&bad) = cpus.iter().find(|&&c| c >= ncpus) {
+                    return Err(Error::InvalidArgument(format!(
+                        "cpu {bad} out of range (ncpus {ncpus})"
+                    )));
+                }
+                Some(cpus)
+            }
+        };
+        let step_by_step = online.is_some() || options.trace;
+        let matrix = if step_by_step {
+            IrqMatrix::new(
+                IRQ_MATRIX_BITS,
+                X86_FIRST_EXTERNAL_VECTOR,
+                preset.first_system_vector,
+                ncpus,
+            )?
+        } else {
+            IrqMatrix::x86(ncpus, preset)?
+        };
         let node_of_cpu = match nodes {
             None => vec![0; ncpus as usize],
             Some(n) => {
@@ -272,17 +489,65 @@ impl VectorDomain {
         // Every node id is below MAX_NUMNODES, so this cannot overflow.
         let nr_nodes = node_of_cpu.iter().copied().max().unwrap_or(0) + 1;
         let all_cpus: Arc<[u32]> = (0..ncpus).collect();
-        Ok(Self {
+        let nr_legacy = preset.nr_legacy_irqs;
+        let legacy_held = (0..nr_legacy)
+            .filter(|&i| i != X86_PIC_CASCADE_IR)
+            .fold(0u32, |m, i| m | (1 << i));
+        let mut d = Self {
             matrix,
             reservation_mode,
-            cpu_online: vec![true; ncpus as usize],
+            cpu_online: vec![!step_by_step; ncpus as usize],
             node_of_cpu,
             nr_nodes,
             irqs: IrqSlab::default(),
             online: all_cpus.clone(),
             all_cpus,
             pr_warnings: 0,
-        })
+            nr_legacy,
+            legacy_held,
+            trace: options.trace.then(Vec::new),
+        };
+        if step_by_step {
+            d.boot_steps(preset, online.as_deref())?;
+        }
+        Ok(d)
+    }
+
+    /// `X86Preset::boot` one recorded step at a time, bringing up only `online` (all if `None`).
+    fn boot_steps(&mut self, preset: &X86Preset, online: Option<&[u32]>) -> Result<()> {
+        let mut system = preset.system_vectors.clone();
+        system.sort_unstable();
+        system.dedup();
+        if preset.nr_legacy_irqs > 1 {
+            // lapic_assign_legacy_vector(PIC_CASCADE_IR, replace = false)
+            system.push(X86_ISA_IRQ0_VECTOR + X86_PIC_CASCADE_IR);
+        }
+        for v in system {
+            self.matrix.assign_system(0, v, false)?;
+            self.record(MatrixOp::AssignSystem, None, None, Some(v), false);
+        }
+        self.mx_online(0)?;
+        for irq in 0..self.nr_legacy {
+            if irq != X86_PIC_CASCADE_IR {
+                let v = X86_ISA_IRQ0_VECTOR + irq;
+                self.matrix.assign(0, v)?;
+                self.record(MatrixOp::Assign, None, Some(0), Some(v), false);
+            }
+        }
+        let rest: Vec<u32> = match online {
+            Some(cpus) => cpus.iter().copied().filter(|&c| c != 0).collect(),
+            None => (1..self.ncpus()).collect(),
+        };
+        for cpu in std::iter::once(0).chain(rest) {
+            if cpu != 0 {
+                self.mx_online(cpu)?;
+            }
+            if let Some(o) = self.cpu_online.get_mut(cpu as usize) {
+                *o = true;
+            }
+        }
+        self.refresh_online();
+        Ok(())
     }
 
     /// The underlying matrix (read only: every change goes through the domain).
@@ -309,6 +574,29 @@ impl VectorDomain {
     pub fn online_cpus(&self) -> Vec<u32> {
         self.online.to_vec()
     }
+    /// Whether the matrix events are being recorded.
+    pub const fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+    /// Turn the matrix event log on (keeping what it holds) or off (dropping it).
+    pub fn set_tracing(&mut self, on: bool) {
+        if !on {
+            self.trace = None;
+        } else if self.trace.is_none() {
+            self.trace = Some(Vec::new());
+        }
+    }
+    /// The matrix events recorded since the last call, oldest first (empty when not tracing).
+    pub fn take_trace(&mut self) -> Vec<MatrixEvent> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+    /// Legacy ISA irqs whose boot vector on CPU 0 is still assigned (not yet taken over by
+    /// [`alloc_legacy_irq`](Self::alloc_legacy_irq)), ascending.
+    pub fn legacy_vectors_held(&self) -> Vec<u32> {
+        (0..self.nr_legacy)
+            .filter(|&i| self.legacy_held & (1 << i) != 0)
+            .collect()
+    }
 
     /// Recompute the online CPU list after a hotplug change.
     fn refresh_online(&mut self) {
@@ -316,6 +604,151 @@ impl VectorDomain {
             .filter(|&c| self.cpu_is_online(c))
             .collect();
     }
+
+    /// `mask` as the irq's stored affinity: the shared default when it is every CPU.
+    fn canonical(&self, mask: Arc<[u32]>) -> Arc<[u32]> {
+        if mask.len() == self.all_cpus.len() {
+            self.all_cpus.clone()
+        } else {
+            mask
+        }
+    }
+
+    // ------------------------------------------------------------------ matrix, recorded
+
+    /// Append one event to the log (when tracing) with the counters as they are now.
+    fn record(
+        &mut self,
+        op: MatrixOp,
+        irq: Option<u32>,
+        cpu: Option<u32>,
+        bit: Option<u32>,
+        flag: bool,
+    ) {
+        let m = &self.matrix;
+        let Some(log) = self.trace.as_mut() else {
+            return;
+        };
+        let cm = cpu.and_then(|c| m.cpu(c).ok()).copied().unwrap_or_default();
+        log.push(MatrixEvent {
+            op,
+            irq,
+            cpu,
+            bit,
+            flag,
+            online: cm.online(),
+            available: cm.available(),
+            allocated: cm.allocated(),
+            managed: cm.managed(),
+            online_maps: m.online_maps(),
+            global_available: m.global_available(),
+            global_reserved: m.global_reserved(),
+            total_allocated: m.total_allocated(),
+        });
+    }
+
+    fn mx_online(&mut self, cpu: u32) -> Result<()> {
+        self.matrix.online(cpu)?;
+        self.record(MatrixOp::Online, None, Some(cpu), None, false);
+        Ok(())
+    }
+
+    fn mx_offline(&mut self, cpu: u32) -> Result<()> {
+        self.matrix.offline(cpu)?;
+        self.record(MatrixOp::Offline, None, Some(cpu), None, false);
+        Ok(())
+    }
+
+    /// `reserve_irq_vector_locked`'s `irq_matrix_reserve`.
+    fn mx_reserve(&mut self, irq: u32) {
+        self.matrix.reserve();
+        self.record(MatrixOp::Reserve, Some(irq), None, None, false);
+    }
+
+    fn mx_remove_reserved(&mut self, irq: u32) {
+        self.matrix.remove_reserved();
+        self.record(MatrixOp::RemoveReserved, Some(irq), None, None, false);
+    }
+
+    /// `irq_matrix_alloc(dest, resvd)`; `dest = None` stands for exactly the matrix's online
+    /// CPUs (see [`Self::is_matrix_online`]): the CPU then comes from `alloc_any` without a scan.
+    fn mx_alloc(&mut self, irq: u32, dest: Option<&[u32]>, resvd: bool) -> Result<(u32, u32)> {
+        let (cpu, bit) = match dest {
+            None => self.matrix.alloc_any(resvd)?,
+            Some(dest) => self.matrix.alloc(dest, resvd)?,
+        };
+        self.record(MatrixOp::Alloc, Some(irq), Some(cpu), Some(bit), resvd);
+        Ok((cpu, bit))
+    }
+
+    fn mx_alloc_managed(&mut self, irq: u32, dest: &[u32]) -> Result<(u32, u32)> {
+        let (cpu, bit) = self.matrix.alloc_managed(dest)?;
+        self.record(
+            MatrixOp::AllocManaged,
+            Some(irq),
+            Some(cpu),
+            Some(bit),
+            false,
+        );
+        Ok((cpu, bit))
+    }
+
+    /// A matrix free the domain issues for a vector it holds; a WARN here would be a model bug.
+    fn mx_free(&mut self, irq: u32, cpu: u32, vector: u32, managed: bool) {
+        let r = self.matrix.free(cpu, vector, managed);
+        debug_assert!(r.is_ok(), "domain freed a vector it does not hold: {r:?}");
+        if r.is_ok() {
+            self.record(MatrixOp::Free, Some(irq), Some(cpu), Some(vector), managed);
+        }
+    }
+
+    /// `irq_matrix_reserve_managed(cpus)`: one reservation per CPU, ascending; on `NoSpace` the
+    /// CPUs already done are undone with `remove_managed` (each recorded, as the kernel's
+    /// cleanup path traces them).
+    fn mx_reserve_managed(&mut self, irq: u32, cpus: &[u32]) -> Result<()> {
+        if self.trace.is_none() {
+            return self.matrix.reserve_managed(cpus);
+        }
+        for (done, &cpu) in cpus.iter().enumerate() {
+            let before = *self.matrix.cpu(cpu)?.managed_map();
+            if let Err(e) = self.matrix.reserve_managed(&[cpu]) {
+                for &c in &cpus[..done] {
+                    self.mx_remove_managed_one(irq, c);
+                }
+                return Err(e);
+            }
+            let after = *self.matrix.cpu(cpu)?.managed_map();
+            let bit = after.iter().find(|&b| !before.contains(b));
+            self.record(MatrixOp::ReserveManaged, Some(irq), Some(cpu), bit, false);
+        }
+        Ok(())
+    }
+
+    /// `irq_matrix_remove_managed` on one CPU; a WARN (nothing removed) records nothing.
+    fn mx_remove_managed_one(&mut self, irq: u32, cpu: u32) {
+        let Ok(before) = self.matrix.cpu(cpu).map(|c| *c.managed_map()) else {
+            return;
+        };
+        if self.matrix.remove_managed(&[cpu]).is_ok() {
+            let after = self.matrix.cpu(cpu).map(|c| *c.managed_map()).ok();
+            let bit = after.and_then(|a| before.iter().find(|&b| !a.contains(b)));
+            self.record(MatrixOp::RemoveManaged, Some(irq), Some(cpu), bit, false);
+        }
+    }
+
+    /// `irq_matrix_remove_managed(cpus)` for an irq's whole mask (teardown).
+    fn mx_remove_managed(&mut self, irq: u32, cpus: &[u32]) {
+        if self.trace.is_none() {
+            let r = self.matrix.remove_managed(cpus);
+            debug_assert!(r.is_ok(), "remove_managed WARN in teardown: {r:?}");
+            return;
+        }
+        for &cpu in cpus {
+            self.mx_remove_managed_one(irq, cpu);
+        }
+    }
+
+    // ------------------------------------------------------------------ queries
 
     /// Whether `cpu` is in `affinity` (sorted).
     fn in_affinity(&self, affinity: &Arc<[u32]>, cpu: u32) -> bool {
@@ -392,32 +825,36 @@ impl VectorDomain {
         Arc::ptr_eq(mask, &self.online) && self.online.len() == self.matrix.online_maps() as usize
     }
 
-    /// `assign_vector_locked` for an irq without a vector or whose vector must move:
-    /// `alloc(dest, has_reserved)`, then the move (old vector freed at once, see module doc).
-    /// `any` says `dest` is the matrix's online set ([`Self::is_matrix_online`]): the matrix then
-    /// picks the CPU with `alloc_any`, which gives what `alloc(dest)` gives without the scan.
-    fn assign_vector(&mut self, irq: u32, dest: &[u32], any: bool) -> Result<()> {
+    /// `assign_vector_locked(dest)`: nothing when the vector already sits on an online CPU of
+    /// `dest` (sorted); `-EBUSY` (`move_in_progress`) while a move is pending; else
+    /// `alloc(dest, has_reserved)` and `apic_update_vector` ([`Self::move_to`], `defer` as
+    /// there). `any`: see [`Self::mx_alloc`].
+    fn assign_vector(&mut self, irq: u32, dest: &[u32], any: bool, defer: bool) -> Result<()> {
         let info = self.irq(irq)?;
         if let Some((cpu, _)) = info.target {
             if self.cpu_is_online(cpu) && dest.binary_search(&cpu).is_ok() {
                 return Ok(());
             }
         }
-        let resvd = info.has_reserved;
-        let old = info.target;
-        let managed = info.managed;
-        let (cpu, vector) = if any {
+        if info.moving.is_some() {
+            return Err(Error::invalid_op(
+                "move_in_progress",
+                format!("irq {irq}: the previous move is not complete (-EBUSY)"),
+            ));
+        }
+        let (resvd, old, managed) = (info.has_reserved, info.target, info.managed);
+        let new = if any {
             // `dest` is exactly the matrix's online CPUs, so the scan would skip the same ones.
             debug_assert!(dest.iter().all(|&c| self.matrix.is_online(c)));
             debug_assert_eq!(
                 dest.len(),
                 self.matrix.cpus().iter().filter(|c| c.online()).count()
             );
-            self.matrix.alloc_any(resvd)?
+            self.mx_alloc(irq, None, resvd)?
         } else {
-            self.matrix.alloc(dest, resvd)?
+            self.mx_alloc(irq, Some(dest), resvd)?
         };
-        self.move_to(irq, old, managed, (cpu, vector));
+        self.move_to(irq, old, managed, new, defer);
         Ok(())
     }
 
@@ -426,7 +863,7 @@ impl VectorDomain {
     fn assign_vector_online(&mut self, irq: u32) -> Result<()> {
         if self.online.len() != self.matrix.online_maps() as usize {
             let online = self.online.clone();
-            return self.assign_vector(irq, &online, false);
+            return self.assign_vector(irq, &online, false, false);
         }
         let info = self.irq(irq)?;
         if let Some((cpu, _)) = info.target {
@@ -434,21 +871,40 @@ impl VectorDomain {
                 return Ok(());
             }
         }
+        if info.moving.is_some() {
+            return Err(Error::invalid_op(
+                "move_in_progress",
+                format!("irq {irq}: the previous move is not complete (-EBUSY)"),
+            ));
+        }
         let (resvd, old, managed) = (info.has_reserved, info.target, info.managed);
-        let new = self.matrix.alloc_any(resvd)?;
-        self.move_to(irq, old, managed, new);
+        let new = self.mx_alloc(irq, None, resvd)?;
+        self.move_to(irq, old, managed, new, false);
         Ok(())
     }
 
-    /// The end of `assign_vector_locked`: the irq now holds `new`; its `old` vector is freed.
-    fn move_to(&mut self, irq: u32, old: Option<(u32, u32)>, managed: bool, new: (u32, u32)) {
+    /// `apic_update_vector`: the irq now holds `new`. Its `old` vector is freed at once when
+    /// its CPU is offline (or `defer` is off, see the module doc), else kept as the pending
+    /// move (`move_in_progress`, `prev_vector`) until [`Self::complete_move`].
+    fn move_to(
+        &mut self,
+        irq: u32,
+        old: Option<(u32, u32)>,
+        managed: bool,
+        new: (u32, u32),
+        defer: bool,
+    ) {
+        let mut moving = None;
         if let Some((ocpu, ovec)) = old {
-            // The kernel frees at once when the old CPU is offline and after the first
-            // interrupt on the new vector otherwise; both are "now" in this model.
-            self.matrix_free(ocpu, ovec, managed);
+            if defer && self.cpu_is_online(ocpu) {
+                moving = Some((ocpu, ovec));
+            } else {
+                self.mx_free(irq, ocpu, ovec, managed);
+            }
         }
         if let Some(i) = self.irqs.get_mut(irq) {
             i.target = Some(new);
+            i.moving = moving;
         }
     }
 
@@ -466,36 +922,42 @@ impl VectorDomain {
             }
         }
         let old = info.target;
-        let (cpu, vector) = self.matrix.alloc_managed(&search)?;
-        if let Some((ocpu, ovec)) = old {
-            self.matrix_free(ocpu, ovec, true);
-        }
-        if let Some(i) = self.irqs.get_mut(irq) {
-            i.target = Some((cpu, vector));
-        }
+        let new = self.mx_alloc_managed(irq, &search)?;
+        self.move_to(irq, old, true, new, false);
         Ok(())
     }
 
-    /// A matrix free the domain issues for a vector it holds; a WARN here would be a model bug.
-    fn matrix_free(&mut self, cpu: u32, vector: u32, managed: bool) {
-        let r = self.matrix.free(cpu, vector, managed);
-        debug_assert!(r.is_ok(), "domain freed a vector it does not hold: {r:?}");
-    }
-
-    /// `clear_irq_vector`: frees the held vector, if any.
+    /// `clear_irq_vector`: frees the held vector, then the previous one of a pending move.
     fn clear_vector(&mut self, irq: u32) {
         let Some(info) = self.irqs.get_mut(irq) else {
             return;
         };
         let managed = info.managed;
-        if let Some((cpu, vector)) = info.target.take() {
-            self.matrix_free(cpu, vector, managed);
+        let held = info.target.take();
+        let prev = info.moving.take();
+        if let Some((cpu, vector)) = held {
+            self.mx_free(irq, cpu, vector, managed);
+            if let Some((pcpu, pvec)) = prev {
+                self.mx_free(irq, pcpu, pvec, managed);
+            }
         }
     }
 
-    /// `assign_irq_vector_any_locked`: node ∩ affinity, node, affinity ∩ online, all online;
-    /// the last attempt's error is returned. An empty mask fails with `-EINVAL` and the chain
-    /// moves on, as in the kernel.
+    /// The pending move's previous vector freed (`free_moved_vector`); nothing if none.
+    fn finish_move(&mut self, irq: u32) {
+        let Some(info) = self.irqs.get_mut(irq) else {
+            return;
+        };
+        let managed = info.managed;
+        if let Some((cpu, vector)) = info.moving.take() {
+            self.mx_free(irq, cpu, vector, managed);
+        }
+    }
+
+    /// `assign_irq_vector_any_locked`: node ∩ affinity, affinity ∩ online, node, all online
+    /// (the order since Linux 5.10, "x86/apic/vector: Fix ordering in vector assignment"); the
+    /// last attempt's error is returned. An empty mask fails with `-EINVAL` and the chain moves
+    /// on, as in the kernel.
     fn assign_any(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
         if info.node.is_none() && Arc::ptr_eq(&info.affinity, &self.all_cpus) {
@@ -504,28 +966,31 @@ impl VectorDomain {
             return self.assign_vector_online(irq);
         }
         let affinity = info.affinity.clone();
-        if let Some(node) = info.node {
-            let node_cpus = self.node_cpus(node);
-            let both: Vec<u32> = node_cpus
-                .iter()
-                .copied()
+        let node = info.node;
+        if let Some(node) = node {
+            let both: Vec<u32> = self
+                .node_cpus(node)
+                .into_iter()
                 .filter(|&c| self.in_affinity(&affinity, c))
                 .collect();
-            if self.assign_vector(irq, &both, false).is_ok() {
-                return Ok(());
-            }
-            if self.assign_vector(irq, &node_cpus, false).is_ok() {
+            if self.assign_vector(irq, &both, false, false).is_ok() {
                 return Ok(());
             }
         }
         let aff_online = self.and_online(&affinity);
         let any = self.is_matrix_online(&aff_online);
-        if self.assign_vector(irq, &aff_online, any).is_ok() {
+        if self.assign_vector(irq, &aff_online, any, false).is_ok() {
             return Ok(());
+        }
+        if let Some(node) = node {
+            let node_cpus = self.node_cpus(node);
+            if self.assign_vector(irq, &node_cpus, false, false).is_ok() {
+                return Ok(());
+            }
         }
         let online = self.online.clone();
         let any = self.is_matrix_online(&online);
-        self.assign_vector(irq, &online, any)
+        self.assign_vector(irq, &online, any, false)
     }
 
     /// `activate_reserved`: the chain; on success the reservation is consumed
@@ -568,8 +1033,78 @@ impl VectorDomain {
         self.assign_managed_vector(irq, &search)
     }
 
-    /// Allocate one irq (`x86_vector_alloc_irqs` + msi.c early activation). `affinity` defaults
-    /// to every possible CPU (`irq_default_affinity`), `node` to `NUMA_NO_NODE`.
+    /// `irq_setup_affinity` for a regular irq at startup: its own mask if it was set and has an
+    /// online CPU (else `IRQD_AFFINITY_SET` is dropped and the default, every CPU, is used),
+    /// ∩ online (all online when empty), narrowed to the node's CPUs when they intersect. Then
+    /// `irq_do_set_affinity`: a vector outside the mask moves in (a failure is ignored, as at
+    /// startup); on success the mask becomes the irq's affinity.
+    fn setup_affinity(&mut self, irq: u32) {
+        let Some(info) = self.irqs.get(irq) else {
+            return;
+        };
+        let (own, node, target, moving) = (
+            info.affinity.clone(),
+            info.node,
+            info.target,
+            info.moving.is_some(),
+        );
+        let mut use_own = info.affinity_set;
+        if use_own && self.and_online(&own).is_empty() {
+            use_own = false;
+            if let Some(i) = self.irqs.get_mut(irq) {
+                i.affinity_set = false;
+            }
+        }
+        let set = if use_own { own } else { self.all_cpus.clone() };
+        let mut mask = self.and_online(&set);
+        if mask.is_empty() {
+            mask = self.online.clone();
+        }
+        if let Some(node) = node {
+            let node_cpus = self.node_cpus(node);
+            let narrowed: Vec<u32> = mask
+                .iter()
+                .copied()
+                .filter(|c| node_cpus.binary_search(c).is_ok())
+                .collect();
+            if !narrowed.is_empty() && narrowed.len() != mask.len() {
+                mask = narrowed.into();
+            }
+        }
+        let settled = target
+            .is_some_and(|(cpu, _)| self.cpu_is_online(cpu) && mask.binary_search(&cpu).is_ok());
+        let ok = settled
+            || (!moving && {
+                let any = self.is_matrix_online(&mask);
+                self.assign_vector(irq, &mask, any, false).is_ok()
+            });
+        if ok {
+            let mask = self.canonical(mask);
+            if let Some(i) = self.irqs.get_mut(irq) {
+                i.affinity = mask;
+            }
+        }
+    }
+
+    /// A validated affinity mask (sorted, deduplicated, non-empty, every CPU below `ncpus`).
+    fn checked_mask(&self, cpus: &[u32]) -> Result<Arc<[u32]>> {
+        let a: Arc<[u32]> = sorted_set(cpus).into();
+        if a.is_empty() {
+            return Err(Error::InvalidArgument("empty affinity mask".to_string()));
+        }
+        if let Some(&bad) = a.iter().find(|&&c| c >= self.ncpus()) {
+            return Err(Error::InvalidArgument(format!(
+                "cpu {bad} out of range (ncpus {})",
+                self.ncpus()
+            )));
+        }
+        Ok(self.canonical(a))
+    }
+
+    /// Allocate one irq (`x86_vector_alloc_irqs` + msi.c early activation) under the lowest
+    /// free number, as `irq_alloc_descs` hands them out. `affinity` defaults to every possible
+    /// CPU (`irq_default_affinity`), `node` to `NUMA_NO_NODE`. A regular irq given an
+    /// `affinity` keeps it at startup (`IRQD_AFFINITY_SET`, as if set before the request).
     ///
     /// Matrix changes: managed → `reserve_managed(affinity)`; otherwise `reserve()`. Without
     /// reservation mode the irq is also activated now: regular → `alloc(chain, reserved=true)`;
@@ -582,22 +1117,53 @@ impl VectorDomain {
         managed: bool,
         node: Option<u32>,
     ) -> Result<u32> {
+        let irq = self
+            .irqs
+            .next_number()
+            .ok_or_else(|| Error::NoSpace("irq numbers exhausted".to_string()))?;
+        self.alloc_irq_inner(irq, affinity, managed, node)
+    }
+
+    /// [`alloc_irq`](Self::alloc_irq) under the number `irq` (below [`MAX_IRQ_NUMBER`]), as
+    /// the kernel allocates a fixed number (an IOAPIC pin's GSI, `irq_alloc_desc_at`). Errors:
+    /// the number in use or out of range → `InvalidArgument`, and those of `alloc_irq`.
+    pub fn alloc_irq_at(
+        &mut self,
+        irq: u32,
+        affinity: Option<&[u32]>,
+        managed: bool,
+        node: Option<u32>,
+    ) -> Result<u32> {
+        self.check_free_number(irq)?;
+        self.alloc_irq_inner(irq, affinity, managed, node)
+    }
+
+    fn check_free_number(&self, irq: u32) -> Result<()> {
+        if irq >= MAX_IRQ_NUMBER {
+            return Err(Error::InvalidArgument(format!(
+                "irq {irq} out of range (below {MAX_IRQ_NUMBER})"
+            )));
+        }
+        if self.irqs.get(irq).is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "irq {irq} is already allocated"
+            )));
+        }
+        Ok(())
+    }
+
+    fn alloc_irq_inner(
+        &mut self,
+        irq: u32,
+        affinity: Option<&[u32]>,
+        managed: bool,
+        node: Option<u32>,
+    ) -> Result<u32> {
+        let affinity_set = !managed && affinity.is_some();
         let affinity: Arc<[u32]> = match affinity {
             // The default mask is every possible CPU: nothing to check.
             None => self.all_cpus.clone(),
-            Some(a) => {
-                let a: Arc<[u32]> = sorted_set(a).into();
-                if a.is_empty() {
-                    return Err(Error::InvalidArgument("empty affinity mask".to_string()));
-                }
-                if let Some(&bad) = a.iter().find(|&&c| c >= self.ncpus()) {
-                    return Err(Error::InvalidArgument(format!(
-                        "cpu {bad} out of range (ncpus {})",
-                        self.ncpus()
-                    )));
-                }
-                a
-            }
+            Some(a) => self.checked_mask(a)?,
         };
         if let Some(n) = node {
             if n >= self.nr_nodes {
@@ -607,16 +1173,12 @@ impl VectorDomain {
                 )));
             }
         }
-        let irq = self
-            .irqs
-            .next_number()
-            .ok_or_else(|| Error::NoSpace("irq numbers exhausted".to_string()))?;
         if managed {
             // reserve_managed_vector
-            self.matrix.reserve_managed(&affinity)?;
+            self.mx_reserve_managed(irq, &affinity)?;
         } else {
             // reserve_irq_vector
-            self.matrix.reserve();
+            self.mx_reserve(irq);
         }
         self.irqs.insert(
             irq,
@@ -630,6 +1192,8 @@ impl VectorDomain {
                 managed_shutdown: false,
                 requested: false,
                 target: None,
+                affinity_set,
+                moving: None,
             },
         );
         if self.reservation_mode {
@@ -668,11 +1232,64 @@ impl VectorDomain {
         }
     }
 
+    /// A legacy ISA irq taken over by the IOAPIC domain (`x86_vector_alloc_irqs` with
+    /// `X86_IRQ_ALLOC_LEGACY`, `vector_configure_legacy`), under its own number `isa_irq`.
+    /// `activated` (the irq was already running on its boot vector, as the timer irq 0 is):
+    /// it keeps `ISA_IRQ_VECTOR(isa_irq)` on CPU 0 as a fixed-assigned, requested irq (no
+    /// matrix change). Otherwise the boot vector is released (`free` on CPU 0) and the irq
+    /// takes a global reservation (`reserve`), like any regular irq in reservation mode.
+    /// Errors (`InvalidArgument`): not a legacy irq of the boot preset, the PIC cascade, its
+    /// boot vector already taken over, or the number in use.
+    pub fn alloc_legacy_irq(&mut self, isa_irq: u32, activated: bool) -> Result<()> {
+        if isa_irq >= self.nr_legacy || isa_irq == X86_PIC_CASCADE_IR {
+            return Err(Error::InvalidArgument(format!(
+                "irq {isa_irq} is not a legacy ISA irq of this boot ({} legacy irqs, cascade {})",
+                self.nr_legacy, X86_PIC_CASCADE_IR
+            )));
+        }
+        if self.legacy_held & (1 << isa_irq) == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the boot vector of legacy irq {isa_irq} was already taken over"
+            )));
+        }
+        self.check_free_number(isa_irq)?;
+        let vector = X86_ISA_IRQ0_VECTOR + isa_irq;
+        self.legacy_held &= !(1 << isa_irq);
+        let all = self.all_cpus.clone();
+        let mut info = IrqInfo {
+            affinity: all,
+            node: None,
+            managed: false,
+            can_reserve: false,
+            has_reserved: false,
+            activated: true,
+            managed_shutdown: false,
+            requested: true,
+            target: Some((0, vector)),
+            affinity_set: false,
+            moving: None,
+        };
+        if !activated {
+            // Release the vector (clear_irq_vector), then reserve_irq_vector.
+            self.mx_free(isa_irq, 0, vector, false);
+            self.mx_reserve(isa_irq);
+            info.can_reserve = true;
+            info.has_reserved = true;
+            info.activated = false;
+            info.requested = false;
+            info.target = None;
+        }
+        self.irqs.insert(isa_irq, info);
+        Ok(())
+    }
+
     /// `request_irq` → `irq_startup`. Matrix changes: a reserved irq → `alloc(chain,
-    /// reserved=true)`; a managed irq → `alloc_managed(affinity ∩ online)`, or nothing while no
-    /// CPU of its mask is online (it stays in managed shutdown, the request succeeds); an irq
-    /// already holding a vector → nothing, unless `irq_setup_affinity` moves it into
-    /// `affinity ∩ online` (`alloc` + `free` of the old one). Errors: unknown irq →
+    /// reserved=true)`; a fixed-assigned irq (cannot reserve) that is not activated runs the
+    /// chain, which keeps a vector already on an online CPU of the first usable mask; a managed
+    /// irq → `alloc_managed(affinity ∩ online)`, or nothing while no CPU of its mask is online
+    /// (it stays in managed shutdown, the request succeeds). Then `irq_setup_affinity` for a
+    /// regular irq (see the module doc): a vector outside the mask moves in (`alloc` + `free` of
+    /// the old one) and the mask becomes its affinity. Errors: unknown irq →
     /// `InvalidArgument`; already requested → `InvalidOperation` (`irq_already_requested`);
     /// exhaustion → `NoSpace` (nothing changes).
     pub fn activate(&mut self, irq: u32) -> Result<()> {
@@ -707,25 +1324,17 @@ impl VectorDomain {
             }
             return Ok(());
         }
-        if info.has_reserved {
-            self.activate_reserved(irq)?;
-        }
-        // irq_setup_affinity: affinity ∩ online, or all online when empty. A vector already on
-        // an online CPU of the affinity stays (assign_vector would return at once).
-        let info = self.irq(irq)?;
-        let settled = info.target.is_some_and(|(cpu, _)| {
-            self.cpu_is_online(cpu) && self.in_affinity(&info.affinity, cpu)
-        });
-        if !settled {
-            let mut mask = self.and_online(&info.affinity);
-            if mask.is_empty() {
-                mask = self.online.clone();
-            }
-            let any = self.is_matrix_online(&mask);
-            if self.assign_vector(irq, &mask, any).is_err() {
-                // set_affinity failure at startup is ignored by the kernel; the irq stays put.
+        let (activated, has_reserved, can_reserve) =
+            (info.activated, info.has_reserved, info.can_reserve);
+        if !activated {
+            if has_reserved {
+                self.activate_reserved(irq)?;
+            } else if !can_reserve {
+                // x86_vector_activate for a fixed-assigned vector: the chain, result ignored.
+                let _ = self.assign_any(irq);
             }
         }
+        self.setup_affinity(irq);
         if let Some(i) = self.irqs.get_mut(irq) {
             i.activated = true;
             i.requested = true;
@@ -734,10 +1343,11 @@ impl VectorDomain {
     }
 
     /// `free_irq` → `irq_shutdown_and_deactivate` → `x86_vector_deactivate`. Matrix changes: a
-    /// reservable irq → `free(cpu, vector)` + `reserve()`; a managed irq → `free(cpu, vector,
-    /// managed)` (none if it was shut down); an irq that cannot reserve keeps its vector.
-    /// Errors: unknown irq → `InvalidArgument`; not requested → `InvalidOperation`
-    /// (`irq_not_requested`, the kernel's "Trying to free already-free IRQ" WARN).
+    /// reservable irq → `free(cpu, vector)` (and the previous vector of a pending move) +
+    /// `reserve()`; a managed irq → `free(cpu, vector, managed)` (none if it was shut down); an
+    /// irq that cannot reserve keeps its vector. Errors: unknown irq → `InvalidArgument`; not
+    /// requested → `InvalidOperation` (`irq_not_requested`, the kernel's "Trying to free
+    /// already-free IRQ" WARN).
     pub fn deactivate(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
         if !info.requested {
@@ -756,7 +1366,7 @@ impl VectorDomain {
             self.clear_vector(irq);
             if can_reserve {
                 // reserve_irq_vector_locked
-                self.matrix.reserve();
+                self.mx_reserve(irq);
                 if let Some(i) = self.irqs.get_mut(irq) {
                     i.has_reserved = true;
                 }
@@ -777,19 +1387,19 @@ impl VectorDomain {
         if let Some(info) = self.irqs.remove(irq) {
             // vector_free_reserved_and_managed
             if info.has_reserved {
-                self.matrix.remove_reserved();
+                self.mx_remove_reserved(irq);
             }
             if info.managed {
-                let r = self.matrix.remove_managed(&info.affinity);
-                debug_assert!(r.is_ok(), "remove_managed WARN in teardown: {r:?}");
+                self.mx_remove_managed(irq, &info.affinity);
             }
         }
     }
 
-    /// `x86_vector_free_irqs`. Matrix changes: `free` of a held vector, then `remove_reserved()`
-    /// if it held a global reservation, `remove_managed(affinity)` if managed. Errors: unknown
-    /// irq → `InvalidArgument`; still requested → `InvalidOperation` (`free_requested_irq`),
-    /// nothing changes (the kernel's MSI teardown BUGs on an irq with an action).
+    /// `x86_vector_free_irqs`. Matrix changes: `free` of a held vector (and of a pending move's
+    /// previous one), then `remove_reserved()` if it held a global reservation,
+    /// `remove_managed(affinity)` if managed. Errors: unknown irq → `InvalidArgument`; still
+    /// requested → `InvalidOperation` (`free_requested_irq`), nothing changes (the kernel's MSI
+    /// teardown BUGs on an irq with an action).
     pub fn free(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
         if info.requested {
@@ -802,12 +1412,66 @@ impl VectorDomain {
         Ok(())
     }
 
+    /// A user affinity change of a regular irq (`irq_set_affinity`, as a write to
+    /// `/proc/irq/N/smp_affinity` does). Not activated: the mask is only recorded
+    /// (`irq_set_affinity_deactivated`). Activated: `apic_set_affinity(mask ∩ online)` — nothing
+    /// moves when the vector already sits on an online CPU of it; else `alloc(mask ∩ online)`
+    /// and the old vector stays allocated as the pending move until
+    /// [`complete_move`](Self::complete_move) (freed at once if its CPU is offline). On success
+    /// the mask becomes the irq's affinity, kept at later startups. Errors: unknown irq, empty
+    /// mask, a CPU out of range, or no online CPU in the mask (`-EINVAL`) → `InvalidArgument`;
+    /// a managed irq (`-EIO`) → `InvalidOperation` (`managed_affinity`); a move still pending
+    /// (`-EBUSY`) → `InvalidOperation` (`move_in_progress`); exhaustion → `NoSpace`. Nothing
+    /// changes on an error.
+    pub fn set_affinity(&mut self, irq: u32, affinity: &[u32]) -> Result<()> {
+        let info = self.irq(irq)?;
+        if info.managed {
+            return Err(Error::invalid_op(
+                "managed_affinity",
+                format!("irq {irq} is managed: its affinity cannot be set (-EIO)"),
+            ));
+        }
+        let activated = info.activated;
+        let mask = self.checked_mask(affinity)?;
+        if activated {
+            let dest = self.and_online(&mask);
+            if dest.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "no online CPU in the affinity of irq {irq} (-EINVAL)"
+                )));
+            }
+            let any = self.is_matrix_online(&dest);
+            self.assign_vector(irq, &dest, any, true)?;
+        }
+        if let Some(i) = self.irqs.get_mut(irq) {
+            i.affinity = mask;
+            i.affinity_set = true;
+        }
+        Ok(())
+    }
+
+    /// The cleanup after the first interrupt on a moved irq's new vector (`free_moved_vector`,
+    /// traced as `vector_free_moved`): `free` of the previous vector. Errors: unknown irq →
+    /// `InvalidArgument`; no move pending → `InvalidOperation` (`no_move_pending`).
+    pub fn complete_move(&mut self, irq: u32) -> Result<()> {
+        if self.irq(irq)?.moving.is_none() {
+            return Err(Error::invalid_op(
+                "no_move_pending",
+                format!("irq {irq} has no move in progress"),
+            ));
+        }
+        self.finish_move(irq);
+        Ok(())
+    }
+
     /// CPU unplug. `lapic_can_unplug_cpu` first: if `available(cpudown)` < `allocated(cpu)`
     /// → `NoSpace` and nothing changes. Then the CPU leaves the online mask; every requested
-    /// irq with a vector on it migrates (`alloc` / `alloc_managed` on the new mask + `free` of the
-    /// old vector) or, if managed with no online CPU left in its mask, shuts down (managed
-    /// `free`); finally `offline(cpu)` on the matrix. Errors: bad or offline CPU, or the last
-    /// online CPU → `InvalidArgument`.
+    /// irq with a vector on it, in irq order, completes a pending move, then migrates (`alloc` /
+    /// `alloc_managed` on the new mask + `free` of the old vector) or, if managed with no online
+    /// CPU left in its mask, shuts down (managed `free`); a regular irq whose affinity has no
+    /// online CPU left takes all online CPUs as its affinity. Pending moves whose old vector is
+    /// on the CPU are completed; finally `offline(cpu)` on the matrix. Errors: bad or offline
+    /// CPU, or the last online CPU → `InvalidArgument`.
     pub fn cpu_offline(&mut self, cpu: u32) -> Result<()> {
         if !self.cpu_is_online(cpu) {
             return Err(Error::InvalidArgument(format!("cpu {cpu} is not online")));
@@ -843,11 +1507,14 @@ impl VectorDomain {
             .map(|(k, _)| k)
             .collect();
         for irq in movers {
+            // irq_force_complete_move
+            self.finish_move(irq);
             let Some(info) = self.irqs.get(irq) else {
                 continue;
             };
             let managed = info.managed;
             let mut mask = self.and_online(&info.affinity);
+            let mut broken = false;
             if mask.is_empty() {
                 if managed {
                     // irqd_set_managed_shutdown + irq_shutdown_and_deactivate
@@ -859,20 +1526,41 @@ impl VectorDomain {
                     continue;
                 }
                 mask = self.online.clone(); // affinity broken
+                broken = true;
             }
             let r = if managed {
                 self.assign_managed_vector(irq, &mask)
             } else {
                 let any = self.is_matrix_online(&mask);
-                self.assign_vector(irq, &mask, any)
+                self.assign_vector(irq, &mask, any, false)
             };
-            if r.is_err() {
-                // pr_warn("IRQ%u: set affinity failed(%d)"): the irq stays on the dead CPU.
-                self.pr_warnings += 1;
+            match r {
+                Ok(()) if broken => {
+                    // irq_do_set_affinity copies the mask it was given: the online CPUs.
+                    let mask = self.canonical(mask);
+                    if let Some(i) = self.irqs.get_mut(irq) {
+                        i.affinity = mask;
+                    }
+                }
+                Ok(()) => {}
+                Err(_) => {
+                    // pr_warn("IRQ%u: set affinity failed(%d)"): the irq stays on the dead CPU.
+                    self.pr_warnings += 1;
+                }
             }
         }
+        // A pending move's old vector on this CPU cannot be cleaned up by an IPI any more.
+        let stale: Vec<u32> = self
+            .irqs
+            .iter()
+            .filter(|(_, i)| i.moving.is_some_and(|(c, _)| c == cpu))
+            .map(|(k, _)| k)
+            .collect();
+        for irq in stale {
+            self.finish_move(irq);
+        }
         // lapic_offline
-        self.matrix.offline(cpu)?;
+        self.mx_offline(cpu)?;
         Ok(())
     }
 
@@ -886,7 +1574,7 @@ impl VectorDomain {
                 "cpu {cpu} is not an offline CPU"
             )));
         }
-        self.matrix.online(cpu)?;
+        self.mx_online(cpu)?;
         if let Some(o) = self.cpu_online.get_mut(cpu as usize) {
             *o = true;
         }

@@ -3,9 +3,6 @@
 use super::*;
 use proptest::prelude::*;
 
-/// Legacy ISA vectors the x86 boot assigns on CPU 0 (0x30–0x3f minus the cascade).
-const LEGACY: u32 = 15;
-
 fn domain(ncpus: u32, reservation_mode: bool) -> VectorDomain {
     VectorDomain::new(ncpus, &X86Preset::mainline(), reservation_mode, None).unwrap()
 }
@@ -46,7 +43,12 @@ fn check(d: &VectorDomain) {
             }
         }
     }
-    assert_eq!(total_alloc_bits(d), LEGACY + d.vectors_in_use() as u32);
+    let pending = d.irqs().filter(|(_, i)| i.pending_move().is_some()).count() as u32;
+    let legacy = d.legacy_vectors_held().len() as u32;
+    assert_eq!(
+        total_alloc_bits(d),
+        legacy + d.vectors_in_use() as u32 + pending
+    );
     let has_res = d.irqs().filter(|(_, i)| i.has_reserved()).count() as u32;
     assert_eq!(m.reserved(), has_res);
     for cpu in 0..d.ncpus() {
@@ -222,12 +224,16 @@ fn regular_irq_migrates_and_breaks_affinity() {
     // Affinity broken: moved to all online CPUs, the one with most available (CPU 1).
     assert_eq!(d.irq(irq).unwrap().target().map(|t| t.0), Some(1));
     assert_eq!(d.matrix().cpu(2).unwrap().allocated(), 0);
+    // irq_do_set_affinity stored the mask it was given: the online CPUs (the real trace's
+    // eth0-rx-0 reads 0-2 in smp_affinity_list after its CPU 3 went offline).
+    assert_eq!(d.irq(irq).unwrap().affinity(), &[0, 1]);
     check(&d);
-    // Deactivate + reactivate goes through the chain again; CPU 2 back online is preferred.
+    // Deactivate + reactivate goes through the chain again, within the stored affinity: CPU 2
+    // back online is not in it.
     d.deactivate(irq).unwrap();
     d.cpu_online(2).unwrap();
     d.activate(irq).unwrap();
-    assert_eq!(d.irq(irq).unwrap().target().map(|t| t.0), Some(2));
+    assert_eq!(d.irq(irq).unwrap().target().map(|t| t.0), Some(1));
     check(&d);
 }
 
@@ -300,11 +306,11 @@ fn numa_chain_prefers_node_then_falls_back() {
     let a = d.alloc_irq(Some(&[0, 2]), false, Some(1)).unwrap();
     d.activate(a).unwrap();
     assert_eq!(d.irq(a).unwrap().target().map(|t| t.0), Some(2));
-    // node ∩ affinity empty (-EINVAL), node mask {2, 3}: CPU 3 (more available); then
-    // irq_setup_affinity moves it into its affinity {0}, with an "affinity broken" warning.
+    // node ∩ affinity empty (-EINVAL), then affinity ∩ online {0}: CPU 0 at once, no warning
+    // (the node mask comes only after the affinity since Linux 5.10).
     let b = d.alloc_irq(Some(&[0]), false, Some(1)).unwrap();
     d.activate(b).unwrap();
-    assert_eq!(d.pr_warnings(), 1);
+    assert_eq!(d.pr_warnings(), 0);
     assert_eq!(d.irq(b).unwrap().target().map(|t| t.0), Some(0));
     check(&d);
 }
@@ -319,6 +325,8 @@ enum Op {
     Free(usize),
     Offline(u32),
     Online(u32),
+    SetAffinity(usize, Vec<u32>),
+    CompleteMove(usize),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -330,12 +338,29 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(Op::Free),
         1 => (0u32..4).prop_map(Op::Offline),
         1 => (0u32..4).prop_map(Op::Online),
+        2 => (any::<usize>(), proptest::collection::vec(0u32..4, 1..3))
+            .prop_map(|(i, m)| Op::SetAffinity(i, m)),
+        2 => any::<usize>().prop_map(Op::CompleteMove),
     ]
 }
 
 fn pick(d: &VectorDomain, i: usize) -> Option<u32> {
     let ids: Vec<u32> = d.irqs().map(|(k, _)| k).collect();
     (!ids.is_empty()).then(|| ids[i % ids.len()])
+}
+
+/// `op` on `d`, ignoring the outcome (the twin of the domain under test).
+fn apply(d: &mut VectorDomain, op: &Op) -> bool {
+    match op {
+        Op::Alloc(mask, managed, node) => d.alloc_irq(mask.as_deref(), *managed, *node).is_ok(),
+        Op::Activate(i) => pick(d, *i).is_some_and(|irq| d.activate(irq).is_ok()),
+        Op::Deactivate(i) => pick(d, *i).is_some_and(|irq| d.deactivate(irq).is_ok()),
+        Op::Free(i) => pick(d, *i).is_some_and(|irq| d.free(irq).is_ok()),
+        Op::Offline(c) => d.cpu_offline(*c).is_ok(),
+        Op::Online(c) => d.cpu_online(*c).is_ok(),
+        Op::SetAffinity(i, m) => pick(d, *i).is_some_and(|irq| d.set_affinity(irq, m).is_ok()),
+        Op::CompleteMove(i) => pick(d, *i).is_some_and(|irq| d.complete_move(irq).is_ok()),
+    }
 }
 
 proptest! {
@@ -346,8 +371,15 @@ proptest! {
         mode in any::<bool>(),
         ops in proptest::collection::vec(op_strategy(), 1..300),
     ) {
-        let mut d = VectorDomain::new(4, &X86Preset::mainline(), mode, Some(vec![0, 0, 1, 1])).unwrap();
+        let nodes = Some(vec![0, 0, 1, 1]);
+        let mut d = VectorDomain::new(4, &X86Preset::mainline(), mode, nodes.clone()).unwrap();
+        // A twin that records every matrix change: tracing must not change what happens.
+        let opts = BootOptions { online: None, trace: true };
+        let mut t = VectorDomain::boot(4, &X86Preset::mainline(), mode, nodes, &opts).unwrap();
+        prop_assert_eq!(d.matrix(), t.matrix());
+        t.take_trace();
         for op in ops {
+            let r = apply(&mut t, &op);
             match op {
                 Op::Alloc(mask, managed, node) => { let _ = d.alloc_irq(mask.as_deref(), managed, node); }
                 Op::Activate(i) => if let Some(irq) = pick(&d, i) {
@@ -364,7 +396,29 @@ proptest! {
                 Op::Free(i) => if let Some(irq) = pick(&d, i) { let _ = d.free(irq); },
                 Op::Offline(c) => { let _ = d.cpu_offline(c); },
                 Op::Online(c) => { let _ = d.cpu_online(c); },
+                Op::SetAffinity(i, ref m) => if let Some(irq) = pick(&d, i) {
+                    let before = d.irq(irq).unwrap().clone();
+                    if d.set_affinity(irq, m).is_err() {
+                        prop_assert_eq!(d.irq(irq).unwrap(), &before);
+                    }
+                },
+                Op::CompleteMove(i) => if let Some(irq) = pick(&d, i) {
+                    let _ = d.complete_move(irq);
+                    prop_assert_eq!(d.irq(irq).unwrap().pending_move(), None);
+                },
             }
+            prop_assert_eq!(d.matrix(), t.matrix());
+            prop_assert_eq!(d.irqs().collect::<Vec<_>>(), t.irqs().collect::<Vec<_>>());
+            // The last event carries the counters as they are now.
+            let events = t.take_trace();
+            if let Some(e) = events.last() {
+                let m = t.matrix();
+                prop_assert_eq!(
+                    (e.online_maps, e.global_available, e.global_reserved, e.total_allocated),
+                    (m.online_maps(), m.global_available(), m.global_reserved(), m.total_allocated())
+                );
+            }
+            let _ = r;
             check(&d);
             // Every active managed irq sits on an online CPU of its mask. (A regular irq can
             // stay on a dead CPU when its migration fails, as in the kernel.)
@@ -444,5 +498,504 @@ fn migration_never_picks_the_cpu_going_down() {
     let irq = d.alloc_irq(None, false, None).unwrap();
     d.activate(irq).unwrap();
     assert_eq!(d.irq(irq).unwrap().target().map(|t| t.0), Some(2));
+    check(&d);
+}
+
+// ------------------------------------------------------------------------ the real 6.1 trace
+//
+// The tests below replay pieces of a real Linux 6.1 (Debian 6.1.0-57) trace captured under QEMU
+// (4 of 8 possible CPUs online, NVMe with 9 managed MSI-X vectors, an e1000e NIC); the numbers
+// they check are the ones the kernel's irq_matrix_* tracepoints printed.
+
+/// `FIRST_SYSTEM_VECTOR` and `system_vectors` of the traced 6.1 kernel (its
+/// `irq_matrix_assign_system` lines): exceptions 0–19 and 29, IRQ_MOVE_CLEANUP_VECTOR 0x20
+/// (gone since 6.6), 0x80, LOCAL_TIMER 0xec, 0xf0–0xf2, 0xf4, 0xf6–0xff; the PIC cascade 0x32
+/// comes from the 16 legacy irqs.
+fn preset_6_1() -> X86Preset {
+    let mut system: Vec<u32> = (0..20).collect();
+    system.extend([29, 0x20, 0x80, 0xec, 0xf0, 0xf1, 0xf2, 0xf4]);
+    system.extend(0xf6..=0xff);
+    X86Preset {
+        name: "Debian 6.1".to_string(),
+        first_system_vector: 0xec,
+        system_vectors: system,
+        nr_legacy_irqs: 16,
+    }
+}
+
+/// `(tracepoint, cpu, bit, avl, alloc, managed, global_avl, global_rsvd, total_alloc)`.
+type Ev = (
+    &'static str,
+    Option<u32>,
+    Option<u32>,
+    u32,
+    u32,
+    u32,
+    u32,
+    u32,
+    u32,
+);
+
+fn ev(e: &MatrixEvent) -> Ev {
+    (
+        e.op.tracepoint(),
+        e.cpu,
+        e.bit,
+        e.available,
+        e.allocated,
+        e.managed,
+        e.global_available,
+        e.global_reserved,
+        e.total_allocated,
+    )
+}
+
+fn traced_boot(online: &[u32]) -> VectorDomain {
+    let opts = BootOptions {
+        online: Some(online.to_vec()),
+        trace: true,
+    };
+    VectorDomain::boot(8, &preset_6_1(), true, None, &opts).unwrap()
+}
+
+#[test]
+fn boot_cpu_first_then_secondaries_as_the_real_trace() {
+    let mut d = traced_boot(&[0]);
+    let events = d.take_trace();
+    // 38 system vectors + the cascade, CPU 0 online, 15 legacy vectors.
+    assert_eq!(events.len(), 39 + 1 + 15);
+    assert!(events[..39]
+        .iter()
+        .all(|e| e.op == MatrixOp::AssignSystem && e.global_available == 0));
+    assert_eq!(events[38].bit, Some(0x32));
+    assert_eq!(
+        (
+            events[39].op,
+            events[39].online_maps,
+            events[39].global_available
+        ),
+        (MatrixOp::Online, 1, 201)
+    );
+    let last = ev(&events[54]);
+    assert_eq!(
+        last,
+        (
+            "irq_matrix_assign",
+            Some(0),
+            Some(63),
+            186,
+            15,
+            0,
+            186,
+            0,
+            15
+        )
+    );
+    assert_eq!(d.online_cpus(), [0]);
+    assert_eq!(d.legacy_vectors_held().len(), 15);
+
+    // irq 24 (dmar0): reserve, then its request takes vector 33 on CPU 0.
+    d.alloc_irq_at(24, None, false, None).unwrap();
+    d.activate(24).unwrap();
+    let e: Vec<Ev> = d.take_trace().iter().map(ev).collect();
+    assert_eq!(
+        e,
+        [
+            ("irq_matrix_reserve", None, None, 0, 0, 0, 186, 1, 15),
+            (
+                "irq_matrix_alloc",
+                Some(0),
+                Some(33),
+                185,
+                16,
+                0,
+                185,
+                0,
+                16
+            ),
+        ]
+    );
+    // The IOAPIC takes the legacy irqs over: the timer keeps vector 48, the others release.
+    d.alloc_legacy_irq(1, false).unwrap();
+    let e: Vec<Ev> = d.take_trace().iter().map(ev).collect();
+    assert_eq!(
+        e,
+        [
+            ("irq_matrix_free", Some(0), Some(49), 186, 15, 0, 186, 0, 15),
+            ("irq_matrix_reserve", None, None, 0, 0, 0, 186, 1, 15),
+        ]
+    );
+    d.alloc_legacy_irq(0, true).unwrap();
+    assert!(d.take_trace().is_empty());
+    assert_eq!(d.irq(0).unwrap().target(), Some((0, 48)));
+    assert_eq!(d.irq(0).unwrap().state(), IrqState::Active);
+    for irq in 3..16 {
+        d.alloc_legacy_irq(irq, false).unwrap();
+    }
+    let last = *d.take_trace().last().unwrap();
+    assert_eq!(
+        (
+            last.global_available,
+            last.global_reserved,
+            last.total_allocated
+        ),
+        (199, 14, 2)
+    );
+    for cpu in 1..4 {
+        d.cpu_online(cpu).unwrap();
+    }
+    let globals: Vec<u32> = d.take_trace().iter().map(|e| e.global_available).collect();
+    assert_eq!(globals, [400, 601, 802]);
+    // irq 9 (acpi) lands on CPU 1: CPU 0 holds the timer and dmar0.
+    d.activate(9).unwrap();
+    let e: Vec<Ev> = d.take_trace().iter().map(ev).collect();
+    assert_eq!(
+        e,
+        [("irq_matrix_alloc", Some(1), Some(33), 200, 1, 0, 801, 13, 3)]
+    );
+    // Startup stored default ∩ online as its affinity (smp_affinity_list 0-3).
+    assert_eq!(d.irq(9).unwrap().affinity(), &[0, 1, 2, 3]);
+    assert_eq!(d.irq(24).unwrap().affinity(), &[0]);
+    assert!(matches!(
+        d.alloc_legacy_irq(1, false),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        d.alloc_legacy_irq(2, false),
+        Err(Error::InvalidArgument(_))
+    ));
+    check(&d);
+}
+
+#[test]
+fn managed_vectors_of_offline_cpus_as_the_real_trace() {
+    let mut d = traced_boot(&[0, 1, 2, 3]);
+    d.take_trace();
+    // nvme0q5: affinity {4}, a CPU never brought up: the reservation counts on CPU 4 only.
+    d.alloc_irq_at(30, Some(&[4]), true, None).unwrap();
+    let e: Vec<Ev> = d.take_trace().iter().map(ev).collect();
+    assert_eq!(
+        e,
+        [(
+            "irq_matrix_reserve_managed",
+            Some(4),
+            Some(33),
+            0,
+            0,
+            1,
+            789,
+            0,
+            15
+        )]
+    );
+    // request_irq: IRQ_STARTUP_ABORT, no vector, no matrix change.
+    d.activate(30).unwrap();
+    assert!(d.take_trace().is_empty());
+    assert_eq!(d.irq(30).unwrap().state(), IrqState::ManagedShutdown);
+    d.deactivate(30).unwrap();
+    d.free(30).unwrap();
+    let e: Vec<Ev> = d.take_trace().iter().map(ev).collect();
+    assert_eq!(
+        e,
+        [(
+            "irq_matrix_remove_managed",
+            Some(4),
+            Some(33),
+            0,
+            0,
+            0,
+            789,
+            0,
+            15
+        )]
+    );
+    // write_queues=2: nvme0q1's mask {0, 1, 4, 5}: one reservation per CPU, ascending; the
+    // request picks the online CPU with the fewest managed allocations, the last on a tie.
+    d.alloc_irq_at(26, Some(&[5, 4, 1, 0]), true, None).unwrap();
+    let cpus: Vec<Option<u32>> = d.take_trace().iter().map(|e| e.cpu).collect();
+    assert_eq!(cpus, [Some(0), Some(1), Some(4), Some(5)]);
+    d.activate(26).unwrap();
+    let e = d.take_trace();
+    assert_eq!(
+        (e.len(), e[0].op, e[0].cpu, e[0].irq),
+        (1, MatrixOp::AllocManaged, Some(1), Some(26))
+    );
+    check(&d);
+}
+
+#[test]
+fn set_affinity_keeps_the_old_vector_until_the_move_completes() {
+    let mut d = traced_boot(&[0, 1, 2, 3]);
+    let rx = d.alloc_irq_at(34, None, false, None).unwrap();
+    d.activate(rx).unwrap();
+    let (cpu, vector) = d.irq(rx).unwrap().target().unwrap();
+    d.take_trace();
+    // echo 3 > /proc/irq/34/smp_affinity_list: the new vector on CPU 3, the old one kept.
+    d.set_affinity(rx, &[3]).unwrap();
+    let e = d.take_trace();
+    assert_eq!(
+        e.iter().map(|e| (e.op, e.cpu, e.flag)).collect::<Vec<_>>(),
+        [(MatrixOp::Alloc, Some(3), false)]
+    );
+    assert_eq!(d.irq(rx).unwrap().pending_move(), Some((cpu, vector)));
+    assert_eq!(d.irq(rx).unwrap().affinity(), &[3]);
+    check(&d);
+    // A second move before the first interrupt on the new vector: -EBUSY, nothing changes.
+    let before = d.irq(rx).unwrap().clone();
+    let err = d.set_affinity(rx, &[2]).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidOperation { ref sites, .. } if sites == &["move_in_progress"])
+    );
+    assert_eq!(d.irq(rx).unwrap(), &before);
+    // vector_free_moved: the old vector goes back.
+    d.complete_move(rx).unwrap();
+    let e: Vec<_> = d
+        .take_trace()
+        .iter()
+        .map(|e| (e.op, e.cpu, e.bit))
+        .collect();
+    assert_eq!(e, [(MatrixOp::Free, Some(cpu), Some(vector))]);
+    assert!(matches!(
+        d.complete_move(rx),
+        Err(Error::InvalidOperation { ref sites, .. }) if sites == &["no_move_pending"]
+    ));
+    // Already on a CPU of the new mask: nothing moves.
+    d.set_affinity(rx, &[1, 3]).unwrap();
+    assert!(d.take_trace().is_empty());
+    // Errors: no online CPU in the mask, a managed irq, bad masks.
+    assert!(matches!(
+        d.set_affinity(rx, &[6]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        d.set_affinity(rx, &[]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        d.set_affinity(rx, &[8]),
+        Err(Error::InvalidArgument(_))
+    ));
+    let m = d.alloc_irq(Some(&[1]), true, None).unwrap();
+    assert!(matches!(
+        d.set_affinity(m, &[2]),
+        Err(Error::InvalidOperation { ref sites, .. }) if sites == &["managed_affinity"]
+    ));
+    // Not activated: only recorded; the request then starts on that mask.
+    let tx = d.alloc_irq(None, false, None).unwrap();
+    d.take_trace();
+    d.set_affinity(tx, &[2]).unwrap();
+    assert!(d.take_trace().is_empty());
+    d.activate(tx).unwrap();
+    assert_eq!(d.irq(tx).unwrap().target().map(|t| t.0), Some(2));
+    // Freeing an irq with a move pending frees both vectors (clear_irq_vector).
+    d.set_affinity(tx, &[0]).unwrap();
+    d.deactivate(tx).unwrap();
+    let frees = d
+        .take_trace()
+        .iter()
+        .filter(|e| e.op == MatrixOp::Free)
+        .count();
+    assert_eq!(frees, 2);
+    check(&d);
+}
+
+#[test]
+fn cpu_offline_and_online_as_the_real_trace() {
+    let mut d = traced_boot(&[0, 1, 2, 3]);
+    // nvme0q4: managed, affinity {3}; eth0-rx-0: moved to CPU 3 by the user.
+    let q4 = d.alloc_irq_at(29, Some(&[3]), true, None).unwrap();
+    d.activate(q4).unwrap();
+    let (_, q4_vector) = d.irq(q4).unwrap().target().unwrap();
+    let rx = d.alloc_irq_at(34, None, false, None).unwrap();
+    d.activate(rx).unwrap();
+    d.set_affinity(rx, &[3]).unwrap();
+    d.complete_move(rx).unwrap();
+    let (_, rx_vector) = d.irq(rx).unwrap().target().unwrap();
+    d.take_trace();
+    d.cpu_offline(3).unwrap();
+    let e: Vec<_> = d
+        .take_trace()
+        .iter()
+        .map(|e| (e.op, e.irq, e.cpu, e.bit, e.flag))
+        .collect();
+    // In irq order: nvme0q4 shuts down (managed free), eth0-rx-0 breaks its affinity and moves
+    // to the online CPU with the most room (its old vector freed at once), then the map goes.
+    let (new_cpu, new_vector) = d.irq(rx).unwrap().target().unwrap();
+    assert_eq!(
+        e,
+        [
+            (MatrixOp::Free, Some(29), Some(3), Some(q4_vector), true),
+            (
+                MatrixOp::Alloc,
+                Some(34),
+                Some(new_cpu),
+                Some(new_vector),
+                false
+            ),
+            (MatrixOp::Free, Some(34), Some(3), Some(rx_vector), false),
+            (MatrixOp::Offline, None, Some(3), None, false),
+        ]
+    );
+    assert_eq!(d.irq(rx).unwrap().affinity(), &[0, 1, 2]);
+    assert_eq!(d.irq(q4).unwrap().state(), IrqState::ManagedShutdown);
+    check(&d);
+    // CPU 3 back: the map comes online, then nvme0q4 restarts on its reserved bit.
+    d.cpu_online(3).unwrap();
+    let e: Vec<_> = d
+        .take_trace()
+        .iter()
+        .map(|e| (e.op, e.irq, e.cpu, e.bit))
+        .collect();
+    assert_eq!(
+        e,
+        [
+            (MatrixOp::Online, None, Some(3), None),
+            (MatrixOp::AllocManaged, Some(29), Some(3), Some(q4_vector)),
+        ]
+    );
+    // eth0-rx-0 keeps its stored affinity {0, 1, 2}: not back on CPU 3.
+    assert_ne!(d.irq(rx).unwrap().target().map(|t| t.0), Some(3));
+    check(&d);
+}
+
+#[test]
+fn affinity_comes_before_the_node_mask() {
+    // The real trace's timer (irq 0, node 0 while its node mask was still empty at early
+    // boot) shows a single failed vector_alloc (-EINVAL) before its affinity ∩ online is
+    // tried: the node mask is the third step, not the second.
+    let nodes = vec![0, 0, 1, 1];
+    let mut d = VectorDomain::new(4, &X86Preset::mainline(), true, Some(nodes)).unwrap();
+    let irq = d.alloc_irq(Some(&[0, 1]), false, Some(1)).unwrap();
+    d.activate(irq).unwrap();
+    // node ∩ affinity = ∅ → affinity ∩ online: CPU 1 (CPU 0 holds the legacy vectors).
+    assert_eq!(d.irq(irq).unwrap().target().map(|t| t.0), Some(1));
+    assert_eq!(d.pr_warnings(), 0);
+    // With the affinity's CPUs full, the node mask is next: CPU 2 or 3, affinity broken.
+    let mut d = VectorDomain::new(4, &X86Preset::mainline(), true, Some(vec![0, 0, 1, 1])).unwrap();
+    loop {
+        let filler = d.alloc_irq(Some(&[0, 1]), false, None).unwrap();
+        d.activate(filler).unwrap();
+        if d.irq(filler).unwrap().target().unwrap().0 > 1 {
+            d.deactivate(filler).unwrap();
+            d.free(filler).unwrap();
+            break;
+        }
+    }
+    let warned = d.pr_warnings();
+    let irq = d.alloc_irq(Some(&[0, 1]), false, Some(1)).unwrap();
+    d.activate(irq).unwrap();
+    assert!(d.irq(irq).unwrap().target().unwrap().0 >= 2);
+    assert_eq!(d.pr_warnings(), warned + 1);
+    check(&d);
+}
+
+#[test]
+fn boot_options_and_numbers_are_checked() {
+    let p = X86Preset::mainline();
+    let boot = |online: Vec<u32>| {
+        let opts = BootOptions {
+            online: Some(online),
+            trace: false,
+        };
+        VectorDomain::boot(4, &p, true, None, &opts)
+    };
+    assert!(matches!(boot(vec![1, 2]), Err(Error::InvalidArgument(_))));
+    assert!(matches!(boot(vec![0, 4]), Err(Error::InvalidArgument(_))));
+    let d = boot(vec![2, 0, 0]).unwrap();
+    assert_eq!(d.online_cpus(), [0, 2]);
+    assert!(!d.tracing());
+    let full = boot(vec![0, 1, 2, 3]).unwrap();
+    assert_eq!(
+        full.matrix(),
+        VectorDomain::new(4, &p, true, None).unwrap().matrix()
+    );
+    let mut bad = p.clone();
+    bad.system_vectors.push(256);
+    assert!(VectorDomain::boot(2, &bad, true, None, &BootOptions::default()).is_err());
+    let mut bad = p.clone();
+    bad.nr_legacy_irqs = 17;
+    assert!(VectorDomain::boot(2, &bad, true, None, &BootOptions::default()).is_err());
+    let mut bad = p;
+    bad.first_system_vector = 300;
+    assert!(VectorDomain::boot(2, &bad, true, None, &BootOptions::default()).is_err());
+
+    let mut d = domain(2, true);
+    assert_eq!(d.alloc_irq_at(40, None, false, None).unwrap(), 40);
+    assert!(matches!(
+        d.alloc_irq_at(40, None, false, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        d.alloc_irq_at(MAX_IRQ_NUMBER, None, false, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Dynamic numbers still start at the lowest free one.
+    assert_eq!(d.alloc_irq(None, false, None).unwrap(), 0);
+    d.set_tracing(true);
+    assert!(d.tracing());
+    d.activate(40).unwrap();
+    assert_eq!(d.take_trace().len(), 1);
+    d.set_tracing(false);
+    d.deactivate(40).unwrap();
+    assert!(d.take_trace().is_empty());
+    let names: Vec<&str> = [
+        MatrixOp::AssignSystem,
+        MatrixOp::Online,
+        MatrixOp::Offline,
+        MatrixOp::Assign,
+        MatrixOp::Reserve,
+        MatrixOp::RemoveReserved,
+        MatrixOp::ReserveManaged,
+        MatrixOp::RemoveManaged,
+        MatrixOp::AllocManaged,
+        MatrixOp::Alloc,
+        MatrixOp::Free,
+    ]
+    .iter()
+    .filter(|o| o.per_cpu())
+    .map(|o| o.tracepoint())
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "irq_matrix_assign",
+            "irq_matrix_reserve_managed",
+            "irq_matrix_remove_managed",
+            "irq_matrix_alloc_managed",
+            "irq_matrix_alloc",
+            "irq_matrix_free"
+        ]
+    );
+    check(&d);
+}
+
+#[test]
+fn managed_reservation_rollback_is_traced() {
+    // One CPU with every vector taken but one: a managed mask {0, 1} reserves on CPU 0, fails
+    // on CPU 1, and the cleanup removes CPU 0's reservation again, each step traced.
+    let opts = BootOptions {
+        online: None,
+        trace: true,
+    };
+    let mut d = VectorDomain::boot(2, &X86Preset::mainline(), true, None, &opts).unwrap();
+    while d.matrix().cpu(1).unwrap().available() > 0 {
+        let irq = d.alloc_irq(Some(&[1]), false, None).unwrap();
+        d.activate(irq).unwrap();
+    }
+    d.take_trace();
+    let before = d.matrix().clone();
+    assert!(matches!(
+        d.alloc_irq(Some(&[0, 1]), true, None),
+        Err(Error::NoSpace(_))
+    ));
+    let e: Vec<_> = d.take_trace().iter().map(|e| (e.op, e.cpu)).collect();
+    assert_eq!(
+        e,
+        [
+            (MatrixOp::ReserveManaged, Some(0)),
+            (MatrixOp::RemoveManaged, Some(0))
+        ]
+    );
+    assert_eq!(d.matrix(), &before);
     check(&d);
 }
