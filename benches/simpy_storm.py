@@ -4,7 +4,7 @@ Poisson source process per live vector, and a device-wide flag for the resize
 window W2 during which every live vector's fires are lost.
 
 It runs the CLI's storm: its parameters (devices, table, init, gap, rate, w0,
-w1) are the ``storm`` scenario's, resolved by msixcore itself
+w_free, w_alloc, kernel, qemu) are the ``storm`` scenario's, resolved by msixcore itself
 (``storm.resolve``), so the "× SimPy" ratio compares like with like. The host
 handler (32 CPUs, 1 µs each, at most 64 % busy) is not modelled: it never
 drops an interrupt in the storm, so every fire outside a window is delivered.
@@ -12,7 +12,7 @@ Only ``edge`` semantics is modelled.
 
 It is the pure-Python baseline the benchmarks divide by (msixcore events/s ÷
 SimPy events/s, measured in the same session), and a cross-check: its loss
-must agree with ``rate · Σ k·(w0 + w1·(k+1))`` within statistical error.
+must agree with ``rate · Σ k·W2(k)`` (docs/storm.md) within statistical error.
 
     python benches/simpy_storm.py --cycles 1
 """
@@ -72,13 +72,20 @@ class Device:
         """The guest: enable, unmask 0..T-1 in order (each a resize), disable, repeat."""
         s = self.s
         while True:
-            for k in range(s.table):  # enable: nr_vectors = 0, nothing live
+            for k in range(s.table):  # enable: nothing live
                 if k >= s.init:
                     yield self.env.timeout(s.gap_ns * NS)
+                if k < s.first_entry:
+                    # Before QEMU 8.2 vector 0 is set up at enable: no resize.
+                    self.sources.append(self.env.process(self.source()))
+                    continue
                 # k >= nr_vectors: QEMU disables and re-enables the index (W2)
                 self.in_window = True
                 yield self.env.timeout(s.window_ns(k) * NS)
                 self.in_window = False
+                # Early enable: the new vectors are allocated function-masked
+                # (fires latched, then delivered), after W2.
+                yield self.env.timeout(s.after_window_ns(k) * NS)
                 self.sources.append(self.env.process(self.source()))
                 self.counts.resizes += 1
                 if self.counts.resizes >= max_resizes and not done.triggered:

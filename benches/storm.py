@@ -19,6 +19,7 @@ from typing import Any
 from msixcore import storm_closed_form_lost
 from msixcore.parameters import to_ns
 from msixcore.scenarios import SCENARIOS
+from msixcore.versions import behaviours
 
 Params = Mapping[str, object]
 """Storm scenario parameters (user units); missing ones are at the CLI's defaults."""
@@ -40,7 +41,11 @@ class Storm:
     gap_ns: int
     rate: float
     w0_ns: int
-    w1_ns: int
+    w_free_ns: int
+    w_alloc_ns: int
+    early_enable: bool
+    first_entry: int
+    """The first entry whose unmask is a resize (1 before QEMU 8.2)."""
     semantics: str
 
     @property
@@ -49,13 +54,24 @@ class Storm:
         return self.devices * self.table
 
     def window_ns(self, k: int) -> int:
-        """Length of the device-wide window W2 of the resize that unmasks entry ``k``."""
-        return self.w0_ns + self.w1_ns * (k + 1)
+        """Length of the device-wide window W2 of the resize that unmasks entry ``k``:
+        ``w0 + w_free·freed`` (+ ``w_alloc·(k+1)`` without early enable); the
+        first resize frees the vector QEMU 8.2's enable allocated."""
+        freed = max(k, 1)
+        alloc = 0 if self.early_enable else self.w_alloc_ns * (k + 1)
+        return self.w0_ns + self.w_free_ns * freed + alloc
+
+    def after_window_ns(self, k: int) -> int:
+        """Host time of that resize after W2 closed: the function-masked
+        allocation under early enable."""
+        return self.w_alloc_ns * (k + 1) if self.early_enable else 0
 
 
 def resolve(params: Params | None = None) -> Storm:
     """``params`` as the CLI resolves them (defaults, parsing, checks), in ns."""
     p = SCENARIO.resolve(params)
+    override = None if p["early_enable"] == "auto" else p["early_enable"] == "true"
+    has = behaviours(str(p["kernel"]), str(p["qemu"]), override)
     return Storm(
         devices=int(p["devices"]),
         table=int(p["table"]),
@@ -63,7 +79,10 @@ def resolve(params: Params | None = None) -> Storm:
         gap_ns=to_ns(float(p["gap"])),
         rate=float(p["rate"]),
         w0_ns=to_ns(float(p["w0"])),
-        w1_ns=to_ns(float(p["w1"])),
+        w_free_ns=to_ns(float(p["w_free"])),
+        w_alloc_ns=to_ns(float(p["w_alloc"])),
+        early_enable=bool(has["early_enable"]),
+        first_entry=int(has["first_resizing_entry"]),
         semantics=str(p["semantics"]),
     )
 
@@ -75,7 +94,7 @@ def cycle_resizes(params: Params | None = None) -> int:
 
 def closed_form_lost(params: Params | None, resizes: int) -> float:
     """Expected lost fires of a ``noresize`` run to ``resizes`` requests
-    (``msixcore.storm_closed_form_lost``: ``rate · Σ k·(w0 + w1·(k+1))``)."""
+    (``msixcore.storm_closed_form_lost``: ``rate · Σ k·W2(k)``, docs/storm.md)."""
     return storm_closed_form_lost(params, resizes)
 
 

@@ -45,7 +45,9 @@ def test_simpy_storm_models_the_clis_storm() -> None:
     assert len(cfg["devices"]) == s.devices == 4
     dev = cfg["devices"][0]
     assert (dev["entries"], dev["rate"], dev["semantics"]) == (s.table, s.rate, s.semantics)
-    assert (cfg["timing"]["w0_ns"], cfg["timing"]["w1_ns"]) == (s.w0_ns, s.w1_ns) == (50_000, 500)
+    timing = cfg["timing"]
+    assert (timing["w0_ns"], timing["w_free_ns"], timing["w_alloc_ns"]) == (50_000, 500, 500)
+    assert (s.w0_ns, s.w_free_ns, s.w_alloc_ns) == (50_000, 500, 500) and s.early_enable
     unmasks = [st["delay_ns"] for st in dev["program"] if st["action"]["op"] == "unmask"]
     assert unmasks == [0] * s.init + [s.gap_ns] * (s.table - s.init)
     assert (cfg["host"]["ncpus"], cfg["handler"]["service_ns"]) == (32, 1_000)

@@ -5,6 +5,7 @@ real engine (in process)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from msixcore import SCENARIOS
+from msixcore import SCENARIOS, storm_closed_form_lost
 from msixcore.cli import compare_jobs, main
 
 
@@ -95,7 +96,8 @@ def test_scenarios_lists_parameters_defaults_and_units() -> None:
         assert f"{s.name}: " in out
         for p in s.params:
             assert f"    {p.name} " in out
-    assert "gap            1 ms  s" in out
+    assert re.search(r"\n    gap +1 ms  s ", out)
+    assert re.search(r"\n    kernel +6\.12 +- +host kernel", out)
     assert "20,000/s  /s" in out
     assert "host-packing:no-reservation: reservation_mode=false" in out
 
@@ -112,7 +114,7 @@ def test_compare_jobs_cover_every_scenario_and_policy() -> None:
     assert pairs == expected
     storm = [j for j in jobs if j.scenario == "storm"]
     assert all(j.config["stop"]["max_resizes"] == 20_480 for j in storm)
-    assert storm[0].closed_form_lost == pytest.approx(26.25 * 20_480)
+    assert storm[0].closed_form_lost == pytest.approx(storm_closed_form_lost(None, 20_480))
     assert all(j.closed_form_lost == 0.0 for j in storm[1:])
     quick = compare_jobs(seed=3, resizes=None, quick=True)
     assert quick[0].config["stop"]["max_resizes"] == 2_048
@@ -140,8 +142,14 @@ def test_compare_with_engine_spy(
     assert len(engine_spy) == len(jobs)
     lines = out.splitlines()
     assert lines[0].startswith("scenario") and "lost/M resizes [95% CI]" in lines[0]
-    rows = [line for line in lines[2:] if not line.startswith("storm/")]
+    table = lines[: lines.index("")]  # the version-pair matrix follows a blank line
+    rows = [line for line in table[2:] if not line.startswith("storm/")]
     assert len(rows) == len(jobs)
+    assert "Which kernel/QEMU pairs resize" in out
+    assert {(p["kernel"], p["qemu"]) for p in json.loads(first)["version_pairs"]} >= {
+        ("5.10", "7.2"),
+        ("6.12", "8.2"),
+    }
     assert "msixcore:" in err  # progress on stderr
     doc = json.loads(first)
     assert doc["command"] == "compare" and doc["quick"] is True and doc["seed"] == 0
@@ -236,7 +244,9 @@ def test_mode_selects_aggregated_sampling(tmp_path: Path) -> None:
     assert data["mode"] == "aggregated"
     (run,) = data["runs"]
     assert run["outcomes"]["lost"] > 0
-    assert run["stats"]["handled"] == 0  # CPU queues are not simulated in aggregated mode
+    # CPU queues are not simulated in aggregated mode: only the few fires latched
+    # while the function was masked, and delivered when unmasked, reach them.
+    assert run["stats"]["handled"] < run["fired"] / 20
     bad = cli("run", "storm", "--policy", "noresize", "--mode", "warp")
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr

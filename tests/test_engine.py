@@ -39,7 +39,7 @@ def storm(
     return {
         "seed": seed,
         "policy": {"kind": policy},
-        "timing": {"w0_ns": 50_000, "w1_ns": 500, "w_active_ns": 0, "t_request_ns": 0},
+        "timing": {"w0_ns": 50_000, "w_free_ns": 500, "w_alloc_ns": 500, "t_request_ns": 0},
         "devices": [device] * devices,
         "stop": {"max_resizes": resizes, "max_time_ns": 10**13},
     }

@@ -90,14 +90,21 @@ def test_host_packing_exhaustion(compare_runs: dict[tuple[str, str], Any]) -> No
         # the whole last group's windows count (counting only the N requests
         # would be ~13 sd off).
         ({"devices": 32, "table": 16, "init": 1, "rate": 100_000}, 32 * 15 + 1, 8),
-        ({"devices": 8, "table": 32, "init": 8, "rate": 10_000, "w1": 2e-6}, 2045, 9),
+        (
+            {"devices": 8, "table": 32, "init": 8, "rate": 10_000, "w_alloc": 2e-6, "w_free": 1e-6},
+            2045,
+            9,
+        ),
     ],
 )
 def test_storm_matches_closed_form(params: dict[str, Any], resizes: int, seed: int) -> None:
     config = SCENARIOS["storm"].build(params, "noresize", seed, resizes)
     result = run_config(config)
     assert result.stats.resize_requests == resizes
-    assert result.stats.resizes == resizes
+    # Windows close before their requests complete (early enable: the
+    # allocation follows W2), and the devices' groups close together.
+    d = int(params.get("devices", 16))
+    assert resizes <= result.stats.resizes <= -(-resizes // d) * d
     expect = storm_closed_form_lost(params, resizes)
     lost = result.outcomes["lost"]
     assert abs(lost - expect) < 4 * math.sqrt(expect), (lost, expect)

@@ -82,6 +82,7 @@ _WRAPPED = {
     "config_schema",
     "merge_run_results",
     "normalize_config",
+    "platform_behaviours",
     "run_replications",
     "storm_closed_form_lost",
     "storm_config",

@@ -74,7 +74,7 @@ def test_full_config_files(tmp_path: Path) -> None:
         (
             "q.toml",
             'base = "host-packing"\n[params]\nduration = "10us"\n',
-            "params.duration: must exceed the longest resize window",
+            "params.duration: must exceed the longest resize",
         ),
         ("r.txt", "", "unknown file type (use .toml or .json)"),
     ],
@@ -110,7 +110,7 @@ def test_file_errors_name_file_and_field(
             json.dumps(
                 {
                     "devices": [{"entries": 64, "program": []}],
-                    "timing": {"w0_ns": 20000, "w1_ns": 500},
+                    "timing": {"w0_ns": 20000, "w_alloc_ns": 500},
                     "stop": {"max_time_ns": 50000},
                 }
             ),

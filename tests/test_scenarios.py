@@ -21,7 +21,8 @@ from msixcore.workload import analyse
 
 HOST_16 = {
     "ncpus": 16,
-    "reservation_mode": True,
+    "reservation_mode": None,
+    "early_enable": None,
     "posted_msi": False,
     "iommu": "intel",
     "iommus": 1,
@@ -38,8 +39,9 @@ POLICY_NORESIZE = {
 }
 TIMING_DEFAULT = {
     "w0_ns": 20_000,
-    "w1_ns": 500,
-    "w_active_ns": 0,
+    "w_free_ns": 500,
+    "w_alloc_ns": 500,
+    "t_free_irq_ns": 0,
     "t_request_ns": 0,
     "t_dynamic_ns": 5_000,
     "t_hypercall_ns": 20_000,
@@ -49,6 +51,10 @@ HANDLER = {"service_ns": 1_000, "queue_capacity": 4_096}
 
 def step(op: str, delay_ns: int = 0, **fields: int) -> dict[str, Any]:
     return {"delay_ns": delay_ns, "action": {"op": op, **fields}}
+
+
+RUNTIME = {"delay_ns": 0, "action": {"op": "phase", "phase": "runtime"}}
+"""The step that ends a driver's probe phase."""
 
 
 def without_stop(config: dict[str, Any]) -> dict[str, Any]:
@@ -63,13 +69,14 @@ def test_storm_small_config_exactly() -> None:
         "gap": "2ms",
         "rate": 1000,
         "w0": 10e-6,
-        "w1": "1us",
+        "w_alloc": "1us",
     }
     config = SCENARIOS["storm"].build(params, "hypercall", seed=5, resizes=12)
     program = [
         step("negotiate", minvec=1, maxvec=3),
         step("enable"),
         step("unmask", 0, entry=0),
+        RUNTIME,
         step("unmask", 2_000_000, entry=1),
         step("unmask", 2_000_000, entry=2),
         step("disable", 2_000_000),
@@ -78,6 +85,7 @@ def test_storm_small_config_exactly() -> None:
         "entries": 3,
         "semantics": "edge",
         "rate": 1000.0,
+        "probe_rate": None,
         "rates": [],
         "program": program,
         "repeat": True,
@@ -85,10 +93,12 @@ def test_storm_small_config_exactly() -> None:
     }
     expected = {
         "seed": 5,
+        "kernel": "6.12",
+        "qemu": "8.2",
         "mode": "event",
         "host": {**HOST_16, "ncpus": 32},
         "policy": {**POLICY_NORESIZE, "kind": "hypercall"},
-        "timing": {**TIMING_DEFAULT, "w0_ns": 10_000, "w1_ns": 1_000},
+        "timing": {**TIMING_DEFAULT, "w0_ns": 10_000, "w_alloc_ns": 1_000},
         "devices": [{"vm": 0, **device}, {"vm": 1, **device}],
         "handler": HANDLER,
         "stall_timeout_ns": 30_000_000_000,
@@ -104,10 +114,11 @@ def test_storm_defaults_program_and_timing() -> None:
     config = SCENARIOS["storm"].build(None, "noresize", seed=0)
     assert len(config["devices"]) == 16
     assert config["timing"] == TIMING_DEFAULT
-    assert config["timing"]["w_active_ns"] == 0 and config["timing"]["t_request_ns"] == 0
+    assert config["timing"]["t_free_irq_ns"] == 0 and config["timing"]["t_request_ns"] == 0
     program = config["devices"][0]["program"]
     assert [s["action"]["op"] for s in program[:2]] == ["negotiate", "enable"]
-    unmasks = program[2:-1]
+    assert program[6] == RUNTIME
+    unmasks = program[2:6] + program[7:-1]
     assert [s["action"] for s in unmasks] == [{"op": "unmask", "entry": k} for k in range(64)]
     assert [s["delay_ns"] for s in unmasks] == [0] * 4 + [1_000_000] * 60
     assert program[-1] == step("disable", 1_000_000)
@@ -132,6 +143,8 @@ def test_fpga_small_config_exactly() -> None:
     config = normalize_config(SCENARIOS["fpga"].build(params, "noresize", seed=9, resizes=6))
     assert without_stop(config) == {
         "seed": 9,
+        "kernel": "6.12",
+        "qemu": "8.2",
         "mode": "event",
         "host": HOST_16,
         "policy": POLICY_NORESIZE,
@@ -142,12 +155,14 @@ def test_fpga_small_config_exactly() -> None:
                 "entries": 4,
                 "semantics": "edge",
                 "rate": 10.0,
+                "probe_rate": None,
                 "rates": [[3, 5.0]],
                 "program": [
                     step("negotiate", minvec=1, maxvec=4),
                     step("enable"),
                     step("unmask", entry=0),
                     step("unmask", entry=1),
+                    RUNTIME,
                     step("unmask", 10_000_000, entry=3),
                     step("disable", 10_000_000),
                 ],
@@ -170,6 +185,7 @@ def test_managed_hotplug_program() -> None:
         step("unmask", entry=0),
         step("unmask", entry=1),
         step("unmask", entry=2),
+        RUNTIME,
         step("unmask", 5_000_000, entry=3),
         step("unmask", 5_000_000, entry=4),
         step("disable", 10_000_000),
@@ -186,6 +202,7 @@ def test_no_autoen_program() -> None:
         step("enable"),
         step("unmask", entry=0),
         step("unmask", entry=1),
+        RUNTIME,
         step("unmask", 20_000_000, entry=2),
         step("unmask", 1_000_000, entry=3),
         step("disable", 10_000_000),
@@ -203,6 +220,7 @@ def test_subfunction_program() -> None:
         step("enable"),
         step("unmask", entry=0),
         step("unmask", entry=1),
+        RUNTIME,
         step("unmask", 10_000_000, entry=2),
         step("unmask", 100_000, entry=3),
         step("unmask", 10_000_000, entry=4),
@@ -231,6 +249,7 @@ def test_host_packing_defaults_show_both_exhaustions_on_paper() -> None:
         step("negotiate", minvec=1, maxvec=4),
         step("enable"),
         *[step("unmask", entry=k) for k in range(4)],
+        RUNTIME,
     ]
     # IRTEs: every entry takes one; more entries per IOMMU than it holds.
     per_iommu = total_entries / host["iommus"]
@@ -241,8 +260,9 @@ def test_host_packing_defaults_show_both_exhaustions_on_paper() -> None:
     assert len(devices) * 4 < host["ncpus"] * 150
     no_res = hp.build(hp.variant("no-reservation"), "upfront", 3)
     assert no_res["host"]["reservation_mode"] is False
+    # With it: as the kernel has it (6.12: on).
     rsv = normalize_config(hp.build(hp.variant("reservation"), "upfront", 3))
-    assert rsv["host"]["reservation_mode"] is True
+    assert rsv["host"]["reservation_mode"] is None and rsv["kernel"] == "6.12"
 
 
 def test_host_packing_is_time_bounded() -> None:
@@ -277,7 +297,7 @@ def test_host_packing_is_time_bounded() -> None:
         ("host-packing", {"used": 300}, "used: must be ≤ table (256), got 300"),
         ("host-packing", {"irte_entries": 1000}, "irte_entries: must be a power of two"),
         ("host-packing", {"reservation_mode": "maybe"}, "reservation_mode: must be true or false"),
-        ("host-packing", {"duration": "50us"}, "duration: must exceed the longest resize window"),
+        ("host-packing", {"duration": "50us"}, "duration: must exceed the longest resize"),
         ("host-packing", {"duration": "10ms"}, "duration: must exceed the last VM's start"),
         ("host-packing", {"table": 2048}, "table: vms·devices_per_vm·table must be ≤"),
     ],
@@ -304,10 +324,10 @@ def test_policy_errors() -> None:
 
 def test_unit_strings_convert_to_ns() -> None:
     config = SCENARIOS["storm"].build(
-        {"gap": "250us", "w0": "1.5 µs", "w1": "7ns"}, "noresize", 0, 10
+        {"gap": "250us", "w0": "1.5 µs", "w_alloc": "7ns"}, "noresize", 0, 10
     )
     assert config["devices"][0]["program"][-1]["delay_ns"] == 250_000
-    assert config["timing"]["w0_ns"] == 1_500 and config["timing"]["w1_ns"] == 7
+    assert config["timing"]["w0_ns"] == 1_500 and config["timing"]["w_alloc_ns"] == 7
 
 
 def test_get_scenario_and_variants() -> None:
@@ -334,7 +354,17 @@ def test_every_builtin_config_is_valid_and_deterministic() -> None:
 def test_storm_closed_form_hand_computed() -> None:
     # rate 1000/s, w0 = 10 µs, w1 = 1 µs, T = 3: per cycle of one device
     # k=0: 0; k=1: 1·(10+2) µs; k=2: 2·(10+3) µs; × 1000/s = 0.038.
-    p = {"devices": 1, "table": 3, "init": 0, "rate": 1000, "w0": 10e-6, "w1": 1e-6}
+    # Without early enable: W2(k) = w0 + w_free·k + w_alloc·(k+1); w_free = 0.
+    p = {
+        "devices": 1,
+        "table": 3,
+        "init": 0,
+        "rate": 1000,
+        "w0": 10e-6,
+        "w_free": 0,
+        "w_alloc": 1e-6,
+        "early_enable": "false",
+    }
     assert storm_closed_form_lost(p, 3) == pytest.approx(0.038)
     assert storm_closed_form_lost(p, 4) == pytest.approx(0.038)
     assert storm_closed_form_lost(p, 5) == pytest.approx(0.050)
@@ -343,8 +373,11 @@ def test_storm_closed_form_hand_computed() -> None:
     assert storm_closed_form_lost({**p, "devices": 2}, 3) == pytest.approx(0.024)
     # A partial last group counts whole: 2 devices, 5 requests = 3 groups.
     assert storm_closed_form_lost({**p, "devices": 2}, 5) == pytest.approx(0.076)
-    # The storm defaults (docs/storm.md): ≈ 26.25 lost per resize over whole cycles.
-    assert storm_closed_form_lost(None, 20_480) == pytest.approx(26.25 * 20_480)
+    # The storm defaults (docs/storm.md): ≈ 25.9 lost per resize over whole cycles.
+    # The storm defaults (early enable): Σ_k k·(20 µs + 0.5 µs·k) per device cycle.
+    per_cycle = sum(k * (20e-6 + 0.5e-6 * k) for k in range(64))
+    assert storm_closed_form_lost(None, 20_480) == pytest.approx(20_000 * 16 * 20 * per_cycle)
+    assert storm_closed_form_lost(None, 20_480) / 20_480 == pytest.approx(25.935, abs=1e-3)
 
 
 def test_workload_estimate_of_the_storm() -> None:
@@ -353,8 +386,9 @@ def test_workload_estimate_of_the_storm() -> None:
     (d,) = w.devices
     assert d.requests == 3 and d.repeat
     # Live vector-time per cycle: gaps of 1 ms with 1 and 2 vectors live, the
-    # final gap with 3 live, plus windows: 1·(20+1) µs·... (k=1), 2·(20+1.5) µs.
-    live_s = (1 + 2 + 3) * 1e-3 + 1 * 21e-6 + 2 * 21.5e-6
+    # final gap with 3 live, plus the resizes' host time w0 + w_free·live +
+    # w_alloc·(k+1): 1·(20+0.5+1) µs (k=1), 2·(20+1+1.5) µs (k=2).
+    live_s = (1 + 2 + 3) * 1e-3 + 1 * 21.5e-6 + 2 * 22.5e-6
     assert d.fires == pytest.approx(20_000 * live_s)
 
 

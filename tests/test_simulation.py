@@ -19,7 +19,7 @@ from msixcore import (
     run_config,
     run_replications,
 )
-from msixcore.simulation import OUTCOMES, parse_result
+from msixcore.simulation import OUTCOMES, PHASES, parse_result
 
 
 def _storm(seed: int = 1, resizes: int = 64) -> dict[str, Any]:
@@ -60,9 +60,20 @@ def test_stats_fields_are_the_engines() -> None:
         (_books(-1, lost=-1), "engine result: books.fired must be a count"),
         (
             json.dumps(
-                {"books": {"fired": 0, "outcomes": dict.fromkeys(OUTCOMES, 0)}, "stats": {}}
+                {
+                    "books": {"fired": 0, "outcomes": dict.fromkeys(OUTCOMES, 0)},
+                    "phases": {
+                        p: {"resizes": 0, "fired": 0, "outcomes": dict.fromkeys(OUTCOMES, 0)}
+                        for p in PHASES
+                    },
+                    "stats": {},
+                }
             ),
             "engine result: stats does not match its schema",
+        ),
+        (
+            json.dumps({"books": {"fired": 0, "outcomes": dict.fromkeys(OUTCOMES, 0)}}),
+            "engine result: phases must be probe, runtime",
         ),
     ],
 )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from msixcore import InvalidArgument
-from msixcore.simulation import OUTCOMES, RunResult, RunStats, Usage
+from msixcore.simulation import OUTCOMES, PhaseResult, RunResult, RunStats, Usage
 from msixcore.stats import (
     chi2_quantile,
     gamma_quantile,
@@ -147,7 +147,12 @@ def _result(fired_lost: tuple[int, int], **stats: Any) -> RunResult:
     fields: dict[str, Any] = {f.name: 0 for f in dataclasses.fields(RunStats)}
     zero = {"cpu_vectors": 0, "irtes": 0, "irq_descs": 0}
     fields |= {"final_usage": zero, "peak_usage": zero} | stats
-    return RunResult(fired=fired, outcomes=outcomes, stats=RunStats.from_json(fields))
+    nothing = PhaseResult(0, 0, dict.fromkeys(OUTCOMES, 0))
+    phases = {
+        "probe": nothing,
+        "runtime": PhaseResult(int(stats.get("resize_requests", 0)), fired, dict(outcomes)),
+    }
+    return RunResult(fired, outcomes, RunStats.from_json(fields), phases)
 
 
 def test_merge_sums_counts_and_maxes_peaks() -> None:

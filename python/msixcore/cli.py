@@ -37,6 +37,7 @@ from msixcore.scenario_file import (
 )
 from msixcore.scenarios import SCENARIOS, Scenario, get_scenario, storm_closed_form_lost
 from msixcore.simulation import RunResult, run_config, run_replications
+from msixcore.versions import behaviours
 
 __all__ = ["Job", "build_parser", "compare_jobs", "main"]
 
@@ -175,14 +176,52 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"--resizes: must be ≥ 1, got {args.resizes}")
     jobs = compare_jobs(args.seed, args.resizes, args.quick)
     records = _run_jobs(jobs, mode=args.mode)
+    pairs = version_pairs()
     meta = {
         "command": "compare",
         "seed": args.seed,
         "resizes": args.resizes,
         "quick": args.quick,
         "mode": args.mode,
+        "version_pairs": pairs,
     }
-    return _finish(records, args.json, meta)
+    rc = _finish(records, args.json, meta)
+    print()
+    print(format_version_pairs(pairs))
+    return rc
+
+
+# Kernels and QEMUs people run: LTS kernels, Debian 12's 6.1, a current one;
+# QEMU before and after dynamic MSI-X.
+_KERNELS = ("5.10", "5.15", "6.1", "6.6", "6.12")
+_QEMUS = ("7.2", "8.2")
+
+
+def version_pairs() -> list[dict[str, Any]]:
+    """For each kernel × QEMU pair of :data:`_KERNELS` × :data:`_QEMUS`, its
+    behaviours (from the core) — above all whether a guest's new entries are
+    resizes at all."""
+    return [behaviours(k, q) for k in _KERNELS for q in _QEMUS]
+
+
+def format_version_pairs(pairs: Sequence[Mapping[str, Any]]) -> str:
+    """Which kernel/QEMU pairs resize at all: a small matrix for the terminal."""
+    lines = ["Which kernel/QEMU pairs resize when a guest adds an MSI-X entry:"]
+    lines.append("  kernel  " + "  ".join(f"qemu {q:<6}" for q in _QEMUS))
+    for k in _KERNELS:
+        cells = []
+        for q in _QEMUS:
+            b = next(p for p in pairs if p["kernel"] == k and p["qemu"] == q)
+            cell = "resizes" if b["resizes"] else "dynamic"
+            if b["early_enable"]:
+                cell += "*"
+            cells.append(f"{cell:<11}")
+        lines.append(f"  {k:<6}  " + "  ".join(cells))
+    lines.append(
+        "  dynamic: per-vector adds (VFIO dynamic MSI-X, kernel 6.5+, with QEMU 8.2+); "
+        "*: early enable (kernel 5.14+): new vectors are allocated outside the window"
+    )
+    return "\n".join(lines)
 
 
 def _spec_from_args(args: argparse.Namespace) -> RunSpec:

@@ -88,7 +88,8 @@ class HostConfig(TypedDict, total=False):
     """``host``: CPUs, vector matrix, IOMMUs."""
 
     ncpus: int
-    reservation_mode: bool
+    reservation_mode: bool | None
+    early_enable: bool | None
     posted_msi: bool
     iommu: Literal["intel", "amd"]
     iommus: int
@@ -111,8 +112,9 @@ class TimingConfig(TypedDict, total=False):
     """``timing``: durations of host operations, ns."""
 
     w0_ns: int
-    w1_ns: int
-    w_active_ns: int
+    w_free_ns: int
+    w_alloc_ns: int
+    t_free_irq_ns: int
     t_request_ns: int
     t_dynamic_ns: int
     t_hypercall_ns: int
@@ -122,6 +124,7 @@ class ActionConfig(TypedDict):
     """A guest action: ``op`` plus its fields (``entry``, ``minvec``, ``maxvec``)."""
 
     op: str
+    phase: NotRequired[str]
     entry: NotRequired[int]
     minvec: NotRequired[int]
     maxvec: NotRequired[int]
@@ -142,6 +145,7 @@ class DeviceConfig(TypedDict):
     vm: NotRequired[int]
     semantics: NotRequired[str]
     rate: NotRequired[float]
+    probe_rate: NotRequired[float | None]
     rates: NotRequired[list[list[float]]]
     repeat: NotRequired[bool]
     start_ns: NotRequired[int]
@@ -167,6 +171,8 @@ class SimConfig(TypedDict):
     devices: list[DeviceConfig]
     stop: StopConfig
     seed: NotRequired[int]
+    kernel: NotRequired[str]
+    qemu: NotRequired[str]
     mode: NotRequired[str]
     host: NotRequired[HostConfig]
     policy: NotRequired[PolicyConfig]

@@ -35,7 +35,7 @@ __all__ = [
 ParamValue: TypeAlias = int | float | bool | str
 """The value of a scenario parameter (after parsing)."""
 
-ParamKind: TypeAlias = Literal["count", "number", "seconds", "rate", "flag", "choice"]
+ParamKind: TypeAlias = Literal["count", "number", "seconds", "rate", "flag", "choice", "version"]
 """``count``: an integer; ``number``: a real; ``seconds``: a duration in
 seconds; ``rate``: interrupts per second; ``flag``: a boolean; ``choice``: one
 of a fixed set of strings."""
@@ -47,6 +47,7 @@ _UNITS: dict[ParamKind, str] = {
     "rate": "/s",
     "flag": "",
     "choice": "",
+    "version": "",
 }
 
 _TIME_SUFFIX = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
@@ -144,6 +145,10 @@ class Param:
             if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
                 return value.strip().lower() in _TRUE
             raise InvalidArgument(f"{name}: must be true or false, got {value!r}")
+        if self.kind == "version":
+            from msixcore.versions import parse_version
+
+            return parse_version(name, value)
         if self.kind == "choice":
             if isinstance(value, str) and value in self.choices:
                 return value

@@ -55,6 +55,7 @@ from typing import Any, Literal, Protocol
 
 from msixcore._core import InvalidArgument
 from msixcore.engine_config import MAX_ENTRIES
+from msixcore.versions import DEFAULT_QEMU, behaviours
 
 __all__ = [
     "MAX_ENTRIES",
@@ -428,10 +429,10 @@ class QemuPolicy:
         if upfront == 0 and entries is None:
             raise InvalidArgument("upfront of the whole table needs the devices' table sizes")
         self.entries = None if entries is None else list(entries)
-        behaviours = platform_behaviours(qemu=qemu)
+        qemu_has = behaviours(qemu=qemu)
         # QEMU before 8.2 resizes whatever the host reports.
-        self.noresize = not dynamic or not behaviours["qemu_honours_noresize"]
-        self.prerequest_vector0 = bool(behaviours["qemu_prerequests_vector0"])
+        self.noresize = not dynamic or not qemu_has["qemu_honours_noresize"]
+        self.prerequest_vector0 = bool(qemu_has["qemu_prerequests_vector0"])
         self.upfront = upfront
         self.devs: dict[int, QemuMsix] = {}
         self._undo: tuple[int, QemuMsix] | None = None
@@ -488,8 +489,8 @@ class NoresizePolicy(QemuPolicy):
 
     name = "py-noresize"
 
-    def __init__(self, entries: Sequence[int] | None = None) -> None:
-        super().__init__(entries)
+    def __init__(self, entries: Sequence[int] | None = None, *, qemu: str = DEFAULT_QEMU) -> None:
+        super().__init__(entries, qemu=qemu)
 
 
 class UpfrontPolicy(QemuPolicy):
@@ -498,8 +499,10 @@ class UpfrontPolicy(QemuPolicy):
 
     name = "py-upfront"
 
-    def __init__(self, count: int = 0, *, entries: Sequence[int] | None = None) -> None:
-        super().__init__(entries, upfront=count)
+    def __init__(
+        self, count: int = 0, *, entries: Sequence[int] | None = None, qemu: str = DEFAULT_QEMU
+    ) -> None:
+        super().__init__(entries, upfront=count, qemu=qemu)
 
 
 class DynamicPolicy(QemuPolicy):
@@ -508,8 +511,8 @@ class DynamicPolicy(QemuPolicy):
 
     name = "py-dynamic"
 
-    def __init__(self, entries: Sequence[int] | None = None) -> None:
-        super().__init__(entries, dynamic=True)
+    def __init__(self, entries: Sequence[int] | None = None, *, qemu: str = DEFAULT_QEMU) -> None:
+        super().__init__(entries, dynamic=True, qemu=qemu)
 
 
 _GRANTS: tuple[Grant, ...] = ("all", "n", "refuse")
@@ -538,13 +541,14 @@ class HypercallPolicy:
         trap_fallback: bool = True,
         *,
         entries: Sequence[int] | None = None,
+        qemu: str = DEFAULT_QEMU,
     ) -> None:
         if grant not in _GRANTS:
             raise InvalidArgument(f"grant: unknown grant {grant!r} (known: {', '.join(_GRANTS)})")
         self.grant: Grant = grant
         self.grant_n = grant_n
         self.entries = None if entries is None else list(entries)
-        self.fallback = NoresizePolicy(entries) if trap_fallback else None
+        self.fallback = NoresizePolicy(entries, qemu=qemu) if trap_fallback else None
         self.drivers: dict[int, int | None] = {}
         """Each device's driver: absent if unaware, the grant it holds, or
         ``None`` after a refused ``MSIX_ENABLE``."""
@@ -622,6 +626,7 @@ class ImsPolicy:
         grant_n: int = 1,
         *,
         entries: Sequence[int] | None = None,
+        qemu: str = DEFAULT_QEMU,
     ) -> None:
         if store not in _IMS_STORES:
             raise InvalidArgument(
@@ -629,9 +634,9 @@ class ImsPolicy:
             )
         self.store: ImsStore = store
         self.inner: DynamicPolicy | HypercallPolicy = (
-            DynamicPolicy(entries)
+            DynamicPolicy(entries, qemu=qemu)
             if store == "device"
-            else HypercallPolicy(grant, grant_n, trap_fallback=False, entries=entries)
+            else HypercallPolicy(grant, grant_n, trap_fallback=False, entries=entries, qemu=qemu)
         )
 
     def negotiate(self, dev: int, minvec: int, maxvec: int) -> int | None:
@@ -664,23 +669,24 @@ class ImsPolicy:
         self.inner.rollback(dev)
 
 
-def template(policy: Mapping[str, Any], entries: Sequence[int]) -> Policy:
+def template(policy: Mapping[str, Any], entries: Sequence[int], qemu: str = DEFAULT_QEMU) -> Policy:
     """The template of the built-in policy a config's ``policy`` section names,
     for devices with these table sizes (``[d["entries"] for d in
-    config["devices"]]``), as ``builtin()`` in ``rust/core/src/policy/mod.rs``.
-    Missing fields take the engine's defaults."""
+    config["devices"]]``) on the config's ``qemu``, as ``builtin()`` in
+    ``rust/core/src/policy/mod.rs``. Missing fields take the engine's defaults."""
     kind = policy.get("kind", "noresize")
     grant = policy.get("grant", "all")
     grant_n = int(policy.get("grant_n", 1))
     if kind == "noresize":
-        return NoresizePolicy(entries)
+        return NoresizePolicy(entries, qemu=qemu)
     if kind == "upfront":
-        return UpfrontPolicy(int(policy.get("upfront_count", 0)), entries=entries)
+        return UpfrontPolicy(int(policy.get("upfront_count", 0)), entries=entries, qemu=qemu)
     if kind == "dynamic":
-        return DynamicPolicy(entries)
+        return DynamicPolicy(entries, qemu=qemu)
     if kind == "hypercall":
-        return HypercallPolicy(grant, grant_n, trap_fallback=True, entries=entries)
+        return HypercallPolicy(grant, grant_n, trap_fallback=True, entries=entries, qemu=qemu)
     if kind == "ims":
-        return ImsPolicy(policy.get("ims_store", "device"), grant, grant_n, entries=entries)
+        store = policy.get("ims_store", "device")
+        return ImsPolicy(store, grant, grant_n, entries=entries, qemu=qemu)
     known = "noresize, upfront, hypercall, dynamic, ims"
     raise InvalidArgument(f"policy.kind: unknown policy {kind!r} (known: {known})")

@@ -53,6 +53,8 @@ class RunRecord:
     result: RunResult
     lost_per_million: RatePerMillion
     intx_per_million: RatePerMillion
+    phase_lost_per_million: dict[str, RatePerMillion]
+    """Lost per million resizes in each phase (``probe``, ``runtime``)."""
     closed_form_lost: float | None = None
     """Expected loss from the storm's closed form (storm only)."""
     replications: int = 1
@@ -74,6 +76,13 @@ class RunRecord:
             "fired": self.result.fired,
             "outcomes": {name: self.result.outcomes[name] for name in OUTCOMES},
             "stats": self.result.stats.to_json(),
+            "phases": {
+                name: {
+                    **p.to_json(),
+                    "lost_per_million_resizes": self.phase_lost_per_million[name].to_json(),
+                }
+                for name, p in self.result.phases.items()
+            },
             "lost_per_million_resizes": self.lost_per_million.to_json(),
             "intx_per_million_resizes": self.intx_per_million.to_json(),
             "replications": self.replications,
@@ -104,6 +113,9 @@ def make_record(
         result=result,
         lost_per_million=per_million(result.outcomes["lost"], result.resizes),
         intx_per_million=per_million(result.outcomes["intx"], result.resizes),
+        phase_lost_per_million={
+            name: per_million(p.outcomes["lost"], p.resizes) for name, p in result.phases.items()
+        },
         closed_form_lost=closed_form_lost,
         replications=replications,
         config_sha256=config_digest(config) if config is not None else "",
@@ -149,6 +161,8 @@ _HEADERS = (
     "lost",
     "intx",
     "lost/M resizes [95% CI]",
+    "probe lost/M",
+    "runtime lost/M",
     "failed",
     "blocked",
     "peak CPU vec",
@@ -169,6 +183,8 @@ def _row(r: RunRecord) -> tuple[str, ...]:
         _compact(o["lost"]),
         _compact(o["intx"]),
         _rate_cell(r.lost_per_million),
+        _compact(r.phase_lost_per_million["probe"].value),
+        _compact(r.phase_lost_per_million["runtime"].value),
         _compact(o["failed"]),
         _compact(o["blocked"]),
         _compact(s.peak_usage.cpu_vectors),

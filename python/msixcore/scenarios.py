@@ -45,6 +45,7 @@ from typing import Any
 from msixcore import _core
 from msixcore._core import InvalidArgument
 from msixcore.engine_config import (
+    DEFAULTS,
     FAILURE_MODES,
     MAX_DEVICES,
     MAX_RATE,
@@ -54,6 +55,7 @@ from msixcore.engine_config import (
     config_json,
 )
 from msixcore.parameters import Param, ParamValue, format_seconds, to_ns
+from msixcore.versions import DEFAULT_KERNEL, DEFAULT_QEMU
 from msixcore.workload import analyse
 
 __all__ = [
@@ -86,11 +88,35 @@ def _rate(name: str, default: float, doc: str) -> Param:
 
 
 def _timing_params(
-    w0: float = 20e-6, w1: float = 0.5e-6, semantics: str = "edge"
+    w0: float = 20e-6, w_free: float = 0.5e-6, w_alloc: float = 0.5e-6, semantics: str = "edge"
 ) -> tuple[Param, ...]:
+    """The host's resize steps, the kernel and QEMU, and the device's semantics:
+    parameters of every scenario (docs/versions.md)."""
     return (
-        _seconds("w0", w0, "resize window W2: fixed part (disable + re-enable)"),
-        _seconds("w1", w1, "resize window W2: per vector enabled again"),
+        _seconds("w0", w0, "resize window W2: fixed part (the VFIO ioctl round trip)"),
+        _seconds("w_free", w_free, "per old vector freed after MSI-X Enable is cleared"),
+        _seconds(
+            "w_alloc",
+            w_alloc,
+            "per new vector allocated (inside W2 without early enable, function-masked with it)",
+        ),
+        Param(
+            "kernel",
+            "version",
+            DEFAULT_KERNEL,
+            "host kernel (early enable 5.14+, VFIO dynamic MSI-X 6.5+, reservation mode 4.15+)",
+        ),
+        Param(
+            "qemu", "version", DEFAULT_QEMU, "QEMU (8.2+: no vector 0 pre-request, dynamic MSI-X)"
+        ),
+        Param(
+            "early_enable",
+            "choice",
+            "auto",
+            "MSI-X enabled and function-masked before allocation: auto (as the kernel), "
+            "true (a stable backport) or false",
+            choices=("auto", "true", "false"),
+        ),
         Param(
             "semantics",
             "choice",
@@ -207,6 +233,10 @@ def _step(op: str, delay_ns: int = 0, **fields: int) -> dict[str, Any]:
     return {"delay_ns": delay_ns, "action": {"op": op, **fields}}
 
 
+_RUNTIME: dict[str, Any] = {"delay_ns": 0, "action": {"op": "phase", "phase": "runtime"}}
+"""The step that ends the driver's probe phase: what follows is production."""
+
+
 def _device(
     entries: int,
     program: list[dict[str, Any]],
@@ -256,16 +286,26 @@ def _config(
         host["iommus"] = iommus
     if irte_entries != 65_536:
         host["irte_entries"] = irte_entries
+    if p["early_enable"] != "auto":
+        host["early_enable"] = p["early_enable"] == "true"
     policy_cfg: dict[str, Any] = {"kind": policy}
     if on_failure != "qemu":
         policy_cfg["on_failure"] = on_failure
-    return {
+    config: dict[str, Any] = {
         "host": host,
         "policy": policy_cfg,
-        "timing": {"w0_ns": _ns(p, "w0"), "w1_ns": _ns(p, "w1")},
+        "timing": {
+            "w0_ns": _ns(p, "w0"),
+            "w_free_ns": _ns(p, "w_free"),
+            "w_alloc_ns": _ns(p, "w_alloc"),
+        },
         "devices": devices,
         "handler": {"service_ns": 1_000},
     }
+    for version in ("kernel", "qemu"):
+        if p[version] != DEFAULTS[version]:
+            config[version] = p[version]
+    return config
 
 
 def _int(p: Params, name: str) -> int:
@@ -307,8 +347,12 @@ def _storm_params(p: Params) -> str:
             "gap_ns": _ns(p, "gap"),
             "rate": float(p["rate"]),
             "w0_ns": _ns(p, "w0"),
-            "w1_ns": _ns(p, "w1"),
+            "w_free_ns": _ns(p, "w_free"),
+            "w_alloc_ns": _ns(p, "w_alloc"),
             "semantics": str(p["semantics"]),
+            "kernel": str(p["kernel"]),
+            "qemu": str(p["qemu"]),
+            "early_enable": None if p["early_enable"] == "auto" else p["early_enable"] == "true",
         }
     )
 
@@ -320,8 +364,10 @@ def _storm(p: Params, policy: str) -> dict[str, Any]:
 
 def storm_closed_form_lost(params: Mapping[str, object] | None, resizes: int) -> float:
     """Expected interrupts lost by a ``noresize`` storm run to ``resizes``
-    requests (edge semantics): ``rate · Σ k·(w0 + w1·(k+1))`` over the resizes
-    whose windows have closed (docs/storm.md), computed by the core."""
+    requests (edge semantics): ``rate · Σ k·W2(k)`` over the resizes whose
+    windows have closed, with ``W2(k) = w0 + w_free·k`` under early enable and
+    ``w0 + w_free·k + w_alloc·(k+1)`` without (docs/storm.md), computed by the
+    core."""
     lost: float = _core.storm_closed_form_lost(_storm_params(STORM.resolve(params)), resizes)
     return lost
 
@@ -351,7 +397,8 @@ STORM = Scenario(
         _rate("rate", _STORM_DEFAULTS["rate"], "Poisson rate of every live vector"),
         *_timing_params(
             _STORM_DEFAULTS["w0_ns"] / 1e9,
-            _STORM_DEFAULTS["w1_ns"] / 1e9,
+            _STORM_DEFAULTS["w_free_ns"] / 1e9,
+            _STORM_DEFAULTS["w_alloc_ns"] / 1e9,
             _STORM_DEFAULTS["semantics"],
         ),
     ),
@@ -361,9 +408,12 @@ STORM = Scenario(
     check=_storm_check,
     notes=(
         "Under noresize every unmask of entry k is a resize whose window W2 lasts "
-        "w0 + w1·(k+1); the k live vectors lose every fire inside it: closed form "
-        "rate · Σ k·(w0 + w1·(k+1)), about 26 lost per resize at the defaults. "
-        "20,480 resizes = 20 whole cycles of 16 devices × 64 entries, ~12 M fires."
+        "w0 + w_free·k with early enable (kernel 5.14+) and w0 + w_free·k + w_alloc·(k+1) "
+        "without; the k live vectors lose every fire inside it: closed form rate · Σ k·W2(k), "
+        "about 25.9 lost per resize at the defaults (39.6 without early enable). 20,480 "
+        "resizes = 20 whole cycles of 16 devices × 64 entries, ~12 M fires. Before QEMU 8.2 "
+        "entry 0 is no resize (vector 0 is set up at enable): T − 1 resizes per cycle, the "
+        "same loss."
     ),
 )
 
@@ -395,6 +445,8 @@ def _late_unmask(
     and disables (the cycle repeats); ``rates`` override the base ``rate``."""
     program = [_step("negotiate", minvec=minvec, maxvec=entries), _step("enable")]
     program += [_step("unmask", entry=k) for k in range(early)]
+    # The early entries come up at probe; the late ones at runtime.
+    program.append(_RUNTIME)
     program += [_step("unmask", delay, entry=k) for k, delay in late]
     program.append(_step("disable", _ns(p, "hold")))
     device = _device(
@@ -438,7 +490,7 @@ MANAGED_HOTPLUG = Scenario(
     notes=(
         "Seed pattern 1. A managed vector is unmasked at CPU online (irq startup), so each "
         "hotplugged CPU's queue is a new highest entry: under noresize a resize with up to "
-        "`queues` busy queues live, W2 = w0 + w1·(k+1) ≈ 23-29 µs, ~60 lost per cycle at "
+        "`queues` busy queues live, W2 = w0 + w_free·k ≈ 22-28 µs, ~60 lost per cycle at "
         "20,000/s. Device: an SR-IOV VF (no INTx pin): edge. ~850 fires per resize."
     ),
 )
@@ -587,9 +639,11 @@ FPGA = Scenario(
     check=_fpga_check,
     notes=(
         "Seed pattern 4. Jumping to the highest entry costs one resize, but its window is "
-        "the longest (w0 + w1·(ip_entry+1) = 36 µs) and 8 vectors at 100,000/s are live: "
-        "~29 lost per late resize, plus the probe-time resizes. Edge (a custom FPGA may "
-        "have an INTx pin: semantics=edge_intx). ~2,700 fires per resize."
+        "the longest: with early enable W2 = w0 + w_free·busy = 24 µs and 8 vectors at "
+        "100,000/s are live: ~19 lost per late resize (without early enable the 32 new "
+        "vectors are allocated inside W2: 40 µs, ~32 lost), plus the probe-time resizes. "
+        "Edge (a custom FPGA may have an INTx pin: semantics=edge_intx). ~2,700 fires per "
+        "resize."
     ),
 )
 
@@ -615,11 +669,13 @@ def _packing_check(p: Params) -> None:
     )
     irte = _int(p, "irte_entries")
     _need(irte & (irte - 1) == 0, "irte_entries", f"must be a power of two, got {irte}")
-    duration, window = float(p["duration"]), float(p["w0"]) + float(p["w1"]) * table
+    per_vector = float(p["w_free"]) + float(p["w_alloc"])
+    duration, window = float(p["duration"]), float(p["w0"]) + per_vector * table
     _need(
         duration > window,
         "duration",
-        f"must exceed the longest resize window w0 + w1·table = {format_seconds(window)}, "
+        f"must exceed the longest resize w0 + (w_free + w_alloc)·table = "
+        f"{format_seconds(window)}, "
         f"got {format_seconds(duration)}",
     )
     starts = (_int(p, "vms") - 1) * float(p["vm_gap"])
@@ -637,6 +693,7 @@ def _packing(p: Params, policy: str) -> dict[str, Any]:
     # hypercall host sees it; upfront allocates the whole table regardless.
     program = [_step("negotiate", minvec=1, maxvec=max(used, 1)), _step("enable")]
     program += [_step("unmask", entry=k) for k in range(used)]
+    program.append(_RUNTIME)
     gap, per_vm = _ns(p, "vm_gap"), _int(p, "devices_per_vm")
     devices = [
         _device(
@@ -690,15 +747,7 @@ HOST_PACKING = Scenario(
         _rate("rate", 100.0, "rate of every live vector (light traffic)"),
         _seconds("vm_gap", 1e-3, "between two VM starts"),
         _seconds("duration", 0.2, "simulated time of the run", True),
-        _seconds("w0", 20e-6, "host MSI-X enable: fixed part"),
-        _seconds("w1", 0.5e-6, "host MSI-X enable: per vector"),
-        Param(
-            "semantics",
-            "choice",
-            "edge",
-            "device events while MSI-X is disabled",
-            choices=SEMANTICS,
-        ),
+        *_timing_params(),
     ),
     policies=("upfront", "hypercall", "dynamic"),
     builder=_packing,

@@ -19,6 +19,8 @@ from msixcore.engine_config import _SCHEMA, config_json
 
 __all__ = [
     "OUTCOMES",
+    "PHASES",
+    "PhaseResult",
     "Replication",
     "Replications",
     "RunResult",
@@ -31,6 +33,9 @@ __all__ = [
 
 OUTCOMES: tuple[str, ...] = tuple(_SCHEMA["enums"]["outcomes"])
 """Every outcome of a fired interrupt, in reporting order (docs/outcomes.md)."""
+
+PHASES: tuple[str, ...] = tuple(_SCHEMA["enums"]["phases"])
+"""The phases of a driver the books are kept by: ``probe`` and ``runtime``."""
 
 
 def _count(value: object, where: str) -> int:
@@ -118,13 +123,38 @@ class RunStats:
 
 
 @dataclass(frozen=True)
+class PhaseResult:
+    """The books of one phase: resize requests completed in it, interrupts
+    fired in it and their outcomes."""
+
+    resizes: int
+    fired: int
+    outcomes: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        """The engine's JSON form."""
+        return {"resizes": self.resizes, "fired": self.fired, "outcomes": dict(self.outcomes)}
+
+
+def _outcomes(got: object, where: str) -> dict[str, int]:
+    if not isinstance(got, dict):
+        raise AccountingError(f"engine result: missing {where}.outcomes")
+    unknown = sorted(set(got) - set(OUTCOMES))
+    if unknown:
+        raise AccountingError(f"engine result: unknown outcome {unknown[0]!r}")
+    return {name: _count(got.get(name), f"{where}.outcomes.{name}") for name in OUTCOMES}
+
+
+@dataclass(frozen=True)
 class RunResult:
     """One finished run: interrupts fired, their outcomes (all seven names, in
-    :data:`OUTCOMES` order) and the run's statistics."""
+    :data:`OUTCOMES` order), the same split by phase (``phases["probe"]`` and
+    ``phases["runtime"]`` sum to the totals) and the run's statistics."""
 
     fired: int
     outcomes: dict[str, int]
     stats: RunStats
+    phases: dict[str, PhaseResult]
 
     @property
     def resizes(self) -> int:
@@ -137,6 +167,7 @@ class RunResult:
         """The engine's JSON form: ``{"books": {"fired", "outcomes"}, "stats"}``."""
         return {
             "books": {"fired": self.fired, "outcomes": dict(self.outcomes)},
+            "phases": {name: p.to_json() for name, p in self.phases.items()},
             "stats": self.stats.to_json(),
         }
 
@@ -153,17 +184,31 @@ def parse_result(text: str) -> RunResult:
     if not isinstance(books, dict) or not isinstance(books.get("outcomes"), dict):
         raise AccountingError("engine result: missing books.outcomes")
     fired = _count(books.get("fired"), "books.fired")
-    got = books["outcomes"]
-    unknown = sorted(set(got) - set(OUTCOMES))
-    if unknown:
-        raise AccountingError(f"engine result: unknown outcome {unknown[0]!r}")
-    outcomes = {name: _count(got.get(name), f"books.outcomes.{name}") for name in OUTCOMES}
+    outcomes = _outcomes(books["outcomes"], "books")
     total = sum(outcomes.values())
     if total != fired:
         raise AccountingError(
             f"books do not balance: fired {fired} != sum of outcomes {total} ({outcomes})"
         )
-    return RunResult(fired=fired, outcomes=outcomes, stats=RunStats.from_json(raw.get("stats")))
+    raw_phases = raw.get("phases")
+    if not isinstance(raw_phases, dict) or set(raw_phases) != set(PHASES):
+        raise AccountingError(f"engine result: phases must be {', '.join(PHASES)}")
+    phases = {}
+    for name in PHASES:
+        p = raw_phases[name]
+        if not isinstance(p, dict):
+            raise AccountingError(f"engine result: phases.{name} is not an object")
+        phases[name] = PhaseResult(
+            resizes=_count(p.get("resizes"), f"phases.{name}.resizes"),
+            fired=_count(p.get("fired"), f"phases.{name}.fired"),
+            outcomes=_outcomes(p.get("outcomes"), f"phases.{name}"),
+        )
+    if sum(p.fired for p in phases.values()) != fired or any(
+        sum(p.outcomes[o] for p in phases.values()) != outcomes[o] for o in OUTCOMES
+    ):
+        raise AccountingError("engine result: the phases do not sum to the books")
+    stats = RunStats.from_json(raw.get("stats"))
+    return RunResult(fired=fired, outcomes=outcomes, stats=stats, phases=phases)
 
 
 def run_config(config: Mapping[str, Any], policy: object | None = None) -> RunResult:

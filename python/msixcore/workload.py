@@ -7,8 +7,9 @@ Used to set a generous ``stop.max_time_ns`` safety bound under a
 about one unit per fired interrupt).
 
 Host operation times are estimated as on a NORESIZE host (``noresize``): a
-guest unmask of a new highest entry ``k`` costs ``w0 + w1·(k+1)`` plus
-``(w_active + t_request)`` per live vector; enable costs ``w0 + w1``. The time
+guest unmask of a new highest entry ``k`` costs ``w0 + w_free·live +
+w_alloc·(k+1)`` plus ``(t_free_irq + t_request)`` per live vector; enable costs
+``w0 + w_alloc``. The time
 bound instead charges every step the most any policy can spend on it.
 """
 
@@ -98,12 +99,12 @@ def _walk(device: Mapping[str, Any], timing: Mapping[str, int]) -> DeviceWorkloa
     entries = int(device["entries"])
     rate = float(device.get("rate", 0.0))
     rates = {int(e): float(r) for e, r in device.get("rates", [])}
-    w0, w1 = timing["w0_ns"], timing["w1_ns"]
-    per_live = timing["w_active_ns"] + timing["t_request_ns"]
+    w0, w_free, w_alloc = timing["w0_ns"], timing["w_free_ns"], timing["w_alloc_ns"]
+    per_live = timing["t_free_irq_ns"] + timing["t_request_ns"]
     step_max = (
         timing["t_hypercall_ns"]
         + w0
-        + (w1 + timing["w_active_ns"] + timing["t_request_ns"] + timing["t_dynamic_ns"]) * entries
+        + (w_free + w_alloc + per_live + timing["t_dynamic_ns"]) * entries
     )
     live: set[int] = set()
     high: int | None = None
@@ -122,13 +123,13 @@ def _walk(device: Mapping[str, Any], timing: Mapping[str, int]) -> DeviceWorkloa
         op = action["op"]
         cost = 0.0
         if op == "enable":
-            cost = w0 + w1
+            cost = w0 + w_alloc
         elif op == "unmask":
             k = int(action["entry"])
             if high is None or k > high:
                 high = k
                 requests += 1
-                cost = w0 + w1 * (k + 1) + per_live * len(live)
+                cost = w0 + w_free * len(live) + w_alloc * (k + 1) + per_live * len(live)
             fires += live_rate() * cost * 1e-9
             live.add(k)
         elif op == "mask":

@@ -42,7 +42,8 @@ fn engine(c: &mut Criterion) {
     // storm's mean W2 length opening once per resize slot.
     let total_rate = fired as f64 / (sim_ns * 1e-9);
     let period_ns = sim_ns * s.devices as f64 / resizes as f64;
-    let window_ns = s.w0_ns as f64 + s.w1_ns as f64 * (f64::from(s.table) + 1.0) / 2.0;
+    // The mean device-wide window over a cycle's entries k = 0..T−1.
+    let window_ns = (0..s.table).map(|k| s.window_s(k)).sum::<f64>() * 1e9 / f64::from(s.table);
     g.bench_function("bare_loop_floor", |b| {
         b.iter(|| {
             black_box(workloads::bare_loop(

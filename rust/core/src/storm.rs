@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    Action, DeviceConfig, PolicyKind, Semantics, SimConfig, SimConfigBuilder, Step,
+    Action, DeviceConfig, Phase, PolicyKind, Semantics, SimConfig, SimConfigBuilder, Step,
 };
 use crate::error::{Error, Result};
 use crate::versions::{Platform, Version};
@@ -85,7 +85,8 @@ impl Storm {
         serde_json::to_string(self).map_err(|e| Error::InvalidArgument(format!("storm: {e}")))
     }
 
-    /// One device's guest program: negotiate, enable, unmask 0..T−1, disable.
+    /// One device's guest program: negotiate, enable, unmask 0..init−1 (the
+    /// probe phase), unmask init..T−1 (runtime), disable.
     pub fn program(&self) -> Vec<Step> {
         let mut program = vec![
             Step::now(Action::Negotiate {
@@ -94,10 +95,16 @@ impl Storm {
             }),
             Step::now(Action::Enable),
         ];
-        program.extend((0..self.table).map(|k| {
-            let delay = if k < self.init { 0 } else { self.gap_ns };
-            Step::after(delay, Action::Unmask { entry: k })
+        let init = self.init.min(self.table);
+        program.extend((0..init).map(|k| Step::now(Action::Unmask { entry: k })));
+        // The first `init` entries come up at probe, back to back; the rest at
+        // runtime, `gap` apart.
+        program.push(Step::now(Action::Phase {
+            phase: Phase::Runtime,
         }));
+        program.extend(
+            (init..self.table).map(|k| Step::after(self.gap_ns, Action::Unmask { entry: k })),
+        );
         program.push(Step::after(self.gap_ns, Action::Disable));
         program
     }
@@ -197,9 +204,15 @@ mod tests {
             .build();
         assert!(cfg.is_ok(), "{cfg:?}");
         let p = s.program();
-        assert_eq!(p.len(), 64 + 3);
+        assert_eq!(p.len(), 64 + 4);
         assert_eq!(p[2].delay_ns, 0);
-        assert_eq!(p[6].delay_ns, 1_000_000);
+        assert_eq!(
+            p[6].action,
+            Action::Phase {
+                phase: Phase::Runtime
+            }
+        );
+        assert_eq!(p[7].delay_ns, 1_000_000);
     }
 
     #[test]

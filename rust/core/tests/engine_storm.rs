@@ -54,7 +54,12 @@ fn noresize_storm_loses_what_the_closed_form_says_in_both_kernel_modes() {
                 ..base.clone()
             };
             let resizes = workloads::storm_cycle_resizes(&s) * 20;
-            let r = run(storm_config(&s, PolicyKind::Noresize, resizes, 7 + i as u64));
+            let r = run(storm_config(
+                &s,
+                PolicyKind::Noresize,
+                resizes,
+                7 + i as u64,
+            ));
             assert_eq!(r.stats.resize_requests, resizes);
             assert_eq!(r.stats.resizes, resizes, "every unmask is a resize");
             let lost = r.books.get(Outcome::Lost) as f64;
@@ -93,7 +98,10 @@ fn qemu_before_8_2_resizes_one_entry_less_per_cycle_and_loses_the_same() {
     assert!((old.closed_form_lost(cycles * 4 * 15) - expect).abs() < 1e-9 * expect);
     for r in [&a, &b] {
         let lost = r.books.get(Outcome::Lost) as f64;
-        assert!((lost - expect).abs() < 4.0 * expect.sqrt(), "{lost} vs {expect}");
+        assert!(
+            (lost - expect).abs() < 4.0 * expect.sqrt(),
+            "{lost} vs {expect}"
+        );
     }
 }
 
@@ -158,13 +166,22 @@ fn window_time_matches_the_storm_definition() {
         // one at the first resize: the vector QEMU's enable allocated with
         // no eventfd (vfio_enable_msix_no_vec).
         let freed = |k: u64| k.max(1);
-        let alloc = |k: u64| if early_enable { 0 } else { s.w_alloc_ns * (k + 1) };
+        let alloc = |k: u64| {
+            if early_enable {
+                0
+            } else {
+                s.w_alloc_ns * (k + 1)
+            }
+        };
         let w2 = |k: u64| s.w0_ns + s.w_free_ns * freed(k) + alloc(k);
         assert_eq!(r.stats.w2_time_ns, (0..8u64).map(w2).sum::<u64>());
         // W1: each live vector j < k is masked from its free_irq to its
         // request_irq, the whole resize in both modes.
         let host = |k: u64| s.w0_ns + s.w_free_ns * freed(k) + s.w_alloc_ns * (k + 1);
-        assert_eq!(r.stats.w1_time_ns, (0..8u64).map(|k| k * host(k)).sum::<u64>());
+        assert_eq!(
+            r.stats.w1_time_ns,
+            (0..8u64).map(|k| k * host(k)).sum::<u64>()
+        );
     }
 }
 

@@ -206,7 +206,7 @@ impl PySimulation {
 
     /// Fired count and each outcome's count so far.
     fn books<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = *self.engine()?.books();
+        let b = self.engine()?.books();
         let d = PyDict::new(py);
         d.set_item("fired", b.fired)?;
         for o in msixcore_core::books::Outcome::ALL {

@@ -42,7 +42,11 @@ impl SimConfigBuilder {
         self
     }
     /// The host kernel and QEMU versions.
-    pub fn versions(mut self, kernel: crate::versions::Version, qemu: crate::versions::Version) -> Self {
+    pub fn versions(
+        mut self,
+        kernel: crate::versions::Version,
+        qemu: crate::versions::Version,
+    ) -> Self {
         self.cfg.kernel = kernel;
         self.cfg.qemu = qemu;
         self
@@ -137,6 +141,7 @@ impl DeviceConfig {
             entries,
             semantics: Semantics::default(),
             rate: 0.0,
+            probe_rate: None,
             rates: Vec::new(),
             program: Vec::new(),
             repeat: false,
@@ -156,6 +161,11 @@ impl DeviceConfig {
     /// Poisson rate of every live vector.
     pub fn rate(mut self, rate: f64) -> Self {
         self.rate = rate;
+        self
+    }
+    /// Rate of every live vector during the probe phase.
+    pub fn probe_rate(mut self, rate: f64) -> Self {
+        self.probe_rate = Some(rate);
         self
     }
     /// Per-entry rate overrides `(entry, rate)`.

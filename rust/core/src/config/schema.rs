@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{
     validation, Action, FailureMode, Grant, HandlerConfig, HostConfig, ImsStore, IommuKind, Mode,
-    PolicyConfig, PolicyKind, Semantics, TimingConfig,
+    Phase, PolicyConfig, PolicyKind, Semantics, TimingConfig,
 };
 use crate::books::Outcome;
 
@@ -31,6 +31,9 @@ pub fn schema() -> Value {
         Action::Disable,
         Action::Reset,
         Action::Wait,
+        Action::Phase {
+            phase: Phase::Probe,
+        },
     ];
     // Each action's op name and field names, from its serialised form.
     let actions: serde_json::Map<String, Value> = actions
@@ -58,6 +61,7 @@ pub fn schema() -> Value {
             "ims_stores": names(&ImsStore::ALL),
             "iommus": names(&IommuKind::ALL),
             "outcomes": Outcome::ALL.map(Outcome::name),
+            "phases": Phase::ALL.map(Phase::name),
         },
         "actions": actions,
         "limits": {

@@ -238,6 +238,9 @@ fn validate_device(d: &DeviceConfig, f: &str) -> Result<()> {
         ));
     }
     validate_rate(&format!("{f}.rate"), d.rate)?;
+    if let Some(r) = d.probe_rate {
+        validate_rate(&format!("{f}.probe_rate"), r)?;
+    }
     for (j, (e, r)) in d.rates.iter().enumerate() {
         let g = format!("{f}.rates[{j}]");
         if *e >= d.entries {

@@ -27,13 +27,14 @@ impl Engine {
         let (mut send, mut lost, mut intx, mut failed) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let mut slow: Vec<(u32, f64)> = Vec::new();
         let d = &self.devices[di];
+        let phase = d.phase;
         let enabled = d.table.is_enabled();
         let mode = d.table.disabled_mode();
         for (k, &live) in d.live.iter().enumerate() {
             if !live {
                 continue;
             }
-            let rate = self.sources.classes[d.class[k] as usize].rate;
+            let rate = self.sources.classes[d.class_of(k) as usize].rate;
             if rate <= 0.0 {
                 continue;
             }
@@ -56,7 +57,7 @@ impl Engine {
             (Outcome::Failed, failed),
         ] {
             let n = self.poisson(rate * dt)?;
-            self.books.fire_n(outcome, n);
+            self.books.fire_n(phase, outcome, n);
         }
         for (k, rate) in slow {
             let n = self.poisson(rate * dt)?;
@@ -67,7 +68,7 @@ impl Engine {
             // bit, or is blocked by the IOMMU); the rest end the same way or
             // coalesce into the bit now set.
             let outcome = self.fire_table(dev, k)?;
-            self.books.fire(outcome);
+            self.books.fire(phase, outcome);
             let rest = match outcome {
                 Outcome::Pending | Outcome::Coalesced => Outcome::Coalesced,
                 Outcome::Blocked => {
@@ -75,13 +76,13 @@ impl Engine {
                     for _ in 1..n {
                         let msg = self.devices[di].table.entry(k as usize)?.message();
                         let o = self.deliver(dev, k, msg);
-                        self.books.fire(o);
+                        self.books.fire(phase, o);
                     }
                     continue;
                 }
                 o => o,
             };
-            self.books.fire_n(rest, n - 1);
+            self.books.fire_n(phase, rest, n - 1);
         }
         Ok(())
     }

@@ -51,6 +51,7 @@ impl Engine {
             }
             Event::RequestDone => {
                 self.stats.resize_requests += 1;
+                self.books.request(self.devices[dev as usize].phase);
                 if self
                     .cfg
                     .stop
@@ -62,14 +63,15 @@ impl Engine {
             }
             Event::Reset => {
                 let d = &mut self.devices[dev as usize];
-                let latched = (0..d.table.entries())
+                let latched: Vec<_> = (0..d.table.entries())
                     .filter(|&k| d.table.is_pending(k).unwrap_or(false))
-                    .count();
+                    .map(|k| d.latched_phase(k))
+                    .collect();
                 d.table.reset();
                 d.w1_open.clear();
                 d.w2_open = None;
-                for _ in 0..latched {
-                    self.books.settle_pending(Outcome::Lost)?;
+                for phase in latched {
+                    self.books.settle_pending(phase, Outcome::Lost)?;
                 }
             }
         }
@@ -156,7 +158,7 @@ impl Engine {
             return;
         }
         d.live[ku] = on;
-        let c = d.class[ku];
+        let c = d.class_of(ku);
         if on {
             d.pos[ku] = self.sources.add(c, dev, k);
         } else if let Some(p) = d.pos[ku].take() {
@@ -181,7 +183,8 @@ impl Engine {
     fn settle_released_slow(&mut self, dev: u32, released: Vec<(usize, MsiMessage)>) -> Result<()> {
         for (k, msg) in released {
             let outcome = self.deliver(dev, k as u32, msg);
-            self.books.settle_pending(outcome)?;
+            let phase = self.devices[dev as usize].latched_phase(k);
+            self.books.settle_pending(phase, outcome)?;
             self.track_stall(dev, k as u32, outcome);
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! which vectors its driver uses, where its guest program stands, and its
 //! open windows and stalls. One struct, `Option`s for what may be absent.
 
-use crate::config::{DeviceConfig, Semantics};
+use crate::config::{DeviceConfig, Phase, Semantics};
 use crate::error::Result;
 use crate::vector_table::{DisabledMode, VectorTable};
 
@@ -16,8 +16,16 @@ pub(super) struct Device {
     pub live: Vec<bool>,
     /// Entry k's host setup failed: its fires fail.
     pub dead: Vec<bool>,
-    /// Entry k's rate class.
+    /// Entry k's rate class at runtime.
     pub class: Vec<u16>,
+    /// The rate class of every entry during the probe phase, when it has its
+    /// own rate.
+    pub probe_class: Option<u16>,
+    /// The phase the driver is in: fires and requests are booked to it.
+    pub phase: Phase,
+    /// The phase each latched (pending) interrupt was fired in, by entry;
+    /// allocated at the first latch.
+    pub pending_phase: Vec<Phase>,
     /// Entry k's position in its rate class's member list, while live.
     pub pos: Vec<Option<u32>>,
     /// Entries the driver may use (its grant, or its table size).
@@ -56,7 +64,7 @@ fn disabled_mode(s: Semantics) -> DisabledMode {
 
 impl Device {
     /// A device at reset, its entries in rate classes `class`.
-    pub fn new(cfg: &DeviceConfig, class: Vec<u16>) -> Result<Self> {
+    pub fn new(cfg: &DeviceConfig, class: Vec<u16>, probe_class: Option<u16>) -> Result<Self> {
         let n = cfg.entries as usize;
         Ok(Self {
             vm: cfg.vm,
@@ -64,6 +72,9 @@ impl Device {
             live: vec![false; n],
             dead: vec![false; n],
             class,
+            probe_class,
+            phase: Phase::Probe,
+            pending_phase: Vec::new(),
             pos: vec![None; n],
             granted: cfg.entries,
             pc: 0,
@@ -92,6 +103,30 @@ impl Device {
             self.w1_open = vec![None; self.live.len()];
         }
         &mut self.w1_open[k]
+    }
+
+    /// Entry `k`'s rate class in the current phase.
+    #[inline]
+    pub fn class_of(&self, k: usize) -> u16 {
+        match (self.phase, self.probe_class) {
+            (Phase::Probe, Some(c)) => c,
+            _ => self.class[k],
+        }
+    }
+
+    /// Remember that entry `k`'s latched interrupt was fired in `phase`.
+    pub fn latch(&mut self, k: usize, phase: Phase) {
+        if self.pending_phase.is_empty() {
+            self.pending_phase = vec![Phase::Probe; self.live.len()];
+        }
+        if let Some(p) = self.pending_phase.get_mut(k) {
+            *p = phase;
+        }
+    }
+
+    /// The phase entry `k`'s latched interrupt was fired in.
+    pub fn latched_phase(&self, k: usize) -> Phase {
+        self.pending_phase.get(k).copied().unwrap_or(Phase::Probe)
     }
 
     /// Close entry `k`'s W1 window, returning when it opened.

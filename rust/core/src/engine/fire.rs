@@ -34,12 +34,14 @@ impl Engine {
 
     #[inline]
     fn fire(&mut self, dev: u32, k: u32) -> Result<()> {
-        let outcome = if self.devices[dev as usize].dead[k as usize] {
+        let d = &self.devices[dev as usize];
+        let phase = d.phase;
+        let outcome = if d.dead[k as usize] {
             Outcome::Failed
         } else {
             self.fire_table(dev, k)?
         };
-        self.books.fire(outcome);
+        self.books.fire(phase, outcome);
         self.track_stall(dev, k, outcome);
         Ok(())
     }
@@ -57,7 +59,12 @@ impl Engine {
                     ))
                 }
             },
-            FireOutcome::Pending => Outcome::Pending,
+            FireOutcome::Pending => {
+                let d = &mut self.devices[dev as usize];
+                let phase = d.phase;
+                d.latch(k as usize, phase);
+                Outcome::Pending
+            }
             FireOutcome::Coalesced => Outcome::Coalesced,
             FireOutcome::Lost => Outcome::Lost,
             FireOutcome::Intx => Outcome::Intx,

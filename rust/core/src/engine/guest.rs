@@ -4,7 +4,7 @@
 
 use super::event::{Event, What};
 use super::Engine;
-use crate::config::{Action, Mode};
+use crate::config::{Action, Mode, Phase};
 use crate::error::Result;
 use crate::policy::{self, Ctx, GuestAction, Negotiated, StepResult};
 
@@ -41,8 +41,10 @@ impl Engine {
         let policy = self.policy.as_mut();
         let mut answer: Option<(GuestAction, StepResult)> = None;
         let mut request = false;
+        let mut phase_change = None;
         match step.action {
             Action::Wait => {}
+            Action::Phase { phase } => phase_change = Some(phase),
             Action::Negotiate { minvec, maxvec } => {
                 let d = &mut self.devices[di];
                 match policy::negotiate(&mut ctx, policy, minvec, maxvec)? {
@@ -95,6 +97,9 @@ impl Engine {
             }
         }
         let done = ctx.clock.max(now);
+        if let Some(phase) = phase_change {
+            self.set_phase(dev, phase);
+        }
         // The guest's own events, then the host's effects, then the step's
         // completion events: a stable sort by time below keeps that order
         // among same-time events.
@@ -151,7 +156,12 @@ impl Engine {
             d.pc = 0;
         }
         let delay = program[d.pc].delay_ns;
+        let restart = d.pc == 0;
         self.schedule(done.saturating_add(delay), dev, What::Step);
+        if restart {
+            // The program starts again: the driver probes again.
+            self.set_phase(dev, Phase::Probe);
+        }
     }
 
     /// Turn a policy's answer into completion events at `done`. Returns true
@@ -192,6 +202,29 @@ impl Engine {
             events.push((done, Event::Live(k, true)));
         }
         false
+    }
+
+    /// Device `dev`'s driver enters `phase`. With a probe-time rate of its
+    /// own, its live vectors move to the new phase's rate class.
+    fn set_phase(&mut self, dev: u32, phase: Phase) {
+        let d = &self.devices[dev as usize];
+        if d.phase == phase {
+            return;
+        }
+        if d.probe_class.is_none() {
+            self.devices[dev as usize].phase = phase;
+            return;
+        }
+        let live: Vec<u32> = (0..d.live.len() as u32)
+            .filter(|&k| d.live[k as usize])
+            .collect();
+        for &k in &live {
+            self.set_live(dev, k, false);
+        }
+        self.devices[dev as usize].phase = phase;
+        for &k in &live {
+            self.set_live(dev, k, true);
+        }
     }
 
     /// Kill every device of VM `vm`: no more steps, every vector stops.

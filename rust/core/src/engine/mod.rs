@@ -16,10 +16,12 @@ mod device;
 mod event;
 mod fire;
 mod guest;
+mod phases;
 mod results;
 mod sources;
 mod stalls;
 
+pub use phases::PhaseBooks;
 pub use results::{
     merge_results, replications_json, run_replications, RunResult, RunStats, UsageStats,
 };
@@ -60,7 +62,7 @@ pub struct Engine {
     events: Vec<(u64, Event)>,
     queues: Vec<DeliveryQueue>,
     handlers: Vec<CpuHandler>,
-    books: Books,
+    books: PhaseBooks,
     stats: RunStats,
     finished: bool,
 }
@@ -102,7 +104,15 @@ impl Engine {
                     })
                 })
                 .collect::<Result<Vec<u16>>>()?;
-            devices.push(Device::new(d, class)?);
+            let probe_class = d
+                .probe_rate
+                .map(|r| {
+                    sources.class_of(r).ok_or_else(|| {
+                        Error::InvalidArgument("rates: too many distinct rates".into())
+                    })
+                })
+                .transpose()?;
+            devices.push(Device::new(d, class, probe_class)?);
         }
         let ncpus = cfg.host.ncpus as usize;
         let queues = (0..ncpus)
@@ -123,7 +133,7 @@ impl Engine {
             events: Vec::new(),
             queues,
             handlers: vec![CpuHandler::default(); ncpus],
-            books: Books::default(),
+            books: PhaseBooks::default(),
             stats: RunStats::default(),
             finished: false,
             cfg,
@@ -148,8 +158,13 @@ impl Engine {
         }));
     }
 
-    /// The outcome books so far.
-    pub fn books(&self) -> &Books {
+    /// The outcome books so far, over both phases.
+    pub fn books(&self) -> Books {
+        self.books.total()
+    }
+
+    /// The books so far, by phase.
+    pub fn phase_books(&self) -> &PhaseBooks {
         &self.books
     }
 
@@ -312,6 +327,51 @@ mod tests {
         let chunked = e.result().unwrap();
         assert_eq!(chunked.stats.resize_requests, whole.stats.resize_requests);
         assert!(chunked.books.fired > 0);
+    }
+
+    #[test]
+    fn books_are_kept_by_phase_and_sum_to_the_totals() {
+        use crate::books::Outcome;
+        use crate::config::Phase;
+        // Probe: entries 0 and 1 live at 1,000/s for 10 ms; runtime: the
+        // same vectors at 50,000/s for 10 ms, with a resize in each phase.
+        let program = vec![
+            Step::now(Action::Enable),
+            Step::now(Action::Unmask { entry: 0 }),
+            Step::now(Action::Unmask { entry: 1 }),
+            Step::after(
+                10_000_000,
+                Action::Phase {
+                    phase: Phase::Runtime,
+                },
+            ),
+            Step::now(Action::Unmask { entry: 2 }),
+            Step::after(10_000_000, Action::Wait),
+        ];
+        let device = DeviceConfig::new(4)
+            .rate(50_000.0)
+            .probe_rate(1_000.0)
+            .program(program);
+        let cfg = SimConfig::builder()
+            .device(device)
+            .max_time_ns(30_000_000)
+            .seed(5)
+            .build()
+            .unwrap();
+        let r = Engine::new(cfg).unwrap().run().unwrap();
+        let (probe, runtime) = (r.phases.books(Phase::Probe), r.phases.books(Phase::Runtime));
+        assert_eq!(probe.fired + runtime.fired, r.books.fired);
+        for o in Outcome::ALL {
+            assert_eq!(probe.get(o) + runtime.get(o), r.books.get(o), "{o:?}");
+        }
+        // ≈ 2 × 1,000/s × 10 ms in probe, ≈ 3 × 50,000/s × 10 ms at runtime.
+        assert!((5..=45).contains(&probe.fired), "{}", probe.fired);
+        assert!(runtime.fired > 1_000, "{}", runtime.fired);
+        assert_eq!(r.phases.requests(Phase::Probe), 2);
+        assert_eq!(r.phases.requests(Phase::Runtime), 1);
+        assert!(
+            runtime.get(Outcome::Lost) > 0 && probe.get(Outcome::Lost) < runtime.get(Outcome::Lost)
+        );
     }
 
     #[test]

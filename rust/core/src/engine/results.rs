@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use super::Engine;
+use super::{Engine, PhaseBooks};
 use crate::books::{Books, Outcome};
-use crate::config::SimConfig;
+use crate::config::{Phase, SimConfig};
 use crate::error::{Error, Result};
 use crate::host::Usage;
 
@@ -93,8 +93,10 @@ impl From<Usage> for UsageStats {
 /// A finished run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
-    /// The outcome books (conservation checked).
+    /// The outcome books over the whole run (conservation checked).
     pub books: Books,
+    /// The books and resize requests by phase (they sum to the totals).
+    pub phases: PhaseBooks,
     /// Everything else.
     pub stats: RunStats,
 }
@@ -113,17 +115,24 @@ impl RunResult {
     /// The result as a JSON object: `{"books": {"fired", "outcomes": {name:
     /// count, …}}, "stats": {…}}`. Keys sort, so equal runs give equal bytes.
     pub fn to_json(&self) -> Result<String> {
-        let outcomes: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+        let books = |b: &Books| {
+            let outcomes: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+                .iter()
+                .map(|o| (o.name().to_string(), serde_json::Value::from(b.get(*o))))
+                .collect();
+            serde_json::json!({ "fired": b.fired, "outcomes": outcomes })
+        };
+        let phases: serde_json::Map<String, serde_json::Value> = Phase::ALL
             .iter()
-            .map(|o| {
-                (
-                    o.name().to_string(),
-                    serde_json::Value::from(self.books.get(*o)),
-                )
+            .map(|&p| {
+                let mut v = books(&self.phases.books(p));
+                v["resizes"] = serde_json::Value::from(self.phases.requests(p));
+                (p.name().to_string(), v)
             })
             .collect();
         let value = serde_json::json!({
-            "books": { "fired": self.books.fired, "outcomes": outcomes },
+            "books": books(&self.books),
+            "phases": phases,
             "stats": self.stats,
         });
         serde_json::to_string(&value).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
@@ -138,28 +147,52 @@ impl RunResult {
         struct BooksJson {
             fired: u64,
             outcomes: std::collections::BTreeMap<String, u64>,
+            #[serde(default)]
+            resizes: u64,
         }
         #[derive(serde::Deserialize)]
         struct ResultJson {
             books: BooksJson,
+            phases: std::collections::BTreeMap<String, BooksJson>,
             stats: RunStats,
         }
         let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("result: {e}"));
-        let r: ResultJson = serde_json::from_str(text).map_err(|e| bad(&e))?;
-        let mut books = Books {
-            fired: r.books.fired,
-            ..Books::default()
+        let parse = |b: &BooksJson| -> Result<Books> {
+            let mut books = Books {
+                fired: b.fired,
+                ..Books::default()
+            };
+            for (name, n) in &b.outcomes {
+                let o = Outcome::ALL
+                    .into_iter()
+                    .find(|o| o.name() == name)
+                    .ok_or_else(|| bad(&format!("unknown outcome {name:?}")))?;
+                books.outcomes[o as usize] = *n;
+            }
+            books.check()?;
+            Ok(books)
         };
-        for (name, n) in &r.books.outcomes {
-            let o = Outcome::ALL
-                .into_iter()
-                .find(|o| o.name() == name)
-                .ok_or_else(|| bad(&format!("unknown outcome {name:?}")))?;
-            books.outcomes[o as usize] = *n;
+        let r: ResultJson = serde_json::from_str(text).map_err(|e| bad(&e))?;
+        let mut by_phase = [Books::default(); 2];
+        let mut requests = [0u64; 2];
+        for p in Phase::ALL {
+            let b = r
+                .phases
+                .get(p.name())
+                .ok_or_else(|| bad(&format!("missing phase {:?}", p.name())))?;
+            by_phase[p as usize] = parse(b)?;
+            requests[p as usize] = b.resizes;
         }
-        books.check()?;
+        let phases = PhaseBooks::from_parts(by_phase, requests);
+        let books = parse(&r.books)?;
+        if phases.total() != books {
+            return Err(Error::Accounting(
+                "result: the phases do not sum to the books".into(),
+            ));
+        }
         Ok(Self {
             books,
+            phases,
             stats: r.stats,
         })
     }
@@ -246,10 +279,12 @@ pub fn run_replications(cfg: &SimConfig, seeds: &[u64], threads: usize) -> Resul
 pub fn merge_results(results: &[RunResult]) -> Result<RunResult> {
     let mut merged = RunResult {
         books: Books::default(),
+        phases: PhaseBooks::default(),
         stats: RunStats::default(),
     };
     for r in results {
         merged.books.merge(&r.books);
+        merged.phases.merge(&r.phases);
         merged.stats.merge(&r.stats);
     }
     merged.books.check()?;
@@ -305,8 +340,15 @@ impl Engine {
             stats.max_queue_wait_ns = stats.max_queue_wait_ns.max(h.max_wait_ns);
         }
         self.books.check()?;
+        let books = self.books.total();
+        if self.books.total_requests() != stats.resize_requests {
+            return Err(Error::Accounting(
+                "resize requests by phase do not sum to the total".into(),
+            ));
+        }
         Ok(RunResult {
-            books: self.books,
+            books,
+            phases: self.books,
             stats,
         })
     }
