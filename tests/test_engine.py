@@ -97,10 +97,12 @@ class _PastTheTable(NoresizePolicy):
 
 
 class _Granting(NoresizePolicy):
+    """Grants 4 vectors and has the host request them at once."""
+
     name = "grant-4"
 
-    def negotiate(self, dev: int, minvec: int, maxvec: int) -> int | None:
-        return 4
+    def negotiate(self, dev: int, minvec: int, maxvec: int) -> tuple[int, bool]:  # type: ignore[override]
+        return 4, True
 
     def enable(self, dev: int) -> list[Any]:
         return []

@@ -35,6 +35,7 @@ POLICY_NORESIZE = {
     "upfront_count": 0,
     "grant": "all",
     "grant_n": 1,
+    "request_at_grant": False,
     "ims_store": "device",
 }
 TIMING_DEFAULT = {

@@ -417,7 +417,8 @@ class RemapResult:
     @property
     def fault(self) -> str | None:
         """Fault reason: not_present, index_out_of_range, sid_mismatch, reserved_svt,
-        compat_format_blocked, not_in_interrupt_window, no_table; None when delivered."""
+        compat_format_blocked, not_in_interrupt_window, no_table, reserved_request_field; None
+        when delivered."""
     @property
     def fault_index(self) -> int | None:
         """The index the blocked request named, if any."""

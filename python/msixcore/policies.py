@@ -58,12 +58,12 @@ from msixcore.engine_config import MAX_ENTRIES
 from msixcore.versions import DEFAULT_QEMU, behaviours
 
 __all__ = [
-    "MAX_ENTRIES",
     "DynamicPolicy",
     "Grant",
     "HypercallPolicy",
     "ImsPolicy",
     "ImsStore",
+    "NegotiateAnswer",
     "NoresizePolicy",
     "Op",
     "Policy",
@@ -85,6 +85,9 @@ __all__ = [
 
 Op = tuple[str] | tuple[str, int] | tuple[str, list[bool]] | tuple[str, list[bool], bool]
 """One host operation (see the module documentation)."""
+
+NegotiateAnswer = int | tuple[int, bool]
+"""A hypercall host's answer to ``negotiate``: a count, or ``(count, request_at_grant)``."""
 
 Grant = Literal["all", "n", "refuse"]
 """How a hypercall host answers ``MSIX_ENABLE`` (``policy.grant``)."""
@@ -168,9 +171,10 @@ class Policy(Protocol):
     name: str
     """Short name for reports."""
 
-    def negotiate(self, dev: int, minvec: int, maxvec: int) -> int | None:
+    def negotiate(self, dev: int, minvec: int, maxvec: int) -> NegotiateAnswer | None:
         """``pci_enable_msix_range(minvec, maxvec)`` on device ``dev``: ``None`` for
-        no hypercall, or the most vectors the host grants (0 refuses)."""
+        no hypercall, the most vectors the host grants (0 refuses; each is
+        requested at the guest's unmask), or ``(count, request_at_grant)``."""
         ...
 
     def enable(self, dev: int) -> list[Op]:
@@ -530,6 +534,11 @@ class HypercallPolicy:
     ``trap_fallback``, else they cannot be trapped (IMS in guest RAM) and an
     unmask leaves the vector without host setup (``untrapped``). After a refused
     negotiation the driver runs without MSI-X until it disables.
+
+    As the seed proposes it, the grant only allocates the vectors (reservations
+    under reservation mode) and each is requested at the guest's unmask, a
+    per-vector operation that can still fail; ``request_at_grant`` requests
+    every granted vector at ``MSIX_ENABLE`` instead.
     """
 
     name = "py-hypercall"
@@ -542,11 +551,13 @@ class HypercallPolicy:
         *,
         entries: Sequence[int] | None = None,
         qemu: str = DEFAULT_QEMU,
+        request_at_grant: bool = False,
     ) -> None:
         if grant not in _GRANTS:
             raise InvalidArgument(f"grant: unknown grant {grant!r} (known: {', '.join(_GRANTS)})")
         self.grant: Grant = grant
         self.grant_n = grant_n
+        self.request_at_grant = request_at_grant
         self.entries = None if entries is None else list(entries)
         self.fallback = NoresizePolicy(entries, qemu=qemu) if trap_fallback else None
         self.drivers: dict[int, int | None] = {}
@@ -560,13 +571,16 @@ class HypercallPolicy:
         else:
             self.drivers[dev] = granted
 
-    def negotiate(self, dev: int, minvec: int, maxvec: int) -> int | None:
-        """An ``MSIX_ENABLE`` hypercall granting ``maxvec``, at most ``grant_n``, or 0."""
+    def negotiate(self, dev: int, minvec: int, maxvec: int) -> tuple[int, bool]:
+        """An ``MSIX_ENABLE`` hypercall granting ``maxvec``, at most ``grant_n``, or 0,
+        and whether the host requests the grant at once."""
         if self.grant == "all":
-            return maxvec
-        if self.grant == "n":
-            return min(maxvec, self.grant_n)
-        return 0
+            grant = maxvec
+        elif self.grant == "n":
+            grant = min(maxvec, self.grant_n)
+        else:
+            grant = 0
+        return grant, self.request_at_grant
 
     def negotiated(self, dev: int, granted: int | None) -> None:
         """The driver holds ``granted`` vectors, or was refused (``None``)."""
@@ -579,9 +593,12 @@ class HypercallPolicy:
         return []
 
     def unmask(self, dev: int, entry: int) -> list[Op]:
-        """Nothing inside a grant (set up already); trapped or ``untrapped`` for
-        an unaware driver."""
+        """Inside a grant: the host's ``request_irq`` of the vector (nothing if
+        the grant was requested at once); trapped or ``untrapped`` for an
+        unaware driver."""
         if dev in self.drivers:
+            if self.drivers[dev] is not None and not self.request_at_grant:
+                return [set_signalling(entry)]
             return []
         if self.fallback is not None:
             return self.fallback.unmask(dev, entry)
@@ -627,6 +644,7 @@ class ImsPolicy:
         *,
         entries: Sequence[int] | None = None,
         qemu: str = DEFAULT_QEMU,
+        request_at_grant: bool = False,
     ) -> None:
         if store not in _IMS_STORES:
             raise InvalidArgument(
@@ -636,10 +654,17 @@ class ImsPolicy:
         self.inner: DynamicPolicy | HypercallPolicy = (
             DynamicPolicy(entries, qemu=qemu)
             if store == "device"
-            else HypercallPolicy(grant, grant_n, trap_fallback=False, entries=entries, qemu=qemu)
+            else HypercallPolicy(
+                grant,
+                grant_n,
+                trap_fallback=False,
+                entries=entries,
+                qemu=qemu,
+                request_at_grant=request_at_grant,
+            )
         )
 
-    def negotiate(self, dev: int, minvec: int, maxvec: int) -> int | None:
+    def negotiate(self, dev: int, minvec: int, maxvec: int) -> NegotiateAnswer | None:
         """Local in a device store; an ``MSIX_ENABLE`` hypercall in guest RAM."""
         return self.inner.negotiate(dev, minvec, maxvec)
 
@@ -683,10 +708,15 @@ def template(policy: Mapping[str, Any], entries: Sequence[int], qemu: str = DEFA
         return UpfrontPolicy(int(policy.get("upfront_count", 0)), entries=entries, qemu=qemu)
     if kind == "dynamic":
         return DynamicPolicy(entries, qemu=qemu)
+    at_grant = bool(policy.get("request_at_grant", False))
     if kind == "hypercall":
-        return HypercallPolicy(grant, grant_n, trap_fallback=True, entries=entries, qemu=qemu)
+        return HypercallPolicy(
+            grant, grant_n, True, entries=entries, qemu=qemu, request_at_grant=at_grant
+        )
     if kind == "ims":
         store = policy.get("ims_store", "device")
-        return ImsPolicy(store, grant, grant_n, entries=entries, qemu=qemu)
+        return ImsPolicy(
+            store, grant, grant_n, entries=entries, qemu=qemu, request_at_grant=at_grant
+        )
     known = "noresize, upfront, hypercall, dynamic, ims"
     raise InvalidArgument(f"policy.kind: unknown policy {kind!r} (known: {known})")

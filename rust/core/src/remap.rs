@@ -64,6 +64,9 @@ pub enum FaultReason {
     NotInInterruptWindow,
     /// AMD: the requester has no interrupt remapping table.
     NoTable,
+    /// A reserved field of the request itself is set: SHV with data bits
+    /// 31:16 non-zero (VT-d reason 20h; QEMU `vtd_interrupt_remap_msi`).
+    ReservedRequestField,
 }
 
 impl FaultReason {
@@ -77,6 +80,7 @@ impl FaultReason {
             FaultReason::CompatFormatBlocked => "compat_format_blocked",
             FaultReason::NotInInterruptWindow => "not_in_interrupt_window",
             FaultReason::NoTable => "no_table",
+            FaultReason::ReservedRequestField => "reserved_request_field",
         }
     }
 }
@@ -146,6 +150,10 @@ pub enum DecodeError {
     /// The address is outside 0x0000_0000_FEEx_xxxx.
     #[error("address {0:#x} is not in the interrupt window 0xFEEx_xxxx")]
     NotInInterruptWindow(u64),
+    /// A remappable-format request with SHV set whose data bits 31:16 are not
+    /// zero: reserved (VT-d spec, remappable interrupt request format).
+    #[error("remappable request with SHV and reserved data bits {0:#x}")]
+    ReservedData(u32),
 }
 
 impl From<DecodeError> for Error {
@@ -238,8 +246,11 @@ pub fn decode_msi(msg: &MsiMessage) -> std::result::Result<Decoded, DecodeError>
         let lo = (a >> MSI_ADDR_HANDLE_LO_SHIFT) & MSI_ADDR_HANDLE_LO_MASK;
         let hi = (a >> MSI_ADDR_HANDLE_15_SHIFT) & 1;
         let handle = (lo | (hi << 15)) as u16;
-        let sub_handle =
-            bit(MSI_ADDR_SHV_SHIFT).then_some((msg.data & MSI_DATA_SUBHANDLE_MASK) as u16);
+        let shv = bit(MSI_ADDR_SHV_SHIFT);
+        if shv && msg.data & !MSI_DATA_SUBHANDLE_MASK != 0 {
+            return Err(DecodeError::ReservedData(msg.data));
+        }
+        let sub_handle = shv.then_some((msg.data & MSI_DATA_SUBHANDLE_MASK) as u16);
         Ok(Decoded::Remappable(RemappableMsi { handle, sub_handle }))
     } else {
         let d = msg.data;
@@ -400,6 +411,10 @@ impl InterruptRemapper {
         };
         let decoded = match decode_msi(msg) {
             Ok(d) => d,
+            Err(DecodeError::ReservedData(_)) => {
+                let f = fault(None, FaultReason::ReservedRequestField);
+                return block(&mut self.log, f, false);
+            }
             Err(DecodeError::NotInInterruptWindow(_)) => {
                 let f = fault(None, FaultReason::NotInInterruptWindow);
                 return block(&mut self.log, f, false);
@@ -535,6 +550,29 @@ mod tests {
     use crate::amd_irte::AmdIrte;
     use crate::irte::{Irte, IrteFields};
     use proptest::prelude::*;
+
+    #[test]
+    fn shv_with_reserved_data_bits_is_a_reserved_field_fault() {
+        let mut r = InterruptRemapper::new(64, false).unwrap();
+        let i = r.table_mut().alloc(2).unwrap();
+        r.table_mut()
+            .set(u32::from(i) + 1, Irte::remapped(0x40, 1))
+            .unwrap();
+        let good = compose_msi(i, Some(1));
+        assert!(matches!(r.remap(0, &good), RemapResult::Remapped(_)));
+        // Data bits 31:16 are reserved when SHV is set (VT-d reason 20h).
+        let bad = MsiMessage::new(good.address, good.data | 0x1_0000);
+        assert_eq!(decode_msi(&bad), Err(DecodeError::ReservedData(0x1_0001)));
+        match r.remap(0, &bad) {
+            RemapResult::Blocked { fault, .. } => {
+                assert_eq!(fault.reason, FaultReason::ReservedRequestField);
+            }
+            other @ RemapResult::Remapped(_) => panic!("delivered: {other:?}"),
+        }
+        // Without SHV the data bits are not the sub-handle: no such check.
+        let plain = MsiMessage::new(compose_msi(i + 1, None).address, 0x1_0000);
+        assert!(matches!(r.remap(0, &plain), RemapResult::Remapped(_)));
+    }
 
     #[test]
     fn compose_bit_positions() {

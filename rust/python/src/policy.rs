@@ -8,7 +8,8 @@
 //! `("enable_vectors", [bool, ...])` or `("enable_vectors", [bool, ...],
 //! closes_resize)`, `("set_signalling", k)`, `("add_vector", k)`,
 //! `("switch_to_userspace", k)`, `("hypercall",)` and `("untrapped", k)`.
-//! `negotiate` returns `None` (no hypercall) or the most vectors to grant;
+//! `negotiate` returns `None` (no hypercall), the most vectors to grant (each
+//! requested at the guest's unmask) or `(count, request_at_grant)`;
 //! the optional `negotiated(dev, granted)` hears the host's answer and the
 //! optional `rollback(dev)` is called when `fail_request` refuses an action.
 
@@ -168,11 +169,17 @@ impl Policy for PyPolicy {
             if out.is_none() {
                 return Ok(Negotiation::Local);
             }
-            out.extract::<u32>()
-                .map(|grant| Negotiation::Hypercall { grant })
+            // A count (each vector requested at the guest's unmask), or
+            // (count, request_at_grant).
+            let parsed = out
+                .extract::<u32>()
+                .map(|grant| (grant, false))
+                .or_else(|_| out.extract::<(u32, bool)>());
+            parsed
+                .map(|(grant, request)| Negotiation::Hypercall { grant, request })
                 .map_err(|_| {
                     Error::InvalidArgument(format!(
-                        "policy.negotiate returned {out}, not None or a count"
+                        "policy.negotiate returned {out}, not None, a count or (count, bool)"
                     ))
                 })
         })

@@ -68,7 +68,8 @@ impl PyRemapResult {
         self.target().and_then(|t| t.irte_index)
     }
     /// Fault reason: not_present, index_out_of_range, sid_mismatch, reserved_svt,
-    /// compat_format_blocked, not_in_interrupt_window, no_table; None when delivered.
+    /// compat_format_blocked, not_in_interrupt_window, no_table, reserved_request_field;
+    /// None when delivered.
     #[getter]
     fn fault(&self) -> Option<&'static str> {
         self.fault_ref().map(|(f, _)| f.reason.as_str())

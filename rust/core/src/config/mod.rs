@@ -168,6 +168,9 @@ pub struct PolicyConfig {
     pub grant: Grant,
     /// `hypercall` with `grant = "n"`: the most vectors granted.
     pub grant_n: u32,
+    /// `hypercall`: request every granted vector at MSIX_ENABLE (the
+    /// host's `request_irq` at grant) instead of at each guest unmask.
+    pub request_at_grant: bool,
     /// `ims`: where the device keeps its interrupt messages.
     pub ims_store: ImsStore,
 }
@@ -180,6 +183,7 @@ impl Default for PolicyConfig {
             upfront_count: 0,
             grant: Grant::All,
             grant_n: 1,
+            request_at_grant: false,
             ims_store: ImsStore::Device,
         }
     }

@@ -18,6 +18,11 @@ pub(super) struct Device {
     pub dead: Vec<bool>,
     /// Entry k's rate class at runtime.
     pub class: Vec<u16>,
+    /// Entry k's rate class as configured (before any queue folded onto it).
+    pub base_class: Vec<u16>,
+    /// Traffic folded onto entry k from entries past a short grant, per
+    /// second (allocated at the first fold).
+    pub folded: Vec<f64>,
     /// The rate class of every entry during the probe phase, when it has its
     /// own rate.
     pub probe_class: Option<u16>,
@@ -71,6 +76,8 @@ impl Device {
             table: VectorTable::new(n, disabled_mode(cfg.semantics))?,
             live: vec![false; n],
             dead: vec![false; n],
+            base_class: class.clone(),
+            folded: Vec::new(),
             class,
             probe_class,
             phase: Phase::Probe,

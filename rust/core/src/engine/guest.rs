@@ -42,11 +42,13 @@ impl Engine {
         let mut answer: Option<(GuestAction, StepResult)> = None;
         let mut request = false;
         let mut phase_change = None;
+        let mut fold = None;
         match step.action {
             Action::Wait => {}
             Action::Phase { phase } => phase_change = Some(phase),
             Action::Negotiate { minvec, maxvec } => {
                 let d = &mut self.devices[di];
+                fold = Some(None); // a new grant: queues spread afresh
                 match policy::negotiate(&mut ctx, policy, minvec, maxvec)? {
                     Negotiated::Local(n) | Negotiated::Granted(n) => d.granted = n,
                     Negotiated::Refused => {
@@ -68,6 +70,12 @@ impl Engine {
                 let d = &mut self.devices[di];
                 if entry >= d.granted {
                     self.stats.unmasks_skipped += 1;
+                    // A driver granted fewer vectors than queues spreads the
+                    // queues over the vectors it has: this queue's traffic
+                    // goes to vector entry mod granted.
+                    if d.granted > 0 {
+                        fold = Some(Some((entry, entry % d.granted)));
+                    }
                 } else {
                     // A new highest entry since enable: what QEMU resizes on
                     // under NORESIZE, whatever the policy does with it.
@@ -99,6 +107,11 @@ impl Engine {
         let done = ctx.clock.max(now);
         if let Some(phase) = phase_change {
             self.set_phase(dev, phase);
+        }
+        match fold {
+            Some(Some((from, to))) => self.fold_traffic(dev, from, to),
+            Some(None) => self.unfold_traffic(dev),
+            None => {}
         }
         // The guest's own events, then the host's effects, then the step's
         // completion events: a stable sort by time below keeps that order
@@ -223,6 +236,53 @@ impl Engine {
         }
         self.devices[dev as usize].phase = phase;
         for &k in &live {
+            self.set_live(dev, k, true);
+        }
+    }
+
+    /// Fold entry `from`'s configured traffic onto entry `to` (a queue the
+    /// driver spreads over the vectors it was granted).
+    fn fold_traffic(&mut self, dev: u32, from: u32, to: u32) {
+        let d = &mut self.devices[dev as usize];
+        let rate = self.sources.classes[d.base_class[from as usize] as usize].rate;
+        if d.folded.is_empty() {
+            d.folded = vec![0.0; d.live.len()];
+        }
+        d.folded[to as usize] += rate;
+        let total =
+            self.sources.classes[d.base_class[to as usize] as usize].rate + d.folded[to as usize];
+        // Past u16::MAX distinct rates the fold keeps its last class (a
+        // bound no real program reaches; the books stay balanced either way).
+        if let Some(class) = self.sources.class_of(total) {
+            self.set_class(dev, to, class);
+        }
+    }
+
+    /// Undo every fold of device `dev` (a new grant).
+    fn unfold_traffic(&mut self, dev: u32) {
+        let d = &mut self.devices[dev as usize];
+        if d.folded.is_empty() {
+            return;
+        }
+        d.folded.clear();
+        for k in 0..d.live.len() as u32 {
+            let base = self.devices[dev as usize].base_class[k as usize];
+            self.set_class(dev, k, base);
+        }
+    }
+
+    /// Move entry `k` of `dev` to rate class `class`, live or not.
+    fn set_class(&mut self, dev: u32, k: u32, class: u16) {
+        let d = &self.devices[dev as usize];
+        if d.class[k as usize] == class {
+            return;
+        }
+        let live = d.live[k as usize];
+        if live {
+            self.set_live(dev, k, false);
+        }
+        self.devices[dev as usize].class[k as usize] = class;
+        if live {
             self.set_live(dev, k, true);
         }
     }

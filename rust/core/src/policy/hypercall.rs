@@ -27,6 +27,8 @@ pub(crate) struct HypercallPolicy {
     drivers: Vec<Driver>,
     grant: Grant,
     grant_n: u32,
+    /// Request every granted vector at MSIX_ENABLE instead of at the guest's unmask.
+    request_at_grant: bool,
     /// Trapped writes of unaware guests, or `None` when they cannot be
     /// trapped (IMS in guest RAM).
     fallback: Option<QemuPolicy>,
@@ -51,6 +53,7 @@ impl HypercallPolicy {
             drivers: vec![Driver::Unaware; entries.len()],
             grant: cfg.grant,
             grant_n: cfg.grant_n,
+            request_at_grant: cfg.request_at_grant,
             fallback,
             label: label.to_string(),
         })
@@ -81,7 +84,10 @@ impl Policy for HypercallPolicy {
             Grant::N => maxvec.min(self.grant_n),
             Grant::Refuse => 0,
         };
-        Ok(Negotiation::Hypercall { grant })
+        Ok(Negotiation::Hypercall {
+            grant,
+            request: self.request_at_grant,
+        })
     }
 
     fn negotiated(&mut self, dev: u32, granted: Option<u32>) -> Result<()> {
@@ -97,7 +103,12 @@ impl Policy for HypercallPolicy {
 
     fn unmask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>> {
         match (self.driver(dev), &mut self.fallback) {
-            // The grant is set up already (the engine skips entries past it).
+            // The grant is allocated (reservations under reservation mode);
+            // the driver's request_irq takes the vector now, and may fail.
+            // (The engine folds entries past the grant onto granted ones.)
+            (Driver::Granted(_), _) if !self.request_at_grant => {
+                Ok(vec![HostOp::SetSignalling { vector: k }])
+            }
             (Driver::Granted(_) | Driver::Refused, _) => Ok(Vec::new()),
             (Driver::Unaware, Some(q)) => q.unmask(dev, k),
             (Driver::Unaware, None) => Ok(vec![HostOp::Untrapped { vector: k }]),

@@ -31,6 +31,9 @@ pub enum Negotiation {
     Hypercall {
         /// The most vectors the host will grant.
         grant: u32,
+        /// Request every granted vector at once (`request_irq` at grant);
+        /// otherwise each is requested at the guest's unmask.
+        request: bool,
     },
 }
 

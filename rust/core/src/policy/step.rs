@@ -172,9 +172,9 @@ pub(crate) fn negotiate(
     minvec: u32,
     maxvec: u32,
 ) -> Result<Negotiated> {
-    let grant = match policy.negotiate(ctx.dev, minvec, maxvec)? {
+    let (grant, request) = match policy.negotiate(ctx.dev, minvec, maxvec)? {
         Negotiation::Local => return Ok(Negotiated::Local(maxvec)),
-        Negotiation::Hypercall { grant } => grant.min(maxvec),
+        Negotiation::Hypercall { grant, request } => (grant.min(maxvec), request),
     };
     ctx.exec_or_err(&HostOp::Hypercall)?;
     let granted = if grant == 0 || grant < minvec {
@@ -183,22 +183,23 @@ pub(crate) fn negotiate(
         if ctx.host.index_enabled(ctx.dev) {
             ctx.exec_or_err(&HostOp::DisableIndex)?;
         }
-        grant_most(ctx, minvec, grant)?
+        grant_most(ctx, minvec, grant, request)?
     };
     policy.negotiated(ctx.dev, granted)?;
     Ok(granted.map_or(Negotiated::Refused, Negotiated::Granted))
 }
 
-/// Set up the most vectors that fit in `minvec..=want`: `want` first, then a
-/// binary search; the index is left enabled with the grant, or disabled.
-fn grant_most(ctx: &mut Ctx<'_>, minvec: u32, want: u32) -> Result<Option<u32>> {
-    if try_grant(ctx, want)? {
+/// Set up the most vectors that fit in `minvec..=want` (allocated, and
+/// requested too if `request`): `want` first, then a binary search; the
+/// index is left enabled with the grant, or disabled.
+fn grant_most(ctx: &mut Ctx<'_>, minvec: u32, want: u32, request: bool) -> Result<Option<u32>> {
+    if try_grant(ctx, want, request)? {
         return Ok(Some(want));
     }
     let (mut lo, mut hi, mut best) = (minvec, want - 1, None);
     while lo <= hi {
         let mid = lo + (hi - lo) / 2;
-        if try_grant(ctx, mid)? {
+        if try_grant(ctx, mid, request)? {
             best = Some(mid);
             ctx.exec_or_err(&HostOp::DisableIndex)?;
             lo = mid + 1;
@@ -209,7 +210,7 @@ fn grant_most(ctx: &mut Ctx<'_>, minvec: u32, want: u32) -> Result<Option<u32>> 
         }
     }
     if let Some(n) = best {
-        if !try_grant(ctx, n)? {
+        if !try_grant(ctx, n, request)? {
             return Err(Error::Accounting(format!(
                 "grant of {n} vectors failed on retry"
             )));
@@ -218,9 +219,9 @@ fn grant_most(ctx: &mut Ctx<'_>, minvec: u32, want: u32) -> Result<Option<u32>> 
     Ok(best)
 }
 
-fn try_grant(ctx: &mut Ctx<'_>, n: u32) -> Result<bool> {
+fn try_grant(ctx: &mut Ctx<'_>, n: u32, request: bool) -> Result<bool> {
     let op = HostOp::EnableVectors {
-        with_fd: vec![true; n as usize],
+        with_fd: vec![request; n as usize],
         closes_resize: false,
     };
     match ctx.exec(&op) {
@@ -253,7 +254,10 @@ mod tests {
         fn negotiate(&mut self, _: u32, _: u32, _: u32) -> Result<Negotiation> {
             Ok(self
                 .grant
-                .map_or(Negotiation::Local, |grant| Negotiation::Hypercall { grant }))
+                .map_or(Negotiation::Local, |grant| Negotiation::Hypercall {
+                    grant,
+                    request: true,
+                }))
         }
         fn negotiated(&mut self, _: u32, granted: Option<u32>) -> Result<()> {
             self.negotiated.push(granted);
