@@ -91,6 +91,7 @@ def test_storm_small_config_exactly() -> None:
         "program": program,
         "repeat": True,
         "start_ns": 0,
+        "closed_loop": None,
     }
     expected = {
         "seed": 5,
@@ -169,6 +170,7 @@ def test_fpga_small_config_exactly() -> None:
                 ],
                 "repeat": True,
                 "start_ns": 0,
+                "closed_loop": None,
             }
         ],
         "handler": HANDLER,

@@ -7,7 +7,7 @@ import pytest
 
 from msixcore import SCENARIOS, InvalidArgument, run_config
 from msixcore.cli import main
-from msixcore.simulation import OUTCOMES
+from msixcore.simulation import OUTCOMES, RunStats
 from msixcore.versions import behaviours, parse_version
 
 # Small parameters per scenario, so that every scenario runs in well under a second.
@@ -99,3 +99,23 @@ def test_qemu_before_8_2_resizes_one_entry_less_per_cycle() -> None:
     # Ten cycles each: 16 resizes per cycle and device under 8.2, 15 before.
     assert new.stats.end_time_ns == pytest.approx(old.stats.end_time_ns, rel=0.01)
     assert old.resizes == 2 * 15 * 10
+
+
+def _nvme(policy: str) -> RunStats:
+    # A short io_timeout keeps the run small; the defaults (30 s) behave the same.
+    params = {"vcpus": 4, "online": 3, "io_timeout": 0.2, "hold": 0.3, "duration": 0.4}
+    return run_config(SCENARIOS["nvme"].build(params, policy, 4)).stats
+
+
+def test_nvme_stale_queues_last_until_the_driver_timeout_under_noresize() -> None:
+    s = _nvme("noresize")
+    assert s.stalls > 0
+    # Every episode ended at its timeout (none open, none cut short).
+    assert s.stall_timeouts == s.stalls and s.stalls_open == 0
+    assert s.stall_time_ns == s.stalls * 200_000_000
+
+
+@pytest.mark.parametrize("policy", ["dynamic", "hypercall"])
+def test_nvme_has_no_stale_queue_without_resizes(policy: str) -> None:
+    s = _nvme(policy)
+    assert (s.stalls, s.stall_time_ns) == (0, 0)

@@ -32,6 +32,7 @@ __all__ = [
     "SEMANTICS",
     "TIMING_DEFAULTS",
     "ActionConfig",
+    "ClosedLoopConfig",
     "DeviceConfig",
     "HandlerConfig",
     "HostConfig",
@@ -137,6 +138,17 @@ class StepConfig(TypedDict):
     action: ActionConfig
 
 
+class ClosedLoopConfig(TypedDict):
+    """``devices[i].closed_loop``: request/response traffic on the entries from
+    ``from_entry`` on (``depth`` requests in flight, ``latency_ns`` each, a lost
+    completion stuck until ``timeout_ns``)."""
+
+    depth: int
+    latency_ns: int
+    timeout_ns: int
+    from_entry: NotRequired[int]
+
+
 class DeviceConfig(TypedDict):
     """One passed-through device and its guest driver's program."""
 
@@ -149,6 +161,7 @@ class DeviceConfig(TypedDict):
     rates: NotRequired[list[list[float]]]
     repeat: NotRequired[bool]
     start_ns: NotRequired[int]
+    closed_loop: NotRequired[ClosedLoopConfig | None]
 
 
 class HandlerConfig(TypedDict, total=False):

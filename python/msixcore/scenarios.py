@@ -771,8 +771,97 @@ HOST_PACKING = Scenario(
 )
 
 
+# --------------------------------------------------------------------------
+# nvme: a passed-through NVMe controller (docs/scenarios.md, docs/calibration.md)
+
+
+def _nvme_check(p: Params) -> None:
+    vcpus, online, table = _int(p, "vcpus"), _int(p, "online"), _int(p, "table")
+    _need(online <= vcpus, "online", f"must be ≤ vcpus ({vcpus}), got {online}")
+    _need(vcpus + 1 <= table, "vcpus", f"vcpus + 1 must be ≤ table ({table}), got {vcpus + 1}")
+
+
+def _nvme(p: Params, policy: str) -> dict[str, Any]:
+    vcpus, online, table = _int(p, "vcpus"), _int(p, "online"), _int(p, "table")
+    admin_cmd = _ns(p, "admin_cmd")
+    # nvme_probe -> nvme_pci_enable: one vector for the admin queue, requested.
+    program = [_step("negotiate", minvec=1, maxvec=1), _step("enable"), _step("unmask", entry=0)]
+    # nvme_setup_io_queues: the admin irq freed, every vector freed, 1 + N
+    # allocated (an affinity set over the possible CPUs), admin requested again.
+    program += [_step("mask", admin_cmd, entry=0), _step("disable")]
+    program += [_step("negotiate", minvec=2, maxvec=vcpus + 1), _step("enable")]
+    program += [_step("unmask", entry=0)]
+    # nvme_create_io_queues: per queue Create CQ + Create SQ (admin commands),
+    # then request_irq of its vector; one queue per online CPU.
+    program += [_step("unmask", 2 * admin_cmd, entry=k) for k in range(1, online + 1)]
+    program.append(_RUNTIME)
+    # CPU hotplug at runtime: each new CPU's queue is brought up (managed irq startup).
+    gap = _ns(p, "hotplug_gap")
+    program += [_step("unmask", gap, entry=k) for k in range(online + 1, vcpus + 1)]
+    program.append(_step("disable", _ns(p, "hold")))
+    device = _device(
+        table,
+        program,
+        rate=float(p["admin_rate"]),
+        semantics=str(p["semantics"]),
+        repeat=False,
+    )
+    device["closed_loop"] = {
+        "from_entry": 1,
+        "depth": _int(p, "depth"),
+        "latency_ns": _ns(p, "latency"),
+        "timeout_ns": _ns(p, "io_timeout"),
+    }
+    config = _config(policy, [device], p, ncpus=16)
+    # The admin queue's timeout for an open-loop (admin) completion lost.
+    config["stall_timeout_ns"] = _ns(p, "admin_timeout")
+    config["stop"] = {"max_time_ns": _ns(p, "duration"), "max_resizes": None}
+    return config
+
+
+NVME = Scenario(
+    name="nvme",
+    description=(
+        "a passed-through NVMe controller: the admin vector first, then the driver frees it "
+        "and asks for vCPUs + 1 vectors and brings the I/O queues up one by one with admin "
+        "commands in flight; at runtime CPU hotplug adds queues; closed-loop I/O throughout"
+    ),
+    params=(
+        _count("vcpus", 16, "guest vCPUs: one I/O queue each (vectors = vcpus + 1)", hi=2047),
+        _count("online", 12, "vCPUs online at boot; the rest are hotplugged at runtime"),
+        _count("table", 129, "MSI-X table entries (129 on current drives)"),
+        _count("depth", 4, "I/O requests in flight per queue (closed loop)", hi=65_536),
+        _seconds("latency", 53e-6, "mean device latency of one I/O: depth/latency ≈ 75k/s", True),
+        _rate("admin_rate", 100.0, "admin queue interrupts per second (open loop)"),
+        _seconds("admin_cmd", 50e-6, "one admin command (Create CQ / SQ) at probe", True),
+        _seconds("hotplug_gap", 1.0, "between two CPU hotplugs at runtime", True),
+        _seconds("io_timeout", 30.0, "nvme io_timeout: a lost I/O completion's stall", True),
+        _seconds("admin_timeout", 60.0, "nvme admin_timeout", True),
+        _seconds(
+            "hold", 35.0, "time with every queue up before the driver is removed", True
+        ),
+        _seconds("duration", 42.0, "simulated time of the run (past io_timeout)", True),
+        *_timing_params(),
+    ),
+    policies=("noresize", "upfront", "hypercall", "dynamic"),
+    builder=_nvme,
+    default_resizes=None,
+    check=_nvme_check,
+    notes=(
+        "nvme_probe, nvme_setup_io_queues and nvme_create_io_queues (drivers/nvme/host/pci.c): "
+        "the admin vector alone first, then 1 + N vectors with the I/O queues requested one "
+        "by one after their Create CQ/SQ admin commands. Each I/O queue runs closed loop: a "
+        "lost completion leaves its command stuck until io_timeout (30 s default, "
+        "drivers/nvme/host/core.c), the stale device of the seed thread; the queues stay up "
+        "past it (hold) so the episodes end at their timeout. Rates and latency: "
+        "docs/calibration.md."
+    ),
+)
+
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (STORM, MANAGED_HOTPLUG, NO_AUTOEN, SUBFUNCTION, FPGA, HOST_PACKING)
+    s.name: s
+    for s in (STORM, MANAGED_HOTPLUG, NO_AUTOEN, SUBFUNCTION, FPGA, NVME, HOST_PACKING)
 }
 """The built-in scenarios by name, in ``compare`` order."""
 

@@ -146,6 +146,7 @@ impl DeviceConfig {
             program: Vec::new(),
             repeat: false,
             start_ns: 0,
+            closed_loop: None,
         }
     }
     /// The VM it belongs to.

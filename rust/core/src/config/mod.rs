@@ -395,6 +395,30 @@ pub struct DeviceConfig {
     /// Time of the first step.
     #[serde(default)]
     pub start_ns: u64,
+    /// Request/response traffic on the entries from `from_entry` on, in
+    /// place of their Poisson rates.
+    #[serde(default)]
+    pub closed_loop: Option<ClosedLoop>,
+}
+
+/// Closed-loop (request/response) traffic: each live vector has `depth`
+/// requests in flight; a request completes after an exponential latency of
+/// mean `latency_ns` and its interrupt must be handled before the driver
+/// issues the next one. A lost completion stalls its request until the
+/// driver's timeout (NVMe `io_timeout`, a NIC's TX watchdog), which then
+/// reissues it: a stale-queue episode of exactly `timeout_ns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedLoop {
+    /// The first entry with closed-loop traffic (NVMe: 1, the I/O queues).
+    #[serde(default)]
+    pub from_entry: u32,
+    /// Requests in flight per vector (queue depth).
+    pub depth: u32,
+    /// Mean device latency of one request, ns.
+    pub latency_ns: u64,
+    /// The driver's timeout for a request whose completion never came, ns.
+    pub timeout_ns: u64,
 }
 
 /// One guest driver step: `delay_ns` after the previous step completed.

@@ -251,6 +251,27 @@ fn validate_device(d: &DeviceConfig, f: &str) -> Result<()> {
         }
         validate_rate(&g, *r)?;
     }
+    if let Some(c) = &d.closed_loop {
+        let g = format!("{f}.closed_loop");
+        if c.from_entry >= d.entries {
+            return Err(field_err(
+                &format!("{g}.from_entry"),
+                format!("entry {} is past the table of {}", c.from_entry, d.entries),
+            ));
+        }
+        if !(1..=65_536).contains(&c.depth) {
+            return Err(field_err(
+                &format!("{g}.depth"),
+                format!("must be 1..=65536, got {}", c.depth),
+            ));
+        }
+        if c.latency_ns == 0 {
+            return Err(field_err(&format!("{g}.latency_ns"), "must be > 0"));
+        }
+        if c.timeout_ns == 0 {
+            return Err(field_err(&format!("{g}.timeout_ns"), "must be > 0"));
+        }
+    }
     if d.repeat && !d.program.is_empty() && d.program.iter().all(|s| s.delay_ns == 0) {
         // Host steps may take no time (zero timings): a repeating program
         // with no delay could loop forever at one instant.

@@ -73,6 +73,7 @@ impl Engine {
                 for phase in latched {
                     self.books.settle_pending(phase, Outcome::Lost)?;
                 }
+                self.loops_reset(dev);
             }
         }
         Ok(())
@@ -166,6 +167,13 @@ impl Engine {
                 self.devices[md as usize].pos[mk as usize] = Some(p);
             }
         }
+        if self.is_closed_loop(dev, k) {
+            if on {
+                self.loop_start(dev, k);
+            } else {
+                self.loop_stop(dev, k);
+            }
+        }
     }
 
     /// Route what a table change released (pending vectors sent late) and
@@ -185,7 +193,11 @@ impl Engine {
             let outcome = self.deliver(dev, k as u32, msg);
             let phase = self.devices[dev as usize].latched_phase(k);
             self.books.settle_pending(phase, outcome)?;
-            self.track_stall(dev, k as u32, outcome);
+            if self.is_closed_loop(dev, k as u32) {
+                self.loop_released(dev, k as u32, outcome);
+            } else {
+                self.track_stall(dev, k as u32, outcome);
+            }
         }
         Ok(())
     }

@@ -23,6 +23,10 @@ pub(super) struct Device {
     /// Traffic folded onto entry k from entries past a short grant, per
     /// second (allocated at the first fold).
     pub folded: Vec<f64>,
+    /// The first entry with closed-loop traffic, if the device has any.
+    pub closed_from: Option<u32>,
+    /// Each entry's closed-loop state (empty without closed-loop traffic).
+    pub loops: Vec<super::closed_loop::LoopState>,
     /// The rate class of every entry during the probe phase, when it has its
     /// own rate.
     pub probe_class: Option<u16>,
@@ -78,6 +82,12 @@ impl Device {
             dead: vec![false; n],
             base_class: class.clone(),
             folded: Vec::new(),
+            closed_from: cfg.closed_loop.as_ref().map(|c| c.from_entry),
+            loops: if cfg.closed_loop.is_some() {
+                vec![super::closed_loop::LoopState::default(); n]
+            } else {
+                Vec::new()
+            },
             class,
             probe_class,
             phase: Phase::Probe,
@@ -115,8 +125,9 @@ impl Device {
     /// Entry `k`'s rate class in the current phase.
     #[inline]
     pub fn class_of(&self, k: usize) -> u16 {
+        let closed = self.closed_from.is_some_and(|f| k >= f as usize);
         match (self.phase, self.probe_class) {
-            (Phase::Probe, Some(c)) => c,
+            (Phase::Probe, Some(c)) if !closed => c,
             _ => self.class[k],
         }
     }

@@ -23,6 +23,11 @@ impl Engine {
             // Exp(1) by the ziggurat method: no logarithm on the hot path.
             let e: f64 = Exp1.sample(&mut self.rng);
             let tf = self.now + e * gap;
+            // Closed-loop completions due first (they change neither the
+            // live set nor the rates, so the draw above stays valid).
+            while self.loops.next_time() < tf.min(horizon) {
+                self.loop_next()?;
+            }
             if tf >= horizon {
                 return Ok(());
             }

@@ -228,8 +228,9 @@ impl Engine {
             self.devices[dev as usize].phase = phase;
             return;
         }
+        // Closed-loop entries keep their (zero) Poisson class in every phase.
         let live: Vec<u32> = (0..d.live.len() as u32)
-            .filter(|&k| d.live[k as usize])
+            .filter(|&k| d.live[k as usize] && !d.closed_from.is_some_and(|f| k >= f))
             .collect();
         for &k in &live {
             self.set_live(dev, k, false);
@@ -243,6 +244,9 @@ impl Engine {
     /// Fold entry `from`'s configured traffic onto entry `to` (a queue the
     /// driver spreads over the vectors it was granted).
     fn fold_traffic(&mut self, dev: u32, from: u32, to: u32) {
+        if self.is_closed_loop(dev, from) || self.is_closed_loop(dev, to) {
+            return; // closed-loop traffic follows the queue depth, not a rate
+        }
         let d = &mut self.devices[dev as usize];
         let rate = self.sources.classes[d.base_class[from as usize] as usize].rate;
         if d.folded.is_empty() {

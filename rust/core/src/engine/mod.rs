@@ -12,6 +12,7 @@
 
 mod aggregated;
 mod apply;
+mod closed_loop;
 mod device;
 mod event;
 mod fire;
@@ -49,6 +50,8 @@ pub struct Engine {
     policy: Box<dyn Policy>,
     devices: Vec<Device>,
     sources: Sources,
+    /// Closed-loop completions and timeouts, in time order.
+    loops: closed_loop::ClosedLoops,
     rng: Xoshiro256PlusPlus,
     now: f64,
     heap: BinaryHeap<Reverse<Scheduled>>,
@@ -91,14 +94,19 @@ impl Engine {
         let mut sources = Sources::default();
         let mut devices = Vec::with_capacity(cfg.devices.len());
         for d in &cfg.devices {
+            let closed_from = d.closed_loop.as_ref().map(|c| c.from_entry);
             let class = (0..d.entries)
                 .map(|k| {
-                    let rate = d
-                        .rates
-                        .iter()
-                        .rev()
-                        .find(|(e, _)| *e == k)
-                        .map_or(d.rate, |(_, r)| *r);
+                    // Closed-loop entries fire on completions, not as Poisson sources.
+                    let rate = if closed_from.is_some_and(|f| k >= f) {
+                        0.0
+                    } else {
+                        d.rates
+                            .iter()
+                            .rev()
+                            .find(|(e, _)| *e == k)
+                            .map_or(d.rate, |(_, r)| *r)
+                    };
                     sources.class_of(rate).ok_or_else(|| {
                         Error::InvalidArgument("rates: too many distinct rates".into())
                     })
@@ -123,6 +131,7 @@ impl Engine {
             policy,
             devices,
             sources,
+            loops: closed_loop::ClosedLoops::default(),
             rng: Xoshiro256PlusPlus::seed_from_u64(cfg.seed),
             now: 0.0,
             heap: BinaryHeap::new(),
@@ -234,6 +243,7 @@ impl Engine {
             if self.sources.total_rate > 0.0 && !aggregated {
                 self.fire_until(horizon as f64)?;
             }
+            self.loops_until(horizon as f64)?;
             if next_ctl > limit {
                 self.now = self.now.max(limit as f64);
                 if Some(limit) == stop_at {
@@ -372,6 +382,48 @@ mod tests {
         assert!(
             runtime.get(Outcome::Lost) > 0 && probe.get(Outcome::Lost) < runtime.get(Outcome::Lost)
         );
+    }
+
+    fn closed_loop_device() -> DeviceConfig {
+        use crate::config::ClosedLoop;
+        // Queue depth 1, 20 µs device latency: ~50,000 completions/s per queue,
+        // each needing the previous one handled. Entries come up 100 µs apart.
+        let mut program = vec![Step::now(Action::Enable)];
+        program.extend((0..8).map(|k| Step::after(100_000, Action::Unmask { entry: k })));
+        let mut d = DeviceConfig::new(8).program(program);
+        d.closed_loop = Some(ClosedLoop {
+            from_entry: 0,
+            depth: 1,
+            latency_ns: 20_000,
+            timeout_ns: 2_000_000,
+        });
+        d
+    }
+
+    #[test]
+    fn a_lost_completion_stalls_its_queue_until_the_driver_timeout() {
+        let run = |policy| {
+            let cfg = SimConfig::builder()
+                .policy(policy)
+                .device(closed_loop_device())
+                .max_time_ns(20_000_000)
+                .seed(2)
+                .build()
+                .unwrap();
+            Engine::new(cfg).unwrap().run().unwrap()
+        };
+        let r = run(PolicyKind::Noresize);
+        // Resizes lose completions: each stalls its queue (depth 1) for
+        // exactly the 2 ms timeout, then the driver reissues it.
+        assert!(r.stats.stalls > 0);
+        assert_eq!(r.stats.stall_timeouts, r.stats.stalls - r.stats.stalls_open);
+        assert!(r.stats.stall_time_ns >= r.stats.stall_timeouts * 2_000_000);
+        assert!(r.books.get(crate::books::Outcome::Lost) > 0);
+        // Throughput follows the loop: ≈ 8 queues × 50,000/s × 19 ms at most.
+        assert!(r.books.fired < 8 * 50_000 * 20 / 1_000 + 2_000);
+        let d = run(PolicyKind::Dynamic);
+        assert_eq!((d.stats.stalls, d.books.get(crate::books::Outcome::Lost)), (0, 0));
+        assert!(d.books.fired > r.books.fired, "the stalled queues did less work");
     }
 
     #[test]

@@ -328,6 +328,7 @@ impl Engine {
         let end = self.now;
         let mut stats = self.stats.clone();
         self.settle_stalls(end, &mut stats);
+        self.settle_loops(end, &mut stats);
         stats.end_time_ns = end as u64;
         stats.alloc_failures = self.host.alloc_failures();
         stats.remap_faults = self.host.faults();
