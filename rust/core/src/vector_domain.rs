@@ -336,22 +336,38 @@ impl IrqSlab {
         u32::try_from(n).ok()
     }
 
-    /// Store `info` under the number `next_number` gave.
+    /// Store `info` under the number `next_number` gave (or a free one checked by the caller).
+    /// `slots` and `used` grow together, a whole word of numbers at a time, so an insert below
+    /// the end only sets its bit; `first_free_word` moves only when its word fills up.
+    #[inline]
     fn insert(&mut self, irq: u32, info: IrqInfo) {
         let i = irq as usize;
-        if i >= self.slots.len() {
-            self.slots.resize_with(i + 1, || None);
+        let w = i / 64;
+        if w >= self.used.len() {
+            self.grow(w);
         }
-        if i / 64 >= self.used.len() {
-            self.used.resize(i / 64 + 1, 0);
-        }
-        self.used[i / 64] |= 1 << (i % 64);
-        while self.first_free_word < self.used.len() && self.used[self.first_free_word] == u64::MAX
-        {
-            self.first_free_word += 1;
+        self.used[w] |= 1 << (i % 64);
+        if w == self.first_free_word && self.used[w] == u64::MAX {
+            self.advance_first_free();
         }
         if self.slots[i].replace(info).is_none() {
             self.len += 1;
+        }
+    }
+
+    /// Room for the numbers of word `w`: `used` gets words up to it, `slots` 64 entries each.
+    #[cold]
+    fn grow(&mut self, w: usize) {
+        self.used.resize(w + 1, 0);
+        self.slots.resize_with((w + 1) * 64, || None);
+    }
+
+    /// Move `first_free_word` past the full words (no word below it has a free bit).
+    #[cold]
+    fn advance_first_free(&mut self) {
+        while self.first_free_word < self.used.len() && self.used[self.first_free_word] == u64::MAX
+        {
+            self.first_free_word += 1;
         }
     }
 
@@ -384,6 +400,12 @@ impl IrqSlab {
     fn len(&self) -> usize {
         self.len
     }
+}
+
+/// The error for an irq number that is not allocated (`InvalidArgument`).
+#[cold]
+fn unknown_irq(irq: u32) -> Error {
+    Error::InvalidArgument(format!("irq {irq} is not allocated"))
 }
 
 fn sorted_set(cpus: &[u32]) -> Vec<u32> {
@@ -616,8 +638,26 @@ impl VectorDomain {
 
     // ------------------------------------------------------------------ matrix, recorded
 
-    /// Append one event to the log (when tracing) with the counters as they are now.
+    /// Append one event to the log when tracing (no accounting effect). Only the check is
+    /// inlined: with tracing off a call costs one test, no event is built.
+    #[inline]
     fn record(
+        &mut self,
+        op: MatrixOp,
+        irq: Option<u32>,
+        cpu: Option<u32>,
+        bit: Option<u32>,
+        flag: bool,
+    ) {
+        if self.trace.is_some() {
+            self.push_event(op, irq, cpu, bit, flag);
+        }
+    }
+
+    /// [`Self::record`]'s event, with the counters as they are now.
+    #[cold]
+    #[inline(never)]
+    fn push_event(
         &mut self,
         op: MatrixOp,
         irq: Option<u32>,
@@ -760,9 +800,7 @@ impl VectorDomain {
     }
     /// One interrupt, or `InvalidArgument` for an unknown number.
     pub fn irq(&self, irq: u32) -> Result<&IrqInfo> {
-        self.irqs
-            .get(irq)
-            .ok_or_else(|| Error::InvalidArgument(format!("irq {irq} is not allocated")))
+        self.irqs.get(irq).ok_or_else(|| unknown_irq(irq))
     }
     /// Every allocated irq, ascending.
     pub fn irqs(&self) -> impl Iterator<Item = (u32, &IrqInfo)> {
@@ -935,6 +973,20 @@ impl VectorDomain {
         let managed = info.managed;
         let held = info.target.take();
         let prev = info.moving.take();
+        self.free_vectors(irq, held, prev, managed);
+    }
+
+    /// The matrix side of `clear_irq_vector` for vectors already taken off the irq: `free` of
+    /// `held`, then of `prev` (the pending move's previous vector; only with a held vector, as
+    /// the kernel returns early without one).
+    #[inline]
+    fn free_vectors(
+        &mut self,
+        irq: u32,
+        held: Option<(u32, u32)>,
+        prev: Option<(u32, u32)>,
+        managed: bool,
+    ) {
         if let Some((cpu, vector)) = held {
             self.mx_free(irq, cpu, vector, managed);
             if let Some((pcpu, pvec)) = prev {
@@ -1300,6 +1352,17 @@ impl VectorDomain {
                 format!("irq {irq} is already requested (-EBUSY)"),
             ));
         }
+        if self.default_startup(info) {
+            return self.activate_default(irq);
+        }
+        self.startup(irq)
+    }
+
+    /// [`activate`](Self::activate) once the request is accepted (the irq exists and is not
+    /// requested), for any irq: the general `irq_startup`, with the accounting effects
+    /// `activate` documents.
+    fn startup(&mut self, irq: u32) -> Result<()> {
+        let info = self.irq(irq)?;
         if info.managed {
             let online = self.and_online(&info.affinity);
             if online.is_empty() {
@@ -1342,6 +1405,50 @@ impl VectorDomain {
         Ok(())
     }
 
+    /// Whether `irq_startup` of `info` is one `alloc_any`: a regular irq that is not activated,
+    /// holds its global reservation and no vector, with the default affinity (every CPU, not
+    /// set by the user) and no node, while the matrix's online maps are exactly the domain's
+    /// online CPUs. `assign_irq_vector_any_locked` without a node tries affinity ∩ online, then
+    /// all online: the same mask, the matrix's online set, so one `alloc_any` decides (a failed
+    /// attempt changes nothing and the second would fail alike); `irq_setup_affinity` then
+    /// finds the new vector already on an online CPU of its mask (the online mask): nothing
+    /// moves.
+    #[inline]
+    fn default_startup(&self, info: &IrqInfo) -> bool {
+        !info.managed
+            && !info.activated
+            && info.has_reserved
+            && info.target.is_none()
+            && info.moving.is_none()
+            && info.node.is_none()
+            && !info.affinity_set
+            && Arc::ptr_eq(&info.affinity, &self.all_cpus)
+            && self.online.len() == self.matrix.online_maps() as usize
+    }
+
+    /// `activate_reserved` + `irq_setup_affinity` for an irq [`Self::default_startup`]
+    /// accepted. Matrix: `alloc_any(reserved = true)` (the global reservation becomes the
+    /// vector: `global_reserved -= 1`). The irq: holds the vector, `has_reserved` cleared (and
+    /// `can_reserve` outside reservation mode), activated and requested; its affinity becomes
+    /// the online mask (`irq_do_set_affinity` copies it: the shared default while every CPU is
+    /// online). Errors: exhaustion → `NoSpace`, nothing changes.
+    fn activate_default(&mut self, irq: u32) -> Result<()> {
+        let new = self.mx_alloc(irq, None, true)?;
+        let online = (self.online.len() != self.all_cpus.len()).then(|| self.online.clone());
+        let keep_can_reserve = self.reservation_mode;
+        if let Some(i) = self.irqs.get_mut(irq) {
+            i.target = Some(new);
+            i.has_reserved = false;
+            i.can_reserve &= keep_can_reserve;
+            i.activated = true;
+            i.requested = true;
+            if let Some(mask) = online {
+                i.affinity = mask;
+            }
+        }
+        Ok(())
+    }
+
     /// `free_irq` → `irq_shutdown_and_deactivate` → `x86_vector_deactivate`. Matrix changes: a
     /// reservable irq → `free(cpu, vector)` (and the previous vector of a pending move) +
     /// `reserve()`; a managed irq → `free(cpu, vector, managed)` (none if it was shut down); an
@@ -1349,49 +1456,54 @@ impl VectorDomain {
     /// requested → `InvalidOperation` (`irq_not_requested`, the kernel's "Trying to free
     /// already-free IRQ" WARN).
     pub fn deactivate(&mut self, irq: u32) -> Result<()> {
-        let info = self.irq(irq)?;
+        // One lookup: the irq's state changes first, then the matrix (same calls, same order).
+        let Some(info) = self.irqs.get_mut(irq) else {
+            return Err(unknown_irq(irq));
+        };
         if !info.requested {
             return Err(Error::invalid_op(
                 "irq_not_requested",
                 format!("trying to free already-free irq {irq}"),
             ));
         }
-        let (managed, can_reserve, has_reserved, activated) = (
-            info.managed,
-            info.can_reserve,
-            info.has_reserved,
-            info.activated,
-        );
-        if activated && (managed || can_reserve) && !has_reserved {
-            self.clear_vector(irq);
-            if can_reserve {
-                // reserve_irq_vector_locked
-                self.mx_reserve(irq);
-                if let Some(i) = self.irqs.get_mut(irq) {
-                    i.has_reserved = true;
-                }
-            }
+        let managed = info.managed;
+        let release = info.activated && (managed || info.can_reserve) && !info.has_reserved;
+        // reserve_irq_vector_locked after clear_irq_vector, for a reservable irq.
+        let reserve = release && info.can_reserve;
+        let (held, prev) = if release {
+            (info.target.take(), info.moving.take())
+        } else {
+            (None, None)
+        };
+        if reserve {
+            info.has_reserved = true;
         }
-        if let Some(i) = self.irqs.get_mut(irq) {
-            i.requested = false;
-            i.activated = false;
-            if managed {
-                i.managed_shutdown = false;
-            }
+        info.requested = false;
+        info.activated = false;
+        if managed {
+            info.managed_shutdown = false;
+        }
+        self.free_vectors(irq, held, prev, managed);
+        if reserve {
+            self.mx_reserve(irq);
         }
         Ok(())
     }
 
+    /// `x86_vector_free_irqs` for one irq: the irq leaves the slab, then `clear_irq_vector`
+    /// (`free` of its vector and of a pending move's previous one) and
+    /// `vector_free_reserved_and_managed` (`remove_reserved()` for a global reservation,
+    /// `remove_managed(affinity)` for a managed irq). Nothing for an unknown irq.
     fn teardown(&mut self, irq: u32) {
-        self.clear_vector(irq);
-        if let Some(info) = self.irqs.remove(irq) {
-            // vector_free_reserved_and_managed
-            if info.has_reserved {
-                self.mx_remove_reserved(irq);
-            }
-            if info.managed {
-                self.mx_remove_managed(irq, &info.affinity);
-            }
+        let Some(info) = self.irqs.remove(irq) else {
+            return;
+        };
+        self.free_vectors(irq, info.target, info.moving, info.managed);
+        if info.has_reserved {
+            self.mx_remove_reserved(irq);
+        }
+        if info.managed {
+            self.mx_remove_managed(irq, &info.affinity);
         }
     }
 

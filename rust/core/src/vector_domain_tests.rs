@@ -999,3 +999,139 @@ fn managed_reservation_rollback_is_traced() {
     assert_eq!(d.matrix(), &before);
     check(&d);
 }
+
+/// `activate` of `irq` on `d` through the default-startup fast path when it applies, checked
+/// against the general `irq_startup` run on a clone: same result, same matrix, same irqs (their
+/// affinity shared with the default alike), same warnings and the same recorded events.
+/// Returns whether the fast path was taken.
+fn activate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
+    let fast = d
+        .irq(irq)
+        .is_ok_and(|i| !i.requested && d.default_startup(i));
+    if !fast {
+        let _ = d.activate(irq);
+        return false;
+    }
+    let mut g = d.clone();
+    let r_fast = d.activate(irq);
+    let r_general = g.startup(irq);
+    assert_eq!(r_fast, r_general, "irq {irq}");
+    assert_eq!(d.matrix(), g.matrix(), "irq {irq}");
+    assert_eq!(
+        d.irqs().collect::<Vec<_>>(),
+        g.irqs().collect::<Vec<_>>(),
+        "irq {irq}"
+    );
+    let shared = |v: &VectorDomain| Arc::ptr_eq(&v.irq(irq).unwrap().affinity, &v.all_cpus);
+    assert_eq!(shared(d), shared(&g), "irq {irq}");
+    assert_eq!(d.pr_warnings(), g.pr_warnings());
+    assert_eq!(d.take_trace(), g.take_trace(), "irq {irq}");
+    true
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn default_startup_is_the_general_startup(
+        mode in any::<bool>(),
+        partial in any::<bool>(),
+        ops in proptest::collection::vec(op_strategy(), 1..300),
+    ) {
+        let opts = BootOptions { online: partial.then(|| vec![0, 1, 3]), trace: true };
+        let nodes = Some(vec![0, 0, 1, 1]);
+        let mut d = VectorDomain::boot(4, &X86Preset::mainline(), mode, nodes, &opts).unwrap();
+        for op in ops {
+            match op {
+                Op::Activate(i) => if let Some(irq) = pick(&d, i) {
+                    activate_both_ways(&mut d, irq);
+                },
+                ref op => { apply(&mut d, op); }
+            }
+            check(&d);
+        }
+    }
+}
+
+#[test]
+fn default_startup_cases() {
+    // Every CPU online: the vector comes from alloc_any, the affinity stays the shared default.
+    let mut d = domain(2, true);
+    d.set_tracing(true);
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    d.take_trace();
+    assert!(activate_both_ways(&mut d, irq));
+    let info = d.irq(irq).unwrap();
+    assert_eq!(info.state(), IrqState::Active);
+    assert!(!info.has_reserved() && info.can_reserve());
+    assert_eq!(info.affinity(), [0, 1]);
+    // Deactivated, it takes its reservation back and the next startup is the fast one again.
+    d.deactivate(irq).unwrap();
+    assert!(activate_both_ways(&mut d, irq));
+
+    // Exhaustion: NoSpace, nothing changes (the irq keeps its reservation).
+    let mut d = domain(1, true);
+    let mut failed = None;
+    for _ in 0..300 {
+        let irq = d.alloc_irq(None, false, None).unwrap();
+        assert!(activate_both_ways(&mut d, irq));
+        if d.irq(irq).unwrap().state() == IrqState::Reserved {
+            failed = Some(irq);
+            break;
+        }
+    }
+    let irq = failed.expect("one CPU runs out of vectors");
+    assert!(matches!(d.activate(irq), Err(Error::NoSpace(_))));
+    assert!(d.irq(irq).unwrap().has_reserved());
+    check(&d);
+
+    // Part of the CPUs online: the affinity becomes the online mask, as irq_setup_affinity
+    // leaves it; the next startup takes the general path and keeps it.
+    let opts = BootOptions {
+        online: Some(vec![0, 2]),
+        trace: true,
+    };
+    let mut d = VectorDomain::boot(4, &X86Preset::mainline(), true, None, &opts).unwrap();
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    assert!(activate_both_ways(&mut d, irq));
+    assert_eq!(d.irq(irq).unwrap().affinity(), [0, 2]);
+    d.deactivate(irq).unwrap();
+    assert!(!activate_both_ways(&mut d, irq));
+    assert_eq!(d.irq(irq).unwrap().affinity(), [0, 2]);
+    check(&d);
+
+    // Without reservation mode a legacy irq released at take-over still reserves: its startup
+    // is the fast one and clears can_reserve, as activate_reserved does.
+    let mut d = domain(2, false);
+    d.alloc_legacy_irq(1, false).unwrap();
+    assert!(d.irq(1).unwrap().has_reserved());
+    assert!(activate_both_ways(&mut d, 1));
+    assert!(!d.irq(1).unwrap().can_reserve());
+    check(&d);
+}
+
+#[test]
+fn irq_numbers_lowest_free_across_words() {
+    let mut d = domain(4, true);
+    assert_eq!(d.alloc_irq_at(130, None, false, None).unwrap(), 130);
+    for want in 0..130 {
+        assert_eq!(d.alloc_irq(None, false, None).unwrap(), want);
+    }
+    assert_eq!(d.alloc_irq(None, false, None).unwrap(), 131);
+    assert_eq!(d.nr_irqs(), 132);
+    d.free(70).unwrap();
+    d.free(5).unwrap();
+    d.free(131).unwrap();
+    assert_eq!(d.nr_irqs(), 129);
+    assert_eq!(d.alloc_irq(None, false, None).unwrap(), 5);
+    assert_eq!(d.alloc_irq(None, false, None).unwrap(), 70);
+    assert_eq!(d.alloc_irq(None, false, None).unwrap(), 131);
+    assert_eq!(d.alloc_irq(None, false, None).unwrap(), 132);
+    assert!(matches!(
+        d.alloc_irq_at(64, None, false, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(d.irqs().count(), d.nr_irqs());
+    assert_eq!(d.reserved() as usize, d.nr_irqs());
+    check(&d);
+}
