@@ -14,6 +14,14 @@ from msixcore.versions import behaviours, parse_version
 SMALL: dict[str, dict[str, object]] = {
     "storm": {"devices": 2, "table": 16, "init": 4},
     "host-packing": {"vms": 4, "devices_per_vm": 2, "table": 16, "duration": 0.02},
+    "nvme": {
+        "vcpus": 4,
+        "online": 3,
+        "hotplug_gap": 0.01,
+        "io_timeout": 0.2,
+        "hold": 0.3,
+        "duration": 0.4,
+    },
 }
 
 

@@ -101,7 +101,8 @@ def _scenario_job(
 def compare_jobs(seed: int, resizes: int | None, quick: bool) -> list[Job]:
     """Every built-in scenario (each variant, if it has any) under every
     policy it applies to. ``resizes`` overrides the default target of the
-    resize-bounded scenarios; ``quick`` divides the defaults by 10."""
+    resize-bounded scenarios; ``quick`` divides their defaults by 10 and runs the
+    time-bounded ones with their ``quick`` overrides."""
     jobs = []
     for scenario in SCENARIOS.values():
         target: int | None = None
@@ -110,9 +111,10 @@ def compare_jobs(seed: int, resizes: int | None, quick: bool) -> list[Job]:
                 max(scenario.default_resizes // 10, 1) if quick else scenario.default_resizes
             )
         variants: list[str | None] = [*scenario.variants] or [None]
+        overrides = scenario.quick if quick else {}
         for variant in variants:
             for policy in scenario.policies:
-                jobs.append(_scenario_job(scenario, variant, {}, policy, seed, target))
+                jobs.append(_scenario_job(scenario, variant, overrides, policy, seed, target))
     return jobs
 
 

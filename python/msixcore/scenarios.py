@@ -147,6 +147,9 @@ class Scenario:
     check: Check | None = field(default=None, repr=False, compare=False)
     notes: str = ""
     """Design notes: why the defaults are what they are."""
+    quick: Mapping[str, ParamValue] = field(default_factory=dict)
+    """Overrides for ``compare --quick`` of a scenario that runs for a fixed
+    simulated time (a resize-bounded one runs a tenth of its resizes)."""
 
     def param(self, name: str) -> Param:
         """The parameter called ``name``; ``InvalidArgument`` if unknown."""
@@ -837,9 +840,7 @@ NVME = Scenario(
         _seconds("hotplug_gap", 1.0, "between two CPU hotplugs at runtime", True),
         _seconds("io_timeout", 30.0, "nvme io_timeout: a lost I/O completion's stall", True),
         _seconds("admin_timeout", 60.0, "nvme admin_timeout", True),
-        _seconds(
-            "hold", 35.0, "time with every queue up before the driver is removed", True
-        ),
+        _seconds("hold", 35.0, "time with every queue up before the driver is removed", True),
         _seconds("duration", 42.0, "simulated time of the run (past io_timeout)", True),
         *_timing_params(),
     ),
@@ -847,6 +848,8 @@ NVME = Scenario(
     builder=_nvme,
     default_resizes=None,
     check=_nvme_check,
+    # A tenth of the run: the timeout, the hold and the run scaled together.
+    quick={"hotplug_gap": 0.1, "io_timeout": 3.0, "hold": 3.5, "duration": 4.2},
     notes=(
         "nvme_probe, nvme_setup_io_queues and nvme_create_io_queues (drivers/nvme/host/pci.c): "
         "the admin vector alone first, then 1 + N vectors with the I/O queues requested one "
@@ -860,8 +863,7 @@ NVME = Scenario(
 
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s
-    for s in (STORM, MANAGED_HOTPLUG, NO_AUTOEN, SUBFUNCTION, FPGA, NVME, HOST_PACKING)
+    s.name: s for s in (STORM, MANAGED_HOTPLUG, NO_AUTOEN, SUBFUNCTION, FPGA, NVME, HOST_PACKING)
 }
 """The built-in scenarios by name, in ``compare`` order."""
 

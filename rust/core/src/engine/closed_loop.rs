@@ -80,10 +80,10 @@ impl Engine {
 
     /// Issue `n` requests on `dev`'s vector `k` now.
     fn issue(&mut self, dev: u32, k: u32, n: u32) {
-        let Some(c) = &self.cfg.devices[dev as usize].closed_loop else {
+        let Some(cl) = &self.cfg.devices[dev as usize].closed_loop else {
             return;
         };
-        let mean = c.latency_ns as f64;
+        let mean = cl.latency_ns as f64;
         let gen = self.devices[dev as usize].loops[k as usize].gen;
         for _ in 0..n {
             let e: f64 = Exp1.sample(&mut self.rng);
@@ -224,8 +224,7 @@ impl Engine {
     /// gone and its request stuck.
     pub(super) fn loops_reset(&mut self, dev: u32) {
         for k in 0..self.devices[dev as usize].loops.len() as u32 {
-            let waiting =
-                std::mem::take(&mut self.devices[dev as usize].loops[k as usize].waiting);
+            let waiting = std::mem::take(&mut self.devices[dev as usize].loops[k as usize].waiting);
             (0..waiting).for_each(|_| self.stuck(dev, k));
         }
     }

@@ -230,7 +230,7 @@ impl Engine {
         }
         // Closed-loop entries keep their (zero) Poisson class in every phase.
         let live: Vec<u32> = (0..d.live.len() as u32)
-            .filter(|&k| d.live[k as usize] && !d.closed_from.is_some_and(|f| k >= f))
+            .filter(|&k| d.live[k as usize] && d.closed_from.is_none_or(|f| k < f))
             .collect();
         for &k in &live {
             self.set_live(dev, k, false);

@@ -422,8 +422,14 @@ mod tests {
         // Throughput follows the loop: ≈ 8 queues × 50,000/s × 19 ms at most.
         assert!(r.books.fired < 8 * 50_000 * 20 / 1_000 + 2_000);
         let d = run(PolicyKind::Dynamic);
-        assert_eq!((d.stats.stalls, d.books.get(crate::books::Outcome::Lost)), (0, 0));
-        assert!(d.books.fired > r.books.fired, "the stalled queues did less work");
+        assert_eq!(
+            (d.stats.stalls, d.books.get(crate::books::Outcome::Lost)),
+            (0, 0)
+        );
+        assert!(
+            d.books.fired > r.books.fired,
+            "the stalled queues did less work"
+        );
     }
 
     #[test]
