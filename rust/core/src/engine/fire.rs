@@ -19,14 +19,18 @@ impl Engine {
     #[inline(never)]
     pub(super) fn fire_until(&mut self, horizon: f64) -> Result<()> {
         let gap = self.sources.mean_gap_ns;
+        // A Poisson fire never schedules a closed-loop event: the next one's
+        // time changes only when one is processed.
+        let mut next_loop = self.loops.next_time();
         loop {
             // Exp(1) by the ziggurat method: no logarithm on the hot path.
             let e: f64 = Exp1.sample(&mut self.rng);
             let tf = self.now + e * gap;
             // Closed-loop completions due first (they change neither the
             // live set nor the rates, so the draw above stays valid).
-            while self.loops.next_time() < tf.min(horizon) {
+            while next_loop < tf.min(horizon) {
                 self.loop_next()?;
+                next_loop = self.loops.next_time();
             }
             if tf >= horizon {
                 return Ok(());
