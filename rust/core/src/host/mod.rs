@@ -422,6 +422,62 @@ mod tests {
     }
 
     #[test]
+    fn a_new_trigger_is_free_irq_then_request_irq() {
+        let mut h = host(true, IommuKind::Intel, 64);
+        exec(&mut h, &enable(&[true, true])).unwrap();
+        // vfio_msi_set_vector_signal on a vector with a trigger: the entry is
+        // masked (free_irq) and unmasked again (request_irq).
+        let fx = exec(&mut h, &HostOp::SwitchToUserspace { vector: 1 }).unwrap();
+        let kinds: Vec<_> = fx.iter().map(|(_, f)| std::mem::discriminant(f)).collect();
+        assert_eq!(
+            kinds,
+            [
+                std::mem::discriminant(&HostFx::Mask(1)),
+                std::mem::discriminant(&HostFx::Program(1, MsiMessage::default())),
+                std::mem::discriminant(&HostFx::Unmask(1)),
+            ]
+        );
+        assert_eq!(h.vector_set(0), Some(vec![true, true]));
+        assert_eq!(h.usage().cpu_vectors, 2);
+        // A vector with no trigger has nothing to switch.
+        exec(&mut h, &HostOp::DisableIndex).unwrap();
+        exec(&mut h, &enable(&[false])).unwrap();
+        assert!(exec(&mut h, &HostOp::SwitchToUserspace { vector: 0 })
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_failed_dynamic_request_keeps_the_irq_until_disable() {
+        let cfg = HostConfig {
+            ncpus: 1,
+            ..HostConfig::default()
+        };
+        let mut h = Host::new(&cfg, Platform::default(), 1).unwrap();
+        exec(&mut h, &enable(&[false])).unwrap();
+        // Add vectors until the one CPU has no vector left.
+        let mut k = 0;
+        let failed = loop {
+            match exec(&mut h, &HostOp::AddVector { vector: k }) {
+                Ok(_) => k += 1,
+                Err(e) => break e,
+            }
+            assert!(k < 2048, "never ran out");
+        };
+        assert!(
+            matches!(failed, HostError::Failure(HostFailure::NoSpace(_))),
+            "{failed:?}"
+        );
+        // The irq of the failed request stays allocated (descriptor and IRTE),
+        // not requested, until MSI-X is disabled.
+        let u = h.usage();
+        assert_eq!((u.irq_descs, u.irtes), (u64::from(k) + 1, u64::from(k) + 1));
+        assert!(!h.vector_set(0).unwrap()[k as usize]);
+        exec(&mut h, &HostOp::DisableIndex).unwrap();
+        assert_eq!(h.usage(), Usage::default());
+    }
+
+    #[test]
     fn requesting_an_unallocated_vector_is_a_typed_failure() {
         let mut h = host(true, IommuKind::Intel, 64);
         exec(&mut h, &enable(&[true])).unwrap();

@@ -45,7 +45,8 @@ pub enum HostOp {
         vector: u32,
     },
     /// `vfio_msix_vector_release` with a KVM virq: the vector's trigger moves
-    /// to the userspace eventfd. No host resource changes.
+    /// to QEMU's own eventfd, which the host does with `free_irq` then
+    /// `request_irq` of the vector (if it has one requested).
     SwitchToUserspace {
         /// The vector.
         vector: u32,

@@ -18,10 +18,21 @@ impl Host {
         fx: &mut Effects,
     ) -> HostResult<()> {
         match op {
-            HostOp::IntxDisable
-            | HostOp::IntxEnable
-            | HostOp::SwitchToUserspace { .. }
-            | HostOp::Untrapped { .. } => Ok(()),
+            HostOp::IntxDisable | HostOp::IntxEnable | HostOp::Untrapped { .. } => Ok(()),
+            // QEMU hands the host its own eventfd in place of the KVM irqfd:
+            // the same trigger switch, on a vector the host has requested.
+            HostOp::SwitchToUserspace { vector } => {
+                let requested = self
+                    .devices
+                    .get(dev as usize)
+                    .and_then(|d| d.vectors.get(*vector as usize).copied().flatten())
+                    .is_some_and(|hv| hv.active);
+                if requested {
+                    self.set_signalling(dev, *vector, false, clock, t, fx)
+                } else {
+                    Ok(())
+                }
+            }
             HostOp::Hypercall => {
                 *clock += t.t_hypercall_ns;
                 Ok(())
@@ -144,11 +155,15 @@ impl Host {
         Ok(())
     }
 
-    /// `vfio_pci_set_msi_trigger` for one vector: with the index enabled,
-    /// allocate entry `k` if needed (`dynamic`: `pci_msix_alloc_irq_at`) and
-    /// request it; with the index disabled, the kernel enables it with
-    /// `k + 1` vectors and wires up `k` only (the partial recovery after a
-    /// failed resize).
+    /// `vfio_pci_set_msi_trigger` for one vector (`vfio_msi_set_vector_signal`):
+    /// with the index disabled, the kernel enables it with `k + 1` vectors and
+    /// wires up `k` only (the partial recovery after a failed resize); with it
+    /// enabled, a vector that has a trigger is switched to the new one —
+    /// `free_irq` (entry masked: W1) then `request_irq` — and one without is
+    /// allocated first if needed (`dynamic`: `pci_msix_alloc_irq_at`) and
+    /// requested. A failed `request_irq` leaves the irq allocated until MSI-X
+    /// is disabled ("Interrupt stays allocated, will be freed at MSI-X
+    /// disable").
     fn set_signalling(
         &mut self,
         dev: u32,
@@ -168,7 +183,12 @@ impl Host {
             .get(dev as usize)
             .and_then(|d| d.vectors.get(k as usize).copied().flatten());
         match allocated {
-            Some(hv) if hv.active => return Ok(()), // trigger switch only
+            Some(hv) if hv.active => {
+                // A new trigger for a requested vector: free_irq of the old one.
+                self.deactivate(dev, k)?;
+                fx.push((*clock, HostFx::Mask(k)));
+                *clock += t.t_free_irq_ns;
+            }
             Some(_) => {}
             None if dynamic => {
                 *clock += t.t_dynamic_ns;
@@ -182,19 +202,9 @@ impl Host {
             }
         }
         *clock += t.t_request_ns;
-        match self.activate(dev, k) {
-            Ok(msg) => {
-                fx.push((*clock, HostFx::Program(k, msg)));
-                fx.push((*clock, HostFx::Unmask(k)));
-                Ok(())
-            }
-            Err(e) => {
-                if dynamic {
-                    // The kernel frees the dynamically allocated vector again.
-                    self.free_vector(dev, k)?;
-                }
-                Err(e)
-            }
-        }
+        let msg = self.activate(dev, k)?;
+        fx.push((*clock, HostFx::Program(k, msg)));
+        fx.push((*clock, HostFx::Unmask(k)));
+        Ok(())
     }
 }
