@@ -27,3 +27,15 @@ def engine_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]
 
     monkeypatch.setattr(_core, "run_simulation", run_simulation)
     yield calls
+
+
+SMALL_NVME: dict[str, Any] = {
+    "vcpus": 4,
+    "online": 3,
+    "hotplug_gap": 0.01,
+    "io_timeout": 0.2,
+    "hold": 0.3,
+    "duration": 0.4,
+}
+"""The nvme scenario shrunk for tests: 4 queues, a 0.2 s I/O timeout, 0.4 s of
+simulated time (the defaults, 30 s and 42 s, behave the same way)."""

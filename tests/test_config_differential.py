@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import SMALL_NVME
 
 from msixcore import SCENARIOS, _core, run_config, validate_engine_config
 from msixcore.engine_config import (
@@ -86,14 +87,7 @@ HOSTILE: list[Any] = [None, -1, 1.5, True, "x", "", [], {}, [1, 2], {"a": 1}, U6
 
 # Small parameters per scenario, so that building an engine is cheap.
 SMALL: dict[str, dict[str, Any]] = {
-    "nvme": {
-        "vcpus": 4,
-        "online": 3,
-        "hotplug_gap": 0.01,
-        "io_timeout": 0.2,
-        "hold": 0.3,
-        "duration": 0.4,
-    },
+    "nvme": SMALL_NVME,
     "storm": {"devices": 2, "table": 8, "init": 2},
     "host-packing": {"vms": 3, "devices_per_vm": 2, "table": 16, "duration": 0.05},
 }

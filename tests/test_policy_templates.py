@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from conftest import SMALL_NVME
 
 from msixcore import _core
 from msixcore.engine_config import FAILURE_MODES
@@ -43,14 +44,7 @@ RESIZES = 64
 """Resize target of the resize-bounded scenarios: several enable cycles each."""
 
 SMALL: dict[str, dict[str, Any]] = {
-    "nvme": {
-        "vcpus": 4,
-        "online": 3,
-        "hotplug_gap": 0.01,
-        "io_timeout": 0.2,
-        "hold": 0.3,
-        "duration": 0.4,
-    },
+    "nvme": SMALL_NVME,
     # 4 devices × 16 entries: a whole storm cycle is 64 resizes.
     "storm": {"devices": 4, "table": 16},
     # Every VM started by 9.5 ms: still past both exhaustion points, in 20 ms.

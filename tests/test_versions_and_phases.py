@@ -4,6 +4,7 @@ phase (probe, runtime) that every run reports."""
 from __future__ import annotations
 
 import pytest
+from conftest import SMALL_NVME
 
 from msixcore import SCENARIOS, InvalidArgument, run_config
 from msixcore.cli import main
@@ -14,14 +15,7 @@ from msixcore.versions import behaviours, parse_version
 SMALL: dict[str, dict[str, object]] = {
     "storm": {"devices": 2, "table": 16, "init": 4},
     "host-packing": {"vms": 4, "devices_per_vm": 2, "table": 16, "duration": 0.02},
-    "nvme": {
-        "vcpus": 4,
-        "online": 3,
-        "hotplug_gap": 0.01,
-        "io_timeout": 0.2,
-        "hold": 0.3,
-        "duration": 0.4,
-    },
+    "nvme": SMALL_NVME,
 }
 
 
