@@ -78,6 +78,7 @@ def test_table_has_a_row_per_record_and_the_closed_form_line() -> None:
         "blocked",
         "peak CPU vec",
         "peak IRTEs",
+        "peak VM routes",
         "alloc fail",
         "kills",
         "stalls",

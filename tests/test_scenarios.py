@@ -28,11 +28,13 @@ HOST_16 = {
     "iommus": 1,
     "irte_entries": 65_536,
     "amd_table_size": 512,
+    "kvm_routes_per_vm": 4096,
 }
 POLICY_NORESIZE = {
     "kind": "noresize",
     "on_failure": "qemu",
     "upfront_count": 0,
+    "upfront_request_all": False,
     "grant": "all",
     "grant_n": 1,
     "request_at_grant": False,
@@ -301,7 +303,7 @@ def test_host_packing_is_time_bounded() -> None:
         ("host-packing", {"irte_entries": 1000}, "irte_entries: must be a power of two"),
         ("host-packing", {"reservation_mode": "maybe"}, "reservation_mode: must be true or false"),
         ("host-packing", {"duration": "50us"}, "duration: must exceed the longest resize"),
-        ("host-packing", {"duration": "10ms"}, "duration: must exceed the last VM's start"),
+        ("host-packing", {"duration": "10ms"}, "duration: must exceed the last device's start"),
         ("host-packing", {"table": 2048}, "table: vms·devices_per_vm·table must be ≤"),
     ],
 )

@@ -145,7 +145,7 @@ def _result(fired_lost: tuple[int, int], **stats: Any) -> RunResult:
     outcomes["lost"] = lost
     outcomes["delivered"] = fired - lost
     fields: dict[str, Any] = {f.name: 0 for f in dataclasses.fields(RunStats)}
-    zero = {"cpu_vectors": 0, "irtes": 0, "irq_descs": 0}
+    zero = {"cpu_vectors": 0, "irtes": 0, "irq_descs": 0, "kvm_routes": 0}
     fields |= {"final_usage": zero, "peak_usage": zero} | stats
     nothing = PhaseResult(0, 0, dict.fromkeys(OUTCOMES, 0))
     phases = {
@@ -161,14 +161,14 @@ def test_merge_sums_counts_and_maxes_peaks() -> None:
         resize_requests=10,
         stalls=2,
         max_queue_depth=5,
-        peak_usage={"cpu_vectors": 40, "irtes": 100, "irq_descs": 100},
+        peak_usage={"cpu_vectors": 40, "irtes": 100, "irq_descs": 100, "kvm_routes": 7},
     )
     b = _result(
         (50, 3),
         resize_requests=5,
         stalls=1,
         max_queue_depth=9,
-        peak_usage={"cpu_vectors": 30, "irtes": 120, "irq_descs": 120},
+        peak_usage={"cpu_vectors": 30, "irtes": 120, "irq_descs": 120, "kvm_routes": 9},
     )
     m = merge_results([a, b])
     assert m.fired == 150
@@ -177,7 +177,7 @@ def test_merge_sums_counts_and_maxes_peaks() -> None:
     assert m.stats.resize_requests == 15 and m.resizes == 15
     assert m.stats.stalls == 3
     assert m.stats.max_queue_depth == 9
-    assert m.stats.peak_usage == Usage(cpu_vectors=40, irtes=120, irq_descs=120)
+    assert m.stats.peak_usage == Usage(cpu_vectors=40, irtes=120, irq_descs=120, kvm_routes=9)
     assert merge_results([a]) == a
     with pytest.raises(InvalidArgument):
         merge_results([])

@@ -14,7 +14,14 @@ from msixcore.versions import behaviours, parse_version
 # Small parameters per scenario, so that every scenario runs in well under a second.
 SMALL: dict[str, dict[str, object]] = {
     "storm": {"devices": 2, "table": 16, "init": 4},
-    "host-packing": {"vms": 4, "devices_per_vm": 2, "table": 16, "duration": 0.02},
+    "host-packing": {
+        "vms": 4,
+        "devices_per_vm": 2,
+        "table": 16,
+        "duration": 0.02,
+        "vm_gap": 1e-3,
+        "device_gap": 1e-4,
+    },
     "nvme": SMALL_NVME,
 }
 

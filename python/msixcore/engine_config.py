@@ -96,6 +96,7 @@ class HostConfig(TypedDict, total=False):
     iommus: int
     irte_entries: int
     amd_table_size: int
+    kvm_routes_per_vm: int
 
 
 class PolicyConfig(TypedDict, total=False):
@@ -104,7 +105,9 @@ class PolicyConfig(TypedDict, total=False):
     kind: str
     on_failure: str
     upfront_count: int
+    upfront_request_all: bool
     grant: Literal["all", "n", "refuse"]
+    request_at_grant: bool
     grant_n: int
     ims_store: Literal["device", "guest_ram"]
 

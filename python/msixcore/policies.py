@@ -231,13 +231,19 @@ class QemuMsix:
     """
 
     def __init__(
-        self, entries: int, noresize: bool, upfront: int = 0, prerequest_vector0: bool = False
+        self,
+        entries: int,
+        noresize: bool,
+        upfront: int = 0,
+        prerequest_vector0: bool = False,
+        request_all: bool = False,
     ) -> None:
         if not 1 <= entries <= MAX_ENTRIES:
             raise InvalidArgument(f"MSI-X table size must be 1..=2048, got {entries}")
         self.noresize = noresize
         self.upfront = min(upfront, entries)
         self.prerequest_vector0 = prerequest_vector0
+        self.request_all = request_all
         self.enabled = False
         self.maskall = False
         self.entry_masked = [True] * entries
@@ -390,7 +396,8 @@ class QemuMsix:
         """``vfio_enable_vectors`` with every vector up to ``nr_vectors``;
         ``closes_resize`` when it re-enables the index QEMU just disabled."""
         return enable_vectors(
-            [self.is_used(i) for i in range(self.nr_vectors)], closes_resize=closes_resize
+            [self.request_all or self.is_used(i) for i in range(self.nr_vectors)],
+            closes_resize=closes_resize,
         )
 
 
@@ -417,7 +424,8 @@ class QemuPolicy:
     its first action); ``None`` assumes the largest table for every device,
     which changes no operation unless ``upfront`` is 0. ``dynamic``: the host
     supports dynamic MSI-X; ``upfront``: pre-size ``nr_vectors`` at every
-    enable (0 = the whole table, ``None`` = no pre-sizing).
+    enable (0 = the whole table, ``None`` = no pre-sizing); ``request_all``:
+    request every pre-sized vector at enable, used or not.
     """
 
     name = "py-qemu"
@@ -428,6 +436,7 @@ class QemuPolicy:
         *,
         dynamic: bool = False,
         upfront: int | None = None,
+        request_all: bool = False,
         qemu: str = DEFAULT_QEMU,
     ) -> None:
         if upfront == 0 and entries is None:
@@ -438,6 +447,7 @@ class QemuPolicy:
         self.noresize = not dynamic or not qemu_has["qemu_honours_noresize"]
         self.prerequest_vector0 = bool(qemu_has["qemu_prerequests_vector0"])
         self.upfront = upfront
+        self.request_all = request_all
         self.devs: dict[int, QemuMsix] = {}
         self._undo: tuple[int, QemuMsix] | None = None
 
@@ -446,7 +456,9 @@ class QemuPolicy:
         if q is None:
             n = _table_size(self.entries, dev)
             upfront = 0 if self.upfront is None else self.upfront or n
-            q = self.devs[dev] = QemuMsix(n, self.noresize, upfront, self.prerequest_vector0)
+            q = self.devs[dev] = QemuMsix(
+                n, self.noresize, upfront, self.prerequest_vector0, self.request_all
+            )
         return q
 
     def _act(self, dev: int, f: Callable[[QemuMsix], list[Op]]) -> list[Op]:
@@ -499,14 +511,21 @@ class NoresizePolicy(QemuPolicy):
 
 class UpfrontPolicy(QemuPolicy):
     """``upfront``: NORESIZE QEMU pre-sizing ``nr_vectors`` to ``count`` at every
-    enable (0 = the whole table, which needs ``entries``)."""
+    enable (0 = the whole table, which needs ``entries``); ``request_all``:
+    request every one of them at enable, used or not, as Cloud Hypervisor
+    enables every entry on the host when the guest enables MSI-X."""
 
     name = "py-upfront"
 
     def __init__(
-        self, count: int = 0, *, entries: Sequence[int] | None = None, qemu: str = DEFAULT_QEMU
+        self,
+        count: int = 0,
+        *,
+        request_all: bool = False,
+        entries: Sequence[int] | None = None,
+        qemu: str = DEFAULT_QEMU,
     ) -> None:
-        super().__init__(entries, upfront=count, qemu=qemu)
+        super().__init__(entries, upfront=count, request_all=request_all, qemu=qemu)
 
 
 class DynamicPolicy(QemuPolicy):
@@ -705,7 +724,12 @@ def template(policy: Mapping[str, Any], entries: Sequence[int], qemu: str = DEFA
     if kind == "noresize":
         return NoresizePolicy(entries, qemu=qemu)
     if kind == "upfront":
-        return UpfrontPolicy(int(policy.get("upfront_count", 0)), entries=entries, qemu=qemu)
+        return UpfrontPolicy(
+            int(policy.get("upfront_count", 0)),
+            request_all=bool(policy.get("upfront_request_all", False)),
+            entries=entries,
+            qemu=qemu,
+        )
     if kind == "dynamic":
         return DynamicPolicy(entries, qemu=qemu)
     at_grant = bool(policy.get("request_at_grant", False))

@@ -681,11 +681,14 @@ def _packing_check(p: Params) -> None:
         f"{format_seconds(window)}, "
         f"got {format_seconds(duration)}",
     )
-    starts = (_int(p, "vms") - 1) * float(p["vm_gap"])
+    starts = (_int(p, "vms") - 1) * float(p["vm_gap"]) + (_int(p, "devices_per_vm") - 1) * float(
+        p["device_gap"]
+    )
     _need(
         duration > starts,
         "duration",
-        f"must exceed the last VM's start ((vms-1)·vm_gap = {format_seconds(starts)}), "
+        "must exceed the last device's start "
+        f"((vms-1)·vm_gap + (devices_per_vm-1)·device_gap = {format_seconds(starts)}), "
         f"got {format_seconds(duration)}",
     )
 
@@ -697,7 +700,7 @@ def _packing(p: Params, policy: str) -> dict[str, Any]:
     program = [_step("negotiate", minvec=1, maxvec=max(used, 1)), _step("enable")]
     program += [_step("unmask", entry=k) for k in range(used)]
     program.append(_RUNTIME)
-    gap, per_vm = _ns(p, "vm_gap"), _int(p, "devices_per_vm")
+    gap, per_vm, hotplug = _ns(p, "vm_gap"), _int(p, "devices_per_vm"), _ns(p, "device_gap")
     devices = [
         _device(
             table,
@@ -706,10 +709,11 @@ def _packing(p: Params, policy: str) -> dict[str, Any]:
             semantics=str(p["semantics"]),
             vm=vm,
             repeat=False,
-            start_ns=vm * gap,
+            # A VM's devices are hot-plugged one after another, `device_gap` apart.
+            start_ns=vm * gap + i * hotplug,
         )
         for vm in range(_int(p, "vms"))
-        for _ in range(per_vm)
+        for i in range(per_vm)
     ]
     config = _config(
         policy,
@@ -722,6 +726,10 @@ def _packing(p: Params, policy: str) -> dict[str, Any]:
         on_failure=str(p["on_failure"]),
     )
     config["stop"] = {"max_time_ns": _ns(p, "duration"), "max_resizes": None}
+    if p["request_all"]:
+        config["policy"]["upfront_request_all"] = True
+    if _int(p, "kvm_routes") != 4096:
+        config["host"]["kvm_routes_per_vm"] = _int(p, "kvm_routes")
     return config
 
 
@@ -747,6 +755,19 @@ HOST_PACKING = Scenario(
             "what a failed host allocation does: kill the VM, qemu (dead vectors), fail_request",
             choices=FAILURE_MODES,
         ),
+        Param(
+            "request_all",
+            "flag",
+            False,
+            "upfront requests every allocated entry at enable, used or not (Cloud Hypervisor)",
+        ),
+        _count(
+            "kvm_routes",
+            4096,
+            "KVM MSI routes per VM (KVM_MAX_IRQ_ROUTES): one per requested vector",
+            hi=1 << 20,
+        ),
+        _seconds("device_gap", 0.0, "between two devices of a VM (hot-plugged in turn)"),
         _rate("rate", 100.0, "rate of every live vector (light traffic)"),
         _seconds("vm_gap", 1e-3, "between two VM starts"),
         _seconds("duration", 0.2, "simulated time of the run", True),
@@ -758,6 +779,17 @@ HOST_PACKING = Scenario(
     variants={
         "reservation": {"reservation_mode": True},
         "no-reservation": {"reservation_mode": False},
+        # Cloud Hypervisor issue 7079: 257-entry VFs, every entry enabled on the host at
+        # attach, hot-plugged one after another into each VM.
+        "cloud-hypervisor": {
+            "reservation_mode": True,
+            "table": 257,
+            "vms": 4,
+            "devices_per_vm": 20,
+            "device_gap": 1e-3,
+            "vm_gap": 20e-3,
+            "request_all": True,
+        },
     },
     check=_packing_check,
     notes=(
@@ -767,9 +799,11 @@ HOST_PACKING = Scenario(
         "the matrix full. With it, only the 4 used entries per device take CPU vectors, "
         "but every entry takes an IRTE: 2 × 65,536 IRTEs hold exactly 512 devices, so "
         "VMs 64.. fail with peak IRTEs at iommus × irte_entries. `kill` by default (the "
-        "seed's well-defined #a). dynamic allocates only the used entries; under "
-        "hypercall the driver's pci_alloc_irq_vectors(1, used) reaches the host, which "
-        "sets up just those."
+        "seed's well-defined #a); a killed VM's VMM exit frees its devices' vectors. "
+        "dynamic allocates only the used entries; under hypercall the driver's "
+        "pci_alloc_irq_vectors(1, used) reaches the host, which sets up just those. "
+        "cloud-hypervisor: a VMM that requests every entry of its 257-entry VFs at "
+        "enable, one KVM route each: a VM's 4096 routes run out at its 16th device."
     ),
 )
 

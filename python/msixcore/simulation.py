@@ -62,6 +62,7 @@ class Usage:
     cpu_vectors: int
     irtes: int
     irq_descs: int
+    kvm_routes: int
 
     @classmethod
     def from_json(cls, raw: object, where: str = "usage") -> Self:

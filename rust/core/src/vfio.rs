@@ -33,6 +33,9 @@ pub struct QemuMsix {
     upfront: u32,
     /// QEMU before 8.2: `vfio_msix_enable` sets vector 0 up first.
     prerequest_vector0: bool,
+    /// Request every vector up to `nr_vectors` at enable, used or not (a VMM
+    /// that enables every entry on the host at attach).
+    request_all: bool,
     enabled: bool,
     maskall: bool,
     entry_masked: Vec<bool>,
@@ -54,6 +57,7 @@ impl QemuMsix {
             noresize,
             upfront: 0,
             prerequest_vector0: false,
+            request_all: false,
             enabled: false,
             maskall: false,
             entry_masked: vec![true; entries as usize],
@@ -76,6 +80,12 @@ impl QemuMsix {
     /// guest's first unmask of entry 0 is no resize.
     pub fn with_vector0_prerequest(mut self) -> Self {
         self.prerequest_vector0 = true;
+        self
+    }
+
+    /// Request every pre-sized vector at every enable, used or not.
+    pub fn with_request_all(mut self) -> Self {
+        self.request_all = true;
         self
     }
 
@@ -254,7 +264,9 @@ impl QemuMsix {
     /// `closes_resize` when it re-enables the index QEMU just disabled.
     fn enable_vectors(&self, closes_resize: bool) -> HostOp {
         HostOp::EnableVectors {
-            with_fd: (0..self.nr_vectors).map(|i| self.used(i)).collect(),
+            with_fd: (0..self.nr_vectors)
+                .map(|i| self.request_all || self.used(i))
+                .collect(),
             closes_resize,
         }
     }

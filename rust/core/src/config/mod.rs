@@ -137,6 +137,9 @@ pub struct HostConfig {
     pub irte_entries: u32,
     /// Entries per AMD per-device table (128, 256, 512 or 2048).
     pub amd_table_size: u32,
+    /// KVM MSI routes per VM (`KVM_MAX_IRQ_ROUTES`: 4,096): a requested
+    /// vector takes one in its VM.
+    pub kvm_routes_per_vm: u32,
 }
 
 impl Default for HostConfig {
@@ -150,6 +153,7 @@ impl Default for HostConfig {
             iommus: 1,
             irte_entries: 65_536,
             amd_table_size: 512,
+            kvm_routes_per_vm: 4096,
         }
     }
 }
@@ -164,6 +168,9 @@ pub struct PolicyConfig {
     pub on_failure: FailureMode,
     /// `upfront`: vectors allocated at enable (0 = the whole table).
     pub upfront_count: u32,
+    /// `upfront`: request every pre-allocated vector at enable too, as Cloud
+    /// Hypervisor enables every entry on the host at attach.
+    pub upfront_request_all: bool,
     /// `hypercall`: how the host answers MSIX_ENABLE.
     pub grant: Grant,
     /// `hypercall` with `grant = "n"`: the most vectors granted.
@@ -181,6 +188,7 @@ impl Default for PolicyConfig {
             kind: PolicyKind::Noresize,
             on_failure: FailureMode::Qemu,
             upfront_count: 0,
+            upfront_request_all: false,
             grant: Grant::All,
             grant_n: 1,
             request_at_grant: false,

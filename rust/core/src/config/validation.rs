@@ -133,6 +133,9 @@ impl SimConfig {
                 format!("must be a power of two 1..=65536, got {}", h.irte_entries),
             ));
         }
+        if h.kvm_routes_per_vm == 0 {
+            return Err(field_err("host.kvm_routes_per_vm", "must be > 0"));
+        }
         if ![128, 256, 512, 2048].contains(&h.amd_table_size) {
             return Err(field_err(
                 "host.amd_table_size",

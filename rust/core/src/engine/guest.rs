@@ -5,7 +5,8 @@
 use super::event::{Event, What};
 use super::Engine;
 use crate::config::{Action, Mode, Phase};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::host::HostOp;
 use crate::policy::{self, Ctx, GuestAction, Negotiated, StepResult};
 
 impl Engine {
@@ -291,9 +292,13 @@ impl Engine {
         }
     }
 
-    /// Kill every device of VM `vm`: no more steps, every vector stops.
+    /// Kill every device of VM `vm`: no more steps, every vector stops, and
+    /// the VMM's exit closes each device's VFIO file, which disables its
+    /// MSI-X index (`vfio_pci_core_close_device`): the host gets the VM's
+    /// CPU vectors, IRTEs and KVM routes back.
     fn kill_vm(&mut self, vm: u32) -> Result<()> {
         self.stats.guest_kills += 1;
+        let now = self.now as u64;
         for i in 0..self.devices.len() as u32 {
             if self.devices[i as usize].vm != vm {
                 continue;
@@ -305,6 +310,22 @@ impl Engine {
             for k in 0..self.devices[i as usize].live.len() as u32 {
                 self.set_live(i, k, false);
             }
+            let mut fx = std::mem::take(&mut self.host_fx);
+            fx.clear();
+            let mut clock = now;
+            self.host
+                .exec(
+                    i,
+                    &HostOp::DisableIndex,
+                    &mut clock,
+                    &self.cfg.timing,
+                    &mut fx,
+                )
+                .map_err(Error::from)?;
+            let events: Vec<(u64, Event)> =
+                fx.drain(..).map(|(t, e)| (t, Event::Host(e))).collect();
+            self.host_fx = fx;
+            self.schedule_events(i, now, &events);
         }
         Ok(())
     }

@@ -90,7 +90,8 @@ impl Engine {
             Some(p) => p,
             None => builtin(&cfg.policy, &entries, cfg.platform())?,
         };
-        let host = Host::new(&cfg.host, cfg.platform(), cfg.devices.len())?;
+        let vms: Vec<u32> = cfg.devices.iter().map(|d| d.vm).collect();
+        let host = Host::new(&cfg.host, cfg.platform(), &vms)?;
         let mut sources = Sources::default();
         let mut devices = Vec::with_capacity(cfg.devices.len());
         for d in &cfg.devices {

@@ -78,6 +78,8 @@ pub struct UsageStats {
     pub irtes: u64,
     /// irq descriptors.
     pub irq_descs: u64,
+    /// KVM MSI routes of the VM with the most.
+    pub kvm_routes: u64,
 }
 
 impl From<Usage> for UsageStats {
@@ -86,6 +88,7 @@ impl From<Usage> for UsageStats {
             cpu_vectors: u.cpu_vectors,
             irtes: u.irtes,
             irq_descs: u.irq_descs,
+            kvm_routes: u.kvm_routes,
         }
     }
 }
@@ -107,6 +110,7 @@ impl UsageStats {
             cpu_vectors: self.cpu_vectors.max(o.cpu_vectors),
             irtes: self.irtes.max(o.irtes),
             irq_descs: self.irq_descs.max(o.irq_descs),
+            kvm_routes: self.kvm_routes.max(o.kvm_routes),
         }
     }
 }

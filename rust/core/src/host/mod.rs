@@ -42,6 +42,10 @@ struct HostVector {
 struct HostDevice {
     requester_id: u16,
     iommu: usize,
+    /// The VM it is passed through to (its KVM routes are that VM's).
+    vm: u32,
+    /// `vm`'s index in [`Host::routes`].
+    vm_slot: usize,
     /// vfio irq_type == MSIX: the index is enabled on the host.
     enabled: bool,
     vectors: Vec<Option<HostVector>>,
@@ -56,6 +60,8 @@ pub struct Usage {
     pub irtes: u64,
     /// irq descriptors allocated.
     pub irq_descs: u64,
+    /// KVM MSI routes of the VM that uses the most (one per requested vector).
+    pub kvm_routes: u64,
 }
 
 impl Usage {
@@ -64,6 +70,7 @@ impl Usage {
             cpu_vectors: self.cpu_vectors.max(o.cpu_vectors),
             irtes: self.irtes.max(o.irtes),
             irq_descs: self.irq_descs.max(o.irq_descs),
+            kvm_routes: self.kvm_routes.max(o.kvm_routes),
         }
     }
 }
@@ -80,6 +87,11 @@ pub struct Host {
     alloc_failures: u64,
     /// `msix_capability_init` sets Enable and Function Mask before it allocates.
     early_enable: bool,
+    /// KVM MSI routes in use, by VM (in order of first appearance in the
+    /// device list; a vector, not a map: this is read on every request).
+    routes: Vec<u32>,
+    /// KVM's routing table size per VM (`KVM_MAX_IRQ_ROUTES`).
+    routes_per_vm: u32,
 }
 
 /// Requester id of device `i`: bus 1.., one function per device, so at most
@@ -90,10 +102,20 @@ pub fn requester_id_of(i: u32) -> u16 {
 }
 
 impl Host {
-    /// A booted host for `ndevices` devices (at most [`MAX_DEVICES`]), with
-    /// the behaviours of `platform`'s kernel (reservation mode unless
-    /// `cfg` says, early enable).
-    pub fn new(cfg: &HostConfig, platform: Platform, ndevices: usize) -> Result<Self> {
+    /// A booted host for devices passed through to the VMs `vms` (one entry
+    /// per device, at most [`MAX_DEVICES`]), with the behaviours of
+    /// `platform`'s kernel (reservation mode unless `cfg` says, early enable).
+    pub fn new(cfg: &HostConfig, platform: Platform, vms: &[u32]) -> Result<Self> {
+        let ndevices = vms.len();
+        // Each VM's index in `routes`, in order of first appearance.
+        let mut slot_of = std::collections::BTreeMap::new();
+        let vm_slots: Vec<usize> = vms
+            .iter()
+            .map(|&v| {
+                let next = slot_of.len();
+                *slot_of.entry(v).or_insert(next)
+            })
+            .collect();
         if ndevices > MAX_DEVICES {
             return Err(Error::InvalidArgument(format!(
                 "devices: at most {MAX_DEVICES} (one requester id each), got {ndevices}"
@@ -122,6 +144,8 @@ impl Host {
             .map(|i| HostDevice {
                 requester_id: requester_id_of(i as u32),
                 iommu: i % cfg.iommus as usize,
+                vm: vms[i],
+                vm_slot: vm_slots[i],
                 enabled: false,
                 vectors: Vec::new(),
             })
@@ -135,6 +159,8 @@ impl Host {
             peak: Usage::default(),
             alloc_failures: 0,
             early_enable: platform.early_enable,
+            routes: vec![0; slot_of.len()],
+            routes_per_vm: cfg.kvm_routes_per_vm,
         })
     }
 
@@ -145,6 +171,7 @@ impl Host {
             cpu_vectors: u64::from(self.domain.matrix().total_allocated()) - self.boot_allocated,
             irtes: self.iommus.iter().map(Remapper::in_use).sum(),
             irq_descs: self.domain.nr_irqs() as u64,
+            kvm_routes: self.routes.iter().copied().max().map_or(0, u64::from),
         }
     }
 
@@ -248,7 +275,7 @@ impl Host {
     /// IRTE and return the message to write into the table entry.
     fn activate(&mut self, dev: u32, k: u32) -> HostResult<MsiMessage> {
         let d = self.dev_mut(dev)?;
-        let (rid, iommu) = (d.requester_id, d.iommu);
+        let (rid, iommu, vm, slot) = (d.requester_id, d.iommu, d.vm, d.vm_slot);
         let hv = d
             .vectors
             .get(k as usize)
@@ -257,6 +284,14 @@ impl Host {
             .ok_or_else(|| {
                 Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}"))
             })?;
+        // The VMM routes the vector's eventfd into the VM: one KVM MSI route.
+        if self.routes[slot] >= self.routes_per_vm {
+            self.alloc_failures += 1;
+            return Err(HostError::Failure(HostFailure::NoSpace(format!(
+                "VM {vm}: all {} KVM interrupt routes in use",
+                self.routes_per_vm
+            ))));
+        }
         if let Err(e) = self.domain.activate(hv.irq) {
             if matches!(e, Error::NoSpace(_)) {
                 self.alloc_failures += 1;
@@ -272,6 +307,7 @@ impl Host {
         if let Some(Some(h)) = self.dev_mut(dev)?.vectors.get_mut(k as usize) {
             h.active = true;
         }
+        self.routes[slot] += 1;
         self.track();
         Ok(msg)
     }
@@ -280,7 +316,7 @@ impl Host {
     /// its IRTE not present.
     fn deactivate(&mut self, dev: u32, k: u32) -> Result<()> {
         let d = self.dev_mut(dev)?;
-        let (rid, iommu) = (d.requester_id, d.iommu);
+        let (rid, iommu, slot) = (d.requester_id, d.iommu, d.vm_slot);
         let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
             return Ok(());
         };
@@ -289,6 +325,7 @@ impl Host {
         }
         hv.active = false;
         let (irq, irte) = (hv.irq, hv.irte);
+        self.routes[slot] = self.routes[slot].saturating_sub(1);
         self.domain.deactivate(irq)?;
         self.iommus[iommu].clear(rid, irte)
     }
@@ -341,7 +378,7 @@ mod tests {
             irte_entries: irtes,
             ..HostConfig::default()
         };
-        Host::new(&cfg, Platform::default(), 2).unwrap()
+        Host::new(&cfg, Platform::default(), &[0, 1]).unwrap()
     }
 
     fn exec(h: &mut Host, op: &HostOp) -> HostResult<Effects> {
@@ -374,6 +411,7 @@ mod tests {
                 cpu_vectors: cpu,
                 irtes: 3,
                 irq_descs: 3,
+                kvm_routes: 2,
             };
             assert_eq!(h.usage(), want);
             exec(&mut h, &HostOp::DisableIndex).unwrap();
@@ -453,7 +491,7 @@ mod tests {
             ncpus: 1,
             ..HostConfig::default()
         };
-        let mut h = Host::new(&cfg, Platform::default(), 1).unwrap();
+        let mut h = Host::new(&cfg, Platform::default(), &[0]).unwrap();
         exec(&mut h, &enable(&[false])).unwrap();
         // Add vectors until the one CPU has no vector left.
         let mut k = 0;
@@ -475,6 +513,57 @@ mod tests {
         assert!(!h.vector_set(0).unwrap()[k as usize]);
         exec(&mut h, &HostOp::DisableIndex).unwrap();
         assert_eq!(h.usage(), Usage::default());
+    }
+
+    #[test]
+    fn a_vms_kvm_routes_are_its_own_and_run_out() {
+        let cfg = HostConfig {
+            kvm_routes_per_vm: 3,
+            ..HostConfig::default()
+        };
+        // Devices 0 and 1 in VM 7, device 2 in VM 8.
+        let mut h = Host::new(&cfg, Platform::default(), &[7, 7, 8]).unwrap();
+        let on = |h: &mut Host, dev: u32, flags: &[bool]| {
+            let mut fx = Effects::new();
+            let mut clock = 0;
+            h.exec(
+                dev,
+                &enable(flags),
+                &mut clock,
+                &TimingConfig::default(),
+                &mut fx,
+            )
+        };
+        on(&mut h, 0, &[true, true]).unwrap();
+        on(&mut h, 2, &[true, true, true]).unwrap();
+        assert_eq!(h.usage().kvm_routes, 3, "the busiest VM's routes");
+        // VM 7 has one route left: device 1's second vector finds none.
+        let r = on(&mut h, 1, &[true, true]);
+        assert!(
+            matches!(r, Err(HostError::Failure(HostFailure::NoSpace(ref m))) if m.contains("VM 7")),
+            "{r:?}"
+        );
+        assert_eq!(h.alloc_failures, 1);
+        // Disabling device 0 gives VM 7 its routes back.
+        let mut fx = Effects::new();
+        let mut clock = 0;
+        h.exec(
+            0,
+            &HostOp::DisableIndex,
+            &mut clock,
+            &TimingConfig::default(),
+            &mut fx,
+        )
+        .unwrap();
+        h.exec(
+            1,
+            &HostOp::DisableIndex,
+            &mut clock,
+            &TimingConfig::default(),
+            &mut fx,
+        )
+        .unwrap();
+        on(&mut h, 1, &[true, true, true]).unwrap();
     }
 
     #[test]

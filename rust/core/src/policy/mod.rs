@@ -73,7 +73,10 @@ pub fn builtin(cfg: &PolicyConfig, entries: &[u32], platform: Platform) -> Resul
     let hypercall = |trap| HypercallPolicy::new(entries, cfg, trap, platform, name);
     Ok(match cfg.kind {
         PolicyKind::Noresize => Box::new(qemu(false, None)?),
-        PolicyKind::Upfront => Box::new(qemu(false, Some(cfg.upfront_count))?),
+        PolicyKind::Upfront => Box::new(qemu(
+            false,
+            Some((cfg.upfront_count, cfg.upfront_request_all)),
+        )?),
         PolicyKind::Dynamic => Box::new(qemu(true, None)?),
         PolicyKind::Hypercall => Box::new(hypercall(true)?),
         PolicyKind::Ims => match cfg.ims_store {

@@ -19,11 +19,12 @@ pub(crate) struct QemuPolicy {
 impl QemuPolicy {
     /// One QEMU device model per table size. `dynamic`: the host supports
     /// dynamic MSI-X; `upfront`: pre-size `nr_vectors` at every enable
-    /// (`Some(0)` = the whole table); `platform`: which QEMU.
+    /// (count 0 = the whole table) and whether to request all of them;
+    /// `platform`: which QEMU.
     pub fn new(
         entries: &[u32],
         dynamic: bool,
-        upfront: Option<u32>,
+        upfront: Option<(u32, bool)>,
         platform: Platform,
         label: &str,
     ) -> Result<Self> {
@@ -37,8 +38,14 @@ impl QemuPolicy {
                     q = q.with_vector0_prerequest();
                 }
                 Ok(match upfront {
-                    Some(0) => q.with_upfront(n),
-                    Some(count) => q.with_upfront(count),
+                    Some((count, all)) => {
+                        let q = q.with_upfront(if count == 0 { n } else { count });
+                        if all {
+                            q.with_request_all()
+                        } else {
+                            q
+                        }
+                    }
                     None => q,
                 })
             })

@@ -287,7 +287,7 @@ mod tests {
             irte_entries: irtes,
             ..HostConfig::default()
         };
-        Host::new(&cfg, crate::versions::Platform::default(), 1).unwrap()
+        Host::new(&cfg, crate::versions::Platform::default(), &[0]).unwrap()
     }
 
     fn run(
