@@ -14,8 +14,11 @@ Built-ins (:data:`SCENARIOS`):
 - ``managed-hotplug``, ``no-autoen``, ``subfunction``, ``fpga``: the seed's four
   late-unmask driver patterns (docs/scenarios.md), each repeating (VM reboot,
   driver reload, FPGA re-probe) so a run collects many resizes.
+- ``nvme``: a passed-through NVMe controller with closed-loop I/O queues.
+- ``nic``: an SR-IOV NIC VF growing its channels at runtime.
 - ``host-packing``: many VMs' devices allocated upfront on one host, with and
-  without x86 reservation mode: CPU-vector versus IRTE exhaustion.
+  without x86 reservation mode, and a Cloud Hypervisor variant: CPU-vector,
+  IRTE and KVM-route exhaustion.
 
 Common modelling choices:
 
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from msixcore import _core
@@ -54,6 +57,7 @@ from msixcore.engine_config import (
     SEMANTICS,
     config_json,
 )
+from msixcore.host_profiles import PROFILE_FIELDS, PROFILE_NAMES, profile_timing
 from msixcore.parameters import Param, ParamValue, format_seconds, to_ns
 from msixcore.versions import DEFAULT_KERNEL, DEFAULT_QEMU
 from msixcore.workload import analyse
@@ -88,11 +92,25 @@ def _rate(name: str, default: float, doc: str) -> Param:
 
 
 def _timing_params(
-    w0: float = 20e-6, w_free: float = 0.5e-6, w_alloc: float = 0.5e-6, semantics: str = "edge"
+    w0: float = 20e-6,
+    w_free: float = 0.5e-6,
+    w_alloc: float = 0.5e-6,
+    semantics: str = "edge",
+    profiles: bool = True,
 ) -> tuple[Param, ...]:
     """The host's resize steps, the kernel and QEMU, and the device's semantics:
-    parameters of every scenario (docs/versions.md)."""
+    parameters of every scenario (docs/versions.md); with ``profiles`` also
+    ``host_profile`` (the storm keeps its closed form's three timings)."""
+    profile = Param(
+        "host_profile",
+        "choice",
+        "custom",
+        "host step costs: custom (w0, w_free, w_alloc; other steps 0), or the published "
+        "quiet or busy profile (docs/calibration.md), which sets every step",
+        choices=PROFILE_NAMES,
+    )
     return (
+        *((profile,) if profiles else ()),
         _seconds("w0", w0, "resize window W2: fixed part (the VFIO ioctl round trip)"),
         _seconds("w_free", w_free, "per old vector freed after MSI-X Enable is cleared"),
         _seconds(
@@ -178,6 +196,15 @@ class Scenario:
         values = self.defaults()
         for name, raw in (overrides or {}).items():
             values[name] = self.param(name).parse(raw)
+        # A named profile sets the resize timings: one set away from its
+        # default would be silently ignored.
+        profile = values.get("host_profile", "custom")
+        for name in PROFILE_FIELDS:
+            if profile != "custom" and values[name] != self.param(name).default:
+                raise InvalidArgument(
+                    f"{name}: host_profile={profile} sets it; use host_profile=custom to set "
+                    f"{name} yourself"
+                )
         if self.check is not None:
             self.check(values)
         return values
@@ -297,11 +324,7 @@ def _config(
     config: dict[str, Any] = {
         "host": host,
         "policy": policy_cfg,
-        "timing": {
-            "w0_ns": _ns(p, "w0"),
-            "w_free_ns": _ns(p, "w_free"),
-            "w_alloc_ns": _ns(p, "w_alloc"),
-        },
+        "timing": _timing(p),
         "devices": devices,
         "handler": {"service_ns": 1_000},
     }
@@ -309,6 +332,15 @@ def _config(
         if p[version] != DEFAULTS[version]:
             config[version] = p[version]
     return config
+
+
+def _timing(p: Params) -> dict[str, int]:
+    """The config's ``timing``: the named host profile's, or the scenario's
+    own three resize timings."""
+    profile = str(p.get("host_profile", "custom"))
+    if profile != "custom":
+        return profile_timing(profile)
+    return {"w0_ns": _ns(p, "w0"), "w_free_ns": _ns(p, "w_free"), "w_alloc_ns": _ns(p, "w_alloc")}
 
 
 def _int(p: Params, name: str) -> int:
@@ -403,6 +435,7 @@ STORM = Scenario(
             _STORM_DEFAULTS["w_free_ns"] / 1e9,
             _STORM_DEFAULTS["w_alloc_ns"] / 1e9,
             _STORM_DEFAULTS["semantics"],
+            profiles=False,
         ),
     ),
     policies=("noresize", "upfront", "hypercall", "dynamic"),
@@ -647,6 +680,82 @@ FPGA = Scenario(
         "vectors are allocated inside W2: 40 µs, ~32 lost), plus the probe-time resizes. "
         "Edge (a custom FPGA may have an INTx pin: semantics=edge_intx). ~2,700 fires per "
         "resize."
+    ),
+)
+
+
+# --------------------------------------------------------------------------
+# nic: an SR-IOV NIC VF growing its channels at runtime (docs/scenarios.md)
+
+
+def _nic_check(p: Params) -> None:
+    table, init = _int(p, "table"), _int(p, "init")
+    _need(table >= 3, "table", f"a misc vector and at least two queue vectors, got {table}")
+    _need(
+        init < table - 1,
+        "init",
+        f"must be < table - 1 ({table - 1}): the driver grows to table - 1 channels, got {init}",
+    )
+
+
+def _nic(p: Params, policy: str) -> dict[str, Any]:
+    table, init = _int(p, "table"), _int(p, "init")
+    channels = table - 1
+    # Probe and interface up: the misc (mailbox) vector, then one per channel.
+    program = [_step("negotiate", minvec=2, maxvec=table), _step("enable")]
+    program += [_step("unmask", entry=k) for k in range(init + 1)]
+    program.append(_RUNTIME)
+    # `ethtool -L combined <max>` under load: the VF resets, freeing its
+    # traffic irqs (masked), then requests one per channel; each channel past
+    # `init` is a new highest entry.
+    grow = _ns(p, "grow_after")
+    program += [_step("mask", grow if k == 1 else 0, entry=k) for k in range(1, init + 1)]
+    program += [_step("unmask", entry=k) for k in range(1, channels + 1)]
+    # The VF driver is reloaded (or the VM rebooted) and the cycle repeats.
+    program.append(_step("disable", _ns(p, "hold")))
+    device = _device(
+        table,
+        program,
+        rate=float(p["rate"]),
+        rates=[[0, float(p["misc_rate"])]],
+        semantics=str(p["semantics"]),
+    )
+    return _config(policy, [device], p, ncpus=16)
+
+
+NIC = Scenario(
+    name="nic",
+    description=(
+        "an SR-IOV NIC VF: a misc vector and `init` channels come up at probe; under load "
+        "`ethtool -L` grows it to a channel per remaining vector (the VF resets: traffic "
+        "irqs freed, then requested again); the driver is then reloaded and the cycle repeats"
+    ),
+    params=(
+        _count("table", 17, "MSI-X table entries: a misc vector + one per channel"),
+        _count("init", 4, "channels at probe (entries 1..init)"),
+        _rate("rate", 10_000.0, "rate of every live channel vector (moderate load)"),
+        _rate("misc_rate", 100.0, "rate of the misc (mailbox) vector, entry 0"),
+        _seconds("grow_after", 5e-3, "from interface up to `ethtool -L`", True),
+        _seconds("hold", 10e-3, "time with every channel up before the reload", True),
+        *[replace(q, default="quiet") if q.name == "host_profile" else q for q in _timing_params()],
+    ),
+    policies=("noresize", "upfront", "hypercall", "dynamic"),
+    builder=_nic,
+    default_resizes=6_000,
+    variants={
+        # ice's VF sizes (ICE_NUM_VF_MSIX_SMALL, _MED) and two larger ones.
+        "vf5": {"table": 5, "init": 1},
+        "vf17": {"table": 17, "init": 4},
+        "vf33": {"table": 33, "init": 8},
+        "vf65": {"table": 65, "init": 16},
+    },
+    check=_nic_check,
+    notes=(
+        "A VF with 5, 17, 33 or 65 vectors (misc + channels) comes up with a quarter of its "
+        "channels; `ethtool -L` under load grows it to all of them. Under noresize each new "
+        "channel is a resize with the earlier channels live. 10,000/s per vector is a "
+        "moderate load under the 20,000/s cap of the Intel default ITR (50 µs); host costs "
+        "default to the published quiet profile (docs/calibration.md)."
     ),
 )
 
@@ -897,7 +1006,8 @@ NVME = Scenario(
 
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (STORM, MANAGED_HOTPLUG, NO_AUTOEN, SUBFUNCTION, FPGA, NVME, HOST_PACKING)
+    s.name: s
+    for s in (STORM, MANAGED_HOTPLUG, NO_AUTOEN, SUBFUNCTION, FPGA, NVME, NIC, HOST_PACKING)
 }
 """The built-in scenarios by name, in ``compare`` order."""
 
