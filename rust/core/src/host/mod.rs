@@ -168,10 +168,18 @@ impl Host {
     /// irq descriptors.
     pub fn usage(&self) -> Usage {
         Usage {
+            kvm_routes: self.routes.iter().copied().max().map_or(0, u64::from),
+            ..self.host_resources()
+        }
+    }
+
+    /// [`Host::usage`] without the KVM routes (0): the host's own resources.
+    fn host_resources(&self) -> Usage {
+        Usage {
             cpu_vectors: u64::from(self.domain.matrix().total_allocated()) - self.boot_allocated,
             irtes: self.iommus.iter().map(Remapper::in_use).sum(),
             irq_descs: self.domain.nr_irqs() as u64,
-            kvm_routes: self.routes.iter().copied().max().map_or(0, u64::from),
+            kvm_routes: 0,
         }
     }
 
@@ -219,8 +227,12 @@ impl Host {
             .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))
     }
 
+    /// Raise the peaks to the current usage. Runs on every allocation and
+    /// activation, so the busiest VM's routes are not searched for here: a
+    /// route peak can only be set by the VM that just took a route, and
+    /// [`Host::activate`] raises it.
     fn track(&mut self) {
-        self.peak = self.peak.max(self.usage());
+        self.peak = self.peak.max(self.host_resources());
     }
 
     /// Allocate the host irq of entry `k` (descriptor, IRTE, and a CPU vector
@@ -308,6 +320,7 @@ impl Host {
             h.active = true;
         }
         self.routes[slot] += 1;
+        self.peak.kvm_routes = self.peak.kvm_routes.max(u64::from(self.routes[slot]));
         self.track();
         Ok(msg)
     }
