@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from msixcore import _core
@@ -96,21 +96,22 @@ def _timing_params(
     w_free: float = 0.5e-6,
     w_alloc: float = 0.5e-6,
     semantics: str = "edge",
-    profiles: bool = True,
+    host_profile: str | None = "custom",
 ) -> tuple[Param, ...]:
     """The host's resize steps, the kernel and QEMU, and the device's semantics:
-    parameters of every scenario (docs/versions.md); with ``profiles`` also
-    ``host_profile`` (the storm keeps its closed form's three timings)."""
+    parameters of every scenario (docs/versions.md); ``host_profile``'s
+    default, or ``None`` for none (the storm keeps its closed form's three
+    timings)."""
     profile = Param(
         "host_profile",
         "choice",
-        "custom",
+        host_profile or "custom",
         "host step costs: custom (w0, w_free, w_alloc; other steps 0), or the published "
         "quiet or busy profile (docs/calibration.md), which sets every step",
         choices=PROFILE_NAMES,
     )
     return (
-        *((profile,) if profiles else ()),
+        *((profile,) if host_profile else ()),
         _seconds("w0", w0, "resize window W2: fixed part (the VFIO ioctl round trip)"),
         _seconds("w_free", w_free, "per old vector freed after MSI-X Enable is cleared"),
         _seconds(
@@ -435,7 +436,7 @@ STORM = Scenario(
             _STORM_DEFAULTS["w_free_ns"] / 1e9,
             _STORM_DEFAULTS["w_alloc_ns"] / 1e9,
             _STORM_DEFAULTS["semantics"],
-            profiles=False,
+            host_profile=None,
         ),
     ),
     policies=("noresize", "upfront", "hypercall", "dynamic"),
@@ -737,7 +738,7 @@ NIC = Scenario(
         _rate("misc_rate", 100.0, "rate of the misc (mailbox) vector, entry 0"),
         _seconds("grow_after", 5e-3, "from interface up to `ethtool -L`", True),
         _seconds("hold", 10e-3, "time with every channel up before the reload", True),
-        *[replace(q, default="quiet") if q.name == "host_profile" else q for q in _timing_params()],
+        *_timing_params(host_profile="quiet"),
     ),
     policies=("noresize", "upfront", "hypercall", "dynamic"),
     builder=_nic,
@@ -985,7 +986,7 @@ NVME = Scenario(
         _seconds("admin_timeout", 60.0, "nvme admin_timeout", True),
         _seconds("hold", 35.0, "time with every queue up before the driver is removed", True),
         _seconds("duration", 42.0, "simulated time of the run (past io_timeout)", True),
-        *_timing_params(),
+        *_timing_params(host_profile="quiet"),
     ),
     policies=("noresize", "upfront", "hypercall", "dynamic"),
     builder=_nvme,
