@@ -838,7 +838,7 @@ def _packing(p: Params, policy: str) -> dict[str, Any]:
     config["stop"] = {"max_time_ns": _ns(p, "duration"), "max_resizes": None}
     if p["request_all"]:
         config["policy"]["upfront_request_all"] = True
-    if _int(p, "kvm_routes") != 4096:
+    if _int(p, "kvm_routes") != DEFAULTS["host"]["kvm_routes_per_vm"]:
         config["host"]["kvm_routes_per_vm"] = _int(p, "kvm_routes")
     return config
 
@@ -873,7 +873,7 @@ HOST_PACKING = Scenario(
         ),
         _count(
             "kvm_routes",
-            4096,
+            int(DEFAULTS["host"]["kvm_routes_per_vm"]),
             "KVM MSI routes per VM (KVM_MAX_IRQ_ROUTES): one per requested vector",
             hi=1 << 20,
         ),

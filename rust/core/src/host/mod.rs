@@ -395,9 +395,13 @@ mod tests {
     }
 
     fn exec(h: &mut Host, op: &HostOp) -> HostResult<Effects> {
+        exec_on(h, 0, op)
+    }
+
+    fn exec_on(h: &mut Host, dev: u32, op: &HostOp) -> HostResult<Effects> {
         let mut fx = Effects::new();
         let mut clock = 0;
-        h.exec(0, op, &mut clock, &TimingConfig::default(), &mut fx)?;
+        h.exec(dev, op, &mut clock, &TimingConfig::default(), &mut fx)?;
         Ok(fx)
     }
 
@@ -536,17 +540,7 @@ mod tests {
         };
         // Devices 0 and 1 in VM 7, device 2 in VM 8.
         let mut h = Host::new(&cfg, Platform::default(), &[7, 7, 8]).unwrap();
-        let on = |h: &mut Host, dev: u32, flags: &[bool]| {
-            let mut fx = Effects::new();
-            let mut clock = 0;
-            h.exec(
-                dev,
-                &enable(flags),
-                &mut clock,
-                &TimingConfig::default(),
-                &mut fx,
-            )
-        };
+        let on = |h: &mut Host, dev: u32, flags: &[bool]| exec_on(h, dev, &enable(flags));
         on(&mut h, 0, &[true, true]).unwrap();
         on(&mut h, 2, &[true, true, true]).unwrap();
         assert_eq!(h.usage().kvm_routes, 3, "the busiest VM's routes");
@@ -557,25 +551,9 @@ mod tests {
             "{r:?}"
         );
         assert_eq!(h.alloc_failures, 1);
-        // Disabling device 0 gives VM 7 its routes back.
-        let mut fx = Effects::new();
-        let mut clock = 0;
-        h.exec(
-            0,
-            &HostOp::DisableIndex,
-            &mut clock,
-            &TimingConfig::default(),
-            &mut fx,
-        )
-        .unwrap();
-        h.exec(
-            1,
-            &HostOp::DisableIndex,
-            &mut clock,
-            &TimingConfig::default(),
-            &mut fx,
-        )
-        .unwrap();
+        // Disabling devices 0 and 1 gives VM 7 its routes back.
+        exec_on(&mut h, 0, &HostOp::DisableIndex).unwrap();
+        exec_on(&mut h, 1, &HostOp::DisableIndex).unwrap();
         on(&mut h, 1, &[true, true, true]).unwrap();
     }
 
