@@ -534,13 +534,14 @@ impl VectorTable {
         }
         let k = (offset / ENTRY_SIZE) as usize;
         let at = offset % ENTRY_SIZE;
-        self.update_entry(k, |e| match width {
+        let sent = self.update_entry(k, |e| match width {
             Width::Dword => e.set_dword(at, value as u32),
             Width::Qword => {
                 e.set_dword(at, value as u32);
                 e.set_dword(at + 4, (value >> 32) as u32);
             }
-        })
+        })?;
+        Ok(released(k, sent))
     }
 
     // ---- MMIO: PBA -------------------------------------------------------
@@ -582,6 +583,12 @@ impl VectorTable {
 
     /// Set entry `k`'s Mask bit (a guest Vector Control write of 1).
     pub fn mask(&mut self, k: usize) -> Result<Released> {
+        Ok(released(k, self.mask_one(k)?))
+    }
+
+    /// [`mask`](Self::mask) without the list: the message it sent, if any
+    /// (never, for a mask; the engine's hot path allocates nothing).
+    pub fn mask_one(&mut self, k: usize) -> Result<Option<MsiMessage>> {
         self.update_entry(k, |e| e.vector_control = VECTOR_CONTROL_MASK_BIT)
     }
 
@@ -596,6 +603,12 @@ impl VectorTable {
     /// Clear entry `k`'s Mask bit (a guest Vector Control write of 0); releases
     /// `Pending[k]` if the entry can now send.
     pub fn unmask(&mut self, k: usize) -> Result<Released> {
+        Ok(released(k, self.unmask_one(k)?))
+    }
+
+    /// [`unmask`](Self::unmask) without the list: the message `Pending[k]`
+    /// sent, if it was released.
+    pub fn unmask_one(&mut self, k: usize) -> Result<Option<MsiMessage>> {
         self.update_entry(k, |e| e.vector_control = 0)
     }
 
@@ -651,7 +664,11 @@ impl VectorTable {
 
     /// Apply `change` to entry `k`; if it took the entry from "cannot send" to
     /// "can send" with `Pending[k]` set, send the (new) message and clear the bit.
-    fn update_entry(&mut self, k: usize, change: impl FnOnce(&mut TableEntry)) -> Result<Released> {
+    fn update_entry(
+        &mut self,
+        k: usize,
+        change: impl FnOnce(&mut TableEntry),
+    ) -> Result<Option<MsiMessage>> {
         let function_can_send = self.function_can_send();
         let entries = self.table.len();
         let entry = self
@@ -663,10 +680,15 @@ impl VectorTable {
         let entry = *entry;
         if !could_send && function_can_send && !entry.is_masked() && self.pending_bit(k) {
             self.clear_pending(k);
-            return Ok(vec![(k, entry.message())]);
+            return Ok(Some(entry.message()));
         }
-        Ok(Released::new())
+        Ok(None)
     }
+}
+
+/// Entry `k`'s released message as a [`Released`] list.
+fn released(k: usize, message: Option<MsiMessage>) -> Released {
+    message.map(|m| vec![(k, m)]).unwrap_or_default()
 }
 
 /// `InvalidArgument` for a vector index past the table.

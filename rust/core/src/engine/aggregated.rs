@@ -25,7 +25,9 @@ impl Engine {
         self.devices[di].booked_until = t;
         let dt = (t - t0) * 1e-9;
         let (mut send, mut lost, mut intx, mut failed) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        let mut slow: Vec<(u32, f64)> = Vec::new();
+        // The engine keeps the list's allocation between bookings.
+        let mut slow = std::mem::take(&mut self.slow);
+        slow.clear();
         let d = &self.devices[di];
         let phase = d.phase;
         let enabled = d.table.is_enabled();
@@ -44,7 +46,9 @@ impl Engine {
                 lost += rate;
             } else if !enabled && mode == DisabledMode::Intx {
                 intx += rate;
-            } else if d.table.can_send(k)? && self.host.probe(dev, &d.table.entry(k)?.message()) {
+            } else if d.table.can_send(k)?
+                && self.host.probe(dev, k as u32, &d.table.entry(k)?.message())
+            {
                 send += rate;
             } else {
                 slow.push((k as u32, rate));
@@ -59,7 +63,7 @@ impl Engine {
             let n = self.poisson(rate * dt)?;
             self.books.fire_n(phase, outcome, n);
         }
-        for (k, rate) in slow {
+        for &(k, rate) in &slow {
             let n = self.poisson(rate * dt)?;
             if n == 0 {
                 continue;
@@ -84,15 +88,28 @@ impl Engine {
             };
             self.books.fire_n(phase, rest, n - 1);
         }
+        self.slow = slow;
         Ok(())
     }
 
+    /// One Poisson(`mean`) count. The distribution of the last mean is kept:
+    /// the vectors booked one by one over an interval mostly share a rate, so
+    /// their means are equal and `e^-mean` is computed once (building the
+    /// distribution draws nothing, so the stream of counts is unchanged).
+    #[inline]
     fn poisson(&mut self, mean: f64) -> Result<u64> {
         if mean <= 0.0 {
             return Ok(0);
         }
-        let p = Poisson::new(mean)
-            .map_err(|e| Error::InvalidArgument(format!("poisson mean {mean}: {e}")))?;
-        Ok(p.sample(&mut self.rng) as u64)
+        let bits = mean.to_bits();
+        if !matches!(self.last_poisson, Some((b, _)) if b == bits) {
+            let p = Poisson::new(mean)
+                .map_err(|e| Error::InvalidArgument(format!("poisson mean {mean}: {e}")))?;
+            self.last_poisson = Some((bits, p));
+        }
+        Ok(self
+            .last_poisson
+            .as_ref()
+            .map_or(0.0, |(_, p)| p.sample(&mut self.rng)) as u64)
     }
 }

@@ -85,23 +85,27 @@ impl Engine {
             HostFx::Mask(k) => {
                 let d = &mut self.devices[dev as usize];
                 let live = d.live.get(k as usize).copied().unwrap_or(false);
-                let rel = d.table.mask(k as usize)?;
+                let sent = d.table.mask_one(k as usize)?;
                 if live {
                     *d.w1_slot(k as usize) = Some(now);
                 }
-                self.settle_released(dev, rel)?;
+                if let Some(msg) = sent {
+                    self.settle_one(dev, k as usize, msg)?;
+                }
             }
             HostFx::Program(k, msg) => self.devices[dev as usize]
                 .table
                 .set_entry(k as usize, msg)?,
             HostFx::Unmask(k) => {
                 let d = &mut self.devices[dev as usize];
-                let rel = d.table.unmask(k as usize)?;
+                let sent = d.table.unmask_one(k as usize)?;
                 d.dead[k as usize] = false;
                 if let Some(open) = d.take_w1(k as usize) {
                     self.stats.w1_time_ns += now - open;
                 }
-                self.settle_released(dev, rel)?;
+                if let Some(msg) = sent {
+                    self.settle_one(dev, k as usize, msg)?;
+                }
             }
             HostFx::Disable => {
                 let d = &mut self.devices[dev as usize];
@@ -190,14 +194,21 @@ impl Engine {
     #[inline(never)]
     fn settle_released_slow(&mut self, dev: u32, released: Vec<(usize, MsiMessage)>) -> Result<()> {
         for (k, msg) in released {
-            let outcome = self.deliver(dev, k as u32, msg);
-            let phase = self.devices[dev as usize].latched_phase(k);
-            self.books.settle_pending(phase, outcome)?;
-            if self.is_closed_loop(dev, k as u32) {
-                self.loop_released(dev, k as u32, outcome);
-            } else {
-                self.track_stall(dev, k as u32, outcome);
-            }
+            self.settle_one(dev, k, msg)?;
+        }
+        Ok(())
+    }
+
+    /// Route the message entry `k`'s pending bit sent late, and move its
+    /// interrupt from `pending` to where it ended, in the phase it fired in.
+    fn settle_one(&mut self, dev: u32, k: usize, msg: MsiMessage) -> Result<()> {
+        let outcome = self.deliver(dev, k as u32, msg);
+        let phase = self.devices[dev as usize].latched_phase(k);
+        self.books.settle_pending(phase, outcome)?;
+        if self.is_closed_loop(dev, k as u32) {
+            self.loop_released(dev, k as u32, outcome);
+        } else {
+            self.track_stall(dev, k as u32, outcome);
         }
         Ok(())
     }

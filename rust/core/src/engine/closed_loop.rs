@@ -191,7 +191,7 @@ impl Engine {
                 let d = &mut self.devices[dev as usize];
                 d.loops[k as usize].waiting += 1;
                 if fired.outcome() == FireOutcome::Pending {
-                    d.latch(k as usize, phase);
+                    d.latch(k as usize);
                     Outcome::Pending
                 } else {
                     Outcome::Coalesced

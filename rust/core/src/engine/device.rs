@@ -132,11 +132,14 @@ impl Device {
         }
     }
 
-    /// Remember that entry `k`'s latched interrupt was fired in `phase`.
-    pub fn latch(&mut self, k: usize, phase: Phase) {
+    /// Remember that entry `k`'s latched interrupt was fired in the phase
+    /// the device is in now. Out of the fire path's line: it allocates once.
+    #[inline(never)]
+    pub fn latch(&mut self, k: usize) {
         if self.pending_phase.is_empty() {
             self.pending_phase = vec![Phase::Probe; self.live.len()];
         }
+        let phase = self.phase;
         if let Some(p) = self.pending_phase.get_mut(k) {
             *p = phase;
         }

@@ -20,25 +20,38 @@ impl Engine {
     pub(super) fn fire_until(&mut self, horizon: f64) -> Result<()> {
         let gap = self.sources.mean_gap_ns;
         // A Poisson fire never schedules a closed-loop event: the next one's
-        // time changes only when one is processed.
+        // time changes only when one is processed. Fires before both run in
+        // the tight loop; the rest is the cold path below.
         let mut next_loop = self.loops.next_time();
+        let mut stop = next_loop.min(horizon);
         loop {
             // Exp(1) by the ziggurat method: no logarithm on the hot path.
             let e: f64 = Exp1.sample(&mut self.rng);
             let tf = self.now + e * gap;
-            // Closed-loop completions due first (they change neither the
-            // live set nor the rates, so the draw above stays valid).
-            while next_loop < tf.min(horizon) {
-                self.loop_next()?;
-                next_loop = self.loops.next_time();
-            }
-            if tf >= horizon {
-                return Ok(());
+            if tf >= stop {
+                if !self.loops_before(tf, horizon, &mut next_loop)? {
+                    return Ok(());
+                }
+                stop = next_loop.min(horizon);
             }
             self.now = tf;
             let (dev, k) = self.sources.pick(&mut self.rng);
             self.fire(dev, k)?;
         }
+    }
+
+    /// The merged stream drew a fire at `tf`, at or past the next closed-loop
+    /// event or the horizon: run the closed-loop events due before both
+    /// (they change neither the live set nor the rates, so the draw stays
+    /// valid), then say whether the fire at `tf` happens (before `horizon`).
+    #[cold]
+    #[inline(never)]
+    fn loops_before(&mut self, tf: f64, horizon: f64, next_loop: &mut f64) -> Result<bool> {
+        while *next_loop < tf.min(horizon) {
+            self.loop_next()?;
+            *next_loop = self.loops.next_time();
+        }
+        Ok(tf < horizon)
     }
 
     #[inline]
@@ -69,9 +82,7 @@ impl Engine {
                 }
             },
             FireOutcome::Pending => {
-                let d = &mut self.devices[dev as usize];
-                let phase = d.phase;
-                d.latch(k as usize, phase);
+                self.devices[dev as usize].latch(k as usize);
                 Outcome::Pending
             }
             FireOutcome::Coalesced => Outcome::Coalesced,
@@ -83,7 +94,7 @@ impl Engine {
     /// Route a message through the IOMMU into a CPU queue.
     #[inline]
     pub(super) fn deliver(&mut self, dev: u32, entry: u32, msg: MsiMessage) -> Outcome {
-        let Some((cpu, vector)) = self.host.remap(dev, &msg) else {
+        let Some((cpu, vector)) = self.host.remap(dev, entry, &msg) else {
             return Outcome::Blocked;
         };
         let Some(q) = self.queues.get_mut(cpu as usize) else {

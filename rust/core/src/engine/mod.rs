@@ -63,6 +63,12 @@ pub struct Engine {
     host_fx: Effects,
     /// A guest step's events before batching (kept to reuse the allocation).
     events: Vec<(u64, Event)>,
+    /// Aggregated mode: the vectors booked one by one (kept to reuse the
+    /// allocation).
+    slow: Vec<(u32, f64)>,
+    /// Aggregated mode: the last Poisson distribution drawn from, by its
+    /// mean's bits.
+    last_poisson: Option<(u64, rand_distr::Poisson<f64>)>,
     queues: Vec<DeliveryQueue>,
     handlers: Vec<CpuHandler>,
     books: PhaseBooks,
@@ -141,6 +147,8 @@ impl Engine {
             free_batches: Vec::new(),
             host_fx: Vec::new(),
             events: Vec::new(),
+            slow: Vec::new(),
+            last_poisson: None,
             queues,
             handlers: vec![CpuHandler::default(); ncpus],
             books: PhaseBooks::default(),

@@ -27,8 +27,10 @@ pub(crate) trait Remapper: Send + Sync + std::fmt::Debug {
     /// Route one message from `rid`: the `(cpu, vector)` it reaches, or `None`
     /// when it is blocked (the fault is in the unit's log). Hot path.
     fn remap(&mut self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)>;
-    /// Whether `msg` from `rid` would be remapped, recording nothing.
-    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool;
+    /// Where `msg` from `rid` would be remapped — the `(cpu, vector)` of
+    /// [`remap`](Self::remap) — or `None` if it would be blocked; records
+    /// nothing.
+    fn target(&self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)>;
     /// Faults recorded or suppressed so far.
     fn faults(&self) -> u64;
     /// IRTEs allocated now (read from the tables).
@@ -63,14 +65,15 @@ impl Remapper for InterruptRemapper {
         }
     }
 
-    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool {
+    fn target(&self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
         match decode_msi(msg) {
             Ok(Decoded::Remappable(m)) => self
                 .table()
                 .lookup(m.index())
-                .is_some_and(|irte| irte.present() && irte.source_check(rid).is_ok()),
-            Ok(Decoded::Compat(_)) => self.allow_compat(),
-            Err(_) => false,
+                .filter(|irte| irte.present() && irte.source_check(rid).is_ok())
+                .map(|irte| (irte.dest_id(), irte.vector())),
+            Ok(Decoded::Compat(c)) if self.allow_compat() => Some((u32::from(c.dest_id), c.vector)),
+            Ok(Decoded::Compat(_)) | Err(_) => None,
         }
     }
 
@@ -110,13 +113,16 @@ impl Remapper for AmdRemapper {
         }
     }
 
-    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool {
+    fn target(&self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
         let index = msg.data & AMD_MSI_DATA_INDEX_MASK;
-        in_interrupt_window(msg.address)
-            && self
-                .tables()
-                .lookup(rid, index)
-                .is_ok_and(AmdIrte::remap_en)
+        if !in_interrupt_window(msg.address) {
+            return None;
+        }
+        self.tables()
+            .lookup(rid, index)
+            .ok()
+            .filter(|irte| irte.remap_en())
+            .map(|irte| (irte.destination(), irte.vector()))
     }
 
     fn faults(&self) -> u64 {
@@ -166,8 +172,8 @@ impl Remapper for Iommu {
     fn remap(&mut self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
         dispatch!(self, r => Remapper::remap(r, rid, msg))
     }
-    fn probe(&self, rid: u16, msg: &MsiMessage) -> bool {
-        dispatch!(self, r => r.probe(rid, msg))
+    fn target(&self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
+        dispatch!(self, r => r.target(rid, msg))
     }
     fn faults(&self) -> u64 {
         dispatch!(self, r => r.faults())
