@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+mod affinity;
 pub mod amd_irte;
 pub mod books;
 pub mod config;

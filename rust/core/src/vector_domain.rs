@@ -66,6 +66,8 @@
 
 use std::sync::Arc;
 
+use crate::affinity::Affinity;
+
 use crate::error::{Error, Result};
 use crate::matrix::{
     IrqMatrix, X86Preset, IRQ_MATRIX_BITS, X86_FIRST_EXTERNAL_VECTOR, X86_ISA_IRQ0_VECTOR,
@@ -213,8 +215,8 @@ impl IrqState {
 /// Per-interrupt data: the model of `struct apic_chip_data` plus the irq core flags it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IrqInfo {
-    /// Shared when it is the default (every possible CPU): no copy per irq.
-    affinity: Arc<[u32]>,
+    /// The default (every possible CPU) costs no copy and no reference count.
+    affinity: Affinity,
     node: Option<u32>,
     managed: bool,
     /// `apicd->can_reserve` (and `irqd_can_reserve`): reservation mode for this irq.
@@ -253,7 +255,7 @@ impl IrqInfo {
     }
     /// Affinity mask (sorted CPU list).
     pub fn affinity(&self) -> &[u32] {
-        &self.affinity
+        self.affinity.cpus()
     }
     /// NUMA node of the irq (`None` = `NUMA_NO_NODE`).
     pub const fn node(&self) -> Option<u32> {
@@ -299,8 +301,6 @@ pub struct VectorDomain {
     node_of_cpu: Vec<u32>,
     nr_nodes: u32,
     irqs: IrqSlab,
-    /// Every possible CPU: the default affinity, shared by the irqs that use it.
-    all_cpus: Arc<[u32]>,
     /// The online mask as a CPU list, kept in step with `cpu_online`.
     online: Arc<[u32]>,
     pr_warnings: u64,
@@ -510,7 +510,6 @@ impl VectorDomain {
         };
         // Every node id is below MAX_NUMNODES, so this cannot overflow.
         let nr_nodes = node_of_cpu.iter().copied().max().unwrap_or(0) + 1;
-        let all_cpus: Arc<[u32]> = (0..ncpus).collect();
         let nr_legacy = preset.nr_legacy_irqs;
         let legacy_held = (0..nr_legacy)
             .filter(|&i| i != X86_PIC_CASCADE_IR)
@@ -522,8 +521,7 @@ impl VectorDomain {
             node_of_cpu,
             nr_nodes,
             irqs: IrqSlab::default(),
-            online: all_cpus.clone(),
-            all_cpus,
+            online: (0..ncpus).collect(),
             pr_warnings: 0,
             nr_legacy,
             legacy_held,
@@ -627,12 +625,12 @@ impl VectorDomain {
             .collect();
     }
 
-    /// `mask` as the irq's stored affinity: the shared default when it is every CPU.
-    fn canonical(&self, mask: Arc<[u32]>) -> Arc<[u32]> {
-        if mask.len() == self.all_cpus.len() {
-            self.all_cpus.clone()
+    /// `mask` as the irq's stored affinity: the default when it is every CPU.
+    fn canonical(&self, mask: Arc<[u32]>) -> Affinity {
+        if mask.len() == self.ncpus() as usize {
+            Affinity::All(self.ncpus())
         } else {
-            mask
+            Affinity::List(mask)
         }
     }
 
@@ -790,14 +788,6 @@ impl VectorDomain {
 
     // ------------------------------------------------------------------ queries
 
-    /// Whether `cpu` is in `affinity` (sorted).
-    fn in_affinity(&self, affinity: &Arc<[u32]>, cpu: u32) -> bool {
-        if Arc::ptr_eq(affinity, &self.all_cpus) {
-            cpu < self.ncpus()
-        } else {
-            affinity.binary_search(&cpu).is_ok()
-        }
-    }
     /// One interrupt, or `InvalidArgument` for an unknown number.
     pub fn irq(&self, irq: u32) -> Result<&IrqInfo> {
         self.irqs.get(irq).ok_or_else(|| unknown_irq(irq))
@@ -843,11 +833,12 @@ impl VectorDomain {
     }
 
     /// `affinity ∩ online`; the default affinity gives the cached online list.
-    fn and_online(&self, affinity: &Arc<[u32]>) -> Arc<[u32]> {
-        if Arc::ptr_eq(affinity, &self.all_cpus) {
+    fn and_online(&self, affinity: &Affinity) -> Arc<[u32]> {
+        if affinity.is_all() {
             return self.online.clone();
         }
         affinity
+            .cpus()
             .iter()
             .copied()
             .filter(|&c| self.cpu_is_online(c))
@@ -952,7 +943,7 @@ impl VectorDomain {
         let search: Vec<u32> = dest
             .iter()
             .copied()
-            .filter(|&c| self.in_affinity(&info.affinity, c))
+            .filter(|&c| info.affinity.contains(c))
             .collect();
         if let Some((cpu, _)) = info.target {
             if search.contains(&cpu) {
@@ -1012,7 +1003,7 @@ impl VectorDomain {
     /// on, as in the kernel.
     fn assign_any(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
-        if info.node.is_none() && Arc::ptr_eq(&info.affinity, &self.all_cpus) {
+        if info.node.is_none() && info.affinity.is_all() {
             // Default affinity, no node: `affinity ∩ online` and the chain's last step are the
             // same mask, and a failed attempt changes nothing, so the second would fail alike.
             return self.assign_vector_online(irq);
@@ -1023,7 +1014,7 @@ impl VectorDomain {
             let both: Vec<u32> = self
                 .node_cpus(node)
                 .into_iter()
-                .filter(|&c| self.in_affinity(&affinity, c))
+                .filter(|&c| affinity.contains(c))
                 .collect();
             if self.assign_vector(irq, &both, false, false).is_ok() {
                 return Ok(());
@@ -1061,7 +1052,7 @@ impl VectorDomain {
         }
         if let Some(i) = self.irqs.get(irq) {
             if let Some((cpu, _)) = i.target {
-                broken = !self.in_affinity(&i.affinity, cpu);
+                broken = !i.affinity.contains(cpu);
             }
         }
         if broken {
@@ -1107,7 +1098,11 @@ impl VectorDomain {
                 i.affinity_set = false;
             }
         }
-        let set = if use_own { own } else { self.all_cpus.clone() };
+        let set = if use_own {
+            own
+        } else {
+            Affinity::All(self.ncpus())
+        };
         let mut mask = self.and_online(&set);
         if mask.is_empty() {
             mask = self.online.clone();
@@ -1139,7 +1134,7 @@ impl VectorDomain {
     }
 
     /// A validated affinity mask (sorted, deduplicated, non-empty, every CPU below `ncpus`).
-    fn checked_mask(&self, cpus: &[u32]) -> Result<Arc<[u32]>> {
+    fn checked_mask(&self, cpus: &[u32]) -> Result<Affinity> {
         let a: Arc<[u32]> = sorted_set(cpus).into();
         if a.is_empty() {
             return Err(Error::InvalidArgument("empty affinity mask".to_string()));
@@ -1212,9 +1207,9 @@ impl VectorDomain {
         node: Option<u32>,
     ) -> Result<u32> {
         let affinity_set = !managed && affinity.is_some();
-        let affinity: Arc<[u32]> = match affinity {
+        let affinity = match affinity {
             // The default mask is every possible CPU: nothing to check.
-            None => self.all_cpus.clone(),
+            None => Affinity::All(self.ncpus()),
             Some(a) => self.checked_mask(a)?,
         };
         if let Some(n) = node {
@@ -1227,7 +1222,7 @@ impl VectorDomain {
         }
         if managed {
             // reserve_managed_vector
-            self.mx_reserve_managed(irq, &affinity)?;
+            self.mx_reserve_managed(irq, affinity.cpus())?;
         } else {
             // reserve_irq_vector
             self.mx_reserve(irq);
@@ -1307,9 +1302,8 @@ impl VectorDomain {
         self.check_free_number(isa_irq)?;
         let vector = X86_ISA_IRQ0_VECTOR + isa_irq;
         self.legacy_held &= !(1 << isa_irq);
-        let all = self.all_cpus.clone();
         let mut info = IrqInfo {
-            affinity: all,
+            affinity: Affinity::All(self.ncpus()),
             node: None,
             managed: false,
             can_reserve: false,
@@ -1422,7 +1416,7 @@ impl VectorDomain {
             && info.moving.is_none()
             && info.node.is_none()
             && !info.affinity_set
-            && Arc::ptr_eq(&info.affinity, &self.all_cpus)
+            && info.affinity.is_all()
             && self.online.len() == self.matrix.online_maps() as usize
     }
 
@@ -1434,7 +1428,8 @@ impl VectorDomain {
     /// online). Errors: exhaustion → `NoSpace`, nothing changes.
     fn activate_default(&mut self, irq: u32) -> Result<()> {
         let new = self.mx_alloc(irq, None, true)?;
-        let online = (self.online.len() != self.all_cpus.len()).then(|| self.online.clone());
+        let online = (self.online.len() != self.ncpus() as usize)
+            .then(|| Affinity::List(self.online.clone()));
         let keep_can_reserve = self.reservation_mode;
         if let Some(i) = self.irqs.get_mut(irq) {
             i.target = Some(new);
@@ -1503,7 +1498,7 @@ impl VectorDomain {
             self.mx_remove_reserved(irq);
         }
         if info.managed {
-            self.mx_remove_managed(irq, &info.affinity);
+            self.mx_remove_managed(irq, info.affinity.cpus());
         }
     }
 
@@ -1696,7 +1691,7 @@ impl VectorDomain {
             .irqs
             .iter()
             .filter(|(_, i)| {
-                i.managed && i.requested && i.managed_shutdown && self.in_affinity(&i.affinity, cpu)
+                i.managed && i.requested && i.managed_shutdown && i.affinity.contains(cpu)
             })
             .map(|(k, _)| k)
             .collect();

@@ -84,7 +84,7 @@ impl Engine {
         match fx {
             HostFx::Mask(k) => {
                 let d = &mut self.devices[dev as usize];
-                let live = d.live.get(k as usize).copied().unwrap_or(false);
+                let live = d.live.contains(k as usize);
                 let sent = d.table.mask_one(k as usize)?;
                 if live {
                     *d.w1_slot(k as usize) = Some(now);
@@ -111,8 +111,8 @@ impl Engine {
                 let d = &mut self.devices[dev as usize];
                 let was_enabled = d.table.is_enabled();
                 d.table.mask_all();
-                for k in 0..d.live.len() {
-                    if d.live[k] && d.w1_open.get(k).is_none_or(Option::is_none) {
+                for k in 0..d.live.entries() {
+                    if d.live.contains(k) && d.w1_open.get(k).is_none_or(Option::is_none) {
                         *d.w1_slot(k) = Some(now);
                     }
                 }
@@ -159,10 +159,10 @@ impl Engine {
             return;
         };
         let ku = k as usize;
-        if ku >= d.live.len() || d.live[ku] == on {
+        if ku >= d.live.entries() || d.live.contains(ku) == on {
             return;
         }
-        d.live[ku] = on;
+        d.live.set(ku, on);
         let c = d.class_of(ku);
         if on {
             d.pos[ku] = self.sources.add(c, dev, k);

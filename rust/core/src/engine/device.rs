@@ -12,8 +12,8 @@ pub(super) struct Device {
     pub vm: u32,
     /// The physical device's MSI-X table.
     pub table: VectorTable,
-    /// Entry k is in use by the guest driver (its source fires).
-    pub live: Vec<bool>,
+    /// The entries in use by the guest driver (their sources fire).
+    pub live: super::entry_set::EntrySet,
     /// Entry k's host setup failed: its fires fail.
     pub dead: Vec<bool>,
     /// Entry k's rate class at runtime.
@@ -78,7 +78,7 @@ impl Device {
         Ok(Self {
             vm: cfg.vm,
             table: VectorTable::new(n, disabled_mode(cfg.semantics))?,
-            live: vec![false; n],
+            live: super::entry_set::EntrySet::new(n),
             dead: vec![false; n],
             base_class: class.clone(),
             folded: Vec::new(),
@@ -109,7 +109,7 @@ impl Device {
     /// Entry `k`'s open stall slot.
     pub fn stall_slot(&mut self, k: usize) -> &mut Option<f64> {
         if self.stall_since.is_empty() {
-            self.stall_since = vec![None; self.live.len()];
+            self.stall_since = vec![None; self.live.entries()];
         }
         &mut self.stall_since[k]
     }
@@ -117,7 +117,7 @@ impl Device {
     /// Entry `k`'s W1 slot.
     pub fn w1_slot(&mut self, k: usize) -> &mut Option<u64> {
         if self.w1_open.is_empty() {
-            self.w1_open = vec![None; self.live.len()];
+            self.w1_open = vec![None; self.live.entries()];
         }
         &mut self.w1_open[k]
     }
@@ -137,7 +137,7 @@ impl Device {
     #[inline(never)]
     pub fn latch(&mut self, k: usize) {
         if self.pending_phase.is_empty() {
-            self.pending_phase = vec![Phase::Probe; self.live.len()];
+            self.pending_phase = vec![Phase::Probe; self.live.entries()];
         }
         let phase = self.phase;
         if let Some(p) = self.pending_phase.get_mut(k) {

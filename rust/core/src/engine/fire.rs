@@ -6,6 +6,7 @@ use rand_distr::{Distribution, Exp1};
 
 use super::Engine;
 use crate::books::Outcome;
+use crate::config::Mode;
 use crate::error::{Error, Result};
 use crate::msi::MsiMessage;
 use crate::queue::Delivery;
@@ -100,6 +101,11 @@ impl Engine {
         let Some(q) = self.queues.get_mut(cpu as usize) else {
             return Outcome::Blocked;
         };
+        if self.cfg.mode == Mode::Aggregated {
+            // CPU queues are not simulated in aggregated mode (the bulk of
+            // its deliveries are counts): a routed message is delivered.
+            return Outcome::Delivered;
+        }
         let t = self.now as u64;
         let h = &mut self.handlers[cpu as usize];
         let service = self.cfg.handler.service_ns;

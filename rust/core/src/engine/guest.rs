@@ -207,8 +207,8 @@ impl Engine {
             }
             StepResult::Ok => Vec::new(),
             StepResult::Dead(list) => list,
-            StepResult::DeadAll => (0..d.live.len() as u32)
-                .filter(|&j| d.live[j as usize] || Some(j) == entry)
+            StepResult::DeadAll => (0..d.live.entries() as u32)
+                .filter(|&j| d.live.contains(j as usize) || Some(j) == entry)
                 .collect(),
         };
         events.extend(dead.into_iter().map(|j| (done, Event::Dead(j, true))));
@@ -230,8 +230,11 @@ impl Engine {
             return;
         }
         // Closed-loop entries keep their (zero) Poisson class in every phase.
-        let live: Vec<u32> = (0..d.live.len() as u32)
-            .filter(|&k| d.live[k as usize] && d.closed_from.is_none_or(|f| k < f))
+        let live: Vec<u32> = d
+            .live
+            .iter()
+            .map(|k| k as u32)
+            .filter(|&k| d.closed_from.is_none_or(|f| k < f))
             .collect();
         for &k in &live {
             self.set_live(dev, k, false);
@@ -251,7 +254,7 @@ impl Engine {
         let d = &mut self.devices[dev as usize];
         let rate = self.sources.classes[d.base_class[from as usize] as usize].rate;
         if d.folded.is_empty() {
-            d.folded = vec![0.0; d.live.len()];
+            d.folded = vec![0.0; d.live.entries()];
         }
         d.folded[to as usize] += rate;
         let total =
@@ -270,7 +273,7 @@ impl Engine {
             return;
         }
         d.folded.clear();
-        for k in 0..d.live.len() as u32 {
+        for k in 0..d.live.entries() as u32 {
             let base = self.devices[dev as usize].base_class[k as usize];
             self.set_class(dev, k, base);
         }
@@ -282,7 +285,7 @@ impl Engine {
         if d.class[k as usize] == class {
             return;
         }
-        let live = d.live[k as usize];
+        let live = d.live.contains(k as usize);
         if live {
             self.set_live(dev, k, false);
         }
@@ -307,7 +310,7 @@ impl Engine {
                 self.book_device(i, self.now)?;
             }
             self.devices[i as usize].halted = true;
-            for k in 0..self.devices[i as usize].live.len() as u32 {
+            for k in 0..self.devices[i as usize].live.entries() as u32 {
                 self.set_live(i, k, false);
             }
             let mut fx = std::mem::take(&mut self.host_fx);

@@ -14,6 +14,7 @@ mod aggregated;
 mod apply;
 mod closed_loop;
 mod device;
+mod entry_set;
 mod event;
 mod fire;
 mod guest;

@@ -369,16 +369,15 @@ impl Host {
         Ok(())
     }
 
-    /// Whether entry `k`'s message `msg` from `dev` would be remapped (true)
-    /// or blocked, recording no fault: the same checks as [`Host::remap`],
-    /// used by aggregated sampling to classify a vector once per interval.
-    /// It reads the route cache but does not fill it: a booking follows the
-    /// device's own control event, which has usually just made it stale.
-    pub fn probe(&self, dev: u32, k: u32, msg: &MsiMessage) -> bool {
-        self.devices.get(dev as usize).is_some_and(|d| {
-            d.routes.get(k, msg).is_some()
-                || self.iommus[d.iommu].target(d.requester_id, msg).is_some()
-        })
+    /// Whether a message `msg` from `dev` would be remapped (true) or
+    /// blocked, recording no fault: the same checks as [`Host::remap`], used
+    /// by aggregated sampling to classify a vector once per interval. It
+    /// asks the IOMMU, not the route cache: a booking follows the device's
+    /// own control event, which has usually just made the cache stale.
+    pub fn probe(&self, dev: u32, msg: &MsiMessage) -> bool {
+        self.devices
+            .get(dev as usize)
+            .is_some_and(|d| self.iommus[d.iommu].target(d.requester_id, msg).is_some())
     }
 
     /// Where `msg` from `dev` would go now, asking the IOMMU (no cache).
@@ -488,7 +487,7 @@ mod tests {
                     _ => None,
                 })
                 .unwrap();
-            assert!(h.probe(0, 0, &msg), "{iommu:?}");
+            assert!(h.probe(0, &msg), "{iommu:?}");
             let (cpu, vector) = h.remap(0, 0, &msg).unwrap();
             let info = h.domain().irqs().next().unwrap().1;
             assert_eq!(info.target(), Some((cpu, u32::from(vector))), "{iommu:?}");
@@ -504,7 +503,7 @@ mod tests {
             // Once the index is disabled the IRTE is gone: the cached route
             // must not outlive it.
             exec(&mut h, &HostOp::DisableIndex).unwrap();
-            assert!(!h.probe(0, 0, &msg), "{iommu:?}");
+            assert!(!h.probe(0, &msg), "{iommu:?}");
             assert!(h.remap(0, 0, &msg).is_none(), "{iommu:?}");
             assert_eq!(h.faults(), 2, "{iommu:?}");
         }
@@ -543,7 +542,7 @@ mod tests {
                     for &(k, m) in &msgs {
                         for d in 0..2 {
                             let truth = h.route_now(d, &m);
-                            assert_eq!(h.probe(d, k, &m), truth.is_some(), "{iommu:?} {seed}");
+                            assert_eq!(h.probe(d, &m), truth.is_some(), "{iommu:?} {seed}");
                             assert_eq!(h.remap(d, k, &m), truth, "{iommu:?} seed {seed}");
                         }
                     }
