@@ -117,7 +117,11 @@ impl Engine {
         // The guest's own events, then the host's effects, then the step's
         // completion events: a stable sort by time below keeps that order
         // among same-time events.
-        events.extend(host_fx.drain(..).map(|(t, fx)| (t, Event::Host(fx))));
+        events.reserve(host_fx.len());
+        for &(t, fx) in &host_fx {
+            events.push((t, Event::Host(fx)));
+        }
+        host_fx.clear();
         self.host_fx = host_fx;
         if let Some((action, r)) = answer {
             if self.step_result(dev, action, r, done, &mut events) {
