@@ -95,17 +95,20 @@ impl Engine {
     /// Route a message through the IOMMU into a CPU queue.
     #[inline]
     pub(super) fn deliver(&mut self, dev: u32, entry: u32, msg: MsiMessage) -> Outcome {
+        if self.cfg.mode == Mode::Aggregated {
+            // CPU queues are not simulated in aggregated mode (the bulk of
+            // its deliveries are counts): a routed message is delivered.
+            return match self.host.remap_uncached(dev, &msg) {
+                Some((cpu, _)) if (cpu as usize) < self.queues.len() => Outcome::Delivered,
+                _ => Outcome::Blocked,
+            };
+        }
         let Some((cpu, vector)) = self.host.remap(dev, entry, &msg) else {
             return Outcome::Blocked;
         };
         let Some(q) = self.queues.get_mut(cpu as usize) else {
             return Outcome::Blocked;
         };
-        if self.cfg.mode == Mode::Aggregated {
-            // CPU queues are not simulated in aggregated mode (the bulk of
-            // its deliveries are counts): a routed message is delivered.
-            return Outcome::Delivered;
-        }
         let t = self.now as u64;
         let h = &mut self.handlers[cpu as usize];
         let service = self.cfg.handler.service_ns;

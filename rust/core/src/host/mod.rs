@@ -387,6 +387,15 @@ impl Host {
         self.iommus[d.iommu].target(d.requester_id, msg)
     }
 
+    /// [`Host::remap`] without the route cache, for a message seen once (in
+    /// aggregated mode only released and blocked interrupts are routed one
+    /// by one, mostly right after their device's IRTEs changed).
+    #[inline]
+    pub fn remap_uncached(&mut self, dev: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
+        let d = self.devices.get(dev as usize)?;
+        self.iommus[d.iommu].remap(d.requester_id, msg)
+    }
+
     /// Route entry `k`'s message `msg` from device `dev` through its IOMMU:
     /// the target `(cpu, vector)`, or `None` when the IOMMU blocks it (the
     /// fault is in the IOMMU's log). Hot path: a route seen before with no
