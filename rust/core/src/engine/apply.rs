@@ -17,8 +17,8 @@ impl Engine {
         // One time for the whole batch (a float-to-integer conversion per
         // event showed in the profile).
         let now = self.now as u64;
-        for ev in &batch {
-            self.apply(dev, *ev, now)?;
+        for &(_, ev) in &batch {
+            self.apply(dev, ev, now)?;
         }
         // Keep the allocation for the next batch.
         self.batches[slot as usize] = batch;

@@ -151,11 +151,9 @@ impl Engine {
                 self.batches.push(Vec::new());
                 (self.batches.len() - 1) as u32
             });
-            let batch = &mut self.batches[slot as usize];
-            while i < events.len() && events[i].0 == t {
-                batch.push(events[i].1);
-                i += 1;
-            }
+            let end = i + events[i..].iter().take_while(|(te, _)| *te == t).count();
+            self.batches[slot as usize].extend_from_slice(&events[i..end]);
+            i = end;
             self.schedule(t.max(now), dev, What::Batch(slot));
         }
     }

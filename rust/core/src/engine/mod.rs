@@ -58,7 +58,9 @@ pub struct Engine {
     heap: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     /// Event batches waiting in the heap, by slot; freed slots are reused.
-    batches: Vec<Vec<Event>>,
+    /// Each keeps its events with their (equal) times: a batch is then one
+    /// slice copy of the step's sorted events.
+    batches: Vec<Vec<(u64, Event)>>,
     free_batches: Vec<u32>,
     /// A guest step's host effects (kept to reuse the allocation).
     host_fx: Effects,
