@@ -79,7 +79,18 @@ BOUNDARIES: dict[str, list[Any]] = {
     "grant": ["all", "n", "refuse", "some"],
     "ims_store": ["device", "guest_ram", "disk"],
     "mode": ["event", "aggregated", "warp"],
-    "op": ["negotiate", "enable", "unmask", "mask", "disable", "reset", "wait", "phase", "poke"],
+    "op": [
+        "negotiate",
+        "enable",
+        "unmask",
+        "mask",
+        "free",
+        "disable",
+        "reset",
+        "wait",
+        "phase",
+        "poke",
+    ],
 }
 
 # Values of the wrong kind, for any field.

@@ -35,8 +35,16 @@ def unmask(entry: int, after: float = 0.0) -> Step:
 
 
 def mask(entry: int, after: float = 0.0) -> Step:
-    """Mask ``entry`` (``free_irq``, ``disable_irq``, CPU offline); its source stops."""
+    """The guest masks ``entry`` (``disable_irq``) while the device keeps working: its
+    source goes on firing and QEMU holds one interrupt in its emulated PBA, sent at the
+    next ``unmask``."""
     return _step(after, {"op": "mask", "entry": entry})
+
+
+def free(entry: int, after: float = 0.0) -> Step:
+    """``free_irq`` on a queue the driver tears down (CPU offline, fewer channels): the
+    entry is masked and its source stops."""
+    return _step(after, {"op": "free", "entry": entry})
 
 
 def disable(after: float = 0.0) -> Step:

@@ -710,7 +710,7 @@ def _nic(p: Params, policy: str) -> dict[str, Any]:
     # traffic irqs (masked), then requests one per channel; each channel past
     # `init` is a new highest entry.
     grow = _ns(p, "grow_after")
-    program += [_step("mask", grow if k == 1 else 0, entry=k) for k in range(1, init + 1)]
+    program += [_step("free", grow if k == 1 else 0, entry=k) for k in range(1, init + 1)]
     program += [_step("unmask", entry=k) for k in range(1, channels + 1)]
     # The VF driver is reloaded (or the VM rebooted) and the cycle repeats.
     program.append(_step("disable", _ns(p, "hold")))
@@ -935,7 +935,7 @@ def _nvme(p: Params, policy: str) -> dict[str, Any]:
     program = [_step("negotiate", minvec=1, maxvec=1), _step("enable"), _step("unmask", entry=0)]
     # nvme_setup_io_queues: the admin irq freed, every vector freed, 1 + N
     # allocated (an affinity set over the possible CPUs), admin requested again.
-    program += [_step("mask", admin_cmd, entry=0), _step("disable")]
+    program += [_step("free", admin_cmd, entry=0), _step("disable")]
     program += [_step("negotiate", minvec=2, maxvec=vcpus + 1), _step("enable")]
     program += [_step("unmask", entry=0)]
     # nvme_create_io_queues: per queue Create CQ + Create SQ (admin commands),

@@ -132,7 +132,7 @@ def _walk(device: Mapping[str, Any], timing: Mapping[str, int]) -> DeviceWorkloa
                 cost = w0 + w_free * len(live) + w_alloc * (k + 1) + per_live * len(live)
             fires += live_rate() * cost * 1e-9
             live.add(k)
-        elif op == "mask":
+        elif op == "free":
             live.discard(int(action["entry"]))
         elif op in ("disable", "reset"):
             live.clear()

@@ -460,8 +460,17 @@ pub enum Action {
         /// Table entry.
         entry: u32,
     },
-    /// Mask an entry (free_irq / disable_irq / CPU offline).
+    /// The guest masks an entry (`disable_irq`, `pci_msi_mask_irq`) while
+    /// its device keeps working: the source goes on firing, and QEMU latches
+    /// what reaches it in its emulated PBA, one per vector, sent at the next
+    /// unmask (hw/pci/msix.c `msix_notify`, `msix_handle_mask_update`).
     Mask {
+        /// Table entry.
+        entry: u32,
+    },
+    /// `free_irq` on a queue the driver tears down (CPU offline, fewer
+    /// channels, a reset path): the entry is masked and its source stops.
+    Free {
         /// Table entry.
         entry: u32,
     },

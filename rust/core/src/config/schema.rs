@@ -28,6 +28,7 @@ pub fn schema() -> Value {
         Action::Enable,
         Action::Unmask { entry: 0 },
         Action::Mask { entry: 0 },
+        Action::Free { entry: 0 },
         Action::Disable,
         Action::Reset,
         Action::Wait,

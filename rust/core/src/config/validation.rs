@@ -286,7 +286,9 @@ fn validate_device(d: &DeviceConfig, f: &str) -> Result<()> {
     for (j, s) in d.program.iter().enumerate() {
         let g = format!("{f}.program[{j}]");
         match s.action {
-            Action::Unmask { entry } | Action::Mask { entry } if entry >= d.entries => {
+            Action::Unmask { entry } | Action::Mask { entry } | Action::Free { entry }
+                if entry >= d.entries =>
+            {
                 return Err(field_err(
                     &g,
                     format!("entry {entry} is past the table of {}", d.entries),

@@ -41,6 +41,7 @@ impl Engine {
                     self.set_live(dev, k, on);
                 }
             }
+            Event::GuestMask(k, on) => self.guest_mask(dev, k, on)?,
             Event::Dead(k, on) => {
                 if let Some(x) = self.devices[dev as usize].dead.get_mut(k as usize) {
                     if on && !*x {
@@ -73,6 +74,7 @@ impl Engine {
                 for phase in latched {
                     self.books.settle_pending(phase, Outcome::Lost)?;
                 }
+                self.qemu_reset(dev)?;
                 self.loops_reset(dev);
             }
         }
@@ -203,7 +205,15 @@ impl Engine {
     /// interrupt from `pending` to where it ended, in the phase it fired in.
     fn settle_one(&mut self, dev: u32, k: usize, msg: MsiMessage) -> Result<()> {
         let outcome = self.deliver(dev, k as u32, msg);
-        let phase = self.devices[dev as usize].latched_phase(k);
+        let d = &mut self.devices[dev as usize];
+        let phase = d.latched_phase(k);
+        if outcome == Outcome::Pending {
+            // Now held in QEMU's PBA (the guest masked the vector): it stays
+            // booked in the phase it was fired in.
+            if let Some(p) = d.qemu_phase.get_mut(k) {
+                *p = phase;
+            }
+        }
         self.books.settle_pending(phase, outcome)?;
         if self.is_closed_loop(dev, k as u32) {
             self.loop_released(dev, k as u32, outcome);

@@ -177,9 +177,14 @@ impl Engine {
                 let msg = fired.message().ok_or_else(|| {
                     Error::Accounting("a delivered fire carried no message".into())
                 })?;
+                let held = self.devices[dev as usize].guest_masked.contains(k as usize);
                 let o = self.deliver(dev, k, msg);
                 if o == Outcome::Blocked {
                     self.stuck(dev, k);
+                } else if held {
+                    // QEMU holds it for the masked vector: the request waits
+                    // for the guest's unmask.
+                    self.devices[dev as usize].loops[k as usize].waiting += 1;
                 } else {
                     // Handled (or merged into the CPU's pending IRR bit, which
                     // the handler serves): the next request goes out.
@@ -213,6 +218,11 @@ impl Engine {
     /// `dev`'s vector `k` had its latched interrupt released with `outcome`:
     /// the driver handles every completion that waited, or they stay stuck.
     pub(super) fn loop_released(&mut self, dev: u32, k: u32, outcome: Outcome) {
+        if outcome != Outcome::Blocked
+            && self.devices[dev as usize].guest_masked.contains(k as usize)
+        {
+            return; // QEMU holds it until the guest unmasks: still waiting
+        }
         let waiting = std::mem::take(&mut self.devices[dev as usize].loops[k as usize].waiting);
         match outcome {
             Outcome::Delivered | Outcome::Coalesced => self.issue(dev, k, waiting),

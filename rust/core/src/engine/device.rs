@@ -14,6 +14,13 @@ pub(super) struct Device {
     pub table: VectorTable,
     /// The entries in use by the guest driver (their sources fire).
     pub live: super::entry_set::EntrySet,
+    /// Entries the guest has masked in QEMU's emulated table.
+    pub guest_masked: super::entry_set::EntrySet,
+    /// QEMU's emulated PBA: entries with an interrupt held for the guest.
+    pub qemu_pending: super::entry_set::EntrySet,
+    /// The phase each interrupt in `qemu_pending` was fired in (allocated at
+    /// the first).
+    pub qemu_phase: Vec<Phase>,
     /// Entry k's host setup failed: its fires fail.
     pub dead: Vec<bool>,
     /// Entry k's rate class at runtime.
@@ -79,6 +86,9 @@ impl Device {
             vm: cfg.vm,
             table: VectorTable::new(n, disabled_mode(cfg.semantics))?,
             live: super::entry_set::EntrySet::new(n),
+            guest_masked: super::entry_set::EntrySet::new(n),
+            qemu_pending: super::entry_set::EntrySet::new(n),
+            qemu_phase: Vec::new(),
             dead: vec![false; n],
             base_class: class.clone(),
             folded: Vec::new(),

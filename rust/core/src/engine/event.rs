@@ -10,6 +10,9 @@ pub(super) enum Event {
     Host(HostFx),
     /// The guest driver starts (true) or stops (false) using entry `k`.
     Live(u32, bool),
+    /// The guest masks (true) or unmasks (false) entry `k` in QEMU's
+    /// emulated table.
+    GuestMask(u32, bool),
     /// The host's setup of entry `k` failed (true) or works again (false).
     Dead(u32, bool),
     /// A guest unmask of a new highest entry completed (a resize request).

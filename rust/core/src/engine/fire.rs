@@ -92,6 +92,20 @@ impl Engine {
         })
     }
 
+    /// What becomes of an interrupt the host took: the guest's if the vector
+    /// is unmasked in QEMU's table, else held in QEMU's emulated PBA.
+    #[inline]
+    fn for_guest(&mut self, dev: u32, entry: u32) -> Outcome {
+        if self.devices[dev as usize]
+            .guest_masked
+            .contains(entry as usize)
+        {
+            self.qemu_latch(dev, entry)
+        } else {
+            Outcome::Delivered
+        }
+    }
+
     /// Route a message through the IOMMU into a CPU queue.
     #[inline]
     pub(super) fn deliver(&mut self, dev: u32, entry: u32, msg: MsiMessage) -> Outcome {
@@ -99,13 +113,21 @@ impl Engine {
             // CPU queues are not simulated in aggregated mode (the bulk of
             // its deliveries are counts): a routed message is delivered.
             return match self.host.remap_uncached(dev, &msg) {
-                Some((cpu, _)) if (cpu as usize) < self.queues.len() => Outcome::Delivered,
+                Some((cpu, _)) if (cpu as usize) < self.queues.len() => self.for_guest(dev, entry),
                 _ => Outcome::Blocked,
             };
         }
         let Some((cpu, vector)) = self.host.remap(dev, entry, &msg) else {
             return Outcome::Blocked;
         };
+        if self.devices[dev as usize]
+            .guest_masked
+            .contains(entry as usize)
+        {
+            // The host takes it (its handler signals QEMU's eventfd), but the
+            // guest has the vector masked: QEMU holds it.
+            return self.qemu_latch(dev, entry);
+        }
         let Some(q) = self.queues.get_mut(cpu as usize) else {
             return Outcome::Blocked;
         };

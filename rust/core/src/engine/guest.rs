@@ -88,8 +88,11 @@ impl Engine {
                     answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
                 }
             }
-            Action::Mask { entry } => {
-                events.push((now, Event::Live(entry, false)));
+            Action::Mask { entry } | Action::Free { entry } => {
+                events.push((now, Event::GuestMask(entry, true)));
+                if matches!(step.action, Action::Free { .. }) {
+                    events.push((now, Event::Live(entry, false)));
+                }
                 let a = GuestAction::Mask(entry);
                 answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
             }
@@ -215,6 +218,8 @@ impl Engine {
         };
         events.extend(dead.into_iter().map(|j| (done, Event::Dead(j, true))));
         if let Some(k) = entry {
+            // QEMU's unmask sends what its PBA holds, then the vector is in use.
+            events.push((done, Event::GuestMask(k, false)));
             events.push((done, Event::Live(k, true)));
         }
         false

@@ -19,6 +19,7 @@ mod event;
 mod fire;
 mod guest;
 mod phases;
+mod qemu_pba;
 mod results;
 mod sources;
 mod stalls;
