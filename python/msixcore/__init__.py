@@ -72,6 +72,8 @@ from msixcore.stats import (
     merge_results,
     per_million,
 )
+from msixcore.sweep import sweep
+from msixcore.sweep_spec import SweepSpec, load_sweep_spec, parse_sweep_spec
 
 __all__ = [
     "FAILURE_MODES",
@@ -110,6 +112,7 @@ __all__ = [
     "RunStats",
     "Scenario",
     "Simulation",
+    "SweepSpec",
     "UpfrontPolicy",
     "Usage",
     "VectorDomain",
@@ -123,15 +126,18 @@ __all__ = [
     "garwood_interval",
     "get_scenario",
     "load_file",
+    "load_sweep_spec",
     "make_record",
     "merge_results",
     "normalize_config",
+    "parse_sweep_spec",
     "per_million",
     "results_json",
     "run_config",
     "run_replications",
     "run_simulation",
     "storm_closed_form_lost",
+    "sweep",
     "template",
     "validate_engine_config",
 ]

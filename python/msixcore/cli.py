@@ -4,6 +4,10 @@
   built-in scenario (and variant) under every policy it applies to.
 - ``msixcore run [SCENARIO[:VARIANT]] --policy P [--resizes N] [--seed S]
   [--set key=value ...] [--file PATH] [--json PATH] [--replications R]``.
+- ``msixcore sweep SPEC.toml --out DIR [--workers N] [--cluster local |
+  --scheduler ADDRESS]``: a grid, zip or list of runs (docs/sweeps.md) into
+  ``DIR/results.json`` and ``DIR/results.parquet``; a rerun does only the runs
+  not yet in ``DIR``.
 - ``msixcore scenarios``: the scenarios with their parameters, defaults and
   units.
 - ``msixcore demo``: the core models at work.
@@ -315,6 +319,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _finish(records, args.json, meta)
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from msixcore.sweep import run_sweep
+    from msixcore.sweep_spec import load_sweep_spec
+
+    if args.cluster is not None and args.scheduler is not None:
+        raise InvalidArgument("--cluster and --scheduler: give one or the other")
+    spec = load_sweep_spec(args.spec)
+    outcome = run_sweep(
+        spec,
+        args.out,
+        workers=args.workers,
+        cluster=args.cluster,
+        scheduler=args.scheduler,
+        progress=not args.no_progress,
+    )
+    total = len(outcome.rows)
+    print(
+        f"{total} runs ({outcome.ran} run now, {total - outcome.ran} already in {args.out}), "
+        f"{outcome.refused} refused by the engine, in {outcome.seconds:.1f} s"
+    )
+    reasons = sorted({str(r["error"]) for r in outcome.rows if r["status"] != "ok"})
+    for reason in reasons[:5]:
+        print(f"  refused: {reason}")
+    out = Path(args.out)
+    print(f"results: {out / 'results.json'}, {out / 'results.parquet'}")
+    return 0
+
+
 def _cmd_scenarios(_args: argparse.Namespace) -> int:
     blocks = []
     for s in SCENARIOS.values():
@@ -395,6 +427,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--replications", type=int, default=1, help="runs with seeds S, S+1, ... merged"
     )
     run.set_defaults(func=_cmd_run)
+
+    sweep = sub.add_parser("sweep", help="a grid of runs into a table (docs/sweeps.md)")
+    sweep.add_argument("spec", metavar="SPEC", help="a .toml or .json sweep spec")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="results directory")
+    sweep.add_argument("--workers", type=int, help="parallel runs (default: every core)")
+    sweep.add_argument(
+        "--cluster",
+        choices=("local",),
+        help="run on a new Dask LocalCluster of --workers processes",
+    )
+    sweep.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on the Dask cluster at tcp://HOST:PORT"
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=_cmd_sweep)
 
     scenarios = sub.add_parser("scenarios", help="list scenarios, parameters and defaults")
     scenarios.set_defaults(func=_cmd_scenarios)

@@ -44,6 +44,7 @@ __all__ = [
     "load_file",
     "parse_assignment",
     "parse_spec",
+    "read_document",
 ]
 
 _SCENARIO_KEYS = ("base", "name", "description", "params", "policy", "seed", "resizes")
@@ -146,8 +147,9 @@ def parse_spec(doc: object, source: str) -> RunSpec:
     )
 
 
-def load_file(path: str | Path) -> RunSpec:
-    """Read and check a ``.toml`` or ``.json`` scenario file."""
+def read_document(path: str | Path) -> object:
+    """Read a ``.toml`` or ``.json`` file into Python values; every error is
+    ``InvalidArgument`` with one line naming the file."""
     p = Path(path)
     source = str(path)
     suffix = p.suffix.lower()
@@ -158,13 +160,17 @@ def load_file(path: str | Path) -> RunSpec:
     except OSError as exc:
         raise _fail(source, f"cannot read: {exc.strerror or exc}") from None
     try:
-        doc = tomllib.loads(data.decode()) if suffix == ".toml" else json.loads(data)
+        return tomllib.loads(data.decode()) if suffix == ".toml" else json.loads(data)
     except UnicodeDecodeError:
         raise _fail(source, "not UTF-8 text") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         kind = "TOML" if suffix == ".toml" else "JSON"
         raise _fail(source, f"invalid {kind}: {exc}") from None
-    return parse_spec(doc, source)
+
+
+def load_file(path: str | Path) -> RunSpec:
+    """Read and check a ``.toml`` or ``.json`` scenario file."""
+    return parse_spec(read_document(path), str(path))
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
