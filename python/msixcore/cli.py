@@ -8,6 +8,8 @@
   --scheduler ADDRESS]``: a grid, zip or list of runs (docs/sweeps.md) into
   ``DIR/results.json`` and ``DIR/results.parquet``; a rerun does only the runs
   not yet in ``DIR``.
+- ``msixcore report DIR -o report.html [--png OUTDIR]``: the figures of a
+  sweep and a page that shows them (docs/reports.md).
 - ``msixcore scenarios``: the scenarios with their parameters, defaults and
   units.
 - ``msixcore demo``: the core models at work.
@@ -347,6 +349,27 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from msixcore.sweep_report import load_results, render_report, write_figures
+
+    if args.output is None and args.png is None:
+        raise InvalidArgument("report: give -o PAGE.html, --png OUTDIR, or both")
+    if args.output is not None:
+        figures = render_report(args.dir, args.output, args.png)
+        where = (
+            args.png
+            if args.png is not None
+            else Path(args.output).with_name(f"{Path(args.output).stem}_files")
+        )
+        print(f"{args.output}: {len(figures)} figures in {where}")
+    else:
+        figures = write_figures(load_results(args.dir), args.png)
+        print(f"{len(figures)} figures in {args.png}")
+    for f in figures:
+        print(f"  {f.name}.png: {f.title}")
+    return 0
+
+
 def _cmd_scenarios(_args: argparse.Namespace) -> int:
     blocks = []
     for s in SCENARIOS.values():
@@ -442,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(func=_cmd_sweep)
+
+    report = sub.add_parser("report", help="figures and a page from a sweep's results")
+    report.add_argument("dir", metavar="DIR", help="a msixcore sweep --out directory")
+    report.add_argument("-o", "--output", metavar="PAGE", help="write the HTML page here")
+    report.add_argument("--png", metavar="OUTDIR", help="write the figures (PNG) here")
+    report.set_defaults(func=_cmd_report)
 
     scenarios = sub.add_parser("scenarios", help="list scenarios, parameters and defaults")
     scenarios.set_defaults(func=_cmd_scenarios)
