@@ -83,6 +83,7 @@ _WRAPPED = {
     "merge_run_results",
     "normalize_config",
     "platform_behaviours",
+    "rate_per_million",
     "run_replications",
     "storm_closed_form_lost",
     "storm_config",

@@ -67,7 +67,6 @@ from msixcore.simulation import (
 )
 from msixcore.stats import (
     RatePerMillion,
-    chi2_quantile,
     garwood_interval,
     merge_results,
     per_million,
@@ -118,7 +117,6 @@ __all__ = [
     "VectorDomain",
     "VectorTable",
     "__version__",
-    "chi2_quantile",
     "compose_amd_msi",
     "compose_msi",
     "decode_msi",

@@ -31,9 +31,11 @@ __all__ = [
     "compose_msi",
     "config_schema",
     "decode_msi",
+    "garwood_interval",
     "merge_run_results",
     "normalize_config",
     "platform_behaviours",
+    "rate_per_million",
     "run_replications",
     "run_simulation",
     "storm_closed_form_lost",
@@ -905,6 +907,16 @@ def storm_config(params_json: str, policy: str) -> str:
 def storm_closed_form_lost(params_json: str, resizes: int) -> float:
     """Expected interrupts lost by a ``noresize`` storm (edge semantics) run to
     ``resizes`` requests: ``rate · Σ k·(w0 + w1·(k+1))`` over the closed windows."""
+
+def garwood_interval(count: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Garwood's exact interval ``(lower, upper)`` for a Poisson mean observed
+    as ``count`` (the core's, from statrs' chi-squared quantiles)."""
+
+def rate_per_million(
+    count: int, resizes: int, confidence: float = 0.95
+) -> tuple[float | None, float | None, float | None]:
+    """``count`` per million of ``resizes`` with its Garwood interval:
+    ``(value, lower, upper)``, each ``None`` without resizes."""
 
 def merge_run_results(results_json: list[str]) -> str:
     """Merge JSON run results (in order) with the core's one merge."""

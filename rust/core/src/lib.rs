@@ -14,6 +14,7 @@ pub mod host;
 pub mod irte;
 pub mod matrix;
 pub mod msi;
+pub mod poisson_interval;
 pub mod policy;
 pub mod queue;
 pub mod remap;

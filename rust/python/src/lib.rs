@@ -11,6 +11,7 @@ mod irte;
 mod matrix;
 mod policy;
 mod remap;
+mod stats;
 mod vector_domain;
 mod vector_table;
 
@@ -25,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     matrix::register(m)?;
     engine::register(m)?;
     vector_domain::register(m)?;
+    stats::register(m)?;
     Ok(())
 }
