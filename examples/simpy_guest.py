@@ -5,8 +5,8 @@ SimPy's clock counts nanoseconds, like msixcore's. Two SimPy processes make the 
 
 - the driver enables MSI-X, probes (unmasks its vectors one at a time, each a trapped
   access that holds it until the host is done), enters its runtime phase, then masks any
-  vector the handler reports as too busy, polls for a while and unmasks it again (the way
-  NAPI moderates a busy receive queue);
+  vector the handler reports as too busy, polls for a while and unmasks it again (interrupt
+  moderation in the manner of NAPI: stop the interrupts, poll, start them again);
 - the interrupt handler wakes every 100 µs, drains the host CPUs' delivery queues and
   counts what arrived per CPU and per vector; a vector with more than its budget in one
   poll is reported to the driver.
@@ -35,16 +35,12 @@ from msixcore.engine_config import ActionConfig, SimConfig, config_json
 
 ENTRIES = 8
 NCPUS = 4
-RATE = 10_000.0
-"""Interrupts per second of each vector ..."""
-BUSY_ENTRY, BUSY_RATE = 2, 200_000.0
-"""... but one: a busy receive queue."""
-PROBE_GAP_NS = 1_000_000
-POLL_NS = 100_000
-BUDGET = 10
-"""Deliveries of one vector in one poll above which the driver masks it."""
-MASKED_NS = 2_000_000
-"""How long the driver polls a masked vector before it unmasks it."""
+RATE = 10_000.0  # interrupts per second of each vector but one,
+BUSY_ENTRY, BUSY_RATE = 2, 200_000.0  # a busy receive queue
+PROBE_GAP_NS = 1_000_000  # between two unmasks of the probe
+POLL_NS = 100_000  # between two drains of the handler
+BUDGET = 10  # deliveries of one vector in one poll above which the driver masks it
+MASKED_NS = 2_000_000  # how long the driver polls a masked vector before it unmasks it
 END_NS = 50_000_000
 
 
