@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msixcore import InvalidArgument, MsixError, Simulation, guest
+from msixcore.policies import NoresizePolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMPY_GUEST = ROOT / "examples" / "simpy_guest.py"
@@ -54,6 +55,19 @@ def test_acting_a_program_is_the_program_run(policy: str) -> None:
     by_act = json.loads(sim.run())
     assert by_act["books"]["fired"] > 1_000
     assert by_act == by_program
+
+
+def test_a_python_policy_answers_acted_steps_as_the_builtin_does() -> None:
+    def acted(policy: object | None) -> dict[str, Any]:
+        sim = Simulation(json.dumps(config([])), policy)
+        for step in guest.probe(8, gap=1e-3):
+            sim.step_until(sim.now_ns + step["delay_ns"])
+            sim.step_until(sim.act(0, step["action"]))
+        return dict(json.loads(sim.run()))
+
+    builtin = acted(None)
+    assert builtin["stats"]["resizes"] > 0 and builtin["books"]["fired"] > 0
+    assert acted(NoresizePolicy()) == builtin
 
 
 def test_an_unmask_makes_a_vector_deliver_and_a_mask_holds_it() -> None:
