@@ -6,6 +6,8 @@ from typing import Literal, Self, TypeAlias, TypedDict, final
 import numpy as np
 import numpy.typing as npt
 
+from msixcore.engine_config import ActionConfig
+
 __version__: str
 __all__ = [
     "FIRE_OUTCOMES",
@@ -958,3 +960,14 @@ class Simulation:
         """Take the deliveries waiting on host CPU ``cpu``, oldest first, as numpy
         arrays ``time_ns`` (uint64), ``device``, ``entry``, ``cpu`` (uint32) and
         ``vector`` (uint8)."""
+
+    def act(self, dev: int, action: ActionConfig) -> int:
+        """Run guest action ``action`` on device ``dev`` now (at :attr:`now_ns`), through the
+        same policy and host path as a program step; return when the step completes, ns (its
+        trapped accesses hold the guest until then).
+
+        ``action`` is a program step's action: ``{"op": "unmask", "entry": 3}``. The device
+        needs an empty or ended program, the run a ``stop.max_time_ns``. ``InvalidArgument``
+        (nothing changes) for an unknown device, an entry past its table, a bad ``negotiate``
+        range, a killed VM, a running program, a step still in progress, or a finished run.
+        """

@@ -3,7 +3,7 @@
 //! the Rust side, errors naming the field); runs release the GIL; bulk
 //! deliveries come back as numpy arrays.
 
-use msixcore_core::config::{schema, PolicyKind, SimConfig};
+use msixcore_core::config::{schema, Action, PolicyKind, SimConfig};
 use msixcore_core::engine::{
     merge_results, replications_json, run_replications as core_replications, Engine, RunResult,
 };
@@ -15,7 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::IntoPyResult;
+use crate::convert::uint;
+use crate::errors::{invalid_argument, IntoPyResult};
 use crate::policy::PyPolicy;
 
 /// Build an engine from JSON, with a Python policy object if one is given.
@@ -132,6 +133,23 @@ fn run_replications(
     .py()
 }
 
+/// A guest action from its Python form, through the JSON the core parses
+/// (so the messages name the same fields as a config's).
+fn action_from_py(action: &Bound<'_, PyAny>) -> PyResult<Action> {
+    let dumps = action.py().import("json")?.getattr("dumps")?;
+    let kwargs = PyDict::new(action.py());
+    kwargs.set_item("allow_nan", false)?;
+    let text: String = match dumps.call((action,), Some(&kwargs)) {
+        Ok(text) => text.extract()?,
+        Err(e) => {
+            return Err(invalid_argument(format!(
+                "action: not representable as JSON ({e})"
+            )))
+        }
+    };
+    Action::from_json(&text).py()
+}
+
 /// A simulation you can step, inspect and drain from Python.
 #[pyclass(name = "Simulation", module = "msixcore._core")]
 pub struct PySimulation {
@@ -184,6 +202,16 @@ impl PySimulation {
     /// The JSON result so far (settles open stalls; checks the books).
     fn result(&mut self) -> PyResult<String> {
         self.engine_mut()?.result().and_then(|r| r.to_json()).py()
+    }
+
+    /// Run guest action `action` on device `dev` now, as a program step
+    /// would; returns when the step completes, ns. `action` is a program
+    /// step's action as a dict (`{"op": "unmask", "entry": 3}`); anything
+    /// the core refuses raises `InvalidArgument`.
+    fn act(&mut self, dev: &Bound<'_, PyAny>, action: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let dev = uint::<u32>(dev, "dev")?;
+        let action = action_from_py(action)?;
+        self.engine_mut()?.act(dev, action).py()
     }
 
     /// Simulated time now, ns.

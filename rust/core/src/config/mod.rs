@@ -10,6 +10,7 @@ mod validation;
 
 pub use builder::SimConfigBuilder;
 pub use schema::schema;
+pub(crate) use validation::check_action;
 pub use validation::{longest_window_ns, MAX_DEVICES, MAX_RATE, MAX_TABLE_ENTRIES};
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,8 @@
 //! The one validator of [`SimConfig`]: every limit, and every rule that ties
 //! fields together. The first bad field is named in the error, `path: why`.
 
+use serde::de::DeserializeOwned;
+
 use super::{Action, DeviceConfig, SimConfig, TimingConfig};
 use crate::error::{Error, Result};
 
@@ -34,6 +36,34 @@ pub fn longest_window_ns(timing: &TimingConfig, entries: u32) -> u64 {
         .saturating_add(per.saturating_mul(u64::from(entries)))
 }
 
+/// Parse JSON text into `T`, refusing unknown keys and wrong types. The
+/// error names the bad field: `{root}: why` at the top level, else
+/// `{prefix}{path}: why`.
+fn parse_json_at<T: DeserializeOwned>(text: &str, root: &str, prefix: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        // serde_json appends "at line L column C" of the one-line JSON;
+        // the field path says more.
+        let msg = e.into_inner().to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        if path == "." || path.is_empty() {
+            Error::InvalidArgument(format!("{root}: {msg}"))
+        } else {
+            Error::InvalidArgument(format!("{prefix}{path}: {msg}"))
+        }
+    })
+}
+
+impl Action {
+    /// Parse one guest action from its JSON form, a program step's `action`
+    /// (`{"op": "unmask", "entry": 3}`). Its fit to a device is checked where
+    /// it is used.
+    pub fn from_json(text: &str) -> Result<Self> {
+        parse_json_at(text, "action", "action.")
+    }
+}
+
 impl SimConfig {
     /// Parse a JSON configuration and validate it.
     pub fn from_json(text: &str) -> Result<Self> {
@@ -46,19 +76,7 @@ impl SimConfig {
     /// validates when it is built). Unknown keys and wrong types are refused
     /// here, naming the field's path.
     pub fn parse_json(text: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            // serde_json appends "at line L column C" of the one-line JSON;
-            // the field path says more.
-            let msg = e.into_inner().to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            if path == "." || path.is_empty() {
-                Error::InvalidArgument(format!("config: {msg}"))
-            } else {
-                Error::InvalidArgument(format!("{path}: {msg}"))
-            }
-        })
+        parse_json_at(text, "config", "")
     }
 
     /// The configuration as JSON, every field present (defaults filled in).
@@ -284,29 +302,29 @@ fn validate_device(d: &DeviceConfig, f: &str) -> Result<()> {
         ));
     }
     for (j, s) in d.program.iter().enumerate() {
-        let g = format!("{f}.program[{j}]");
-        match s.action {
-            Action::Unmask { entry } | Action::Mask { entry } | Action::Free { entry }
-                if entry >= d.entries =>
-            {
-                return Err(field_err(
-                    &g,
-                    format!("entry {entry} is past the table of {}", d.entries),
-                ));
-            }
-            Action::Negotiate { minvec, maxvec }
-                if minvec == 0 || minvec > maxvec || maxvec > d.entries =>
-            {
-                return Err(field_err(
-                    &g,
-                    format!(
-                        "need 1 ≤ minvec ≤ maxvec ≤ {}, got {minvec}..{maxvec}",
-                        d.entries
-                    ),
-                ));
-            }
-            _ => {}
-        }
+        check_action(&s.action, d.entries)
+            .map_err(|why| field_err(&format!("{f}.program[{j}]"), why))?;
     }
     Ok(())
+}
+
+/// Whether a guest action fits a table of `entries`: the one check of a
+/// program step's action and of an action given at run time
+/// ([`crate::engine::Engine::act`]). `Err` says why not.
+pub(crate) fn check_action(action: &Action, entries: u32) -> std::result::Result<(), String> {
+    match *action {
+        Action::Unmask { entry } | Action::Mask { entry } | Action::Free { entry }
+            if entry >= entries =>
+        {
+            Err(format!("entry {entry} is past the table of {entries}"))
+        }
+        Action::Negotiate { minvec, maxvec }
+            if minvec == 0 || minvec > maxvec || maxvec > entries =>
+        {
+            Err(format!(
+                "need 1 ≤ minvec ≤ maxvec ≤ {entries}, got {minvec}..{maxvec}"
+            ))
+        }
+        _ => Ok(()),
+    }
 }

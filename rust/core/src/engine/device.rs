@@ -48,6 +48,9 @@ pub(super) struct Device {
     pub granted: u32,
     /// Index of the next program step.
     pub pc: usize,
+    /// When the guest's last step completes: its trapped accesses hold the
+    /// vCPU until then (QEMU answers one at a time).
+    pub busy_until: u64,
     /// The device's VM was killed: no more steps, no more fires.
     pub halted: bool,
     /// Highest entry unmasked since enable.
@@ -105,6 +108,7 @@ impl Device {
             pos: vec![None; n],
             granted: cfg.entries,
             pc: 0,
+            busy_until: 0,
             halted: false,
             high: None,
             stall_since: Vec::new(),

@@ -1,28 +1,92 @@
-//! The guest driver program interpreter: one step of a device's program,
-//! handed to the policy through the one host path ([`crate::policy::step`]),
-//! its completion events scheduled at the host's completion time.
+//! The guest driver: one action at a time, handed to the policy through the
+//! one host path ([`crate::policy::step`]), its completion events scheduled
+//! at the host's completion time. An action comes from a device's program
+//! (the interpreter below) or from the embedding program ([`Engine::act`]);
+//! both run it through [`Engine::run_action`].
 
 use super::event::{Event, What};
 use super::Engine;
-use crate::config::{Action, Mode, Phase};
+use crate::config::{check_action, Action, Mode, Phase};
 use crate::error::{Error, Result};
 use crate::host::HostOp;
 use crate::policy::{self, Ctx, GuestAction, Negotiated, StepResult};
 
 impl Engine {
+    /// Run guest action `action` of device `dev` now ([`Engine::now_ns`]):
+    /// the same policy, host path and completion events as a program step.
+    /// Returns the time the step completes (ns), when its trapped accesses
+    /// return and the guest may act again. A kill of the device's VM
+    /// completes at once.
+    ///
+    /// A device that takes actions this way has an empty program (or one
+    /// that has ended), and the run a time bound (`stop.max_time_ns`):
+    /// without one a run ends when no control event is left. Refused with
+    /// `InvalidArgument`, changing nothing: an unknown device, an entry past
+    /// its table or a bad `negotiate` range, a device whose VM was killed,
+    /// whose program is still running, or whose previous step has not
+    /// completed, and a finished run.
+    pub fn act(&mut self, dev: u32, action: Action) -> Result<u64> {
+        let refuse = |why: String| Err(Error::InvalidArgument(format!("act: {why}")));
+        if self.finished {
+            return refuse("the run has finished".into());
+        }
+        let (Some(d), Some(cfg)) = (
+            self.devices.get(dev as usize),
+            self.cfg.devices.get(dev as usize),
+        ) else {
+            return refuse(format!(
+                "device {dev} is past the run's {} devices",
+                self.devices.len()
+            ));
+        };
+        if let Err(why) = check_action(&action, cfg.entries) {
+            return refuse(format!("device {dev}: {why}"));
+        }
+        let now = self.now_ns();
+        if d.halted {
+            return refuse(format!("device {dev}: its VM was killed"));
+        }
+        if d.pc < cfg.program.len() {
+            return refuse(format!(
+                "device {dev}: its program is still running (step {} of {})",
+                d.pc,
+                cfg.program.len()
+            ));
+        }
+        if d.busy_until > now {
+            return refuse(format!(
+                "device {dev}: its previous step completes at {} ns, after now ({now} ns)",
+                d.busy_until
+            ));
+        }
+        if self.cfg.mode == Mode::Aggregated {
+            // As before a control event: the device's fires so far are booked
+            // under the state they had.
+            self.book_device(dev, self.now)?;
+        }
+        self.stats.control_events += 1;
+        Ok(self.run_action(dev, action)?.unwrap_or(now))
+    }
+
     /// Run device `dev`'s next program step.
     pub(super) fn guest_step(&mut self, dev: u32) -> Result<()> {
         let di = dev as usize;
         if self.devices[di].halted {
             return Ok(());
         }
-        let Some(step) = self.cfg.devices[di]
-            .program
-            .get(self.devices[di].pc)
-            .cloned()
-        else {
+        let Some(step) = self.cfg.devices[di].program.get(self.devices[di].pc) else {
             return Ok(());
         };
+        if let Some(done) = self.run_action(dev, step.action.clone())? {
+            self.next_step(dev, done);
+        }
+        Ok(())
+    }
+
+    /// Run one guest action of device `dev` at the engine's time. Returns
+    /// when it completes, or `None` when it killed the device's VM.
+    fn run_action(&mut self, dev: u32, action: Action) -> Result<Option<u64>> {
+        let di = dev as usize;
         let now = self.now as u64;
         let entries = self.cfg.devices[di].entries;
         let on_failure = self.cfg.policy.on_failure;
@@ -44,7 +108,7 @@ impl Engine {
         let mut request = false;
         let mut phase_change = None;
         let mut fold = None;
-        match step.action {
+        match action {
             Action::Wait => {}
             Action::Phase { phase } => phase_change = Some(phase),
             Action::Negotiate { minvec, maxvec } => {
@@ -90,7 +154,7 @@ impl Engine {
             }
             Action::Mask { entry } | Action::Free { entry } => {
                 events.push((now, Event::GuestMask(entry, true)));
-                if matches!(step.action, Action::Free { .. }) {
+                if matches!(action, Action::Free { .. }) {
                     events.push((now, Event::Live(entry, false)));
                 }
                 let a = GuestAction::Mask(entry);
@@ -99,7 +163,7 @@ impl Engine {
             Action::Disable | Action::Reset => {
                 self.devices[di].guest_enabled = false;
                 events.extend((0..entries).map(|k| (now, Event::Live(k, false))));
-                if step.action == Action::Reset {
+                if action == Action::Reset {
                     events.push((now, Event::Reset));
                 }
                 let a = GuestAction::Disable;
@@ -130,7 +194,7 @@ impl Engine {
             if self.step_result(dev, action, r, done, &mut events) {
                 self.events = events;
                 let vm = self.devices[di].vm;
-                return self.kill_vm(vm);
+                return self.kill_vm(vm).map(|()| None);
             }
         }
         if request {
@@ -141,8 +205,8 @@ impl Engine {
         }
         self.schedule_events(dev, now, &events);
         self.events = events;
-        self.next_step(dev, done);
-        Ok(())
+        self.devices[di].busy_until = done;
+        Ok(Some(done))
     }
 
     /// Schedule `events` (sorted by time) as one batch per distinct time.
