@@ -142,8 +142,8 @@ def test_the_cap_caps_and_reports_what_it_dropped(
 def test_python_api_checks_its_options(tmp_path: Path) -> None:
     config = SCENARIOS["storm"].build({"devices": 2}, "noresize", seed=1, resizes=8)
     for bad in (
-        TraceOptions(start_ns=-1),
-        TraceOptions(start_ns=10, end_ns=5),
+        TraceOptions(from_ns=-1),
+        TraceOptions(from_ns=10, to_ns=5),
         TraceOptions(max_events=0),
     ):
         with pytest.raises(InvalidArgument, match="trace: "):

@@ -951,10 +951,10 @@ class Simulation:
         """``fired`` and each outcome's count so far."""
 
     def trace(
-        self, start_ns: int = 0, end_ns: int | None = None, max_events: int | None = None
+        self, from_ns: int = 0, to_ns: int | None = None, max_events: int | None = None
     ) -> None:
-        """Record the run's timeline (docs/trace.md): what happens from ``start_ns``
-        to ``end_ns`` (None: the end of the run), at most ``max_events`` events
+        """Record the run's timeline (docs/trace.md): what happens from ``from_ns``
+        to ``to_ns`` (None: the end of the run), at most ``max_events`` events
         (None: the core's default, 500,000). Before the first step only; not in
         aggregated mode (``InvalidArgument``)."""
 

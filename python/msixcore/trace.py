@@ -24,30 +24,29 @@ __all__ = ["TraceOptions", "TraceSummary", "run_traced"]
 
 @dataclass(frozen=True)
 class TraceOptions:
-    """What to record: the events from ``start_ns`` to ``end_ns`` of simulated
+    """What to record: the events from ``from_ns`` to ``to_ns`` of simulated
     time (None: to the end of the run), at most ``max_events`` of them (None:
     the core's default, 500,000). Events past the cap are dropped and counted
     in the trace's ``otherData``."""
 
-    start_ns: int = 0
-    end_ns: int | None = None
+    from_ns: int = 0
+    to_ns: int | None = None
     max_events: int | None = None
 
     def check(self) -> None:
         """Raise ``InvalidArgument`` for a window or cap the core would refuse."""
         for name, value in (
-            ("start_ns", self.start_ns),
-            ("end_ns", self.end_ns),
+            ("from_ns", self.from_ns),
+            ("to_ns", self.to_ns),
             ("max_events", self.max_events),
         ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InvalidArgument(f"trace: {name} must be an integer, got {value!r}")
-        if self.start_ns < 0:
-            raise InvalidArgument(f"trace: start_ns must be ≥ 0, got {self.start_ns}")
-        if self.end_ns is not None and self.end_ns < self.start_ns:
+        if self.from_ns < 0:
+            raise InvalidArgument(f"trace: from_ns must be ≥ 0, got {self.from_ns}")
+        if self.to_ns is not None and self.to_ns < self.from_ns:
             raise InvalidArgument(
-                f"trace: the window ends at {self.end_ns} ns, before its start at "
-                f"{self.start_ns} ns"
+                f"trace: the window ends at {self.to_ns} ns, before its start at {self.from_ns} ns"
             )
         if self.max_events is not None and self.max_events < 1:
             raise InvalidArgument(f"trace: max_events must be ≥ 1, got {self.max_events}")
@@ -83,7 +82,7 @@ def run_traced(
     options = options or TraceOptions()
     options.check()
     sim = _core.Simulation(config_json(config), policy)
-    sim.trace(options.start_ns, options.end_ns, options.max_events)
+    sim.trace(options.from_ns, options.to_ns, options.max_events)
     result = parse_result(sim.run())
     summary = TraceSummary(**sim.trace_summary())
     Path(path).write_text(sim.trace_json(), encoding="utf-8")

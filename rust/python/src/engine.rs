@@ -217,20 +217,15 @@ impl PySimulation {
     }
 
     /// Record the run's timeline (docs/trace.md): what happens from
-    /// `start_ns` to `end_ns` (None: the end of the run), at most
+    /// `from_ns` to `to_ns` (None: the end of the run), at most
     /// `max_events` events (None: the core's default). Before the first step
     /// only, and not in aggregated mode.
-    #[pyo3(signature = (start_ns=0, end_ns=None, max_events=None))]
-    fn trace(
-        &mut self,
-        start_ns: u64,
-        end_ns: Option<u64>,
-        max_events: Option<u64>,
-    ) -> PyResult<()> {
+    #[pyo3(signature = (from_ns=0, to_ns=None, max_events=None))]
+    fn trace(&mut self, from_ns: u64, to_ns: Option<u64>, max_events: Option<u64>) -> PyResult<()> {
         let defaults = TraceOptions::default();
         let opts = TraceOptions {
-            from_ns: start_ns,
-            to_ns: end_ns.unwrap_or(defaults.to_ns),
+            from_ns,
+            to_ns: to_ns.unwrap_or(defaults.to_ns),
             max_events: max_events.unwrap_or(defaults.max_events),
         };
         self.engine_mut()?.enable_trace(opts).py()

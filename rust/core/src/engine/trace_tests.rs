@@ -156,11 +156,13 @@ fn a_traced_storm_marks_every_lost_interrupt_and_draws_the_windows_it_sums() {
 }
 
 #[test]
-fn tracing_does_not_move_the_books() {
+fn tracing_does_not_move_the_books_and_repeats_byte_for_byte() {
     let cfg = storm(PolicyKind::Noresize, Semantics::Edge);
     let plain = Engine::new(cfg.clone()).unwrap().run().unwrap();
-    let (r, _) = traced(cfg, TraceOptions::default());
+    let (r, first) = traced(cfg.clone(), TraceOptions::default());
     assert_eq!(r, plain);
+    let (_, again) = traced(cfg, TraceOptions::default());
+    assert_eq!(first.to_string(), again.to_string());
 }
 
 #[test]
