@@ -61,6 +61,8 @@ def check_format(trace: dict[str, Any]) -> None:
             pytest.fail(f"unexpected phase {ph}")
     assert pids == named_pids
     assert threads <= named_threads
+    # An event without a tid stands for its process's main thread (tid = pid).
+    assert not named_threads & pids
     for spans in slices.values():
         spans.sort()
         assert all(b[0] >= a[1] for a, b in pairwise(spans))
@@ -73,6 +75,8 @@ def instants(trace: dict[str, Any]) -> Counter[str]:
 def test_a_storm_trace_is_valid_and_its_instants_are_the_books(tmp_path: Path) -> None:
     trace, run = run_cli(tmp_path)
     check_format(trace)
+    # Perfetto reads displayTimeUnit from the start of the file.
+    assert (tmp_path / "out.json").read_text().startswith('{"displayTimeUnit":"ns","traceEvents":[')
     other = trace["otherData"]
     assert other["dropped"] == 0 and other["outside_window"] == 0
     marks = instants(trace)

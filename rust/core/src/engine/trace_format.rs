@@ -4,7 +4,9 @@
 //! device, with a thread per track. Complete slices (`X`) on one thread must
 //! not overlap without nesting, so spans that can overlap (a vector's stuck
 //! requests) are spread over extra lanes, each its own thread. Thread ids are
-//! unique across processes: viewers name threads by tid alone.
+//! unique across processes and never equal a pid: viewers key threads by tid
+//! alone. Timestamps are microseconds, as the format says, whatever
+//! `displayTimeUnit` (which only sets how they are shown).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -329,8 +331,11 @@ pub(super) fn trace_json(
         .collect();
     tids.extend(threads_of.iter().map(|&t| (t, 0)));
     tids.extend(trace.marks.iter().map(|m| (mark_thread(m), 0)));
+    // An event without a tid stands for its process's main thread, whose tid
+    // is the pid: thread ids start past the last pid so they never meet one.
+    let first_tid = DEVICE_PID + engine.cfg.devices.len() as u32;
     for (i, tid) in tids.values_mut().enumerate() {
-        *tid = i as u32 + 1;
+        *tid = first_tid + i as u32;
     }
 
     let mut events: Vec<Event> =
@@ -433,9 +438,10 @@ pub(super) fn trace_json(
         "outside_window": summary.outside_window,
     });
     let mut out = String::with_capacity(64 + 120 * (events.len() + meta.len()));
-    out.push_str("{\"displayTimeUnit\":\"ns\",\"otherData\":");
-    out.push_str(&other.to_string());
-    out.push_str(",\"traceEvents\":[");
+    // displayTimeUnit first (Perfetto reads it from the file's start), the
+    // events next, otherData last: a reader that stops at a key it does not
+    // know has every event by then.
+    out.push_str("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
     for (i, e) in meta.iter().chain(&events).enumerate() {
         if i > 0 {
             out.push_str(",\n");
@@ -444,6 +450,8 @@ pub(super) fn trace_json(
             &serde_json::to_string(e).map_err(|e| Error::InvalidArgument(format!("trace: {e}")))?,
         );
     }
-    out.push_str("]}\n");
+    out.push_str("],\"otherData\":");
+    out.push_str(&other.to_string());
+    out.push_str("}\n");
     Ok((out, summary))
 }

@@ -105,6 +105,10 @@ fn check_format(trace: &Value) {
     }
     assert!(threads.is_subset(&named_threads), "unnamed threads");
     assert_eq!(pids, named_pids, "unnamed processes");
+    // An event without a tid is its process's main thread (tid = pid).
+    assert!(named_threads.is_disjoint(&pids), "a thread id equals a pid");
+    let keys: Vec<&String> = trace.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 3, "displayTimeUnit, traceEvents, otherData");
     for (tid, mut s) in slices {
         s.sort_by(|a, b| a.0.total_cmp(&b.0));
         for w in s.windows(2) {
