@@ -923,6 +923,14 @@ def rate_per_million(
 def merge_run_results(results_json: list[str]) -> str:
     """Merge JSON run results (in order) with the core's one merge."""
 
+class _TraceSummary(TypedDict):
+    """``Simulation.trace_summary``: what the trace holds and what it left out."""
+
+    events: int
+    dropped: int
+    first_dropped_ns: int | None
+    outside_window: int
+
 @final
 class Simulation:
     """A simulation to step, inspect and drain from Python (same config as
@@ -955,6 +963,22 @@ class Simulation:
 
     def books(self) -> dict[str, int]:
         """``fired`` and each outcome's count so far."""
+
+    def trace(
+        self, from_ns: int = 0, to_ns: int | None = None, max_events: int | None = None
+    ) -> None:
+        """Record the run's timeline (docs/trace.md): what happens from ``from_ns``
+        to ``to_ns`` (None: the end of the run), at most ``max_events`` events
+        (None: the core's default, 500,000). Before the first step only; not in
+        aggregated mode (``InvalidArgument``)."""
+
+    def trace_json(self) -> str:
+        """The trace so far as Trace Event Format JSON (windows still open are
+        drawn to now); ``InvalidArgument`` if the run is not traced."""
+
+    def trace_summary(self) -> _TraceSummary:
+        """What :meth:`trace_json` writes now: ``events``, ``dropped`` by the
+        cap, ``first_dropped_ns`` (None if nothing was) and ``outside_window``."""
 
     def drain(self, cpu: int) -> dict[str, npt.NDArray[np.generic]]:
         """Take the deliveries waiting on host CPU ``cpu``, oldest first, as numpy

@@ -3,7 +3,8 @@
 - ``msixcore compare [--seed S] [--resizes N] [--json PATH] [--quick]``: every
   built-in scenario (and variant) under every policy it applies to.
 - ``msixcore run [SCENARIO[:VARIANT]] --policy P [--resizes N] [--seed S]
-  [--set key=value ...] [--file PATH] [--json PATH] [--replications R]``.
+  [--set key=value ...] [--file PATH] [--json PATH] [--replications R]
+  [--trace PATH [--trace-from T] [--trace-to T] [--trace-max-events N]]``.
 - ``msixcore sweep SPEC.toml --out DIR [--workers N] [--cluster local |
   --scheduler ADDRESS]``: a grid, zip or list of runs (docs/sweeps.md) into
   ``DIR/results.json`` and ``DIR/results.parquet``; a rerun does only the runs
@@ -32,7 +33,7 @@ from typing import Any, NoReturn
 
 from msixcore._core import InvalidArgument, MsixError, __version__
 from msixcore.engine_config import POLICIES
-from msixcore.parameters import ParamValue, format_value
+from msixcore.parameters import ParamValue, format_seconds, format_value, parse_seconds, to_ns
 from msixcore.progress import Progress
 from msixcore.report import RunRecord, format_table, make_record, results_json, write_json
 from msixcore.scenario_file import (
@@ -43,6 +44,7 @@ from msixcore.scenario_file import (
 )
 from msixcore.scenarios import SCENARIOS, Scenario, get_scenario, storm_closed_form_lost
 from msixcore.simulation import RunResult, run_config, run_replications
+from msixcore.trace import TraceOptions, TraceSummary, run_traced
 from msixcore.versions import behaviours
 
 __all__ = ["Job", "build_parser", "compare_jobs", "main"]
@@ -124,13 +126,26 @@ def compare_jobs(seed: int, resizes: int | None, quick: bool) -> list[Job]:
     return jobs
 
 
-def _run_jobs(jobs: Sequence[Job], replications: int = 1, mode: str = "event") -> list[RunRecord]:
+@dataclass(frozen=True)
+class _Trace:
+    """``run --trace``: where to write the trace and what to record."""
+
+    path: str
+    options: TraceOptions
+
+
+def _run_jobs(
+    jobs: Sequence[Job], replications: int = 1, mode: str = "event", trace: _Trace | None = None
+) -> list[RunRecord]:
     progress = Progress(len(jobs))
     records = []
+    notes = []
     for job in jobs:
         config = {**job.config, "mode": mode}
         progress.start(f"{job.scenario} / {job.policy}")
-        result = _run_job(job, config, replications)
+        result, summary = _run_job(job, config, replications, trace)
+        if trace is not None and summary is not None:
+            notes.append(_trace_note(trace.path, summary))
         progress.done()
         closed = job.closed_form_lost
         if closed is not None:
@@ -148,17 +163,86 @@ def _run_jobs(jobs: Sequence[Job], replications: int = 1, mode: str = "event") -
             )
         )
     progress.close()
+    for note in notes:
+        print(f"msixcore: {note}", file=sys.stderr)
     return records
 
 
-def _run_job(job: Job, config: dict[str, Any], replications: int) -> RunResult:
-    """Run one job (its config validated by the engine, once)."""
+def _trace_note(path: str, s: TraceSummary) -> str:
+    text = f"trace: {path}: {s.events:,} events"
+    if s.dropped:
+        first = format_seconds((s.first_dropped_ns or 0) * 1e-9)
+        text += (
+            f", {s.dropped:,} more dropped by the cap (complete before {first}; "
+            "raise --trace-max-events or narrow --trace-from/--trace-to)"
+        )
+    return text
+
+
+def _trace_from_args(args: argparse.Namespace) -> _Trace | None:
+    """The ``--trace`` request, checked before anything runs."""
+    if args.trace is None:
+        for flag, value in (
+            ("--trace-from", args.trace_from),
+            ("--trace-to", args.trace_to),
+            ("--trace-max-events", args.trace_max_events),
+        ):
+            if value is not None:
+                raise InvalidArgument(f"{flag}: needs --trace PATH")
+        return None
+    if args.replications > 1:
+        raise InvalidArgument("--trace: traces one run; drop --replications")
+    if args.mode == "aggregated":
+        raise InvalidArgument(
+            "--trace: aggregated mode books counts, not single interrupts; trace with --mode event"
+        )
+    path = Path(args.trace)
+    if path.is_dir():
+        raise InvalidArgument(f"--trace: {args.trace!r} is a directory")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise InvalidArgument(f"--trace: directory of {args.trace!r} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidArgument(f"--trace: {args.trace!r} is not writable")
+    start = 0
+    if args.trace_from is not None:
+        start = _trace_time("--trace-from", args.trace_from)
+    end = None if args.trace_to is None else _trace_time("--trace-to", args.trace_to)
+    if end is not None and end <= start:
+        raise InvalidArgument(
+            f"--trace-to: must be after --trace-from ({format_seconds(start * 1e-9)}), "
+            f"got {format_seconds(end * 1e-9)}"
+        )
+    if args.trace_max_events is not None and args.trace_max_events < 1:
+        raise InvalidArgument(f"--trace-max-events: must be ≥ 1, got {args.trace_max_events}")
+    return _Trace(args.trace, TraceOptions(start, end, args.trace_max_events))
+
+
+def _trace_time(flag: str, value: str) -> int:
+    """A ``--trace-from``/``--trace-to`` time in whole ns (seconds or with a unit)."""
+    seconds = parse_seconds(flag, value)
+    if seconds < 0:
+        raise InvalidArgument(f"{flag}: must be ≥ 0 s, got {value!r}")
+    return to_ns(seconds)
+
+
+def _run_job(
+    job: Job, config: dict[str, Any], replications: int, trace: _Trace | None = None
+) -> tuple[RunResult, TraceSummary | None]:
+    """Run one job (its config validated by the engine, once), traced if asked."""
     try:
+        if trace is not None:
+            try:
+                return run_traced(config, trace.path, trace.options)
+            except OSError as exc:
+                raise InvalidArgument(
+                    f"--trace: cannot write {trace.path!r}: {exc.strerror or exc}"
+                ) from None
         if replications > 1:
             # Seeds S..S+N-1 on every core, merged in seed order (thread count free).
             seeds = [job.seed + r for r in range(replications)]
-            return run_replications(config, seeds).merged
-        return run_config(config)
+            return run_replications(config, seeds).merged, None
+        return run_config(config), None
     except InvalidArgument as exc:
         if job.source is None:
             raise
@@ -297,6 +381,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"--replications: must be ≥ 1, got {args.replications}")
     if args.resizes is not None and args.resizes < 1:
         raise InvalidArgument(f"--resizes: must be ≥ 1, got {args.resizes}")
+    trace = _trace_from_args(args)
     spec = _spec_from_args(args)
     seed = args.seed if args.seed is not None else (spec.seed if spec.seed is not None else 0)
     if spec.config is not None:
@@ -316,7 +401,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         resizes = args.resizes if args.resizes is not None else spec.resizes
         job = _scenario_job(spec.scenario, spec.variant, overrides, policy, seed, resizes)
-    records = _run_jobs([job], args.replications, args.mode)
+    records = _run_jobs([job], args.replications, args.mode, trace)
     meta = {"command": "run", "replications": args.replications, "mode": args.mode}
     return _finish(records, args.json, meta)
 
@@ -448,6 +533,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="PATH", help="write full results as JSON")
     run.add_argument(
         "--replications", type=int, default=1, help="runs with seeds S, S+1, ... merged"
+    )
+    run.add_argument(
+        "--trace",
+        metavar="PATH",
+        help="write the run's timeline as Chrome/Perfetto trace-event JSON (docs/trace.md)",
+    )
+    run.add_argument(
+        "--trace-from",
+        metavar="T",
+        help="trace from simulated time T (seconds, or with a unit: 5ms; default 0)",
+    )
+    run.add_argument(
+        "--trace-to", metavar="T", help="trace up to simulated time T (default: the end)"
+    )
+    run.add_argument(
+        "--trace-max-events",
+        type=int,
+        metavar="N",
+        help="keep at most N trace events (default 500,000); the rest are counted as dropped",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -6,6 +6,7 @@
 use msixcore_core::config::{schema, Action, PolicyKind, SimConfig};
 use msixcore_core::engine::{
     merge_results, replications_json, run_replications as core_replications, Engine, RunResult,
+    TraceOptions,
 };
 use msixcore_core::storm::Storm;
 use msixcore_core::Error;
@@ -240,6 +241,39 @@ impl PySimulation {
         for o in msixcore_core::books::Outcome::ALL {
             d.set_item(o.name(), b.get(o))?;
         }
+        Ok(d)
+    }
+
+    /// Record the run's timeline (docs/trace.md): what happens from
+    /// `from_ns` to `to_ns` (None: the end of the run), at most
+    /// `max_events` events (None: the core's default). Before the first step
+    /// only, and not in aggregated mode.
+    #[pyo3(signature = (from_ns=0, to_ns=None, max_events=None))]
+    fn trace(&mut self, from_ns: u64, to_ns: Option<u64>, max_events: Option<u64>) -> PyResult<()> {
+        let defaults = TraceOptions::default();
+        let opts = TraceOptions {
+            from_ns,
+            to_ns: to_ns.unwrap_or(defaults.to_ns),
+            max_events: max_events.unwrap_or(defaults.max_events),
+        };
+        self.engine_mut()?.enable_trace(opts).py()
+    }
+
+    /// The trace so far as Trace Event Format JSON (open windows drawn to now).
+    fn trace_json(&mut self, py: Python<'_>) -> PyResult<String> {
+        let engine = self.engine_mut()?;
+        py.detach(move || engine.trace_json()).py()
+    }
+
+    /// What `trace_json` writes now: `events`, `dropped` (by the cap),
+    /// `first_dropped_ns` (None if nothing was) and `outside_window`.
+    fn trace_summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.engine()?.trace_summary().py()?;
+        let d = PyDict::new(py);
+        d.set_item("events", s.events)?;
+        d.set_item("dropped", s.dropped)?;
+        d.set_item("first_dropped_ns", s.first_dropped_ns)?;
+        d.set_item("outside_window", s.outside_window)?;
         Ok(d)
     }
 

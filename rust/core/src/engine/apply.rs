@@ -3,6 +3,7 @@
 //! requests and resets. Each keeps the books and the window times.
 
 use super::event::Event;
+use super::trace::SpanKind;
 use super::Engine;
 use crate::books::Outcome;
 use crate::error::Result;
@@ -51,6 +52,9 @@ impl Engine {
                 }
             }
             Event::RequestDone => {
+                if let Some(t) = self.trace.as_deref_mut() {
+                    t.request_done(dev, now as f64);
+                }
                 self.stats.resize_requests += 1;
                 self.books.request(self.devices[dev as usize].phase);
                 if self
@@ -66,13 +70,14 @@ impl Engine {
                 let d = &mut self.devices[dev as usize];
                 let latched: Vec<_> = (0..d.table.entries())
                     .filter(|&k| d.table.is_pending(k).unwrap_or(false))
-                    .map(|k| d.latched_phase(k))
+                    .map(|k| (k, d.latched_phase(k)))
                     .collect();
                 d.table.reset();
                 d.w1_open.clear();
                 d.w2_open = None;
-                for phase in latched {
+                for (k, phase) in latched {
                     self.books.settle_pending(phase, Outcome::Lost)?;
+                    self.trace_interrupt(dev, k as u32, Outcome::Lost);
                 }
                 self.qemu_reset(dev)?;
                 self.loops_reset(dev);
@@ -104,6 +109,7 @@ impl Engine {
                 d.dead[k as usize] = false;
                 if let Some(open) = d.take_w1(k as usize) {
                     self.stats.w1_time_ns += now - open;
+                    self.trace_span(SpanKind::W1, dev, k, open as f64);
                 }
                 if let Some(msg) = sent {
                     self.settle_one(dev, k as usize, msg)?;
@@ -139,6 +145,7 @@ impl Engine {
                 let rel = d.table.set_control(control);
                 if let Some(open) = d.w2_open.take() {
                     self.stats.w2_time_ns += now - open;
+                    self.trace_span(SpanKind::W2, dev, 0, open as f64);
                 }
                 self.settle_released(dev, rel)?;
                 if closes_resize {
@@ -215,6 +222,7 @@ impl Engine {
             }
         }
         self.books.settle_pending(phase, outcome)?;
+        self.trace_interrupt(dev, k as u32, outcome);
         if self.is_closed_loop(dev, k as u32) {
             self.loop_released(dev, k as u32, outcome);
         } else {

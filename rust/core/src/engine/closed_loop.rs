@@ -10,6 +10,7 @@ use std::collections::BinaryHeap;
 
 use rand_distr::{Distribution, Exp1};
 
+use super::trace::SpanKind;
 use super::Engine;
 use crate::books::Outcome;
 use crate::error::{Error, Result};
@@ -110,6 +111,9 @@ impl Engine {
         s.waiting = 0;
         for since in s.stuck_since.drain(..) {
             self.stats.stall_time_ns += (now - since) as u64;
+            if let Some(t) = self.trace.as_deref_mut() {
+                t.span(SpanKind::Stale, dev, k, since, now);
+            }
         }
     }
 
@@ -148,15 +152,16 @@ impl Engine {
         if due.timeout {
             // The driver's timeout: the stuck request is aborted and reissued.
             let s = &mut self.devices[dev as usize].loops[k as usize];
-            if !s.stuck_since.is_empty() {
-                s.stuck_since.remove(0);
-            }
+            let since = (!s.stuck_since.is_empty()).then(|| s.stuck_since.remove(0));
             let timeout = self.cfg.devices[dev as usize]
                 .closed_loop
                 .as_ref()
                 .map_or(0, |c| c.timeout_ns);
             self.stats.stall_timeouts += 1;
             self.stats.stall_time_ns += timeout;
+            if let (Some(since), Some(t)) = (since, self.trace.as_deref_mut()) {
+                t.span(SpanKind::Stale, dev, k, since, since + timeout as f64);
+            }
             self.issue(dev, k, 1);
             return Ok(());
         }
@@ -212,6 +217,7 @@ impl Engine {
             }
         };
         self.books.fire(phase, outcome);
+        self.trace_interrupt(dev, k, outcome);
         Ok(())
     }
 

@@ -65,8 +65,19 @@ impl Engine {
             self.fire_table(dev, k)?
         };
         self.books.fire(phase, outcome);
-        self.track_stall(dev, k, outcome);
+        // The common case, a delivery with no stall to close, ends here.
+        if !self.stall_untouched(dev, outcome) {
+            self.fire_aftermath(dev, k, outcome);
+        }
         Ok(())
+    }
+
+    /// A fire that did more than deliver: the trace sees it, and its vector's
+    /// stale-queue episode opens or closes.
+    #[inline]
+    fn fire_aftermath(&mut self, dev: u32, k: u32, outcome: Outcome) {
+        self.trace_interrupt(dev, k, outcome);
+        self.track_stall_slow(dev, k, outcome);
     }
 
     /// "Fire vector k" on the device's table, and route what it sends.
@@ -90,6 +101,18 @@ impl Engine {
             FireOutcome::Lost => Outcome::Lost,
             FireOutcome::Intx => Outcome::Intx,
         })
+    }
+
+    /// A delivery found CPU `cpu`'s queue full: it merges into the pending
+    /// interrupt (booked `coalesced`). Out of the hot path's line.
+    #[cold]
+    #[inline(never)]
+    fn queue_full(&mut self, dev: u32, entry: u32, cpu: u32) -> Outcome {
+        self.stats.queue_overflows += 1;
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.queue_full(dev, entry, cpu, self.now);
+        }
+        Outcome::Coalesced
     }
 
     /// What becomes of an interrupt the host took: the guest's if the vector
@@ -152,8 +175,7 @@ impl Engine {
             vector,
         };
         if q.push(item).is_err() {
-            self.stats.queue_overflows += 1;
-            return Outcome::Coalesced;
+            return self.queue_full(dev, entry, cpu);
         }
         h.queued += 1;
         h.observe_depth(h.queued);

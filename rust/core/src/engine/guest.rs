@@ -102,10 +102,12 @@ impl Engine {
             clock: now,
             timing: &self.cfg.timing,
             fx: &mut host_fx,
+            trace: self.trace.as_deref_mut(),
         };
         let policy = self.policy.as_mut();
         let mut answer: Option<(GuestAction, StepResult)> = None;
-        let mut request = false;
+        // The entry whose unmask is a resize request.
+        let mut request = None;
         let mut phase_change = None;
         let mut fold = None;
         match action {
@@ -146,7 +148,7 @@ impl Engine {
                     // under NORESIZE, whatever the policy does with it.
                     if d.high.is_none_or(|h| entry > h) {
                         d.high = Some(entry);
-                        request = true;
+                        request = Some(entry);
                     }
                     let a = GuestAction::Unmask(entry);
                     answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
@@ -197,8 +199,11 @@ impl Engine {
                 return self.kill_vm(vm).map(|()| None);
             }
         }
-        if request {
+        if let Some(entry) = request {
             events.push((done, Event::RequestDone));
+            if let Some(t) = self.trace.as_deref_mut() {
+                t.request(dev, entry, now as f64);
+            }
         }
         if !events.is_sorted_by_key(|(t, _)| *t) {
             events.sort_by_key(|(t, _)| *t);

@@ -8,7 +8,8 @@
 //! interrupt sources, `fire` the per-event path, [`aggregated`] the sampled
 //! one, `guest` the guest program interpreter, `apply` the effects of events
 //! on devices, `stalls` the stale-queue episodes, [`results`] what a run
-//! reports and the merge of replications.
+//! reports and the merge of replications, `trace` the optional timeline
+//! recorder and `trace_format` its Trace Event Format JSON.
 
 mod aggregated;
 mod apply;
@@ -23,11 +24,15 @@ mod qemu_pba;
 mod results;
 mod sources;
 mod stalls;
+mod trace;
+mod trace_format;
 
 pub use phases::PhaseBooks;
 pub use results::{
     merge_results, replications_json, run_replications, RunResult, RunStats, UsageStats,
 };
+pub(crate) use trace::Trace;
+pub use trace::{TraceOptions, TraceSummary, DEFAULT_TRACE_EVENTS};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -78,6 +83,8 @@ pub struct Engine {
     books: PhaseBooks,
     stats: RunStats,
     finished: bool,
+    /// The timeline recorder, when asked for (`enable_trace`).
+    trace: Option<Box<Trace>>,
 }
 
 impl Engine {
@@ -158,6 +165,7 @@ impl Engine {
             books: PhaseBooks::default(),
             stats: RunStats::default(),
             finished: false,
+            trace: None,
             cfg,
         };
         for i in 0..e.cfg.devices.len() {
@@ -273,7 +281,11 @@ impl Engine {
             self.now = self.now.max(ev.t as f64);
             self.stats.control_events += 1;
             match ev.what {
-                What::Step => self.guest_step(ev.dev)?,
+                What::Step => {
+                    self.guest_step(ev.dev)?;
+                    // Only a guest step changes the host's resources.
+                    self.trace_host();
+                }
                 What::Batch(slot) => self.apply_batch(ev.dev, slot)?,
             }
             if self.finished {

@@ -60,6 +60,7 @@ impl Engine {
             d.qemu_pending.set(ku, false);
             let phase = d.qemu_phase.get(ku).copied().unwrap_or(Phase::Probe);
             self.books.settle_pending(phase, Outcome::Lost)?;
+            self.trace_interrupt(dev, ku as u32, Outcome::Lost);
         }
         let d = &mut self.devices[dev as usize];
         for ku in 0..d.guest_masked.entries() {

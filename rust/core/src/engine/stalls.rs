@@ -1,22 +1,28 @@
 //! Stale-queue episodes: a vector that lost an interrupt is stalled until
 //! its next delivery, or until its driver's timeout, whichever comes first.
 
+use super::trace::SpanKind;
 use super::Engine;
 use crate::books::Outcome;
 
 impl Engine {
+    /// Whether an interrupt of `dev` booked `outcome` leaves every stall as
+    /// it is: the common case (delivered, nothing stalled), on the hot path.
+    #[inline]
+    pub(super) fn stall_untouched(&self, dev: u32, outcome: Outcome) -> bool {
+        outcome == Outcome::Delivered && self.devices[dev as usize].stalled == 0
+    }
+
     /// Open or close vector `k`'s stale-queue episode after a fire.
     #[inline]
     pub(super) fn track_stall(&mut self, dev: u32, k: u32, outcome: Outcome) {
-        // The common case (delivered, nothing stalled) stays on the hot path.
-        if outcome == Outcome::Delivered && self.devices[dev as usize].stalled == 0 {
-            return;
+        if !self.stall_untouched(dev, outcome) {
+            self.track_stall_slow(dev, k, outcome);
         }
-        self.track_stall_slow(dev, k, outcome);
     }
 
     #[inline(never)]
-    fn track_stall_slow(&mut self, dev: u32, k: u32, outcome: Outcome) {
+    pub(super) fn track_stall_slow(&mut self, dev: u32, k: u32, outcome: Outcome) {
         let d = &mut self.devices[dev as usize];
         let timeout = self.cfg.stall_timeout_ns as f64;
         let now = self.now;
@@ -32,15 +38,21 @@ impl Engine {
                     }
                     self.stats.stall_time_ns += dur.min(timeout) as u64;
                     closed = true;
+                    if let Some(t) = self.trace.as_deref_mut() {
+                        t.span(SpanKind::Stale, dev, k, s, s + dur.min(timeout));
+                    }
                 }
             }
             Outcome::Lost | Outcome::Intx | Outcome::Failed | Outcome::Blocked => {
-                if since.is_some_and(|s| now - s >= timeout) {
+                if let Some(s) = since.filter(|s| now - s >= timeout) {
                     // The previous stall ended at its timeout; a new one starts.
                     self.stats.stall_timeouts += 1;
                     self.stats.stall_time_ns += timeout as u64;
                     *since = None;
                     closed = true;
+                    if let Some(t) = self.trace.as_deref_mut() {
+                        t.span(SpanKind::Stale, dev, k, s, s + timeout);
+                    }
                 }
                 if since.is_none() {
                     *since = Some(now);

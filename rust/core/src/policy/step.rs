@@ -5,6 +5,7 @@
 
 use super::{Negotiation, Policy};
 use crate::config::{FailureMode, TimingConfig};
+use crate::engine::Trace;
 use crate::error::{Error, Result};
 use crate::host::{Effects, Host, HostError, HostOp};
 
@@ -64,6 +65,8 @@ pub(crate) struct Ctx<'a> {
     pub timing: &'a TimingConfig,
     /// Effects on the device's table, in the order they were produced.
     pub fx: &'a mut Effects,
+    /// The run's trace, if one is recorded: it sees each hypercall.
+    pub trace: Option<&'a mut Trace>,
 }
 
 impl Ctx<'_> {
@@ -75,8 +78,14 @@ impl Ctx<'_> {
                 self.dev, self.entries
             ))));
         }
-        self.host
-            .exec(self.dev, op, &mut self.clock, self.timing, self.fx)
+        let start = self.clock;
+        let r = self
+            .host
+            .exec(self.dev, op, &mut self.clock, self.timing, self.fx);
+        if let (HostOp::Hypercall, Some(t)) = (op, self.trace.as_deref_mut()) {
+            t.hypercall(self.dev, start, self.clock);
+        }
+        r
     }
 
     /// Run an operation that no failure mode covers (set-up the policy
@@ -305,6 +314,7 @@ mod tests {
             clock: 0,
             timing: &timing,
             fx: &mut fx,
+            trace: None,
         };
         let r = step(&mut ctx, policy, mode, action);
         (r, ctx.clock, fx)
@@ -425,6 +435,7 @@ mod tests {
             clock: 0,
             timing: &timing,
             fx: &mut fx,
+            trace: None,
         };
         assert_eq!(
             negotiate(&mut ctx, &mut p, 2, 12).unwrap(),
