@@ -193,6 +193,22 @@ def test_local_and_dask_local_cluster_give_the_same_files(tmp_path: Path) -> Non
     print(f"72-run sweep: local {t_local:.2f} s, Dask LocalCluster (2 workers) {t_dask:.2f} s")
 
 
+def test_an_existing_cluster_by_its_scheduler_address_gives_the_same_files(
+    tmp_path: Path,
+) -> None:
+    from distributed import LocalCluster
+
+    _, json_local, _, _, _ = _sweep_dir(tmp_path, "local")
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        _, json_remote, _, _, ran = _sweep_dir(
+            tmp_path, "remote", scheduler=cluster.scheduler_address
+        )
+    assert ran == 72
+    assert json_remote == json_local
+
+
 def test_a_rerun_does_only_the_missing_runs_and_writes_the_same_files(tmp_path: Path) -> None:
     out, first, _, _, _ = _sweep_dir(tmp_path, "out")
     files = sorted((out / "runs").glob("*.json"))
