@@ -15,22 +15,34 @@ use crate::vector_table::FireOutcome;
 impl Engine {
     /// Fire the merged Poisson stream up to `horizon` (ns, exclusive).
     /// Nothing a fire does changes the live set or the rates, so the stream's
-    /// parameters hold for the whole stretch; the draw that lands past the
-    /// horizon is dropped (the stream is memoryless).
+    /// parameters hold for the whole stretch. The draw that lands past the
+    /// horizon is dropped when a control event is there (the stream is
+    /// memoryless, and the event may change it); when the horizon is only
+    /// where the caller stopped stepping (`keep`), it is kept for the next
+    /// call, so that stepping in chunks draws exactly what one run draws.
     #[inline(never)]
-    pub(super) fn fire_until(&mut self, horizon: f64) -> Result<()> {
+    pub(super) fn fire_until(&mut self, horizon: f64, keep: bool) -> Result<()> {
         let gap = self.sources.mean_gap_ns;
+        let mut kept = self.pending_fire.take();
         // A Poisson fire never schedules a closed-loop event: the next one's
         // time changes only when one is processed. Fires before both run in
         // the tight loop; the rest is the cold path below.
         let mut next_loop = self.loops.next_time();
         let mut stop = next_loop.min(horizon);
         loop {
-            // Exp(1) by the ziggurat method: no logarithm on the hot path.
-            let e: f64 = Exp1.sample(&mut self.rng);
-            let tf = self.now + e * gap;
+            let tf = match kept.take() {
+                Some(t) => t,
+                // Exp(1) by the ziggurat method: no logarithm on the hot path.
+                None => {
+                    let e: f64 = Exp1.sample(&mut self.rng);
+                    self.now + e * gap
+                }
+            };
             if tf >= stop {
                 if !self.loops_before(tf, horizon, &mut next_loop)? {
+                    if keep {
+                        self.pending_fire = Some(tf);
+                    }
                     return Ok(());
                 }
                 stop = next_loop.min(horizon);

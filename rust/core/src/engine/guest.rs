@@ -64,6 +64,9 @@ impl Engine {
             // under the state they had.
             self.book_device(dev, self.now)?;
         }
+        // A control event: the merged stream's draw kept by the last
+        // `step_until` is dropped, as a scheduled event would drop it.
+        self.pending_fire = None;
         self.stats.control_events += 1;
         Ok(self.run_action(dev, action)?.unwrap_or(now))
     }

@@ -75,6 +75,9 @@ pub struct Engine {
     /// Aggregated mode: the vectors booked one by one (kept to reuse the
     /// allocation).
     slow: Vec<(u32, f64)>,
+    /// Per-event mode: the merged stream's next fire, drawn before a
+    /// `step_until` stopped short of the next control event.
+    pending_fire: Option<f64>,
     /// Aggregated mode: the last Poisson distribution drawn from, by its
     /// mean's bits.
     last_poisson: Option<(u64, rand_distr::Poisson<f64>)>,
@@ -159,6 +162,7 @@ impl Engine {
             host_fx: Vec::new(),
             events: Vec::new(),
             slow: Vec::new(),
+            pending_fire: None,
             last_poisson: None,
             queues,
             handlers: vec![CpuHandler::default(); ncpus],
@@ -262,7 +266,9 @@ impl Engine {
                 break;
             }
             if self.sources.total_rate > 0.0 && !aggregated {
-                self.fire_until(horizon as f64)?;
+                // Stopping at `limit` before the next control event: the
+                // stream's next draw is kept for the next call.
+                self.fire_until(horizon as f64, next_ctl > limit)?;
             }
             self.loops_until(horizon as f64)?;
             if next_ctl > limit {
@@ -292,7 +298,10 @@ impl Engine {
                 break;
             }
         }
-        if aggregated {
+        // Aggregated mode books a device's interval at its control events and
+        // at the end of the run only: booking at every stop of a stepped run
+        // would split intervals, and so draw other counts than one run.
+        if aggregated && self.finished {
             for dev in 0..self.devices.len() as u32 {
                 self.book_device(dev, self.now)?;
             }
