@@ -35,7 +35,7 @@ fn config() -> impl Strategy<Value = SimConfig> {
             for (gap, kind) in steps {
                 let entry = next.min(entries - 1);
                 let action = match kind {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         next += 1;
                         Action::Unmask { entry }
                     }

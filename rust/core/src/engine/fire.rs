@@ -23,21 +23,21 @@ impl Engine {
     #[inline(never)]
     pub(super) fn fire_until(&mut self, horizon: f64, keep: bool) -> Result<()> {
         let gap = self.sources.mean_gap_ns;
-        let mut kept = self.pending_fire.take();
+        // Exp(1) by the ziggurat method: no logarithm on the hot path.
+        let draw = |e: &mut Self| -> f64 {
+            let x: f64 = Exp1.sample(&mut e.rng);
+            e.now + x * gap
+        };
+        let mut tf = match self.pending_fire.take() {
+            Some(t) => t,
+            None => draw(self),
+        };
         // A Poisson fire never schedules a closed-loop event: the next one's
         // time changes only when one is processed. Fires before both run in
         // the tight loop; the rest is the cold path below.
         let mut next_loop = self.loops.next_time();
         let mut stop = next_loop.min(horizon);
         loop {
-            let tf = match kept.take() {
-                Some(t) => t,
-                // Exp(1) by the ziggurat method: no logarithm on the hot path.
-                None => {
-                    let e: f64 = Exp1.sample(&mut self.rng);
-                    self.now + e * gap
-                }
-            };
             if tf >= stop {
                 if !self.loops_before(tf, horizon, &mut next_loop)? {
                     if keep {
@@ -50,6 +50,7 @@ impl Engine {
             self.now = tf;
             let (dev, k) = self.sources.pick(&mut self.rng);
             self.fire(dev, k)?;
+            tf = draw(self);
         }
     }
 
