@@ -51,6 +51,7 @@ ERRORS: list[tuple[list[str], str]] = [
     (["run", "storm"], "--policy: required"),
     (["run"], "run: give a SCENARIO or --file PATH"),
     (["run", "storm:x", "--policy", "noresize"], "variant: storm has no variant 'x'"),
+    (["run", "storm:", "--policy", "noresize"], "variant: 'storm:' names no variant after ':'"),
     (["run", "storm", "--policy", "noresize", "--set", "gap"], "--set: expected key=value"),
     (["run", "storm", "--policy", "noresize", "--set", "speed=3"], "speed: unknown parameter"),
     (["run", "storm", "--policy", "noresize", "--set", "gap=soon"], "gap: must be a duration"),

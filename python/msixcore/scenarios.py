@@ -1016,11 +1016,16 @@ SCENARIOS: dict[str, Scenario] = {
 def get_scenario(spec: str) -> tuple[Scenario, str | None]:
     """Look up ``"name"`` or ``"name:variant"``; returns the scenario and the
     variant name (or ``None``). ``InvalidArgument`` for unknown names."""
-    name, _, variant = spec.partition(":")
+    name, colon, variant = spec.partition(":")
     scenario = SCENARIOS.get(name)
     if scenario is None:
         raise InvalidArgument(
             f"scenario: unknown scenario {name!r} (known: {', '.join(SCENARIOS)})"
+        )
+    if colon and not variant:
+        known = ", ".join(scenario.variants) or "none"
+        raise InvalidArgument(
+            f"variant: {spec!r} names no variant after ':' (variants of {name}: {known})"
         )
     if variant:
         scenario.variant(variant)
