@@ -125,6 +125,20 @@ def test_python_policy_errors_are_typed() -> None:
         run(storm(table=8), _PastTheTable())
 
 
+def test_a_simulation_that_failed_mid_step_refuses_to_go_on() -> None:
+    sim = _core.Simulation(json.dumps(storm()), _Raising())
+    with pytest.raises(msixcore.InvalidArgument, match=r"policy\.unmask raised: RuntimeError"):
+        sim.step_until(10**9)
+    # Its state past the error matches no valid run: every later step, and its
+    # result, name the first failure instead.
+    for again in (lambda: sim.step_until(2 * 10**9), sim.run, sim.result):
+        with pytest.raises(
+            msixcore.InvalidOperation,
+            match=r"simulation_failed.*an earlier step failed: .*RuntimeError: boom",
+        ):
+            again()
+
+
 def test_python_policy_grant_limits_the_driver() -> None:
     r = run(storm(table=8, resizes=40), _Granting())
     # Entries 4..7 are past the grant: the driver never unmasks them.

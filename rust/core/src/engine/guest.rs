@@ -26,6 +26,7 @@ impl Engine {
     /// whose program is still running, or whose previous step has not
     /// completed, and a finished run.
     pub fn act(&mut self, dev: u32, action: Action) -> Result<u64> {
+        self.check_not_failed()?;
         let refuse = |why: String| Err(Error::InvalidArgument(format!("act: {why}")));
         if self.finished {
             return refuse("the run has finished".into());
@@ -59,6 +60,14 @@ impl Engine {
                 d.busy_until
             ));
         }
+        // Past the checks above the action changes the run: a failure from
+        // here on is kept (the refusals above change nothing).
+        let r = self.act_checked(dev, action, now);
+        self.note_failure(&r);
+        r
+    }
+
+    fn act_checked(&mut self, dev: u32, action: Action, now: u64) -> Result<u64> {
         if self.cfg.mode == Mode::Aggregated {
             // As before a control event: the device's fires so far are booked
             // under the state they had.

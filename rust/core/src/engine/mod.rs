@@ -75,6 +75,9 @@ pub struct Engine {
     /// Aggregated mode: the vectors booked one by one (kept to reuse the
     /// allocation).
     slow: Vec<(u32, f64)>,
+    /// The first error a step or an action returned mid-run: the state past
+    /// it matches no valid run, so every later step is refused, naming it.
+    failure: Option<String>,
     /// Per-event mode: the merged stream's next fire, drawn before a
     /// `step_until` stopped short of the next control event.
     pending_fire: Option<f64>,
@@ -162,6 +165,7 @@ impl Engine {
             host_fx: Vec::new(),
             events: Vec::new(),
             slow: Vec::new(),
+            failure: None,
             pending_fire: None,
             last_poisson: None,
             queues,
@@ -249,6 +253,31 @@ impl Engine {
     /// Advance simulated time to `t_ns` (or to the stop condition, if
     /// earlier). Returns whether the run has finished.
     pub fn step_until(&mut self, t_ns: u64) -> Result<bool> {
+        self.check_not_failed()?;
+        let r = self.step_until_inner(t_ns);
+        self.note_failure(&r);
+        r
+    }
+
+    /// Refuse to go on after a failure, naming the first one.
+    fn check_not_failed(&self) -> Result<()> {
+        match &self.failure {
+            Some(first) => Err(Error::invalid_op(
+                "simulation_failed",
+                format!("an earlier step failed: {first}; build a new simulation"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Remember the first error of a run.
+    fn note_failure<T>(&mut self, r: &Result<T>) {
+        if let (Err(e), None) = (r, &self.failure) {
+            self.failure = Some(e.to_string());
+        }
+    }
+
+    fn step_until_inner(&mut self, t_ns: u64) -> Result<bool> {
         let stop_at = self.cfg.stop.max_time_ns;
         let limit = t_ns.min(stop_at.unwrap_or(u64::MAX));
         if self.finished {

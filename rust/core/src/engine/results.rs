@@ -329,6 +329,8 @@ pub fn replications_json(seeds: &[u64], results: &[RunResult]) -> Result<String>
 impl Engine {
     /// Close the books: settle open stalls, check conservation, collect stats.
     pub fn result(&mut self) -> Result<RunResult> {
+        // A run that failed mid-step has no valid result.
+        self.check_not_failed()?;
         let end = self.now;
         let mut stats = self.stats.clone();
         self.settle_stalls(end, &mut stats);
