@@ -139,6 +139,24 @@ def test_a_simulation_that_failed_mid_step_refuses_to_go_on() -> None:
             again()
 
 
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, MemoryError])
+def test_a_base_exception_in_a_policy_reaches_the_caller_unchanged(
+    exc: type[BaseException],
+) -> None:
+    class Interrupted(NoresizePolicy):
+        def unmask(self, dev: int, entry: int) -> list[Any]:
+            raise exc("from the policy")
+
+    with pytest.raises(exc, match="from the policy"):
+        run(storm(), Interrupted())
+    sim = _core.Simulation(json.dumps(storm()), Interrupted())
+    with pytest.raises(exc, match="from the policy"):
+        sim.step_until(10**9)
+    # The run stopped there: what comes next is the sticky failure.
+    with pytest.raises(msixcore.InvalidOperation, match="simulation_failed"):
+        sim.step_until(2 * 10**9)
+
+
 def test_python_policy_grant_limits_the_driver() -> None:
     r = run(storm(table=8, resizes=40), _Granting())
     # Entries 4..7 are past the grant: the driver never unmasks them.

@@ -18,15 +18,33 @@ use pyo3::types::PyDict;
 
 use crate::convert::uint;
 use crate::errors::{invalid_argument, IntoPyResult};
-use crate::policy::PyPolicy;
+use crate::policy::{Escaped, PyPolicy};
 
-/// Build an engine from JSON, with a Python policy object if one is given.
-/// Parses, then validates once (in `Engine::new`).
-fn build(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<Engine> {
+/// Build an engine from JSON, with a Python policy object if one is given,
+/// and the slot where that policy leaves exceptions that must reach Python
+/// unchanged. Parses, then validates once (in `Engine::new`).
+fn build(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<(Engine, Escaped)> {
     let cfg = SimConfig::parse_json(config_json).py()?;
-    match policy {
-        None => Engine::new(cfg).py(),
-        Some(obj) => Engine::with_policy(cfg, Box::new(PyPolicy::new(obj))).py(),
+    let escaped = Escaped::default();
+    let engine = match policy {
+        None => Engine::new(cfg).py()?,
+        Some(obj) => {
+            Engine::with_policy(cfg, Box::new(PyPolicy::new(obj, escaped.clone()))).py()?
+        }
+    };
+    Ok((engine, escaped))
+}
+
+/// `r` as a Python result: an error a policy call escaped with (a
+/// `KeyboardInterrupt`, `SystemExit`, `MemoryError`) is raised unchanged
+/// instead of the engine's own.
+fn finish<T>(r: msixcore_core::Result<T>, escaped: &Escaped) -> PyResult<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => match escaped.lock().ok().and_then(|mut slot| slot.take()) {
+            Some(original) => Err(original),
+            None => Err(crate::errors::to_py(e)),
+        },
     }
 }
 
@@ -111,9 +129,9 @@ fn run_simulation(
     config_json: &str,
     policy: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let mut engine = build(config_json, policy)?;
-    py.detach(move || engine.run().and_then(|r| r.to_json()))
-        .py()
+    let (mut engine, escaped) = build(config_json, policy)?;
+    let r = py.detach(move || engine.run().and_then(|r| r.to_json()));
+    finish(r, &escaped)
 }
 
 /// Run one replication per seed on `threads` threads (0 = all cores) and
@@ -157,6 +175,8 @@ pub struct PySimulation {
     /// Behind a mutex because the CPU queues' ring ends may move between
     /// threads but not be shared; Python calls take it in turn.
     engine: Mutex<Engine>,
+    /// Exceptions of a Python policy that must reach the caller unchanged.
+    escaped: Escaped,
 }
 
 fn poisoned<T>(_: T) -> PyErr {
@@ -182,22 +202,28 @@ impl PySimulation {
     #[new]
     #[pyo3(signature = (config_json, policy=None))]
     fn new(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<Self> {
+        let (engine, escaped) = build(config_json, policy)?;
         Ok(Self {
-            engine: Mutex::new(build(config_json, policy)?),
+            engine: Mutex::new(engine),
+            escaped,
         })
     }
 
     /// Advance to `t_ns` (or the stop condition); returns whether the run finished.
     fn step_until(&mut self, py: Python<'_>, t_ns: u64) -> PyResult<bool> {
+        let escaped = self.escaped.clone();
         let engine = self.engine_mut()?;
-        py.detach(move || engine.step_until(t_ns)).py()
+        finish(py.detach(move || engine.step_until(t_ns)), &escaped)
     }
 
     /// Run to the stop condition; returns the JSON result (books checked).
     fn run(&mut self, py: Python<'_>) -> PyResult<String> {
+        let escaped = self.escaped.clone();
         let engine = self.engine_mut()?;
-        py.detach(move || engine.run().and_then(|r| r.to_json()))
-            .py()
+        finish(
+            py.detach(move || engine.run().and_then(|r| r.to_json())),
+            &escaped,
+        )
     }
 
     /// The JSON result so far (settles open stalls; checks the books).
@@ -212,7 +238,8 @@ impl PySimulation {
     fn act(&mut self, dev: &Bound<'_, PyAny>, action: &Bound<'_, PyAny>) -> PyResult<u64> {
         let dev = uint::<u32>(dev, "dev")?;
         let action = action_from_py(action)?;
-        self.engine_mut()?.act(dev, action).py()
+        let escaped = self.escaped.clone();
+        finish(self.engine_mut()?.act(dev, action), &escaped)
     }
 
     /// Simulated time now, ns.

@@ -13,21 +13,43 @@
 //! the optional `negotiated(dev, granted)` hears the host's answer and the
 //! optional `rollback(dev)` is called when `fail_request` refuses an action.
 
+use std::sync::{Arc, Mutex};
+
 use msixcore_core::host::HostOp;
 use msixcore_core::policy::{Negotiation, Policy};
 use msixcore_core::Error;
+use pyo3::exceptions::{PyException, PyMemoryError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+
+/// Where a policy call leaves an exception that must reach Python unchanged
+/// (`KeyboardInterrupt`, `SystemExit`, `MemoryError`…): the engine sees an
+/// error and stops; the binding then raises this one instead of its own.
+pub type Escaped = Arc<Mutex<Option<PyErr>>>;
 
 /// A Python object used as the engine's policy.
 pub struct PyPolicy {
     obj: Py<PyAny>,
+    escaped: Escaped,
 }
 
 impl PyPolicy {
-    /// Wrap `obj`.
-    pub fn new(obj: Py<PyAny>) -> Self {
-        Self { obj }
+    /// Wrap `obj`; exceptions that are not ordinary errors go to `escaped`.
+    pub fn new(obj: Py<PyAny>, escaped: Escaped) -> Self {
+        Self { obj, escaped }
+    }
+
+    /// The engine's error for `e` raised by `method`; a `BaseException` that
+    /// is not an `Exception`, or a `MemoryError`, is also kept (the first one)
+    /// to be raised unchanged.
+    fn raised(&self, py: Python<'_>, method: &str, e: PyErr) -> Error {
+        let err = py_err(method, &e);
+        if !e.is_instance_of::<PyException>(py) || e.is_instance_of::<PyMemoryError>(py) {
+            if let Ok(mut slot) = self.escaped.lock() {
+                slot.get_or_insert(e);
+            }
+        }
+        err
     }
 
     fn call(
@@ -36,12 +58,12 @@ impl PyPolicy {
         args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
     ) -> msixcore_core::Result<Vec<HostOp>> {
         Python::attach(|py| {
-            let args = args(py).map_err(|e| py_err(method, &e))?;
+            let args = args(py).map_err(|e| self.raised(py, method, e))?;
             let out = self
                 .obj
                 .bind(py)
                 .call_method1(method, args)
-                .map_err(|e| py_err(method, &e))?;
+                .map_err(|e| self.raised(py, method, e))?;
             parse_ops(method, &out)
         })
     }
@@ -54,13 +76,16 @@ impl PyPolicy {
     ) -> msixcore_core::Result<()> {
         Python::attach(|py| {
             let obj = self.obj.bind(py);
-            if !obj.hasattr(method).map_err(|e| py_err(method, &e))? {
+            if !obj
+                .hasattr(method)
+                .map_err(|e| self.raised(py, method, e))?
+            {
                 return Ok(());
             }
-            let args = args(py).map_err(|e| py_err(method, &e))?;
+            let args = args(py).map_err(|e| self.raised(py, method, e))?;
             obj.call_method1(method, args)
                 .map(drop)
-                .map_err(|e| py_err(method, &e))
+                .map_err(|e| self.raised(py, method, e))
         })
     }
 }
@@ -165,7 +190,7 @@ impl Policy for PyPolicy {
                 .obj
                 .bind(py)
                 .call_method1("negotiate", (dev, minvec, maxvec))
-                .map_err(|e| py_err("negotiate", &e))?;
+                .map_err(|e| self.raised(py, "negotiate", e))?;
             if out.is_none() {
                 return Ok(Negotiation::Local);
             }
