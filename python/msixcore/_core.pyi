@@ -875,8 +875,8 @@ def run_simulation(config_json: str, policy: object | None = None) -> str:
     config raises :class:`InvalidArgument` naming the field. The GIL is released.
     """
 
-def run_replications(config_json: str, seeds: list[int], threads: int = 0) -> str:
-    """Run one replication per seed on ``threads`` threads (0 = all cores), GIL released.
+def run_replications(config_json: str, seeds: list[int], threads: int | None = None) -> str:
+    """Run one replication per seed on ``threads`` threads (None or 0 = all cores), GIL released.
 
     Returns the merged JSON result (the core's merge: counts summed; peaks, maxima
     and final usage maximised) plus ``replications``: each seed's ``fired``,
@@ -965,9 +965,9 @@ class Simulation:
         """``fired`` and each outcome's count so far."""
 
     def trace(
-        self, from_ns: int = 0, to_ns: int | None = None, max_events: int | None = None
+        self, from_ns: int | None = None, to_ns: int | None = None, max_events: int | None = None
     ) -> None:
-        """Record the run's timeline (docs/trace.md): what happens from ``from_ns``
+        """Record the run's timeline (docs/trace.md): what happens from ``from_ns`` (None: 0)
         to ``to_ns`` (None: the end of the run), at most ``max_events`` events
         (None: the core's default, 500,000). Before the first step only; not in
         aggregated mode (``InvalidArgument``)."""
@@ -984,6 +984,12 @@ class Simulation:
         """Take the deliveries waiting on host CPU ``cpu``, oldest first, as numpy
         arrays ``time_ns`` (uint64), ``device``, ``entry``, ``cpu`` (uint32) and
         ``vector`` (uint8)."""
+
+    def cancel(self) -> None:
+        """Stop the step running now, from any thread: it raises :class:`InvalidOperation`
+        (``cancelled``) at a point where the run's state is whole, and the simulation can
+        go on to the result it would have had. With no step running, the next one stops at
+        once. (Ctrl-C stops a step the same way, with ``KeyboardInterrupt``.)"""
 
     def act(self, dev: int, action: ActionConfig) -> int:
         """Run guest action ``action`` on device ``dev`` now (at :attr:`now_ns`), through the

@@ -27,6 +27,10 @@ pub enum Error {
     /// An accounting invariant of a simulation run does not hold.
     #[error("accounting error: {0}")]
     Accounting(String),
+    /// A run was stopped from outside (cancelled, or a signal) at a point
+    /// where its state is whole: it may go on.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 fn detail_suffix(detail: &str) -> String {

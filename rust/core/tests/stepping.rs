@@ -128,3 +128,51 @@ proptest! {
         prop_assert_eq!(stepped.to_json().unwrap(), whole);
     }
 }
+
+/// A run stopped from outside (every third look at its poll, or by its
+/// cancel flag) goes on to the books it would have given without the stops.
+#[test]
+fn an_interrupted_run_goes_on_to_the_same_result() {
+    use msixcore_core::storm::Storm;
+    use msixcore_core::Error;
+    use std::sync::atomic::Ordering;
+    for mode in [Mode::Event, Mode::Aggregated] {
+        let cfg = Storm::default()
+            .config(PolicyKind::Noresize)
+            .mode(mode)
+            .seed(4)
+            .max_resizes(1_024)
+            .max_time_ns(10_000_000_000)
+            .build()
+            .unwrap();
+        let whole = Engine::new(cfg.clone())
+            .unwrap()
+            .run()
+            .unwrap()
+            .to_json()
+            .unwrap();
+        let mut e = Engine::new(cfg).unwrap();
+        let mut looks = 0u32;
+        e.set_interrupt_poll(Box::new(move || {
+            looks += 1;
+            looks % 3 == 0
+        }));
+        let cancel = e.cancel_flag();
+        cancel.store(true, Ordering::Relaxed);
+        let mut stops = 0;
+        let result = loop {
+            match e.run() {
+                Ok(r) => break r,
+                Err(Error::Interrupted(_)) => stops += 1,
+                Err(other) => panic!("{other}"),
+            }
+            assert!(stops < 10_000, "{mode:?}: no progress");
+        };
+        assert!(stops >= 2, "{mode:?}: {stops} stops");
+        assert!(
+            !cancel.load(Ordering::Relaxed),
+            "the flag is cleared when it stops a run"
+        );
+        assert_eq!(result.to_json().unwrap(), whole, "{mode:?}");
+    }
+}

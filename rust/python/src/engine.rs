@@ -11,7 +11,8 @@ use msixcore_core::engine::{
 use msixcore_core::storm::Storm;
 use msixcore_core::Error;
 use numpy::{IntoPyArray, PyArray1};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -26,12 +27,26 @@ use crate::policy::{Escaped, PyPolicy};
 fn build(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<(Engine, Escaped)> {
     let cfg = SimConfig::parse_json(config_json).py()?;
     let escaped = Escaped::default();
-    let engine = match policy {
+    let mut engine = match policy {
         None => Engine::new(cfg).py()?,
         Some(obj) => {
             Engine::with_policy(cfg, Box::new(PyPolicy::new(obj, escaped.clone()))).py()?
         }
     };
+    // Ctrl-C: the engine looks every few milliseconds; a pending signal
+    // stops it, and its exception (KeyboardInterrupt) is what the caller gets.
+    let signals = escaped.clone();
+    engine.set_interrupt_poll(Box::new(move || {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(e) => {
+                if let Ok(mut slot) = signals.lock() {
+                    slot.get_or_insert(e);
+                }
+                true
+            }
+        })
+    }));
     Ok((engine, escaped))
 }
 
@@ -138,13 +153,18 @@ fn run_simulation(
 /// return the merged JSON result with each seed's books under
 /// `replications`. Same seeds give the same bytes whatever `threads` is.
 #[pyfunction]
-#[pyo3(signature = (config_json, seeds, threads=0))]
+#[pyo3(signature = (config_json, seeds, threads=None))]
 fn run_replications(
     py: Python<'_>,
     config_json: &str,
-    seeds: Vec<u64>,
-    threads: usize,
+    seeds: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
+    let seeds = seeds
+        .try_iter()?
+        .map(|s| uint::<u64>(&s?, "seeds[]"))
+        .collect::<PyResult<Vec<u64>>>()?;
+    let threads = threads.map_or(Ok(0), |t| uint::<usize>(t, "threads"))?;
     let cfg = SimConfig::parse_json(config_json).py()?;
     py.detach(move || {
         core_replications(&cfg, &seeds, threads).and_then(|r| replications_json(&seeds, &r))
@@ -169,29 +189,41 @@ fn action_from_py(action: &Bound<'_, PyAny>) -> PyResult<Action> {
     Action::from_json(&text).py()
 }
 
-/// A simulation you can step, inspect and drain from Python.
+/// A simulation you can step, inspect and drain from Python. Calls from
+/// several threads take turns (each waits for the engine, without holding
+/// the GIL); `cancel` needs no turn.
 #[pyclass(name = "Simulation", module = "msixcore._core")]
 pub struct PySimulation {
     /// Behind a mutex because the CPU queues' ring ends may move between
     /// threads but not be shared; Python calls take it in turn.
     engine: Mutex<Engine>,
-    /// Exceptions of a Python policy that must reach the caller unchanged.
+    /// Exceptions of a Python policy, or a signal, that must reach the
+    /// caller unchanged.
     escaped: Escaped,
+    /// Set by `cancel` from any thread: the running step stops.
+    cancel: Arc<AtomicBool>,
 }
 
-fn poisoned<T>(_: T) -> PyErr {
-    crate::errors::to_py(msixcore_core::Error::Accounting(
+fn poisoned<T>(_: T) -> msixcore_core::Error {
+    msixcore_core::Error::Accounting(
         "the simulation was left inconsistent by an earlier failure".into(),
-    ))
+    )
 }
 
 impl PySimulation {
-    fn engine(&self) -> PyResult<MutexGuard<'_, Engine>> {
-        self.engine.lock().map_err(poisoned)
-    }
-
-    fn engine_mut(&mut self) -> PyResult<&mut Engine> {
-        self.engine.get_mut().map_err(poisoned)
+    /// Run `f` on the engine: wait for it without the GIL (another thread
+    /// may be stepping it, and a Python policy there needs the GIL), then
+    /// raise what escaped a policy or the signal poll, else the core's error.
+    fn with_engine<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Engine) -> msixcore_core::Result<T> + Send,
+    ) -> PyResult<T> {
+        let r = py.detach(|| {
+            let mut engine = self.engine.lock().map_err(poisoned)?;
+            f(&mut engine)
+        });
+        finish(r, &self.escaped)
     }
 }
 
@@ -204,65 +236,72 @@ impl PySimulation {
     fn new(config_json: &str, policy: Option<Py<PyAny>>) -> PyResult<Self> {
         let (engine, escaped) = build(config_json, policy)?;
         Ok(Self {
+            cancel: engine.cancel_flag(),
             engine: Mutex::new(engine),
             escaped,
         })
     }
 
     /// Advance to `t_ns` (or the stop condition); returns whether the run finished.
-    fn step_until(&mut self, py: Python<'_>, t_ns: u64) -> PyResult<bool> {
-        let escaped = self.escaped.clone();
-        let engine = self.engine_mut()?;
-        finish(py.detach(move || engine.step_until(t_ns)), &escaped)
+    fn step_until(&self, py: Python<'_>, t_ns: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let t_ns = uint::<u64>(t_ns, "t_ns")?;
+        self.with_engine(py, move |e| e.step_until(t_ns))
     }
 
     /// Run to the stop condition; returns the JSON result (books checked).
-    fn run(&mut self, py: Python<'_>) -> PyResult<String> {
-        let escaped = self.escaped.clone();
-        let engine = self.engine_mut()?;
-        finish(
-            py.detach(move || engine.run().and_then(|r| r.to_json())),
-            &escaped,
-        )
+    fn run(&self, py: Python<'_>) -> PyResult<String> {
+        self.with_engine(py, |e| e.run().and_then(|r| r.to_json()))
     }
 
     /// The JSON result so far (settles open stalls; checks the books).
-    fn result(&mut self) -> PyResult<String> {
-        self.engine_mut()?.result().and_then(|r| r.to_json()).py()
+    fn result(&self, py: Python<'_>) -> PyResult<String> {
+        self.with_engine(py, |e| e.result().and_then(|r| r.to_json()))
     }
 
     /// Run guest action `action` on device `dev` now, as a program step
     /// would; returns when the step completes, ns. `action` is a program
     /// step's action as a dict (`{"op": "unmask", "entry": 3}`); anything
     /// the core refuses raises `InvalidArgument`.
-    fn act(&mut self, dev: &Bound<'_, PyAny>, action: &Bound<'_, PyAny>) -> PyResult<u64> {
+    fn act(
+        &self,
+        py: Python<'_>,
+        dev: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
         let dev = uint::<u32>(dev, "dev")?;
         let action = action_from_py(action)?;
-        let escaped = self.escaped.clone();
-        finish(self.engine_mut()?.act(dev, action), &escaped)
+        self.with_engine(py, move |e| e.act(dev, action))
+    }
+
+    /// Stop the step running now (from any thread): it raises
+    /// `InvalidOperation` (`cancelled`) where the run's state is whole, and
+    /// the simulation can go on. With no step running, the next one stops at
+    /// once.
+    fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
     }
 
     /// Simulated time now, ns.
     #[getter]
-    fn now_ns(&self) -> PyResult<u64> {
-        Ok(self.engine()?.now_ns())
+    fn now_ns(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_engine(py, |e| Ok(e.now_ns()))
     }
 
     /// The policy's name (built-in, or the Python policy's ``name``).
     #[getter]
-    fn policy(&self) -> PyResult<String> {
-        Ok(self.engine()?.policy_name())
+    fn policy(&self, py: Python<'_>) -> PyResult<String> {
+        self.with_engine(py, |e| Ok(e.policy_name()))
     }
 
     /// Whether the stop condition was reached.
     #[getter]
-    fn finished(&self) -> PyResult<bool> {
-        Ok(self.engine()?.finished())
+    fn finished(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with_engine(py, |e| Ok(e.finished()))
     }
 
     /// Fired count and each outcome's count so far.
     fn books<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.engine()?.books();
+        let b = self.with_engine(py, |e| Ok(e.books()))?;
         let d = PyDict::new(py);
         d.set_item("fired", b.fired)?;
         for o in msixcore_core::books::Outcome::ALL {
@@ -275,27 +314,35 @@ impl PySimulation {
     /// `from_ns` to `to_ns` (None: the end of the run), at most
     /// `max_events` events (None: the core's default). Before the first step
     /// only, and not in aggregated mode.
-    #[pyo3(signature = (from_ns=0, to_ns=None, max_events=None))]
-    fn trace(&mut self, from_ns: u64, to_ns: Option<u64>, max_events: Option<u64>) -> PyResult<()> {
+    #[pyo3(signature = (from_ns=None, to_ns=None, max_events=None))]
+    fn trace(
+        &self,
+        py: Python<'_>,
+        from_ns: Option<&Bound<'_, PyAny>>,
+        to_ns: Option<&Bound<'_, PyAny>>,
+        max_events: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let defaults = TraceOptions::default();
-        let opts = TraceOptions {
-            from_ns,
-            to_ns: to_ns.unwrap_or(defaults.to_ns),
-            max_events: max_events.unwrap_or(defaults.max_events),
+        let opt = |v: Option<&Bound<'_, PyAny>>, name: &str, d: u64| -> PyResult<u64> {
+            v.map_or(Ok(d), |v| uint::<u64>(v, name))
         };
-        self.engine_mut()?.enable_trace(opts).py()
+        let opts = TraceOptions {
+            from_ns: opt(from_ns, "from_ns", 0)?,
+            to_ns: opt(to_ns, "to_ns", defaults.to_ns)?,
+            max_events: opt(max_events, "max_events", defaults.max_events)?,
+        };
+        self.with_engine(py, move |e| e.enable_trace(opts))
     }
 
     /// The trace so far as Trace Event Format JSON (open windows drawn to now).
-    fn trace_json(&mut self, py: Python<'_>) -> PyResult<String> {
-        let engine = self.engine_mut()?;
-        py.detach(move || engine.trace_json()).py()
+    fn trace_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.with_engine(py, |e| e.trace_json())
     }
 
     /// What `trace_json` writes now: `events`, `dropped` (by the cap),
     /// `first_dropped_ns` (None if nothing was) and `outside_window`.
     fn trace_summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.engine()?.trace_summary().py()?;
+        let s = self.with_engine(py, |e| e.trace_summary())?;
         let d = PyDict::new(py);
         d.set_item("events", s.events)?;
         d.set_item("dropped", s.dropped)?;
@@ -306,8 +353,9 @@ impl PySimulation {
 
     /// Take the deliveries waiting on host CPU `cpu` as numpy arrays:
     /// `time_ns` (uint64), `device`, `entry`, `cpu` (uint32), `vector` (uint8).
-    fn drain<'py>(&mut self, py: Python<'py>, cpu: u32) -> PyResult<Bound<'py, PyDict>> {
-        let items = self.engine_mut()?.drain(cpu).py()?;
+    fn drain<'py>(&self, py: Python<'py>, cpu: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let cpu = uint::<u32>(cpu, "cpu")?;
+        let items = self.with_engine(py, move |e| e.drain(cpu))?;
         let d = PyDict::new(py);
         let col = |f: fn(&msixcore_core::queue::Delivery) -> u64| {
             items.iter().map(f).collect::<Vec<u64>>()

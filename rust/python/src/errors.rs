@@ -93,6 +93,17 @@ pub fn to_py(err: Error) -> PyErr {
             });
             e
         }
+        // Stopped from outside (Simulation.cancel): the run can go on. A
+        // signal's own exception is raised instead, by the caller.
+        Error::Interrupted(_) => {
+            let e = InvalidOperation::new_err(msg);
+            Python::attach(|py| {
+                if let Ok(list) = PyList::new(py, ["cancelled"]) {
+                    let _ = e.value(py).setattr("sites", list);
+                }
+            });
+            e
+        }
         // A variant added to the core later: the base class, never a panic.
         _ => MsixError::new_err(msg),
     }

@@ -37,6 +37,7 @@ impl Engine {
         // the tight loop; the rest is the cold path below.
         let mut next_loop = self.loops.next_time();
         let mut stop = next_loop.min(horizon);
+        let mut fires = 0u32;
         loop {
             if tf >= stop {
                 if !self.loops_before(tf, horizon, &mut next_loop)? {
@@ -50,6 +51,12 @@ impl Engine {
             self.now = tf;
             let (dev, k) = self.sources.pick(&mut self.rng);
             self.fire(dev, k)?;
+            fires = fires.wrapping_add(1);
+            if fires % super::interrupt::FIRES_PER_POLL == 0 {
+                // Between fires, before the next draw: a run stopped here
+                // goes on with the draw it would have made.
+                self.check_interrupt()?;
+            }
             tf = draw(self);
         }
     }

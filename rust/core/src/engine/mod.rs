@@ -19,6 +19,7 @@ mod entry_set;
 mod event;
 mod fire;
 mod guest;
+mod interrupt;
 mod phases;
 mod qemu_pba;
 mod results;
@@ -75,6 +76,8 @@ pub struct Engine {
     /// Aggregated mode: the vectors booked one by one (kept to reuse the
     /// allocation).
     slow: Vec<(u32, f64)>,
+    /// What may stop a run from outside (a cancel flag, a signal poll).
+    interrupt: interrupt::Interrupt,
     /// The first error a step or an action returned mid-run: the state past
     /// it matches no valid run, so every later step is refused, naming it.
     failure: Option<String>,
@@ -165,6 +168,7 @@ impl Engine {
             host_fx: Vec::new(),
             events: Vec::new(),
             slow: Vec::new(),
+            interrupt: interrupt::Interrupt::default(),
             failure: None,
             pending_fire: None,
             last_poisson: None,
@@ -270,10 +274,13 @@ impl Engine {
         }
     }
 
-    /// Remember the first error of a run.
+    /// Remember the first error of a run (an interruption stops a run where
+    /// its state is whole: it is not a failure).
     fn note_failure<T>(&mut self, r: &Result<T>) {
         if let (Err(e), None) = (r, &self.failure) {
-            self.failure = Some(e.to_string());
+            if !matches!(e, Error::Interrupted(_)) {
+                self.failure = Some(e.to_string());
+            }
         }
     }
 
@@ -284,7 +291,12 @@ impl Engine {
             return Ok(true);
         }
         let aggregated = self.cfg.mode == Mode::Aggregated;
+        let mut events = 0u32;
         loop {
+            events = events.wrapping_add(1);
+            if events % interrupt::EVENTS_PER_POLL == 0 {
+                self.check_interrupt()?;
+            }
             let next_ctl = self.heap.peek().map_or(u64::MAX, |Reverse(e)| e.t);
             let horizon = next_ctl.min(limit);
             if horizon == u64::MAX {
