@@ -60,8 +60,8 @@ ERRORS: list[tuple[list[str], str]] = [
     (["run", "storm", "--policy", "noresize", "--set", "init=100"], "init: must be ≤ table"),
     (["run", "storm", "--policy", "noresize", "--resizes", "0"], "--resizes: must be ≥ 1"),
     (["run", "host-packing", "--policy", "upfront", "--resizes", "9"], "resizes: host-packing"),
-    (["run", "storm", "--policy", "noresize", "--seed", "-1"], "seed: must be an integer"),
-    (["run", "storm", "--policy", "noresize", "--seed", "abc"], "argument --seed: invalid int"),
+    (["run", "storm", "--policy", "noresize", "--seed", "-1"], "--seed: must be ≥ 0, got -1"),
+    (["run", "storm", "--policy", "noresize", "--seed", "abc"], "--seed: not an integer: 'abc'"),
     (["run", "storm", "--policy", "noresize", "--replications", "0"], "--replications: must"),
     (["run", "--file", "nope.toml"], "nope.toml: cannot read"),
     (["run", "--file", "bad.toml"], "bad.toml: params.devices: must be ≥ 1, got 0"),
@@ -72,6 +72,23 @@ ERRORS: list[tuple[list[str], str]] = [
     (["run", "--file", "config.json", "--policy", "nope"], "--policy: unknown policy 'nope'"),
     (["run", "storm", "--policy", "noresize", "--json", "no/such/dir/x.json"], "--json: direct"),
     (["compare", "--resizes", "0"], "--resizes: must be ≥ 1, got 0"),
+    (["compare", "--seed", "-1"], "--seed: must be ≥ 0, got -1"),
+    (
+        ["run", "storm", "--policy", "noresize", "--resizes", "99999999999999999999999"],
+        "--resizes: must be ≤ 18,446,744,073,709,551,615",
+    ),
+    (
+        ["run", "storm", "--policy", "noresize", "--replications", "100000000000"],
+        "--replications: must be ≤ 100,000, got 100000000000",
+    ),
+    (
+        [
+            *("run", "storm", "--policy", "noresize", "--seed", "18446744073709551615"),
+            *("--replications", "2", "--resizes", "16"),
+        ],
+        "seeds[] = 18446744073709551616 is out of range",
+    ),
+    (["run", "storm", "--policy", "noresize", "--seed", "1e3"], "--seed: not an integer: '1e3'"),
     (["compare", "--bogus"], "unrecognized arguments: --bogus"),
     (["frobnicate"], "argument command: invalid choice"),
 ]

@@ -162,7 +162,7 @@ TRACE_ERRORS: list[tuple[list[str], str]] = [
     (["--trace", "t.json", "--trace-to=-1ms"], "--trace-to: must be ≥ 0 s"),
     (["--trace", "t.json", "--trace-from", "5ms", "--trace-to", "2ms"], "--trace-to: must be"),
     (["--trace", "t.json", "--trace-max-events", "0"], "--trace-max-events: must be ≥ 1"),
-    (["--trace", "t.json", "--trace-max-events", "x"], "--trace-max-events: invalid int"),
+    (["--trace", "t.json", "--trace-max-events", "x"], "--trace-max-events: not an integer"),
     (["--trace-from", "1ms"], "--trace-from: needs --trace PATH"),
     (["--trace", "t.json", "--mode", "aggregated"], "--trace: aggregated mode"),
     (["--trace", "t.json", "--replications", "2"], "--trace: traces one run"),

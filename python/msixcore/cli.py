@@ -213,8 +213,6 @@ def _trace_from_args(args: argparse.Namespace) -> _Trace | None:
             f"--trace-to: must be after --trace-from ({format_seconds(start * 1e-9)}), "
             f"got {format_seconds(end * 1e-9)}"
         )
-    if args.trace_max_events is not None and args.trace_max_events < 1:
-        raise InvalidArgument(f"--trace-max-events: must be ≥ 1, got {args.trace_max_events}")
     return _Trace(args.trace, TraceOptions(start, end, args.trace_max_events))
 
 
@@ -264,8 +262,6 @@ def _finish(records: Sequence[RunRecord], json_path: str | None, meta: dict[str,
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     _check_json_path(args.json)
-    if args.resizes is not None and args.resizes < 1:
-        raise InvalidArgument(f"--resizes: must be ≥ 1, got {args.resizes}")
     jobs = compare_jobs(args.seed, args.resizes, args.quick)
     records = _run_jobs(jobs, mode=args.mode)
     pairs = version_pairs()
@@ -377,10 +373,6 @@ def _config_job(spec: RunSpec, args: argparse.Namespace, seed: int) -> Job:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     _check_json_path(args.json)
-    if args.replications < 1:
-        raise InvalidArgument(f"--replications: must be ≥ 1, got {args.replications}")
-    if args.resizes is not None and args.resizes < 1:
-        raise InvalidArgument(f"--resizes: must be ≥ 1, got {args.resizes}")
     trace = _trace_from_args(args)
     spec = _spec_from_args(args)
     seed = args.seed if args.seed is not None else (spec.seed if spec.seed is not None else 0)
@@ -490,6 +482,29 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+_U64_MAX = (1 << 64) - 1
+MAX_REPLICATIONS = 100_000
+"""Replications of one run: each is a full run, so more are never meant (and
+the seed list alone would not fit in memory)."""
+
+
+def _int_in(lo: int, hi: int) -> Any:
+    """An argparse type: an integer in ``lo..=hi`` (a one-line usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be ≥ {lo}, got {value}")
+        if value > hi:
+            raise argparse.ArgumentTypeError(f"must be ≤ {hi:,}, got {value}")
+        return value
+
+    return parse
+
+
 _MODE_ARG: dict[str, Any] = {
     "choices": ("event", "aggregated"),
     "default": "event",
@@ -508,9 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     compare = sub.add_parser("compare", help="every built-in scenario under every policy")
-    compare.add_argument("--seed", type=int, default=0, help="RNG seed (default 0)")
     compare.add_argument(
-        "--resizes", type=int, help="resize target of every resize-bounded scenario"
+        "--seed", type=_int_in(0, _U64_MAX), default=0, help="RNG seed (default 0)"
+    )
+    compare.add_argument(
+        "--resizes",
+        type=_int_in(1, _U64_MAX),
+        help="resize target of every resize-bounded scenario",
     )
     compare.add_argument("--json", metavar="PATH", help="write full results as JSON")
     compare.add_argument("--quick", action="store_true", help="a tenth of the default resizes")
@@ -520,8 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="one scenario under one policy")
     run.add_argument("scenario", nargs="?", metavar="SCENARIO[:VARIANT]")
     run.add_argument("--policy", help=f"one of {', '.join(POLICIES)}")
-    run.add_argument("--resizes", type=int, help="stop after this many resize requests")
-    run.add_argument("--seed", type=int, help="RNG seed (default 0)")
+    run.add_argument(
+        "--resizes", type=_int_in(1, _U64_MAX), help="stop after this many resize requests"
+    )
+    run.add_argument("--seed", type=_int_in(0, _U64_MAX), help="RNG seed (default 0)")
     run.add_argument(
         "--set",
         action="append",
@@ -532,7 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", **_MODE_ARG)
     run.add_argument("--json", metavar="PATH", help="write full results as JSON")
     run.add_argument(
-        "--replications", type=int, default=1, help="runs with seeds S, S+1, ... merged"
+        "--replications",
+        type=_int_in(1, MAX_REPLICATIONS),
+        default=1,
+        help="runs with seeds S, S+1, ... merged",
     )
     run.add_argument(
         "--trace",
@@ -549,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--trace-max-events",
-        type=int,
+        type=_int_in(1, _U64_MAX),
         metavar="N",
         help="keep at most N trace events (default 500,000); the rest are counted as dropped",
     )
@@ -558,7 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="a grid of runs into a table (docs/sweeps.md)")
     sweep.add_argument("spec", metavar="SPEC", help="a .toml or .json sweep spec")
     sweep.add_argument("--out", required=True, metavar="DIR", help="results directory")
-    sweep.add_argument("--workers", type=int, help="parallel runs (default: every core)")
+    sweep.add_argument(
+        "--workers", type=_int_in(1, 4096), help="parallel runs (default: every core)"
+    )
     sweep.add_argument(
         "--cluster",
         choices=("local",),

@@ -110,7 +110,8 @@ fn storm_config(params_json: &str, policy: &str) -> PyResult<String> {
 /// The storm's expected loss under `noresize` with edge semantics, run to
 /// `resizes` requests.
 #[pyfunction]
-fn storm_closed_form_lost(params_json: &str, resizes: u64) -> PyResult<f64> {
+fn storm_closed_form_lost(params_json: &str, resizes: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let resizes = uint::<u64>(resizes, "resizes")?;
     Ok(Storm::from_json(params_json)
         .py()?
         .closed_form_lost(resizes))
