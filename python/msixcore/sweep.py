@@ -22,7 +22,6 @@ statistic (usage figures flattened: ``peak_usage_cpu_vectors``), the storm's
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from msixcore._core import InvalidArgument, __version__
+from msixcore.extras import require
 from msixcore.progress import progress_bar
 from msixcore.report import make_record
 from msixcore.scenarios import get_scenario, storm_closed_form_lost
@@ -50,13 +50,7 @@ FIXED_COLUMNS: tuple[str, ...] = ("run", "scenario", "policy", "seed", "mode")
 
 
 def _require(module: str) -> Any:
-    """Import an optional dependency, or say which extra brings it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise InvalidArgument(
-            f"sweep needs {module}: install the sweep extra, pip install 'msixcore[sweep]'"
-        ) from None
+    return require(module, "sweep", "sweep")
 
 
 def _closed_form(run: SweepRun, config: Mapping[str, Any]) -> float | None:

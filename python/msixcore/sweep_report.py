@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from msixcore._core import InvalidArgument, __version__
+from msixcore.extras import require
 from msixcore.scenarios import get_scenario
 from msixcore.stats import per_million
 
@@ -41,14 +42,7 @@ _QEMUS = ("7.2", "8.2")
 
 
 def _require(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise InvalidArgument(
-            f"report needs {module}: install the report extra, pip install 'msixcore[report]'"
-        ) from None
+    return require(module, "report", "report")
 
 
 @dataclass(frozen=True)
