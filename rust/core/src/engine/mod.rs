@@ -508,6 +508,21 @@ mod tests {
     }
 
     #[test]
+    fn host_time_past_u64_is_a_typed_error_not_a_wrapped_clock() {
+        // Timings the validator accepts (each resize shorter than the run)
+        // whose sum passes 2^64 ns: the run stops with InvalidArgument, it
+        // does not wrap its clock (or panic in a debug build).
+        let mut cfg = small_storm(PolicyKind::Noresize, Mode::Event);
+        cfg.stop.max_time_ns = Some(u64::MAX - 1);
+        cfg.timing.w0_ns = u64::MAX / 3;
+        let err = Engine::new(cfg).unwrap().run().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument(m) if m.contains("simulated time overflows")),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_device_without_a_time_bound_ends_when_its_program_does() {
         let program = vec![
             Step::now(Action::Enable),

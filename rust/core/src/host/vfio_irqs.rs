@@ -34,7 +34,7 @@ impl Host {
                 }
             }
             HostOp::Hypercall => {
-                *clock += t.t_hypercall_ns;
+                advance(clock, t.t_hypercall_ns)?;
                 Ok(())
             }
             HostOp::EnableNoVec => self.enable_vectors(dev, &[false], false, clock, t, fx),
@@ -74,7 +74,7 @@ impl Host {
             }
             self.deactivate(dev, k)?;
             fx.push((*clock, HostFx::Mask(k)));
-            *clock += t.t_free_irq_ns;
+            advance(clock, t.t_free_irq_ns)?;
         }
         fx.push((*clock, HostFx::Disable));
         let allocated = self.devices[dev as usize]
@@ -82,7 +82,7 @@ impl Host {
             .iter()
             .filter(|v| v.is_some())
             .count() as u64;
-        *clock += t.w_free_ns * allocated;
+        advance_n(clock, t.w_free_ns, allocated)?;
         self.free_all(dev)
     }
 
@@ -103,7 +103,7 @@ impl Host {
         fx: &mut Effects,
     ) -> HostResult<()> {
         let count = with_fd.len() as u32;
-        *clock += t.w0_ns;
+        advance(clock, t.w0_ns)?;
         let early = self.early_enable;
         if early {
             fx.push((
@@ -115,7 +115,7 @@ impl Host {
             ));
         }
         for k in 0..count {
-            *clock += t.w_alloc_ns;
+            advance(clock, t.w_alloc_ns)?;
             if let Err(e) = self.alloc_vector(dev, k) {
                 self.free_all(dev)?;
                 if early {
@@ -139,7 +139,7 @@ impl Host {
             },
         ));
         for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
-            *clock += t.t_request_ns;
+            advance(clock, t.t_request_ns)?;
             match self.activate(dev, k as u32) {
                 Ok(msg) => {
                     fx.push((*clock, HostFx::Program(k as u32, msg)));
@@ -187,11 +187,11 @@ impl Host {
                 // A new trigger for a requested vector: free_irq of the old one.
                 self.deactivate(dev, k)?;
                 fx.push((*clock, HostFx::Mask(k)));
-                *clock += t.t_free_irq_ns;
+                advance(clock, t.t_free_irq_ns)?;
             }
             Some(_) => {}
             None if dynamic => {
-                *clock += t.t_dynamic_ns;
+                advance(clock, t.t_dynamic_ns)?;
                 self.alloc_vector(dev, k)?;
             }
             None => {
@@ -201,10 +201,32 @@ impl Host {
                 }));
             }
         }
-        *clock += t.t_request_ns;
+        advance(clock, t.t_request_ns)?;
         let msg = self.activate(dev, k)?;
         fx.push((*clock, HostFx::Program(k, msg)));
         fx.push((*clock, HostFx::Unmask(k)));
         Ok(())
     }
+}
+
+/// Host time moves on by `by` ns. Checked: the timings are the user's, and
+/// simulated time is a count of nanoseconds in a `u64`; past it is a typed
+/// error, never a wrapped clock.
+fn advance(clock: &mut u64, by: u64) -> crate::error::Result<()> {
+    *clock = clock.checked_add(by).ok_or_else(|| time_overflow(*clock))?;
+    Ok(())
+}
+
+/// Host time moves on by `count` steps of `per` ns (checked as [`advance`]).
+fn advance_n(clock: &mut u64, per: u64, count: u64) -> crate::error::Result<()> {
+    let by = per
+        .checked_mul(count)
+        .ok_or_else(|| time_overflow(*clock))?;
+    advance(clock, by)
+}
+
+fn time_overflow(clock: u64) -> crate::error::Error {
+    crate::error::Error::InvalidArgument(format!(
+        "simulated time overflows: the host timings take it past 2^64 - 1 ns from {clock} ns"
+    ))
 }
