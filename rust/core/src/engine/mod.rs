@@ -76,6 +76,10 @@ pub struct Engine {
     /// Aggregated mode: the vectors booked one by one (kept to reuse the
     /// allocation).
     slow: Vec<(u32, f64)>,
+    /// The time limit the run stopped at, exactly: simulated time is a float
+    /// inside the engine (2^53 ns and up are not all representable), and the
+    /// end is reported as the integer the config gave.
+    stopped_at: Option<u64>,
     /// What may stop a run from outside (a cancel flag, a signal poll).
     interrupt: interrupt::Interrupt,
     /// The first error a step or an action returned mid-run: the state past
@@ -168,6 +172,7 @@ impl Engine {
             host_fx: Vec::new(),
             events: Vec::new(),
             slow: Vec::new(),
+            stopped_at: None,
             interrupt: interrupt::Interrupt::default(),
             failure: None,
             pending_fire: None,
@@ -316,6 +321,7 @@ impl Engine {
                 self.now = self.now.max(limit as f64);
                 if Some(limit) == stop_at {
                     self.finished = true;
+                    self.stopped_at = Some(limit);
                 }
                 break;
             }
@@ -505,6 +511,20 @@ mod tests {
             d.books.fired > r.books.fired,
             "the stalled queues did less work"
         );
+    }
+
+    #[test]
+    fn the_end_time_is_the_time_limit_as_given() {
+        // A limit a float cannot hold (2^53 + 3 ns rounds to 2^53 + 4): the
+        // run reports it exactly, never past it.
+        let limit = (1u64 << 53) + 3;
+        let cfg = SimConfig::builder()
+            .device(DeviceConfig::new(2).program(vec![Step::now(Action::Enable)]))
+            .max_time_ns(limit)
+            .build()
+            .unwrap();
+        let r = Engine::new(cfg).unwrap().run().unwrap();
+        assert_eq!(r.stats.end_time_ns, limit);
     }
 
     #[test]

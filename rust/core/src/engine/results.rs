@@ -335,7 +335,7 @@ impl Engine {
         let mut stats = self.stats.clone();
         self.settle_stalls(end, &mut stats);
         self.settle_loops(end, &mut stats);
-        stats.end_time_ns = end as u64;
+        stats.end_time_ns = self.stopped_at.unwrap_or(end as u64);
         stats.alloc_failures = self.host.alloc_failures();
         stats.remap_faults = self.host.faults();
         stats.final_usage = self.host.usage().into();
