@@ -86,6 +86,17 @@ def _varied_axes(spec: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> 
     return [a for a in spec["axes"] if len({str(r.get(a)) for r in runs}) > 1]
 
 
+def _curve_axes(
+    spec: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[str]] | None:
+    """The x axis of a curve (the first swept numeric parameter) and the other
+    swept parameters, whose values label the lines; ``None`` without one."""
+    axes = _numeric_axes(spec, runs)
+    if not axes:
+        return None
+    return axes[0], [a for a in _varied_axes(spec, runs) if a != axes[0]]
+
+
 def _group(
     runs: Sequence[Mapping[str, Any]], keys: Sequence[str]
 ) -> dict[tuple[Any, ...], list[Mapping[str, Any]]]:
@@ -129,11 +140,10 @@ def _log_if_decades(ax: Any, values: Sequence[float], axis: str) -> None:
 
 
 def _fig_loss(plt: Any, spec: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> Any:
-    axes = _numeric_axes(spec, runs)
-    if not axes:
+    curve = _curve_axes(spec, runs)
+    if curve is None:
         return None
-    x_axis = axes[0]
-    others = [a for a in _varied_axes(spec, runs) if a != x_axis]
+    x_axis, others = curve
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     drawn = False
     all_y: list[float] = []
@@ -191,11 +201,10 @@ def _vms_placed(spec: Mapping[str, Any], row: Mapping[str, Any]) -> int | None:
 
 
 def _fig_resources(plt: Any, spec: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> Any:
-    axes = _numeric_axes(spec, runs)
-    if not axes:
+    curve = _curve_axes(spec, runs)
+    if curve is None:
         return None
-    x_axis = axes[0]
-    others = [a for a in _varied_axes(spec, runs) if a != x_axis]
+    x_axis, others = curve
     packing = str(spec["scenario"]).startswith("host-packing")
     metrics = [("peak_usage_cpu_vectors", "peak CPU vectors"), ("peak_usage_irtes", "peak IRTEs")]
     if packing:
