@@ -3,6 +3,8 @@ state machine checking the matrix invariants after each call."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -377,3 +379,26 @@ class MatrixMachine(RuleBasedStateMachine):
 
 TestMatrixMachine = MatrixMachine.TestCase
 TestMatrixMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
+
+
+def test_debug_show_after_offlining_an_offline_cpu_does_not_abort() -> None:
+    # The wrapped online_maps counter once sized the dump's buffer (206 GB): the
+    # allocation failure aborted the interpreter, so this runs in a child process.
+    code = (
+        "from msixcore import IrqMatrix\n"
+        "m = IrqMatrix(256, 32, 236, 2)\n"
+        "m.offline(1)\n"
+        "print(m.debug_show().splitlines()[0])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["Online", "bitmaps:", str(2**32 - 1)]
+
+
+def test_debug_show_indentation_is_bounded() -> None:
+    m = IrqMatrix.x86(8)
+    with pytest.raises(InvalidArgument, match="ind = 4097 is out of range"):
+        m.debug_show(4097)
+    assert m.debug_show(-4096).splitlines()[5].startswith(" " * 4096 + "| CPU")

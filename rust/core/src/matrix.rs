@@ -38,6 +38,9 @@ pub const MAX_CPUS: u32 = 8192;
 pub const RESERVATION_EXCEEDS_MSG: &str = "Interrupt reservation exceeds available resources";
 /// lib/vsprintf.c clamps a printf field width to this (`FIELD_WIDTH_MAX`); `debug_show` does too.
 pub const FIELD_WIDTH_MAX: u32 = (1 << 23) - 1;
+/// Largest `debug_show` text the model builds (64 MiB); the kernel's seq_file stops at
+/// `MAX_RW_COUNT` (2 GiB) with `-ENOMEM`.
+pub const MAX_DEBUG_SHOW_BYTES: usize = 64 << 20;
 
 const WORDS: usize = (IRQ_MATRIX_BITS / 64) as usize;
 
@@ -881,10 +884,25 @@ impl IrqMatrix {
     /// `irq_matrix_debug_show(sf, m, ind)`: the debugfs text, every line ending in `\n`. The
     /// indentation is `max(|ind|, 1)` spaces (`%*s` of `" "`), clamped like vsprintf to
     /// [`FIELD_WIDTH_MAX`]. Rows are the online CPUs, ascending. Changes nothing.
-    pub fn debug_show(&self, ind: i32) -> String {
+    ///
+    /// `InvalidArgument` when the text would pass [`MAX_DEBUG_SHOW_BYTES`] (a wide indentation
+    /// on many CPUs): the kernel's seq_file gives up too (`-ENOMEM` past `MAX_RW_COUNT`), and
+    /// the model never sizes an allocation it has not bounded.
+    pub fn debug_show(&self, ind: i32) -> Result<String> {
         let width = ind.unsigned_abs().clamp(1, FIELD_WIDTH_MAX) as usize;
+        // Sized by the rows it prints: the `online_maps` counter wraps like the kernel's when a
+        // caller offlines an offline CPU, and is no allocation size.
+        let rows = self.maps.iter().filter(|cm| cm.online).count();
+        // A row: the indentation, five columns, and a range list of at most 128 runs of
+        // three-digit vectors ("0,2,4,…,254": 4 bytes each).
+        let bound = (rows + 1) * (width + 48 + 4 * 128) + 256;
+        if bound > MAX_DEBUG_SHOW_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "debug_show: {rows} rows indented by {width} would pass {MAX_DEBUG_SHOW_BYTES} bytes"
+            )));
+        }
         let nsys = self.system_map.count_below(self.matrix_bits);
-        let mut s = String::with_capacity(256 + 48 * self.online_maps as usize);
+        let mut s = String::with_capacity(256 + (48 + width) * (rows + 1));
         let _ = writeln!(s, "Online bitmaps:   {:>6}", self.online_maps);
         let _ = writeln!(s, "Global available: {:>6}", self.global_available);
         let _ = writeln!(s, "Global reserved:  {:>6}", self.global_reserved);
@@ -903,7 +921,7 @@ impl IrqMatrix {
             cm.alloc_map.write_range_list(self.matrix_bits, &mut s);
             s.push('\n');
         }
-        s
+        Ok(s)
     }
 
     /// Number of bits of the matrix (`matrix_bits`).

@@ -408,7 +408,7 @@ fn debug_show_format() {
     for bit in 236..256 {
         m.assign_system(0, bit, false).unwrap();
     }
-    let text = m.debug_show(0);
+    let text = m.debug_show(0).unwrap();
     assert_eq!(
         text,
         "Online bitmaps:        0\nGlobal available:      0\nGlobal reserved:       0\n\
@@ -420,7 +420,7 @@ fn debug_show_format() {
     m.assign(0, 33).unwrap();
     m.assign(0, 34).unwrap();
     m.assign(0, 36).unwrap();
-    let text = m.debug_show(-3);
+    let text = m.debug_show(-3).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[5], "   | CPU | avl | man | mac | act | vectors");
     assert_eq!(lines[6], "       0   198     0     0    3  33-34,36");
@@ -428,8 +428,34 @@ fn debug_show_format() {
     assert_eq!(lines.len(), 8);
     assert!(text.ends_with("  \n"));
     // Extreme indentations do not panic; the width is clamped like vsprintf.
-    assert_eq!(m.debug_show(1), m.debug_show(-1));
-    assert_eq!(m.debug_show(0), m.debug_show(1));
+    assert_eq!(m.debug_show(1).unwrap(), m.debug_show(-1).unwrap());
+    assert_eq!(m.debug_show(0).unwrap(), m.debug_show(1).unwrap());
+}
+
+#[test]
+fn debug_show_is_sized_by_its_rows_not_by_a_wrapped_counter() {
+    // Offlining an offline CPU wraps `online_maps` like the kernel's counter; the dump used to
+    // reserve 48 bytes per counted map (206 GB) and abort.
+    let mut m = IrqMatrix::new(256, 32, 236, 2).unwrap();
+    m.offline(0).unwrap();
+    assert_eq!(m.online_maps(), u32::MAX);
+    let text = m.debug_show(0).unwrap();
+    assert!(text.starts_with("Online bitmaps:   4294967295\n"));
+    assert_eq!(text.lines().count(), 6, "no CPU rows: none is online");
+}
+
+#[test]
+fn debug_show_refuses_a_text_past_its_bound() {
+    let mut m = IrqMatrix::x86(8192, &X86Preset::mainline()).unwrap();
+    let e = m.debug_show(i32::MAX).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument(ref s) if s.contains("8192 rows")),
+        "{e}"
+    );
+    // The binding's widest indentation still fits on the largest host.
+    assert!(m.debug_show(4096).unwrap().len() < MAX_DEBUG_SHOW_BYTES);
+    m.offline(5).unwrap();
+    assert_eq!(m.debug_show(1).unwrap().lines().count(), 6 + 8191);
 }
 
 #[test]
@@ -449,7 +475,7 @@ fn x86_presets_boot() {
     assert_eq!(m.cpu(1).unwrap().available(), 202);
     assert_eq!(m.global_available(), 187 + 3 * 202);
     assert_eq!(m.total_allocated(), 15);
-    let text = m.debug_show(0);
+    let text = m.debug_show(0).unwrap();
     assert!(
         text.contains("System: 40: 0-21,29,50,128,236,240-242,244,246-255\n"),
         "{text}"

@@ -822,7 +822,7 @@ impl VectorDomain {
         self.pr_warnings
     }
     /// The matrix's debugfs text (`/sys/kernel/debug/irq/domains/VECTOR`).
-    pub fn debug_show(&self, ind: i32) -> String {
+    pub fn debug_show(&self, ind: i32) -> Result<String> {
         self.matrix.debug_show(ind)
     }
 

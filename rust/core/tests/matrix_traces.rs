@@ -192,7 +192,7 @@ fn apply(m: &mut IrqMatrix, op: &str, args: &Value) -> Outcome {
                 ret: Value::Null,
                 mapped_cpu: Value::Null,
                 warnings: vec![],
-                text: json!(m.debug_show(ind)),
+                text: json!(m.debug_show(ind).expect("debug_show")),
             }
         }
         other => panic!("unknown op {other}"),

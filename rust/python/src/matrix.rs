@@ -184,7 +184,7 @@ impl PyIrqMatrix {
     #[pyo3(signature = (ind = None), text_signature = "($self, ind=0)")]
     fn debug_show(&self, ind: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
         let ind = indent(ind)?;
-        Ok(self.inner.debug_show(ind))
+        self.inner.debug_show(ind).py()
     }
 
     /// Number of `pr_warn` messages printed (over-reservation).

@@ -210,7 +210,7 @@ impl PyVectorDomain {
     #[pyo3(signature = (ind = None), text_signature = "($self, ind=0)")]
     fn debug_show(&self, ind: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
         let ind = indent(ind)?;
-        Ok(self.inner.debug_show(ind))
+        self.inner.debug_show(ind).py()
     }
 
     /// Number of possible CPUs.
