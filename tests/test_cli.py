@@ -57,7 +57,10 @@ ERRORS: list[tuple[list[str], str]] = [
     (["run", "storm", "--policy", "noresize", "--set", "gap=soon"], "gap: must be a duration"),
     (["run", "storm", "--policy", "noresize", "--set", "table=4096"], "table: must be ≤ 2048"),
     (["run", "storm", "--policy", "noresize", "--set", "rate=-1"], "rate: must be ≥ 0 /s"),
-    (["run", "storm", "--policy", "noresize", "--set", "init=100"], "init: must be ≤ table"),
+    (
+        ["run", "storm", "--policy", "noresize", "--set", "init=100"],
+        "init: init (100) must be ≤ table",
+    ),
     (["run", "storm", "--policy", "noresize", "--resizes", "0"], "--resizes: must be ≥ 1"),
     (["run", "host-packing", "--policy", "upfront", "--resizes", "9"], "resizes: host-packing"),
     (["run", "storm", "--policy", "noresize", "--seed", "-1"], "--seed: must be ≥ 0, got -1"),

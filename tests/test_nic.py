@@ -70,7 +70,7 @@ def test_a_profile_and_its_own_timings_are_refused_together() -> None:
     ("overrides", "match"),
     [
         ({"table": 2}, r"^table: "),
-        ({"table": 5, "init": 4}, r"^init: must be < table - 1"),
+        ({"table": 5, "init": 4}, r"^init: init \(4\) must be < table - 1"),
     ],
 )
 def test_bad_shapes_are_refused(overrides: dict[str, int], match: str) -> None:

@@ -74,7 +74,7 @@ def test_full_config_files(tmp_path: Path) -> None:
         (
             "q.toml",
             'base = "host-packing"\n[params]\nduration = "10us"\n',
-            "params.duration: must exceed the longest resize",
+            "params.duration: duration must exceed the longest resize",
         ),
         ("r.txt", "", "unknown file type (use .toml or .json)"),
     ],

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from msixcore._core import InvalidArgument, MsixError, __version__
-from msixcore.engine_config import POLICIES
+from msixcore.engine_config import MAX_TRACE_EVENTS, POLICIES
 from msixcore.parameters import ParamValue, format_seconds, format_value, parse_seconds, to_ns
 from msixcore.progress import Progress
 from msixcore.report import RunRecord, format_table, make_record, results_json, write_json
@@ -573,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--trace-max-events",
-        type=_int_in(1, _U64_MAX),
+        type=_int_in(1, MAX_TRACE_EVENTS),
         metavar="N",
         help="keep at most N trace events (default 500,000); the rest are counted as dropped",
     )
@@ -626,6 +626,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (ValueError, OSError) as exc:
         _say(exc)
+        return 2
+    except RecursionError:
+        # Every input path checks its nesting (msixcore.nesting); this is the
+        # backstop that keeps a missed one to one line.
+        _say("input nested too deeply")
         return 2
     except MsixError as exc:
         _say(exc)

@@ -18,6 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from msixcore import _core
 from msixcore._core import InvalidArgument
+from msixcore.nesting import check_depth
 
 __all__ = [
     "ACTIONS",
@@ -26,7 +27,9 @@ __all__ = [
     "MAX_DEVICES",
     "MAX_ENTRIES",
     "MAX_RATE",
+    "MAX_RUN_BYTES",
     "MAX_TABLE_ENTRIES_PER_RUN",
+    "MAX_TRACE_EVENTS",
     "MODES",
     "POLICIES",
     "SEMANTICS",
@@ -76,6 +79,13 @@ MAX_ENTRIES: int = _SCHEMA["limits"]["max_entries"]
 
 MAX_RATE: float = _SCHEMA["limits"]["max_rate"]
 """Highest interrupt rate of one vector, per second."""
+
+MAX_RUN_BYTES: int = _SCHEMA["limits"]["max_run_bytes"]
+"""Most memory one run may need by the core's estimate (queues, devices,
+remapping tables, CPUs); a config past it is refused."""
+
+MAX_TRACE_EVENTS: int = _SCHEMA["limits"]["max_trace_events"]
+"""Most events one trace keeps (``max_events``)."""
 
 DEFAULTS: Mapping[str, Any] = _SCHEMA["defaults"]
 """The engine's defaults: ``mode``, ``host``, ``policy``, ``timing``,
@@ -199,6 +209,7 @@ class SimConfig(TypedDict):
 
 def config_json(config: object) -> str:
     """The JSON text of a config dict (``InvalidArgument`` if it is not JSON)."""
+    check_depth(config, "config")
     try:
         return json.dumps(config, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:

@@ -163,7 +163,20 @@ class Param:
         else:
             number = self._parse_float(value)
         self._check_bounds(number, value)
+        if self.kind == "seconds":
+            return self._at_resolution(number, value)
         return number
+
+    def _at_resolution(self, seconds: float, raw: object) -> float:
+        """The duration the engine runs, in whole nanoseconds (its resolution),
+        so what a run reports is what it used. A non-zero duration under half
+        a nanosecond would silently run as 0 and is refused."""
+        ns = to_ns(seconds)
+        if ns == 0 and seconds != 0:
+            raise InvalidArgument(
+                f"{self.name}: {raw!r} is below the engine's resolution of 1 ns (use 0 or ≥ 1ns)"
+            )
+        return ns / 1e9
 
     def _parse_int(self, value: object) -> int:
         if isinstance(value, bool):

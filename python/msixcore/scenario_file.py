@@ -36,6 +36,7 @@ from typing import Any
 
 from msixcore._core import InvalidArgument
 from msixcore.engine_config import POLICIES
+from msixcore.nesting import MAX_DEPTH, check_depth
 from msixcore.scenarios import Scenario, get_scenario
 
 __all__ = [
@@ -91,6 +92,7 @@ def _opt_str(doc: Mapping[str, Any], key: str, source: str) -> str | None:
 
 def parse_spec(doc: object, source: str) -> RunSpec:
     """Check a parsed file (a dict) and turn it into a :class:`RunSpec`."""
+    check_depth(doc, source)
     if not isinstance(doc, Mapping):
         raise _fail(source, "must hold a table/object at the top level")
     if "base" in doc and "config" in doc:
@@ -159,13 +161,17 @@ def read_document(path: str | Path) -> object:
         data = p.read_bytes()
     except OSError as exc:
         raise _fail(source, f"cannot read: {exc.strerror or exc}") from None
+    kind = "TOML" if suffix == ".toml" else "JSON"
     try:
-        return tomllib.loads(data.decode()) if suffix == ".toml" else json.loads(data)
+        doc = tomllib.loads(data.decode()) if suffix == ".toml" else json.loads(data)
     except UnicodeDecodeError:
         raise _fail(source, "not UTF-8 text") from None
-    except (ValueError, RecursionError) as exc:
-        kind = "TOML" if suffix == ".toml" else "JSON"
+    except RecursionError:
+        raise _fail(source, f"invalid {kind}: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
         raise _fail(source, f"invalid {kind}: {exc}") from None
+    check_depth(doc, source)
+    return doc
 
 
 def load_file(path: str | Path) -> RunSpec:
@@ -185,11 +191,15 @@ def parse_assignment(text: str) -> tuple[str, str]:
 _INDEX_RE = re.compile(r"\[(\d+)\]")
 
 
-def _literal(value: str) -> object:
+def _literal(value: str, where: str) -> object:
     try:
-        return json.loads(value)
+        parsed: object = json.loads(value)
+    except RecursionError:
+        raise InvalidArgument(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError:
         return value
+    check_depth(parsed, where)
+    return parsed
 
 
 def apply_config_override(config: dict[str, Any], key: str, value: str) -> None:
@@ -205,12 +215,12 @@ def apply_config_override(config: dict[str, Any], key: str, value: str) -> None:
             if not part.isdigit() or int(part) >= len(node):
                 raise InvalidArgument(f"{where}: no such list element")
             if last:
-                node[int(part)] = _literal(value)
+                node[int(part)] = _literal(value, where)
             else:
                 node = node[int(part)]
         elif isinstance(node, dict):
             if last:
-                node[part] = _literal(value)
+                node[part] = _literal(value, where)
             else:
                 node = node.setdefault(part, {})
         else:

@@ -58,6 +58,7 @@ from msixcore.engine_config import (
     config_json,
 )
 from msixcore.host_profiles import PROFILE_FIELDS, PROFILE_NAMES, profile_timing
+from msixcore.nesting import check_depth
 from msixcore.parameters import Param, ParamValue, format_seconds, to_ns
 from msixcore.versions import DEFAULT_KERNEL, DEFAULT_QEMU
 from msixcore.workload import analyse
@@ -195,6 +196,7 @@ class Scenario:
         """Defaults updated with ``overrides`` (values in user units or
         strings), each parsed and checked, then the cross-parameter checks."""
         values = self.defaults()
+        check_depth(overrides, "params")
         for name, raw in (overrides or {}).items():
             values[name] = self.param(name).parse(raw)
         # A named profile sets the resize timings: one set away from its
@@ -207,7 +209,12 @@ class Scenario:
                     f"{name} yourself"
                 )
         if self.check is not None:
-            self.check(values)
+            try:
+                self.check(values)
+            except _Conflict as exc:
+                given = overrides or {}
+                lead = next((n for n in exc.involved if n in given), exc.involved[0])
+                raise InvalidArgument(f"{lead}: {exc.msg}") from None
         return values
 
     @property
@@ -352,9 +359,21 @@ def _ns(p: Params, name: str) -> int:
     return to_ns(float(p[name]))
 
 
-def _need(cond: bool, name: str, msg: str) -> None:
+class _Conflict(InvalidArgument):
+    """A cross-parameter check failed; ``involved`` names every parameter in
+    it, so :meth:`Scenario.resolve` can lead with one the user set."""
+
+    def __init__(self, involved: tuple[str, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.involved = involved
+        self.msg = msg
+
+
+def _need(cond: bool, involved: str | tuple[str, ...], msg: str) -> None:
+    """Fail a check over the parameters ``involved`` (the first is named when
+    the user set none of them)."""
     if not cond:
-        raise InvalidArgument(f"{name}: {msg}")
+        raise _Conflict((involved,) if isinstance(involved, str) else involved, msg)
 
 
 # --------------------------------------------------------------------------
@@ -362,11 +381,8 @@ def _need(cond: bool, name: str, msg: str) -> None:
 
 
 def _storm_check(p: Params) -> None:
-    _need(
-        _int(p, "init") <= _int(p, "table"),
-        "init",
-        f"must be ≤ table ({p['table']}), got {p['init']}",
-    )
+    init, table = _int(p, "init"), _int(p, "table")
+    _need(init <= table, ("init", "table"), f"init ({init}) must be ≤ table ({table})")
 
 
 _STORM_DEFAULTS: Mapping[str, Any] = json.loads(_core.storm_defaults())
@@ -460,11 +476,8 @@ STORM = Scenario(
 
 
 def _hotplug_check(p: Params) -> None:
-    _need(
-        _int(p, "online") <= _int(p, "queues"),
-        "online",
-        f"must be ≤ queues ({p['queues']}), got {p['online']}",
-    )
+    online, queues = _int(p, "online"), _int(p, "queues")
+    _need(online <= queues, ("online", "queues"), f"online ({online}) must be ≤ queues ({queues})")
 
 
 def _late_unmask(
@@ -534,10 +547,11 @@ MANAGED_HOTPLUG = Scenario(
 
 
 def _no_autoen_check(p: Params) -> None:
+    autoen, table = _int(p, "autoen"), _int(p, "table")
     _need(
-        _int(p, "autoen") < _int(p, "table"),
-        "autoen",
-        f"must be < table ({p['table']}): at least one vector is NO_AUTOEN, got {p['autoen']}",
+        autoen < table,
+        ("autoen", "table"),
+        f"autoen ({autoen}) must be < table ({table}): at least one vector is NO_AUTOEN",
     )
 
 
@@ -586,7 +600,7 @@ def _subfunction_check(p: Params) -> None:
     entries = _int(p, "base") + _int(p, "subfunctions") * _int(p, "sf_vectors")
     _need(
         entries <= 2048,
-        "sf_vectors",
+        ("sf_vectors", "subfunctions", "base"),
         f"base + subfunctions·sf_vectors must be ≤ 2048 table entries, got {entries}",
     )
 
@@ -641,9 +655,11 @@ SUBFUNCTION = Scenario(
 
 def _fpga_check(p: Params) -> None:
     table, busy, ip = _int(p, "table"), _int(p, "busy"), _int(p, "ip_entry")
-    _need(ip < table, "ip_entry", f"must be < table ({table}), got {ip}")
+    _need(ip < table, ("ip_entry", "table"), f"ip_entry ({ip}) must be < table ({table})")
     _need(
-        busy <= ip, "busy", f"must be ≤ ip_entry ({ip}): the busy entries sit below it, got {busy}"
+        busy <= ip,
+        ("busy", "ip_entry"),
+        f"busy ({busy}) must be ≤ ip_entry ({ip}): the busy entries sit below it",
     )
 
 
@@ -691,11 +707,11 @@ FPGA = Scenario(
 
 def _nic_check(p: Params) -> None:
     table, init = _int(p, "table"), _int(p, "init")
-    _need(table >= 3, "table", f"a misc vector and at least two queue vectors, got {table}")
+    _need(table >= 3, "table", f"must be ≥ 3 (a misc vector and two queue vectors), got {table}")
     _need(
         init < table - 1,
-        "init",
-        f"must be < table - 1 ({table - 1}): the driver grows to table - 1 channels, got {init}",
+        ("init", "table"),
+        f"init ({init}) must be < table - 1 ({table - 1}): the driver grows to table - 1 channels",
     )
 
 
@@ -768,15 +784,15 @@ NIC = Scenario(
 def _packing_check(p: Params) -> None:
     ndev = _int(p, "vms") * _int(p, "devices_per_vm")
     table, used = _int(p, "table"), _int(p, "used")
-    _need(used <= table, "used", f"must be ≤ table ({table}), got {used}")
+    _need(used <= table, ("used", "table"), f"used ({used}) must be ≤ table ({table})")
     _need(
         ndev <= MAX_DEVICES,
-        "devices_per_vm",
+        ("devices_per_vm", "vms"),
         f"vms·devices_per_vm must be ≤ {MAX_DEVICES}, got {ndev}",
     )
     _need(
         ndev * table <= MAX_TABLE_ENTRIES_PER_RUN,
-        "table",
+        ("table", "devices_per_vm", "vms"),
         f"vms·devices_per_vm·table must be ≤ {MAX_TABLE_ENTRIES_PER_RUN} entries, "
         f"got {ndev * table}",
     )
@@ -786,8 +802,8 @@ def _packing_check(p: Params) -> None:
     duration, window = float(p["duration"]), float(p["w0"]) + per_vector * table
     _need(
         duration > window,
-        "duration",
-        f"must exceed the longest resize w0 + (w_free + w_alloc)·table = "
+        ("duration", "w0", "w_free", "w_alloc", "table"),
+        f"duration must exceed the longest resize w0 + (w_free + w_alloc)·table = "
         f"{format_seconds(window)}, "
         f"got {format_seconds(duration)}",
     )
@@ -796,8 +812,8 @@ def _packing_check(p: Params) -> None:
     )
     _need(
         duration > starts,
-        "duration",
-        "must exceed the last device's start "
+        ("duration", "vms", "vm_gap", "devices_per_vm", "device_gap"),
+        "duration must exceed the last device's start "
         f"((vms-1)·vm_gap + (devices_per_vm-1)·device_gap = {format_seconds(starts)}), "
         f"got {format_seconds(duration)}",
     )
@@ -924,8 +940,12 @@ HOST_PACKING = Scenario(
 
 def _nvme_check(p: Params) -> None:
     vcpus, online, table = _int(p, "vcpus"), _int(p, "online"), _int(p, "table")
-    _need(online <= vcpus, "online", f"must be ≤ vcpus ({vcpus}), got {online}")
-    _need(vcpus + 1 <= table, "vcpus", f"vcpus + 1 must be ≤ table ({table}), got {vcpus + 1}")
+    _need(online <= vcpus, ("online", "vcpus"), f"online ({online}) must be ≤ vcpus ({vcpus})")
+    _need(
+        vcpus + 1 <= table,
+        ("vcpus", "table"),
+        f"vcpus + 1 ({vcpus + 1}) must be ≤ table ({table}): an admin vector and one per vCPU",
+    )
 
 
 def _nvme(p: Params, policy: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from typing import Any
 
 from msixcore._core import InvalidArgument
 from msixcore.engine_config import POLICIES
+from msixcore.nesting import check_depth
 from msixcore.parameters import ParamValue
 from msixcore.scenario_file import read_document
 from msixcore.scenarios import Scenario, get_scenario
@@ -216,6 +217,7 @@ def _check_values(
 
 def parse_sweep_spec(doc: object, source: str = "sweep spec") -> SweepSpec:
     """Check a parsed spec (a dict) and turn it into a :class:`SweepSpec`."""
+    check_depth(doc, source)
     if not isinstance(doc, Mapping):
         raise _fail(source, "must hold a table/object at the top level")
     for key in doc:

@@ -16,7 +16,7 @@ from typing import Any
 
 from msixcore import _core
 from msixcore._core import InvalidArgument
-from msixcore.engine_config import config_json
+from msixcore.engine_config import MAX_TRACE_EVENTS, config_json
 from msixcore.simulation import RunResult, parse_result
 
 __all__ = ["TraceOptions", "TraceSummary", "run_traced"]
@@ -48,8 +48,10 @@ class TraceOptions:
             raise InvalidArgument(
                 f"trace: the window ends at {self.to_ns} ns, before its start at {self.from_ns} ns"
             )
-        if self.max_events is not None and self.max_events < 1:
-            raise InvalidArgument(f"trace: max_events must be ≥ 1, got {self.max_events}")
+        if self.max_events is not None and not 1 <= self.max_events <= MAX_TRACE_EVENTS:
+            raise InvalidArgument(
+                f"trace: max_events must be 1..={MAX_TRACE_EVENTS}, got {self.max_events}"
+            )
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@
 //! second.
 
 mod builder;
+mod memory;
 mod schema;
 mod validation;
 
 pub use builder::SimConfigBuilder;
+pub use memory::{reserve_check, MemoryEstimate, MAX_RUN_BYTES};
 pub use schema::schema;
 pub(crate) use validation::check_action;
 pub use validation::{longest_window_ns, MAX_DEVICES, MAX_RATE, MAX_TABLE_ENTRIES};

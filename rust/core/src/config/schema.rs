@@ -70,6 +70,8 @@ pub fn schema() -> Value {
             "max_table_entries": validation::MAX_TABLE_ENTRIES,
             "max_rate": validation::MAX_RATE,
             "max_entries": validation::MAX_ENTRIES,
+            "max_run_bytes": super::MAX_RUN_BYTES,
+            "max_trace_events": crate::engine::MAX_TRACE_EVENTS,
         },
         "defaults": {
             "kernel": crate::versions::kernel::DEFAULT,

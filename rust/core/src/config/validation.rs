@@ -128,7 +128,8 @@ impl SimConfig {
         if self.stall_timeout_ns == 0 {
             return Err(field_err("stall_timeout_ns", "must be > 0"));
         }
-        self.validate_stop()
+        self.validate_stop()?;
+        self.validate_memory()
     }
 
     fn validate_host(&self) -> Result<()> {

@@ -33,7 +33,7 @@ pub use results::{
     merge_results, replications_json, run_replications, RunResult, RunStats, UsageStats,
 };
 pub(crate) use trace::Trace;
-pub use trace::{TraceOptions, TraceSummary, DEFAULT_TRACE_EVENTS};
+pub use trace::{TraceOptions, TraceSummary, DEFAULT_TRACE_EVENTS, MAX_TRACE_EVENTS};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -115,6 +115,7 @@ impl Engine {
 
     /// Build a run from a validated config.
     fn build(cfg: SimConfig, policy: Option<Box<dyn Policy>>) -> Result<Self> {
+        crate::config::reserve_check(&cfg.memory_estimate())?;
         let entries: Vec<u32> = cfg.devices.iter().map(|d| d.entries).collect();
         let policy = match policy {
             Some(p) => p,

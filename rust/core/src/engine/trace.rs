@@ -13,6 +13,9 @@ use crate::host::Usage;
 
 /// Events a trace keeps by default: about 50 MB of JSON.
 pub const DEFAULT_TRACE_EVENTS: u64 = 500_000;
+/// Most events one trace keeps: ten million events are about a gigabyte once
+/// written as JSON, and a cap past that would only let a trace exhaust memory.
+pub const MAX_TRACE_EVENTS: u64 = 10_000_000;
 
 /// What a trace records: the events of a time window, at most `max_events`
 /// of them.
@@ -363,10 +366,11 @@ impl Engine {
                 opts.from_ns, opts.to_ns
             )));
         }
-        if opts.max_events == 0 {
-            return Err(Error::InvalidArgument(
-                "trace: max_events must be ≥ 1, got 0".into(),
-            ));
+        if !(1..=MAX_TRACE_EVENTS).contains(&opts.max_events) {
+            return Err(Error::InvalidArgument(format!(
+                "trace: max_events must be 1..={MAX_TRACE_EVENTS}, got {}",
+                opts.max_events
+            )));
         }
         let matrix = self.host.domain().matrix();
         let boot = (0..self.cfg.host.ncpus)
