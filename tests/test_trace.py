@@ -190,3 +190,11 @@ def test_trace_errors_are_one_line_with_status_2(
     assert message in lines[0], lines[0]
     assert proc.stdout == ""
     assert not (tmp_path / "t.json").exists()
+
+
+def test_the_trace_cap_is_bounded_by_the_core() -> None:
+    from msixcore.engine_config import MAX_TRACE_EVENTS
+
+    assert MAX_TRACE_EVENTS == 10_000_000
+    with pytest.raises(InvalidArgument, match=r"max_events must be 1\.\.=10000000"):
+        TraceOptions(max_events=MAX_TRACE_EVENTS + 1).check()

@@ -10,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from msixcore import InvalidArgument, InvalidOperation, NoSpace, VectorDomain
+from msixcore import InvalidArgument, InvalidOperation, IrqMatrix, NoSpace, VectorDomain
 
 LEGACY = 15  # ISA vectors 0x30-0x3f minus the cascade, assigned on CPU 0 at boot
 
@@ -252,3 +252,21 @@ def test_warnings_count_over_reservation_and_broken_affinity() -> None:
     d.alloc_irq()
     assert d.warnings == 1
     assert d.reserved == avail + 1
+
+
+MAX_LIST_LEN = 8192  # the binding's longest list argument: NR_CPUS with MAXSMP
+
+
+def test_a_huge_cpu_range_is_refused_by_its_length_not_walked() -> None:
+    # range(2**32) once took about 30 s of item checks before anything was refused.
+    d = VectorDomain(4)
+    for cpus in (range(2**32), range(2**70), range(MAX_LIST_LEN + 1)):
+        with pytest.raises(InvalidArgument, match=f"affinity: more than {MAX_LIST_LEN} items"):
+            d.alloc_irq(affinity=cpus)
+    # An unsized iterable stops at the limit too.
+    with pytest.raises(InvalidArgument, match="cpus: more than"):
+        IrqMatrix.x86(4).alloc(iter(range(10**12)))
+    # Up to the limit, items are checked one by one as before.
+    with pytest.raises(InvalidArgument, match=r"affinity\[1\] = -1 is out of range"):
+        d.alloc_irq(affinity=[0, -1])
+    assert d.alloc_irq(affinity=[3] * MAX_LIST_LEN) >= 0

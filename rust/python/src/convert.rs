@@ -13,7 +13,7 @@
 //! on the Python int before they become Rust integers.
 
 use msixcore_core::Error;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
@@ -130,11 +130,29 @@ pub fn mmio_uint<T: UInt>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
     Ok(T::from_checked(int.extract::<u128>()?))
 }
 
+/// Longest list argument: every list names CPUs, nodes or vectors, and a host has at most
+/// 8192 CPUs (`NR_CPUS` with `MAXSMP`), so a longer list is refused before it is walked.
+pub const MAX_LIST_LEN: usize = 8192;
+
 /// Any iterable of ints (list, tuple, set, range, ...) as `u32`s, e.g. a CPU set; each item is
-/// checked like [`uint`] (named `{name}[i]`).
+/// checked like [`uint`] (named `{name}[i]`). At most [`MAX_LIST_LEN`] items: a sized
+/// iterable (`range(2**40)`) is refused by its length, an unsized one after that many items.
 pub fn uint_list(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u32>> {
+    let too_long = || invalid_argument(format!("{name}: more than {MAX_LIST_LEN} items"));
+    // `len()` of a huge range overflows Py_ssize_t: that too is too long.
+    if obj.hasattr("__len__")? {
+        match obj.len() {
+            Ok(n) if n > MAX_LIST_LEN => return Err(too_long()),
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => return Err(too_long()),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
     let mut out = Vec::new();
     for (i, item) in obj.try_iter()?.enumerate() {
+        if i == MAX_LIST_LEN {
+            return Err(too_long());
+        }
         out.push(uint(&item?, &format!("{name}[{i}]"))?);
     }
     Ok(out)

@@ -445,7 +445,7 @@ pub struct Step {
 
 /// A guest driver action on its device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", tag = "op", from = "ActionForm")]
 #[non_exhaustive]
 pub enum Action {
     /// `pci_enable_msix_range(minvec, maxvec)`: negotiated with the host
@@ -491,6 +491,40 @@ pub enum Action {
         /// The phase entered.
         phase: Phase,
     },
+}
+
+/// How an action is read: as [`Action`], but each field-less action is an
+/// empty struct, so `deny_unknown_fields` refuses a field it does not take
+/// (`{"op": "wait", "entry": 1}`). Serde lets extra keys through a unit variant
+/// of an internally tagged enum.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op", deny_unknown_fields)]
+enum ActionForm {
+    Negotiate { minvec: u32, maxvec: u32 },
+    Enable {},
+    Unmask { entry: u32 },
+    Mask { entry: u32 },
+    Free { entry: u32 },
+    Disable {},
+    Reset {},
+    Wait {},
+    Phase { phase: Phase },
+}
+
+impl From<ActionForm> for Action {
+    fn from(form: ActionForm) -> Self {
+        match form {
+            ActionForm::Negotiate { minvec, maxvec } => Action::Negotiate { minvec, maxvec },
+            ActionForm::Enable {} => Action::Enable,
+            ActionForm::Unmask { entry } => Action::Unmask { entry },
+            ActionForm::Mask { entry } => Action::Mask { entry },
+            ActionForm::Free { entry } => Action::Free { entry },
+            ActionForm::Disable {} => Action::Disable,
+            ActionForm::Reset {} => Action::Reset,
+            ActionForm::Wait {} => Action::Wait,
+            ActionForm::Phase { phase } => Action::Phase { phase },
+        }
+    }
 }
 
 /// Where a driver is in its life: the books are kept per phase.
@@ -567,6 +601,21 @@ mod tests {
         assert_eq!(c.policy.kind, PolicyKind::Noresize);
         assert_eq!(c.devices[0].program.len(), 2);
         assert_eq!(c.devices[0].program[1].action, Action::Unmask { entry: 0 });
+    }
+
+    #[test]
+    fn an_action_refuses_a_field_it_does_not_take() {
+        for op in ["enable", "disable", "reset", "wait"] {
+            let good = format!(r#"{{"op":"{op}"}}"#);
+            let a = Action::from_json(&good).unwrap();
+            assert_eq!(serde_json::to_string(&a).unwrap(), good, "round trip");
+            let e = Action::from_json(&format!(r#"{{"op":"{op}","entry":1}}"#)).unwrap_err();
+            assert!(e.to_string().contains("unknown field `entry`"), "{op}: {e}");
+        }
+        let e = Action::from_json(r#"{"op":"unmask","entry":1,"vector":2}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `vector`"), "{e}");
+        let e = Action::from_json(r#"{"op":"jump"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `jump`"), "{e}");
     }
 
     #[test]
