@@ -308,7 +308,7 @@ def test_host_packing_is_time_bounded() -> None:
             {"duration": "10ms"},
             "duration: duration must exceed the last device's start",
         ),
-        ("host-packing", {"table": 2048}, "table: vms·devices_per_vm·table must be ≤"),
+        ("host-packing", {"vms": 4096, "table": 2048}, "table: vms·devices_per_vm·table must be ≤"),
     ],
 )
 def test_parameter_errors_name_the_field(
