@@ -115,3 +115,31 @@ def test_hundred_million_script_at_two_cycles() -> None:
     with pytest.raises(ValueError, match="replications"):
         measure(2048, 0)
     assert main(["--resizes", "0"]) == 2
+
+
+def test_soak_checks_can_fail() -> None:
+    """``benches/soak.py``'s workloads cover every scenario, policy and mode,
+    and its checks catch a thread-count difference and unconserved books."""
+    from soak import MODES, check_run, workloads
+
+    labels = {label for label, *_ in workloads()}
+    for name, scenario in msixcore.scenarios.SCENARIOS.items():
+        for policy in scenario.policies:
+            assert {f"{name}/{policy}/{m}" for m in MODES} <= labels
+    cfg = msixcore_config_json(SMALL, 64, mode="aggregated")
+    from msixcore._core import run_replications
+
+    two, one = run_replications(cfg, [5, 6], 2), run_replications(cfg, [5, 6], 1)
+    fired, problems = check_run("small", [5, 6], two, one)
+    assert problems == [] and fired > 0
+    _, problems = check_run("small", [5, 6], two, run_replications(cfg, [5, 7], 1))
+    assert problems == ["small seeds [5, 6]: results differ between 1 and 2 threads"]
+    broken = json.loads(two)
+    broken["replications"][0]["outcomes"]["lost"] += 1
+    broken["books"]["fired"] += 1
+    _, problems = check_run("small", [5, 6], json.dumps(broken), json.dumps(broken))
+    assert problems == [
+        "small seeds [5, 6]: merged books do not conserve",
+        "small seed 5: books do not conserve",
+        "small seeds [5, 6]: the merge lost fired interrupts",
+    ]
