@@ -270,3 +270,18 @@ def test_reset_loses_what_the_pba_latched() -> None:
     cfg["devices"][0]["program"][-1]["action"]["op"] = "disable"
     r = run(cfg, _LeavesMasked())["books"]["outcomes"]
     assert (r["lost"], r["pending"]) == (0, 1)  # a disable keeps the PBA
+
+
+class _BoolGrant(_Granting):
+    """Returns a bool where a count belongs."""
+
+    name = "bool-grant"
+
+    def negotiate(self, dev: int, minvec: int, maxvec: int) -> tuple[int, bool]:  # type: ignore[override]
+        return True, True
+
+
+def test_a_python_policy_bool_is_not_a_count() -> None:
+    # PyO3's integer extraction took True as 1; the one conversion refuses bools.
+    with pytest.raises(msixcore.InvalidArgument, match=r"policy.negotiate returned \(True, True\)"):
+        run(storm(table=8, resizes=40), _BoolGrant())

@@ -67,3 +67,31 @@ def test_the_memory_benchmark_host_is_admitted() -> None:
         "stop": {"max_time_ns": 10_000_000},
     }
     validate_engine_config(cfg)
+
+
+def test_a_start_past_the_end_of_time_never_fires() -> None:
+    # start_ns + delay_ns, and a step's delay after the previous one, stop at the end of time.
+    from msixcore import run_config
+
+    u64 = (1 << 64) - 1
+    device = {
+        "entries": 2,
+        "rate": 1e6,
+        "start_ns": u64 - 10,
+        "program": [
+            {"delay_ns": 100, "action": {"op": "enable"}},
+            {"action": {"op": "unmask", "entry": 0}},
+        ],
+    }
+    later = {
+        "entries": 2,
+        "rate": 1e6,
+        "program": [
+            {"action": {"op": "enable"}},
+            {"delay_ns": u64 - 5, "action": {"op": "unmask", "entry": 0}},
+        ],
+    }
+    for dev in (device, later):
+        r = run_config({"seed": 3, "devices": [dev], "stop": {"max_time_ns": 1_000_000}})
+        assert r.fired == 0
+        assert r.stats.end_time_ns == 1_000_000

@@ -124,3 +124,31 @@ def test_merge_sums_counts_and_maxes_peaks() -> None:
     assert merge_results([a]) == a
     with pytest.raises(InvalidArgument):
         merge_results([])
+
+
+@pytest.mark.parametrize(
+    ("confidence", "error", "match"),
+    [
+        (10**400, InvalidArgument, "confidence = 1000.* is too large for a float"),
+        (True, InvalidArgument, "confidence must be a number, not bool"),
+        ("0.9", TypeError, "confidence must be a number, not str"),
+        (float("nan"), InvalidArgument, r"confidence: must be in \(0, 1\)"),
+    ],
+)
+def test_confidence_is_a_number_checked_in_one_place(
+    confidence: object, error: type[Exception], match: str
+) -> None:
+    # A huge int was an OverflowError and True ran as 1.0 before the one conversion.
+    with pytest.raises(error, match=match):
+        garwood_interval(3, confidence)  # type: ignore[arg-type]
+    with pytest.raises(error, match=match):
+        per_million(3, 10, confidence)  # type: ignore[arg-type]
+
+
+def test_confidence_takes_ints_and_numpy_floats() -> None:
+    import numpy as np
+
+    assert garwood_interval(3, np.float32(0.5)) == garwood_interval(3, 0.5)
+    assert per_million(3, 10).confidence == 0.95
+    with pytest.raises(InvalidArgument, match=r"must be in \(0, 1\)"):
+        garwood_interval(3, 1)

@@ -15,7 +15,7 @@
 use msixcore_core::Error;
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt};
+use pyo3::types::{PyBool, PyFloat, PyInt};
 
 use crate::errors::{invalid_argument, to_py};
 
@@ -128,6 +128,35 @@ pub fn indent(obj: Option<&Bound<'_, PyAny>>) -> PyResult<i32> {
 pub fn mmio_uint<T: UInt>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
     let int = checked_int(obj, name, 0, T::MAX_U128, |msg| to_py(Error::Mmio(msg)))?;
     Ok(T::from_checked(int.extract::<u128>()?))
+}
+
+/// A real-number argument: a `float`, an `int` or anything with `__float__` (numpy floats), not
+/// a `bool` (`InvalidArgument`, as for ints). An int too large for a float is `InvalidArgument`,
+/// never `OverflowError`; NaN and infinities pass through for the core to judge.
+pub fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(invalid_argument(format!(
+            "{name} must be a number, not bool"
+        )));
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return obj.extract::<f64>();
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return obj
+            .extract::<f64>()
+            .map_err(|_| invalid_argument(format!("{name} = {obj} is too large for a float")));
+    }
+    if !obj.get_type().hasattr("__float__")? {
+        let ty = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number, not {ty}"
+        )));
+    }
+    obj.extract::<f64>()
 }
 
 /// Longest list argument: every list names CPUs, nodes or vectors, and a host has at most

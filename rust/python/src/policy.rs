@@ -15,6 +15,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::convert::uint;
 use msixcore_core::host::HostOp;
 use msixcore_core::policy::{Negotiation, Policy};
 use msixcore_core::Error;
@@ -121,7 +122,7 @@ fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<
         let vector = || -> msixcore_core::Result<u32> {
             arity(2)?;
             t.get_item(1)
-                .and_then(|v| v.extract::<u32>())
+                .and_then(|v| uint::<u32>(&v, "entry"))
                 .map_err(|_| bad(format!("{name} without a valid entry: {t}")))
         };
         ops.push(match name.as_str() {
@@ -196,10 +197,12 @@ impl Policy for PyPolicy {
             }
             // A count (each vector requested at the guest's unmask), or
             // (count, request_at_grant).
-            let parsed = out
-                .extract::<u32>()
+            let parsed = uint::<u32>(&out, "grant")
                 .map(|grant| (grant, false))
-                .or_else(|_| out.extract::<(u32, bool)>());
+                .or_else(|_| {
+                    let (grant, request) = out.extract::<(Bound<'_, PyAny>, bool)>()?;
+                    Ok::<_, PyErr>((uint::<u32>(&grant, "grant")?, request))
+                });
             parsed
                 .map(|(grant, request)| Negotiation::Hypercall { grant, request })
                 .map_err(|_| {
