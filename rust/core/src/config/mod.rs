@@ -6,10 +6,12 @@
 
 mod builder;
 mod schema;
+mod spoof;
 mod validation;
 
 pub use builder::SimConfigBuilder;
 pub use schema::schema;
+pub use spoof::{SpoofConfig, SpoofKind};
 pub(crate) use validation::check_action;
 pub use validation::{longest_window_ns, MAX_DEVICES, MAX_RATE, MAX_TABLE_ENTRIES};
 
@@ -408,6 +410,10 @@ pub struct DeviceConfig {
     /// place of their Poisson rates.
     #[serde(default)]
     pub closed_loop: Option<ClosedLoop>,
+    /// Forged MSI writes by this device (a malicious device, docs/spoof.md).
+    /// Left out of the JSON when absent, so configs without it read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spoof: Option<SpoofConfig>,
 }
 
 /// Closed-loop (request/response) traffic: each live vector has `depth`
