@@ -80,8 +80,9 @@ pub enum FaultReason {
     /// AMD: a reserved message type (011b, 110b) in data 10:8.
     ReservedRequestField,
     /// AMD: an SMI, NMI, INIT or ExtINT message type (data 10:8) whose
-    /// device table pass bit is clear: Linux sets none of them, so the
-    /// request is target-aborted (QEMU `amdvi_int_remap_msi`).
+    /// device table pass bit is clear (Linux's `set_dte_irq_entry` sets
+    /// none; only IVRS flags do, for legacy sources): target-aborted (QEMU
+    /// `amdvi_int_remap_msi`).
     MessageTypeBlocked,
 }
 
@@ -533,7 +534,7 @@ impl AmdRemapper {
 
     /// The message type in data 10:8 (QEMU `amdvi_int_remap_msi`): fixed and
     /// arbitrated are remapped; SMI, NMI, INIT and ExtINT pass only with their
-    /// device table pass bit, which Linux never sets; 011b and 110b are
+    /// device table pass bit, clear for a passed-through endpoint; 011b and 110b are
     /// reserved. With a 2048-entry table bits 10:9 are index bits (Linux hands
     /// out indices up to 2047 there), so the type is not read from them.
     /// A requester without a table is left to the lookup (`NoTable`).

@@ -204,3 +204,20 @@ fn results_round_trip_and_merge_with_the_spoof_report() {
     assert!(p.spoof.is_none());
     assert!(!p.to_json().unwrap().contains("spoof"));
 }
+
+#[test]
+fn a_trace_marks_each_blocked_forged_write_without_an_entry() {
+    let mut e = Engine::new(forging(IommuKind::Intel, Mode::Event, 2_000.0)).unwrap();
+    e.enable_trace(crate::engine::TraceOptions::default())
+        .unwrap();
+    let r = e.run().unwrap();
+    let trace: serde_json::Value = serde_json::from_str(&e.trace_json().unwrap()).unwrap();
+    let blocked: Vec<&serde_json::Value> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ev| ev["name"] == "blocked")
+        .collect();
+    assert_eq!(blocked.len() as u64, r.books.get(Outcome::Blocked));
+    assert!(blocked.iter().all(|ev| ev["args"].get("entry").is_none()));
+}
