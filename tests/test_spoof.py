@@ -22,7 +22,8 @@ from msixcore.simulation import RunResult, parse_result, run_config, run_replica
 SPOOF = SCENARIOS["spoof"]
 
 # The one reason each kind must be blocked for (Intel: VT-d fault reasons
-# 26h, 25h, 20h; a DMA write outside the window on both).
+# 26h, 25h, 20h; a DMA write outside the window on both). The sub-handle
+# sweep is checked on its own: where it lands depends on who holds the IRTEs.
 INTEL = {
     "foreign_handle": "sid_mismatch",
     "compat_format": "compat_format_blocked",
@@ -60,10 +61,16 @@ def test_intel_blocks_every_forged_write_for_its_reason(runs: dict[str, RunResul
     assert set(s.kinds) == set(SPOOF_KINDS)
     for kind, reason in INTEL.items():
         b = s.kinds[kind]
-        assert b.attempts > 800, kind
+        assert b.attempts > 700, kind
         assert b.blocked == b.attempts, kind
         assert nonzero(b.reasons) == {reason: b.attempts}, kind
         assert b.own_vector == 0, kind
+    # Sub-handles past a victim's handle name the IRTEs that follow it: other
+    # devices' (the SID check blocks them), free ones, or the forger's own.
+    sweep = s.kinds["sub_handle_sweep"]
+    assert set(nonzero(sweep.reasons)) == {"sid_mismatch", "not_present"}
+    assert sweep.own_vector > 0
+    assert sweep.blocked + sweep.own_vector == sweep.attempts
 
 
 def test_amd_blocks_or_keeps_every_forged_write_in_the_forgers_own_table(
@@ -73,7 +80,7 @@ def test_amd_blocks_or_keeps_every_forged_write_in_the_forgers_own_table(
     assert s is not None and s.iommu == "amd"
     for kind, reason in AMD.items():
         b = s.kinds[kind]
-        assert b.attempts > 800, kind
+        assert b.attempts > 700, kind
         assert nonzero(b.reasons) == {reason: b.blocked}, kind
         if kind != "foreign_handle":
             assert b.blocked == b.attempts, kind
@@ -83,6 +90,9 @@ def test_amd_blocks_or_keeps_every_forged_write_in_the_forgers_own_table(
     f = s.kinds["foreign_handle"]
     assert f.blocked + f.own_vector == f.attempts
     assert f.own_vector == pytest.approx(f.attempts / 3, rel=0.05)
+    sweep = s.kinds["sub_handle_sweep"]
+    assert nonzero(sweep.reasons) == {"not_present": sweep.blocked}
+    assert sweep.blocked + sweep.own_vector == sweep.attempts
 
 
 @pytest.mark.parametrize("mode", ["event", "aggregated"])

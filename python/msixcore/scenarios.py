@@ -1052,16 +1052,17 @@ def _spoof(p: Params, policy: str) -> dict[str, Any]:
 SPOOF = Scenario(
     name="spoof",
     description=(
-        "a malicious VFIO device forges MSI writes: another device's handle (or IRTE index), "
-        "the compatibility format, reserved request bits, and a write outside the interrupt "
-        "window; each goes through the IOMMU under its own requester id"
+        "a malicious VFIO device forges MSI writes: another device's handle (or IRTE index) "
+        "and the sub-handles after it, the compatibility format, reserved request bits, and a "
+        "write outside the interrupt window; each goes through the IOMMU under its own "
+        "requester id"
     ),
     params=(
         Param("iommu", "choice", "intel", "the host's IOMMU", choices=("intel", "amd")),
         _count("vectors", 6, "MSI-X vectors of the victim (VM 0) and of the bystander (VM 1)"),
         _count("forger_vectors", 2, "MSI-X vectors of the forging device itself (VM 1)"),
         _rate("rate", 1_000.0, "rate of every legitimate vector"),
-        _rate("spoof_rate", 200_000.0, "forged writes per second, the four kinds in turn"),
+        _rate("spoof_rate", 200_000.0, "forged writes per second, the five kinds in turn"),
         _seconds("spoof_start", 1e-3, "when the first forged write may come (after probe)"),
         _seconds("duration", 21e-3, "simulated time of the run", True),
         *_timing_params(),
@@ -1074,7 +1075,7 @@ SPOOF = Scenario(
     notes=(
         "Three devices: the victim alone in VM 0, a bystander and the forger in VM 1; the "
         "forger copies both victims' messages in turn. 200,000 writes/s for 20 ms is about "
-        "1,000 writes of each kind: far past VT-d's 256 fault recording registers and AMD's "
+        "800 writes of each kind: far past VT-d's 256 fault recording registers and AMD's "
         "512-entry event log, so the overflow shows. dynamic only: the forger's results do "
         "not depend on the policy, and no resize moves the victims' IRTEs mid-run."
     ),

@@ -28,6 +28,10 @@ pub enum SpoofKind {
     /// The victim's own message, copied from its MSI-X table entry: its
     /// handle and sub-handle (Intel) or its IRTE index (AMD).
     ForeignHandle,
+    /// The victim's handle with the sub-handles after its own (Intel: SHV
+    /// set, sub-handle 1..=16, naming the IRTEs that follow the victim's) or
+    /// its IRTE index plus 1..=16 (AMD): whoever's entries those are.
+    SubHandleSweep,
     /// A compatibility-format message aimed straight at the victim's CPU
     /// and vector, bypassing any remapping table.
     CompatFormat,
@@ -41,8 +45,9 @@ pub enum SpoofKind {
 
 impl SpoofKind {
     /// Every kind, in reporting order.
-    pub const ALL: [SpoofKind; 4] = [
+    pub const ALL: [SpoofKind; 5] = [
         SpoofKind::ForeignHandle,
+        SpoofKind::SubHandleSweep,
         SpoofKind::CompatFormat,
         SpoofKind::ReservedBits,
         SpoofKind::OutsideWindow,
@@ -52,6 +57,7 @@ impl SpoofKind {
     pub const fn name(self) -> &'static str {
         match self {
             SpoofKind::ForeignHandle => "foreign_handle",
+            SpoofKind::SubHandleSweep => "sub_handle_sweep",
             SpoofKind::CompatFormat => "compat_format",
             SpoofKind::ReservedBits => "reserved_bits",
             SpoofKind::OutsideWindow => "outside_window",

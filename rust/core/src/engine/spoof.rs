@@ -10,12 +10,14 @@ use rand_distr::{Distribution, Exp1};
 use super::event::What;
 use super::spoof_books::{Landing, SpoofReport};
 use super::Engine;
+use crate::amd_irte::AMD_MSI_DATA_INDEX_MASK;
 use crate::books::Outcome;
 use crate::config::{IommuKind, Mode, SpoofKind};
 use crate::error::Result;
 use crate::msi::{MsiMessage, MSI_ADDRESS_BASE};
 use crate::remap::{
-    compose_amd_msi, compose_msi, RemapResult, MSI_ADDR_DEST_ID_SHIFT, MSI_DATA_DELIVERY_MODE_SHIFT,
+    compose_amd_msi, compose_msi, decode_msi, Decoded, RemapResult, MSI_ADDR_DEST_ID_SHIFT,
+    MSI_DATA_DELIVERY_MODE_SHIFT,
 };
 
 /// The entry number a forged write is traced under: it comes from no entry.
@@ -24,6 +26,9 @@ pub(super) const FORGED_ENTRY: u32 = u32::MAX;
 /// Where a write outside the interrupt window goes: the IOAPIC's register
 /// window, in the MMIO hole below 4 GiB that VFIO never maps for DMA.
 pub const OUTSIDE_WINDOW_ADDRESS: u64 = 0xFEC0_0000;
+
+/// How far past the victim's own entry a sweep reaches (sub-handles 1..=16).
+const SWEEP_SPAN: u64 = 16;
 
 /// Intel: a data bit reserved when SHV is set (31:16); Linux always sets SHV.
 const INTEL_RESERVED_DATA_BIT: u32 = 1 << 16;
@@ -107,7 +112,7 @@ impl Engine {
     }
 
     /// The message of a write of `kind` by `dev` against `victim`; `pick`
-    /// chooses among the victim's live entries, in turn.
+    /// chooses among the victim's live entries, and a sweep's step, in turn.
     fn forged_message(
         &self,
         dev: u32,
@@ -126,6 +131,21 @@ impl Engine {
         Ok(match kind {
             // Whatever the victim's table entry holds now, verbatim.
             SpoofKind::ForeignHandle => v.table.entry(entry)?.message(),
+            SpoofKind::SubHandleSweep => {
+                let m = v.table.entry(entry)?.message();
+                let step = (pick % SWEEP_SPAN) as u32 + 1;
+                if amd {
+                    let index =
+                        ((m.data & AMD_MSI_DATA_INDEX_MASK) + step) & AMD_MSI_DATA_INDEX_MASK;
+                    MsiMessage::new(m.address, (m.data & !AMD_MSI_DATA_INDEX_MASK) | index)
+                } else if let Ok(Decoded::Remappable(r)) = decode_msi(&m) {
+                    let sub = u32::from(r.sub_handle.unwrap_or(0)) + step;
+                    compose_msi(r.handle, Some(sub.min(0xFFFF) as u16))
+                } else {
+                    // No remappable handle to sweep from yet: the entry as it is.
+                    m
+                }
+            }
             SpoofKind::CompatFormat => {
                 // Physical destination mode, fixed delivery, edge: the
                 // victim's CPU (as an 8-bit APIC id) and vector. Before the

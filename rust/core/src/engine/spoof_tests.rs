@@ -63,7 +63,7 @@ fn intel_blocks_every_kind_for_its_own_reason() {
         let r = run(forging(IommuKind::Intel, mode, 2_000.0));
         let s = r.spoof.as_ref().unwrap();
         assert_eq!(s.iommu, "intel");
-        // 200,000/s for 20 ms: ≈ 4,000 writes, a quarter of each kind.
+        // 200,000/s for 20 ms: ≈ 4,000 writes, a fifth of each kind.
         assert!((3_500..4_500).contains(&s.attempts()), "{}", s.attempts());
         for (kind, reason) in [
             (SpoofKind::ForeignHandle, "sid_mismatch"),
@@ -72,25 +72,35 @@ fn intel_blocks_every_kind_for_its_own_reason() {
             (SpoofKind::OutsideWindow, "not_in_interrupt_window"),
         ] {
             let b = &s.kinds[kind.name()];
-            assert!(b.attempts > 800, "{kind:?} {mode:?}");
+            assert!(b.attempts > 700, "{kind:?} {mode:?}");
             assert_eq!(b.blocked, b.attempts, "{kind:?} {mode:?}");
             assert_eq!(reasons(s, kind), [(reason.to_string(), b.attempts)]);
             assert_eq!((b.own_vector, b.cross_device, b.unowned), (0, 0, 0));
         }
-        // Every write is one fired interrupt, booked blocked; the forger's
-        // own vectors (the only other traffic) are delivered.
-        assert_eq!(r.books.get(Outcome::Blocked), s.attempts(), "{mode:?}");
-        assert_eq!(
-            r.books.fired,
-            s.attempts() + r.books.get(Outcome::Delivered)
-        );
-        assert!(r.books.get(Outcome::Delivered) > 50, "{:?}", r.books);
+        // Sub-handles past a victim's handle name whoever's IRTEs follow
+        // it: another device's (SID check), a free one, or the forger's own.
+        let sweep = &s.kinds["sub_handle_sweep"];
+        let swept = reasons(s, SpoofKind::SubHandleSweep);
+        assert!(swept
+            .iter()
+            .all(|(r, _)| r == "sid_mismatch" || r == "not_present"));
+        assert!(swept.len() == 2 && sweep.own_vector > 0, "{sweep:?}");
+        assert_eq!(sweep.blocked + sweep.own_vector, sweep.attempts);
+        assert_eq!((sweep.cross_device, sweep.unowned), (0, 0));
+        // Every write is one fired interrupt, booked blocked unless it
+        // reached the forger's own vector; the forger's own vectors (the
+        // only other traffic) are delivered.
+        let blocked: u64 = s.kinds.values().map(|b| b.blocked).sum();
+        assert_eq!(blocked + sweep.own_vector, s.attempts());
+        assert_eq!(r.books.get(Outcome::Blocked), blocked, "{mode:?}");
+        assert_eq!(r.books.fired, blocked + r.books.get(Outcome::Delivered));
+        assert!(r.books.get(Outcome::Delivered) > 50 + sweep.own_vector);
         // Only forged writes fault: all counted, 256 records kept.
         let log = s.fault_log;
-        assert_eq!(log.recorded, s.attempts());
+        assert_eq!(log.recorded, blocked);
         assert_eq!((log.kept, log.capacity), (256, 256));
         assert_eq!(log.overflowed, log.recorded - log.kept);
-        assert_eq!(r.stats.remap_faults, s.attempts());
+        assert_eq!(r.stats.remap_faults, blocked);
     }
 }
 
@@ -111,6 +121,14 @@ fn amd_looks_every_index_up_in_the_forgers_own_table() {
         "{foreign:?}"
     );
     assert_eq!(foreign.blocked + foreign.own_vector, foreign.attempts);
+    // Indices past the victims' own, in the forger's table: mostly never
+    // allocated, sometimes its own second vector.
+    let sweep = &s.kinds["sub_handle_sweep"];
+    assert_eq!(
+        reasons(s, SpoofKind::SubHandleSweep),
+        [("not_present".to_string(), sweep.blocked)]
+    );
+    assert!(sweep.own_vector > 0 && sweep.blocked + sweep.own_vector == sweep.attempts);
     // A compat write's data is a vector (≥ 0x20): an unallocated index.
     let compat = &s.kinds["compat_format"];
     assert_eq!(
@@ -145,9 +163,19 @@ fn the_forgers_own_interrupts_are_delivered() {
     // missing are its legitimate interrupts, which the IOMMU let through.
     let with = run(forging(IommuKind::Intel, Mode::Event, 2_000.0));
     let without = run(forging(IommuKind::Intel, Mode::Event, 0.0));
-    let own = with.books.get(Outcome::Delivered);
-    assert!(own > 20, "{:?}", with.books);
-    assert_eq!(without.books.get(Outcome::Delivered), 0);
+    let own_writes = |r: &RunResult| -> u64 {
+        r.spoof
+            .as_ref()
+            .unwrap()
+            .kinds
+            .values()
+            .map(|b| b.own_vector)
+            .sum()
+    };
+    let legit = with.books.get(Outcome::Delivered) - own_writes(&with);
+    assert!(legit > 20, "{:?}", with.books);
+    // Without it, the only deliveries are forged writes to its own vectors.
+    assert_eq!(without.books.get(Outcome::Delivered), own_writes(&without));
 }
 
 #[test]
@@ -163,9 +191,11 @@ fn a_host_that_lets_compat_format_through_is_caught() {
     // Half the writes aim at device 0 (VM 0), half at device 1 (VM 1, the
     // forger's own VM).
     assert!(c.cross_vm > 0 && c.cross_vm < c.cross_device, "{c:?}");
+    let s = r.spoof.as_ref().unwrap();
+    let own: u64 = s.kinds.values().map(|b| b.own_vector).sum();
     assert_eq!(
-        r.books.get(Outcome::Blocked) + c.cross_device,
-        r.spoof.unwrap().attempts()
+        r.books.get(Outcome::Blocked) + c.cross_device + own,
+        s.attempts()
     );
 }
 
