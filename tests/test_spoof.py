@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from msixcore import AccountingError, InvalidArgument
+from msixcore import AccountingError, Device, Host, InvalidArgument, Spoof, guest
 from msixcore.cli import compare_jobs, main
 from msixcore.engine_config import FAULT_REASONS, SPOOF_KINDS
 from msixcore.scenarios import SCENARIOS
@@ -193,3 +193,19 @@ def test_compare_shows_the_spoof_figures(
     assert "records kept of 256" in out and "overflowed" in out
     (run,) = json.loads(path.read_text())["runs"]
     assert run["spoof"]["kinds"]["foreign_handle"]["cross_device"] == 0
+
+
+def test_a_host_built_in_python_books_a_forger_the_same_way() -> None:
+    # Two devices in two VMs on an AMD host: the forger copies the victim's
+    # indices 0..3 into its own table, where only index 0 is its own.
+    host = Host(ncpus=2, iommu="amd")
+    host.attach(Device(entries=4, program=guest.probe(4)))
+    spoof = Spoof(victims=[0], rate=50_000, kinds=["foreign_handle"], start=1e-4)
+    host.attach(Device(entries=1, vm=1, program=guest.probe(1), spoof=spoof))
+    r = host.run("dynamic", duration=0.01)
+    assert r.spoof is not None and r.spoof.iommu == "amd"
+    f = r.spoof.kinds["foreign_handle"]
+    assert f.own_vector == pytest.approx(f.attempts / 4, rel=0.1)
+    assert nonzero(f.reasons) == {"not_present": f.blocked}
+    assert (f.cross_device, f.cross_vm) == (0, 0)
+    assert r.outcomes["blocked"] == f.blocked
