@@ -105,6 +105,14 @@ def _scenario_variants() -> list[tuple[str, str | None]]:
     return out
 
 
+def _intel_host(name: str, variant: str | None) -> bool:
+    """Whether the scenario's host has Intel IOMMUs, whose IRTE count the
+    exhausted-host runs shrink (an AMD host has a table per device)."""
+    s = SCENARIOS[name]
+    params = s.resolve(s.variant(variant) if variant else {})
+    return params.get("iommu", "intel") == "intel"
+
+
 def _cases() -> tuple[list[Case], list[Case], list[Case], list[Case]]:
     """(plain runs, refused negotiations, exhausted hosts, host-packing exhaustion)."""
     plain: list[Case] = []
@@ -117,7 +125,7 @@ def _cases() -> tuple[list[Case], list[Case], list[Case], list[Case]]:
             for policy in policies:
                 case = Case(name, variant, policy, mode)
                 (packing if name == "host-packing" and policy == "upfront" else plain).append(case)
-                if name != "host-packing":
+                if name != "host-packing" and _intel_host(name, variant):
                     tight.append(Case(name, variant, policy, mode, tight=True))
                 if policy not in ("dynamic", "ims"):
                     # QEMU before 8.2 (dynamic MSI-X needs 8.2).

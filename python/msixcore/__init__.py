@@ -37,7 +37,7 @@ from msixcore.engine_config import (
     normalize_config,
     validate_engine_config,
 )
-from msixcore.host import Device, Host
+from msixcore.host import Device, Host, Spoof
 from msixcore.parameters import Param
 from msixcore.policies import (
     DynamicPolicy,
@@ -111,6 +111,7 @@ __all__ = [
     "RunStats",
     "Scenario",
     "Simulation",
+    "Spoof",
     "SweepSpec",
     "UpfrontPolicy",
     "Usage",

@@ -35,7 +35,14 @@ from msixcore._core import InvalidArgument, MsixError, __version__
 from msixcore.engine_config import MAX_TRACE_EVENTS, POLICIES
 from msixcore.parameters import ParamValue, format_seconds, format_value, parse_seconds, to_ns
 from msixcore.progress import Progress
-from msixcore.report import RunRecord, format_table, make_record, results_json, write_json
+from msixcore.report import (
+    RunRecord,
+    format_spoof,
+    format_table,
+    make_record,
+    results_json,
+    write_json,
+)
 from msixcore.scenario_file import (
     RunSpec,
     apply_config_override,
@@ -255,6 +262,10 @@ def _check_json_path(path: str | None) -> None:
 
 def _finish(records: Sequence[RunRecord], json_path: str | None, meta: dict[str, Any]) -> int:
     print(format_table(records))
+    spoof = format_spoof(records)
+    if spoof is not None:
+        print()
+        print(spoof)
     if json_path is not None:
         write_json(json_path, results_json(records, meta))
     return 0

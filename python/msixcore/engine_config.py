@@ -24,6 +24,7 @@ __all__ = [
     "ACTIONS",
     "DEFAULTS",
     "FAILURE_MODES",
+    "FAULT_REASONS",
     "MAX_DEVICES",
     "MAX_ENTRIES",
     "MAX_RATE",
@@ -33,6 +34,7 @@ __all__ = [
     "MODES",
     "POLICIES",
     "SEMANTICS",
+    "SPOOF_KINDS",
     "TIMING_DEFAULTS",
     "ActionConfig",
     "ClosedLoopConfig",
@@ -41,6 +43,7 @@ __all__ = [
     "HostConfig",
     "PolicyConfig",
     "SimConfig",
+    "SpoofConfig",
     "StepConfig",
     "StopConfig",
     "TimingConfig",
@@ -62,6 +65,12 @@ SEMANTICS: tuple[str, ...] = tuple(_SCHEMA["enums"]["semantics"])
 
 FAILURE_MODES: tuple[str, ...] = tuple(_SCHEMA["enums"]["failure_modes"])
 """What a host failure during a resize does (``policy.on_failure``)."""
+
+SPOOF_KINDS: tuple[str, ...] = tuple(_SCHEMA["enums"]["spoof_kinds"])
+"""What a forging device writes (``devices[i].spoof.kinds``, docs/spoof.md)."""
+
+FAULT_REASONS: tuple[str, ...] = tuple(_SCHEMA["enums"]["fault_reasons"])
+"""Why the IOMMU blocked a request, in reporting order (docs/spoof.md)."""
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     op: tuple(fields) for op, fields in _SCHEMA["actions"].items()
@@ -162,6 +171,17 @@ class ClosedLoopConfig(TypedDict):
     from_entry: NotRequired[int]
 
 
+class SpoofConfig(TypedDict):
+    """``devices[i].spoof``: forged MSI writes by a malicious device
+    (docs/spoof.md): ``rate`` per second from ``start_ns`` on, the ``kinds``
+    and the ``victims`` (device indices) each taken in turn."""
+
+    victims: list[int]
+    rate: float
+    kinds: list[str]
+    start_ns: NotRequired[int]
+
+
 class DeviceConfig(TypedDict):
     """One passed-through device and its guest driver's program."""
 
@@ -175,6 +195,7 @@ class DeviceConfig(TypedDict):
     repeat: NotRequired[bool]
     start_ns: NotRequired[int]
     closed_loop: NotRequired[ClosedLoopConfig | None]
+    spoof: NotRequired[SpoofConfig]
 
 
 class HandlerConfig(TypedDict, total=False):

@@ -23,6 +23,29 @@ Semantics = Literal["edge", "edge_intx", "level", "pba"]
 
 
 @dataclass
+class Spoof:
+    """Forged MSI writes by a malicious device (docs/spoof.md)."""
+
+    victims: list[int]
+    """Devices (indices in the host) whose messages it forges, in turn."""
+    rate: float
+    """Forged writes per second, over every kind."""
+    kinds: list[str]
+    """What it writes, in turn (``msixcore.engine_config.SPOOF_KINDS``)."""
+    start: float = 0.0
+    """When the first write may come, seconds."""
+
+    def to_config(self) -> dict[str, Any]:
+        """The engine's ``SpoofConfig``."""
+        return {
+            "victims": list(self.victims),
+            "rate": float(self.rate),
+            "kinds": list(self.kinds),
+            "start_ns": round(self.start * 1e9),
+        }
+
+
+@dataclass
 class Device:
     """A passed-through device function and its guest driver's program."""
 
@@ -42,10 +65,12 @@ class Device:
     """Time of the first step, seconds."""
     rates: dict[int, float] = field(default_factory=dict)
     """Per-entry rate overrides."""
+    spoof: Spoof | None = None
+    """Forged writes this device makes besides its own interrupts."""
 
     def to_config(self) -> dict[str, Any]:
         """The engine's ``DeviceConfig`` for this device."""
-        return {
+        config: dict[str, Any] = {
             "vm": self.vm,
             "entries": self.entries,
             "semantics": self.semantics,
@@ -55,6 +80,9 @@ class Device:
             "repeat": self.repeat,
             "start_ns": round(self.start * 1e9),
         }
+        if self.spoof is not None:
+            config["spoof"] = self.spoof.to_config()
+        return config
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from msixcore._core import __version__
-from msixcore.engine_config import normalize_config
+from msixcore.engine_config import SPOOF_KINDS, normalize_config
 from msixcore.parameters import ParamValue
 from msixcore.simulation import OUTCOMES, RunResult
 from msixcore.stats import RatePerMillion, per_million
@@ -24,6 +24,7 @@ from msixcore.stats import RatePerMillion, per_million
 __all__ = [
     "RunRecord",
     "config_digest",
+    "format_spoof",
     "format_table",
     "make_record",
     "results_json",
@@ -90,6 +91,8 @@ class RunRecord:
         }
         if self.closed_form_lost is not None:
             out["closed_form_lost"] = self.closed_form_lost
+        if self.result.spoof is not None:
+            out["spoof"] = self.result.spoof.to_json()
         return out
 
 
@@ -222,3 +225,67 @@ def format_table(records: Sequence[RunRecord]) -> str:
             f"{r.scenario}/{r.policy}: lost {lost:,} vs closed form {expect:,.1f} (z = {z:+.2f})"
         )
     return "\n".join(out)
+
+
+_SPOOF_HEADERS = (
+    "scenario",
+    "iommu",
+    "kind",
+    "attempts",
+    "blocked",
+    "own vector",
+    "cross-device",
+    "cross-VM",
+    "fault reasons",
+)
+
+
+def format_spoof(records: Sequence[RunRecord]) -> str | None:
+    """The forged writes of the records that have them (docs/spoof.md): per
+    vendor and kind, attempts, blocked, what landed where, the fault reasons
+    seen; then each run's fault log (records kept, overflowed). ``None`` when
+    no record forges."""
+    rows: list[tuple[str, ...]] = []
+    logs: list[str] = []
+    for r in records:
+        s = r.result.spoof
+        if s is None:
+            continue
+        for kind in (k for k in SPOOF_KINDS if k in s.kinds):
+            b = s.kinds[kind]
+            reasons = ", ".join(f"{name} {n:,}" for name, n in b.reasons.items() if n) or "-"
+            rows.append(
+                (
+                    f"{r.scenario}/{r.policy}",
+                    s.iommu,
+                    kind,
+                    f"{b.attempts:,}",
+                    f"{b.blocked:,}",
+                    f"{b.own_vector:,}",
+                    f"{b.cross_device:,}",
+                    f"{b.cross_vm:,}",
+                    reasons,
+                )
+            )
+        f = s.fault_log
+        logs.append(
+            f"{r.scenario}/{r.policy} ({s.iommu}) fault log: {f.recorded:,} faults recorded, "
+            f"{f.kept:,} records kept of {f.capacity:,}, {f.overflowed:,} overflowed, "
+            f"{f.suppressed:,} suppressed"
+        )
+    if not rows:
+        return None
+    table = [_SPOOF_HEADERS, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(_SPOOF_HEADERS))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            cell.rjust(w) if 3 <= i <= 7 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    out = ["Forged MSI writes (docs/spoof.md):", line(table[0])]
+    out.append("  ".join("-" * w for w in widths))
+    out += [line(row) for row in table[1:]]
+    return "\n".join([*out, *logs])

@@ -15,16 +15,19 @@ from typing import Any, Self
 
 from msixcore import _core
 from msixcore._core import AccountingError
-from msixcore.engine_config import _SCHEMA, config_json
+from msixcore.engine_config import _SCHEMA, FAULT_REASONS, SPOOF_KINDS, config_json
 
 __all__ = [
     "OUTCOMES",
     "PHASES",
+    "FaultLogResult",
     "PhaseResult",
     "Replication",
     "Replications",
     "RunResult",
     "RunStats",
+    "SpoofKindResult",
+    "SpoofResult",
     "Usage",
     "parse_result",
     "run_config",
@@ -124,6 +127,104 @@ class RunStats:
 
 
 @dataclass(frozen=True)
+class SpoofKindResult:
+    """One kind of forged write (docs/spoof.md): ``attempts`` = ``blocked``
+    + ``own_vector`` + ``cross_device`` + ``unowned``; ``reasons`` (every
+    fault reason, zeros included) sum to ``blocked``."""
+
+    attempts: int
+    blocked: int
+    reasons: dict[str, int]
+    own_vector: int
+    cross_device: int
+    cross_vm: int
+    unowned: int
+
+    @classmethod
+    def from_json(cls, raw: object, where: str) -> Self:
+        """Parse the engine's JSON form and check the split."""
+        f = _fields(cls, raw, where)
+        reasons = f.pop("reasons")
+        if not isinstance(reasons, Mapping) or set(reasons) != set(FAULT_REASONS):
+            raise AccountingError(f"engine result: {where}.reasons must name every fault reason")
+        counts = {k: _count(v, f"{where}.{k}") for k, v in f.items()}
+        b = cls(
+            reasons={r: _count(reasons[r], f"{where}.reasons.{r}") for r in FAULT_REASONS}, **counts
+        )
+        split = b.blocked + b.own_vector + b.cross_device + b.unowned
+        if (
+            split != b.attempts
+            or sum(b.reasons.values()) != b.blocked
+            or b.cross_vm > b.cross_device
+        ):
+            raise AccountingError(f"engine result: {where} does not balance")
+        return b
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FaultLogResult:
+    """The IOMMUs' fault logs at the end of a run, summed: ``kept`` records of
+    ``capacity``; ``recorded`` faults, of which ``overflowed`` found the log
+    full; ``suppressed`` blocks whose entry asked for no record."""
+
+    capacity: int
+    kept: int
+    recorded: int
+    overflowed: int
+    suppressed: int
+
+    @classmethod
+    def from_json(cls, raw: object, where: str = "spoof.fault_log") -> Self:
+        """Parse the engine's JSON form."""
+        f = _fields(cls, raw, where)
+        return cls(**{k: _count(v, f"{where}.{k}") for k, v in f.items()})
+
+    def to_json(self) -> dict[str, int]:
+        """The JSON form."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SpoofResult:
+    """What a run's forged writes came to, per kind, on the host's IOMMU
+    (``iommu``: ``intel`` or ``amd``), and its fault logs."""
+
+    iommu: str
+    kinds: dict[str, SpoofKindResult]
+    fault_log: FaultLogResult
+
+    @property
+    def attempts(self) -> int:
+        """Forged writes over every kind."""
+        return sum(k.attempts for k in self.kinds.values())
+
+    @classmethod
+    def from_json(cls, raw: object) -> Self:
+        """Parse the engine's JSON form; every kind must balance."""
+        f = _fields(cls, raw, "spoof")
+        kinds = f["kinds"]
+        if not isinstance(kinds, Mapping) or not set(kinds) <= set(SPOOF_KINDS):
+            raise AccountingError("engine result: spoof.kinds names an unknown kind")
+        return cls(
+            iommu=str(f["iommu"]),
+            kinds={k: SpoofKindResult.from_json(v, f"spoof.kinds.{k}") for k, v in kinds.items()},
+            fault_log=FaultLogResult.from_json(f["fault_log"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The engine's JSON form."""
+        return {
+            "iommu": self.iommu,
+            "kinds": {k: b.to_json() for k, b in self.kinds.items()},
+            "fault_log": self.fault_log.to_json(),
+        }
+
+
+@dataclass(frozen=True)
 class PhaseResult:
     """The books of one phase: resize requests completed in it, interrupts
     fired in it and their outcomes."""
@@ -156,6 +257,9 @@ class RunResult:
     outcomes: dict[str, int]
     stats: RunStats
     phases: dict[str, PhaseResult]
+    spoof: SpoofResult | None = None
+    """Forged writes, when a device forges (docs/spoof.md); each is also one
+    fired interrupt in ``outcomes``."""
 
     @property
     def resizes(self) -> int:
@@ -166,11 +270,14 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         """The engine's JSON form: ``{"books": {"fired", "outcomes"}, "stats"}``."""
-        return {
+        out = {
             "books": {"fired": self.fired, "outcomes": dict(self.outcomes)},
             "phases": {name: p.to_json() for name, p in self.phases.items()},
             "stats": self.stats.to_json(),
         }
+        if self.spoof is not None:
+            out["spoof"] = self.spoof.to_json()
+        return out
 
 
 def parse_result(text: str) -> RunResult:
@@ -209,7 +316,8 @@ def parse_result(text: str) -> RunResult:
     ):
         raise AccountingError("engine result: the phases do not sum to the books")
     stats = RunStats.from_json(raw.get("stats"))
-    return RunResult(fired=fired, outcomes=outcomes, stats=stats, phases=phases)
+    spoof = SpoofResult.from_json(raw["spoof"]) if "spoof" in raw else None
+    return RunResult(fired=fired, outcomes=outcomes, stats=stats, phases=phases, spoof=spoof)
 
 
 def run_config(config: Mapping[str, Any], policy: object | None = None) -> RunResult:

@@ -45,6 +45,13 @@ pub const MSI_DATA_DELIVERY_MODE_SHIFT: u32 = 8;
 pub const MSI_DATA_TRIGGER_MODE_SHIFT: u32 = 15;
 /// Default fault log capacity: VT-d has at most 256 fault recording registers.
 pub const DEFAULT_FAULT_LOG_CAPACITY: usize = 256;
+/// AMD event log entries: Linux's `EVT_BUFFER_SIZE` of 8192 bytes, 16 bytes
+/// an entry (`amd_iommu_types.h`). Full, the IOMMU sets EventOverflow and
+/// logs no more until software reads it.
+pub const AMD_EVENT_LOG_ENTRIES: usize = 512;
+/// AMD: the largest table whose indices leave MSI data bits 10:9 clear, so
+/// that data 10:8 can be read as the message type.
+pub const AMD_MSI_TYPE_TABLE_MAX: u32 = 512;
 
 /// Why an interrupt request was blocked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,18 +67,41 @@ pub enum FaultReason {
     ReservedSvt,
     /// A compatibility-format request while CFI (allow compatibility format) is clear (25h).
     CompatFormatBlocked,
-    /// The write is not in the interrupt window 0xFEEx_xxxx (upper address bits zero).
+    /// The write is not in the interrupt window 0xFEEx_xxxx (upper address
+    /// bits zero): a DMA write, never an interrupt. It is translated by DMA
+    /// remapping, and counted here as the fault an address VFIO never maps
+    /// raises (docs/spoof.md): VT-d records DMA and interrupt faults in the
+    /// same fault recording registers, AMD-Vi logs IO_PAGE_FAULT for both.
     NotInInterruptWindow,
     /// AMD: the requester has no interrupt remapping table.
     NoTable,
     /// A reserved field of the request itself is set: SHV with data bits
     /// 31:16 non-zero (VT-d reason 20h; QEMU `vtd_interrupt_remap_msi`).
+    /// AMD: a reserved message type (011b, 110b) in data 10:8.
     ReservedRequestField,
+    /// AMD: an SMI, NMI, INIT or ExtINT message type (data 10:8) whose
+    /// device table pass bit is clear (Linux's `set_dte_irq_entry` sets
+    /// none; only IVRS flags do, for legacy sources): target-aborted (QEMU
+    /// `amdvi_int_remap_msi`).
+    MessageTypeBlocked,
 }
 
 impl FaultReason {
+    /// Every reason, in reporting order.
+    pub const ALL: [FaultReason; 9] = [
+        FaultReason::NotPresent,
+        FaultReason::IndexOutOfRange,
+        FaultReason::SidMismatch,
+        FaultReason::ReservedSvt,
+        FaultReason::CompatFormatBlocked,
+        FaultReason::NotInInterruptWindow,
+        FaultReason::NoTable,
+        FaultReason::ReservedRequestField,
+        FaultReason::MessageTypeBlocked,
+    ];
+
     /// Snake-case name used in logs and at the Python boundary.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             FaultReason::NotPresent => "not_present",
             FaultReason::IndexOutOfRange => "index_out_of_range",
@@ -81,6 +111,7 @@ impl FaultReason {
             FaultReason::NotInInterruptWindow => "not_in_interrupt_window",
             FaultReason::NoTable => "no_table",
             FaultReason::ReservedRequestField => "reserved_request_field",
+            FaultReason::MessageTypeBlocked => "message_type_blocked",
         }
     }
 }
@@ -470,9 +501,10 @@ pub struct AmdRemapper {
 }
 
 impl AmdRemapper {
-    /// A remapper whose device tables get `table_size` entries on first use.
+    /// A remapper whose device tables get `table_size` entries on first use,
+    /// with Linux's event log of [`AMD_EVENT_LOG_ENTRIES`].
     pub fn new(table_size: u32) -> Result<Self> {
-        Self::with_fault_log_capacity(table_size, DEFAULT_FAULT_LOG_CAPACITY)
+        Self::with_fault_log_capacity(table_size, AMD_EVENT_LOG_ENTRIES)
     }
 
     /// As [`new`](Self::new) with a fault log of `capacity` records.
@@ -500,6 +532,29 @@ impl AmdRemapper {
         &mut self.log
     }
 
+    /// The message type in data 10:8 (QEMU `amdvi_int_remap_msi`): fixed and
+    /// arbitrated are remapped; SMI, NMI, INIT and ExtINT pass only with their
+    /// device table pass bit, clear for a passed-through endpoint; 011b and 110b are
+    /// reserved. With a 2048-entry table bits 10:9 are index bits (Linux hands
+    /// out indices up to 2047 there), so the type is not read from them.
+    /// A requester without a table is left to the lookup (`NoTable`).
+    #[inline]
+    pub fn message_type_check(
+        &self,
+        requester_id: u16,
+        data: u32,
+    ) -> std::result::Result<(), FaultReason> {
+        match self.tables.table_len(requester_id) {
+            Some(len) if len <= AMD_MSI_TYPE_TABLE_MAX => {}
+            _ => return Ok(()),
+        }
+        match (data >> MSI_DATA_DELIVERY_MODE_SHIFT) & 0x7 {
+            0 | 1 => Ok(()),
+            3 | 6 => Err(FaultReason::ReservedRequestField),
+            _ => Err(FaultReason::MessageTypeBlocked),
+        }
+    }
+
     /// Remap one request from `requester_id` through its own table (index = data[10:0]);
     /// a block adds one to the fault log's `total` or `suppressed`. The trigger mode is
     /// taken from data bit 15 (the GA IRTE has no trigger-mode field). No allocation.
@@ -515,6 +570,9 @@ impl AmdRemapper {
             return block(&mut self.log, f, false);
         }
         let index = msg.data & AMD_MSI_DATA_INDEX_MASK;
+        if let Err(reason) = self.message_type_check(requester_id, msg.data) {
+            return block(&mut self.log, fault(Some(index), reason), false);
+        }
         let irte = match self.tables.lookup(requester_id, index) {
             Ok(irte) => irte,
             Err(None) => {
@@ -572,6 +630,45 @@ mod tests {
         // Without SHV the data bits are not the sub-handle: no such check.
         let plain = MsiMessage::new(compose_msi(i + 1, None).address, 0x1_0000);
         assert!(matches!(r.remap(0, &plain), RemapResult::Remapped(_)));
+    }
+
+    #[test]
+    fn amd_message_types_other_than_fixed_and_arbitrated_are_blocked() {
+        let mut r = AmdRemapper::new(512).unwrap();
+        let rid = 0x0300;
+        let i = r.tables_mut().alloc(rid, 1).unwrap();
+        r.tables_mut()
+            .set(rid, u32::from(i), AmdIrte::remapped(0x44, 2))
+            .unwrap();
+        let with_type = |t: u32| MsiMessage::new(0xFEE0_0000, u32::from(i) | t << 8);
+        // Fixed and arbitrated: remapped (an index ≥ 256 reads as arbitrated).
+        assert!(r.remap(rid, &with_type(0)).target().is_some());
+        assert!(
+            r.remap(rid, &with_type(1)).target().is_none(),
+            "index 256+: not allocated"
+        );
+        for (t, reason) in [
+            (2, FaultReason::MessageTypeBlocked),
+            (3, FaultReason::ReservedRequestField),
+            (4, FaultReason::MessageTypeBlocked),
+            (5, FaultReason::MessageTypeBlocked),
+            (6, FaultReason::ReservedRequestField),
+            (7, FaultReason::MessageTypeBlocked),
+        ] {
+            assert_eq!(
+                blocked(r.remap(rid, &with_type(t))),
+                (reason, false),
+                "type {t}"
+            );
+        }
+        // With a 2048-entry table data 10:9 are index bits: no type is read.
+        let mut big = AmdRemapper::new(2048).unwrap();
+        big.tables_mut().alloc(rid, 1).unwrap();
+        assert_eq!(
+            blocked(big.remap(rid, &with_type(3))),
+            (FaultReason::NotPresent, false)
+        );
+        assert_eq!(r.fault_log().capacity(), AMD_EVENT_LOG_ENTRIES);
     }
 
     #[test]
@@ -956,6 +1053,8 @@ mod tests {
             FaultReason::CompatFormatBlocked,
             FaultReason::NotInInterruptWindow,
             FaultReason::NoTable,
+            FaultReason::ReservedRequestField,
+            FaultReason::MessageTypeBlocked,
         ]
         .iter()
         .map(|r| r.as_str())
@@ -969,9 +1068,12 @@ mod tests {
                 "reserved_svt",
                 "compat_format_blocked",
                 "not_in_interrupt_window",
-                "no_table"
+                "no_table",
+                "reserved_request_field",
+                "message_type_blocked"
             ]
         );
+        assert_eq!(names.len(), FaultReason::ALL.len());
         assert_eq!(FaultReason::NoTable.to_string(), "no_table");
     }
 

@@ -147,6 +147,7 @@ impl DeviceConfig {
             repeat: false,
             start_ns: 0,
             closed_loop: None,
+            spoof: None,
         }
     }
     /// The VM it belongs to.
@@ -187,6 +188,11 @@ impl DeviceConfig {
     /// Time of the first step.
     pub fn start_ns(mut self, t: u64) -> Self {
         self.start_ns = t;
+        self
+    }
+    /// Forged writes by this device.
+    pub fn spoof(mut self, spoof: super::SpoofConfig) -> Self {
+        self.spoof = Some(spoof);
         self
     }
 }

@@ -7,11 +7,13 @@
 mod builder;
 mod memory;
 mod schema;
+mod spoof;
 mod validation;
 
 pub use builder::SimConfigBuilder;
 pub use memory::{reserve_check, MemoryEstimate, MAX_RUN_BYTES};
 pub use schema::schema;
+pub use spoof::{SpoofConfig, SpoofKind};
 pub(crate) use validation::check_action;
 pub use validation::{longest_window_ns, MAX_DEVICES, MAX_RATE, MAX_TABLE_ENTRIES};
 
@@ -410,6 +412,10 @@ pub struct DeviceConfig {
     /// place of their Poisson rates.
     #[serde(default)]
     pub closed_loop: Option<ClosedLoop>,
+    /// Forged MSI writes by this device (a malicious device, docs/spoof.md).
+    /// Left out of the JSON when absent, so configs without it read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spoof: Option<SpoofConfig>,
 }
 
 /// Closed-loop (request/response) traffic: each live vector has `depth`

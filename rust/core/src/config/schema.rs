@@ -7,9 +7,10 @@ use serde_json::{json, Value};
 
 use super::{
     validation, Action, FailureMode, Grant, HandlerConfig, HostConfig, ImsStore, IommuKind, Mode,
-    Phase, PolicyConfig, PolicyKind, Semantics, TimingConfig,
+    Phase, PolicyConfig, PolicyKind, Semantics, SpoofKind, TimingConfig,
 };
 use crate::books::Outcome;
+use crate::remap::FaultReason;
 
 fn names<T: Serialize>(all: &[T]) -> Value {
     all.iter()
@@ -63,6 +64,8 @@ pub fn schema() -> Value {
             "iommus": names(&IommuKind::ALL),
             "outcomes": Outcome::ALL.map(Outcome::name),
             "phases": Phase::ALL.map(Phase::name),
+            "spoof_kinds": SpoofKind::ALL.map(SpoofKind::name),
+            "fault_reasons": FaultReason::ALL.map(FaultReason::as_str),
         },
         "actions": actions,
         "limits": {

@@ -110,6 +110,9 @@ impl SimConfig {
         }
         for (i, d) in self.devices.iter().enumerate() {
             validate_device(d, &format!("devices[{i}]"))?;
+            if let Some(s) = &d.spoof {
+                self.validate_spoof(i, s)?;
+            }
         }
         if self.policy.upfront_count > MAX_ENTRIES {
             return Err(field_err(
@@ -132,6 +135,43 @@ impl SimConfig {
         }
         self.validate_stop()?;
         self.validate_memory()
+    }
+
+    /// A forger's victims are other devices of this run, and its writes need
+    /// a time limit: they never stop on their own.
+    fn validate_spoof(&self, i: usize, s: &super::SpoofConfig) -> Result<()> {
+        let f = format!("devices[{i}].spoof");
+        if s.victims.is_empty() {
+            return Err(field_err(
+                &format!("{f}.victims"),
+                "name at least one device",
+            ));
+        }
+        for (j, &v) in s.victims.iter().enumerate() {
+            if v as usize >= self.devices.len() || v as usize == i {
+                return Err(field_err(
+                    &format!("{f}.victims[{j}]"),
+                    format!(
+                        "must be another device, 0..{} but not {i}, got {v}",
+                        self.devices.len()
+                    ),
+                ));
+            }
+        }
+        if s.kinds.is_empty() {
+            return Err(field_err(&format!("{f}.kinds"), "name at least one kind"));
+        }
+        validate_rate(&format!("{f}.rate"), s.rate)?;
+        if s.rate <= 0.0 {
+            return Err(field_err(&format!("{f}.rate"), "must be > 0"));
+        }
+        if self.stop.max_time_ns.is_none() {
+            return Err(field_err(
+                "stop.max_time_ns",
+                "required when a device spoofs (its writes bound no run)",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_host(&self) -> Result<()> {

@@ -29,6 +29,8 @@ pub(super) enum What {
     Step,
     /// A batch of same-time events (an index into the engine's batches).
     Batch(u32),
+    /// The device's next forged write (docs/spoof.md).
+    Forge,
 }
 
 /// A control event in the engine's queue: time, then insertion order.

@@ -138,7 +138,7 @@ impl Engine {
     /// What becomes of an interrupt the host took: the guest's if the vector
     /// is unmasked in QEMU's table, else held in QEMU's emulated PBA.
     #[inline]
-    fn for_guest(&mut self, dev: u32, entry: u32) -> Outcome {
+    pub(super) fn for_guest(&mut self, dev: u32, entry: u32) -> Outcome {
         if self.devices[dev as usize]
             .guest_masked
             .contains(entry as usize)
@@ -163,6 +163,13 @@ impl Engine {
         let Some((cpu, vector)) = self.host.remap(dev, entry, &msg) else {
             return Outcome::Blocked;
         };
+        self.take(dev, entry, cpu, vector)
+    }
+
+    /// The host takes an interrupt of `dev`'s entry that reached `vector`
+    /// on `cpu`: into the CPU's queue, or held by QEMU if the guest masked it.
+    #[inline]
+    pub(super) fn take(&mut self, dev: u32, entry: u32, cpu: u32, vector: u8) -> Outcome {
         if self.devices[dev as usize]
             .guest_masked
             .contains(entry as usize)

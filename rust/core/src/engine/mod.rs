@@ -24,6 +24,8 @@ mod phases;
 mod qemu_pba;
 mod results;
 mod sources;
+mod spoof;
+mod spoof_books;
 mod stalls;
 mod trace;
 mod trace_format;
@@ -32,6 +34,8 @@ pub use phases::PhaseBooks;
 pub use results::{
     merge_results, replications_json, run_replications, RunResult, RunStats, UsageStats,
 };
+pub use spoof::OUTSIDE_WINDOW_ADDRESS;
+pub use spoof_books::{KindBooks, SpoofReport};
 pub(crate) use trace::Trace;
 pub use trace::{TraceOptions, TraceSummary, DEFAULT_TRACE_EVENTS, MAX_TRACE_EVENTS};
 
@@ -98,6 +102,10 @@ pub struct Engine {
     finished: bool,
     /// The timeline recorder, when asked for (`enable_trace`).
     trace: Option<Box<Trace>>,
+    /// Each device's forged-write source, if it forges (by device).
+    forgers: Vec<Option<spoof::Forger>>,
+    /// What the forged writes came to; `None` when no device forges.
+    spoof: Option<Box<SpoofReport>>,
 }
 
 impl Engine {
@@ -184,6 +192,8 @@ impl Engine {
             stats: RunStats::default(),
             finished: false,
             trace: None,
+            forgers: vec![None; cfg.devices.len()],
+            spoof: None,
             cfg,
         };
         for i in 0..e.cfg.devices.len() {
@@ -193,6 +203,7 @@ impl Engine {
                 e.schedule(t, i as u32, What::Step);
             }
         }
+        e.start_forgers();
         Ok(e)
     }
 
@@ -329,6 +340,13 @@ impl Engine {
             let Some(Reverse(ev)) = self.heap.pop() else {
                 break;
             };
+            if ev.what == What::Forge {
+                // A forged write changes no table: no interval to book, and
+                // it is no control event of the device.
+                self.now = self.now.max(ev.t as f64);
+                self.forge(ev.dev)?;
+                continue;
+            }
             if aggregated {
                 self.book_device(ev.dev, ev.t as f64)?;
             }
@@ -341,6 +359,7 @@ impl Engine {
                     self.trace_host();
                 }
                 What::Batch(slot) => self.apply_batch(ev.dev, slot)?,
+                What::Forge => {}
             }
             if self.finished {
                 break;

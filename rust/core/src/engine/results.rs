@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Engine, PhaseBooks};
+use super::{Engine, PhaseBooks, SpoofReport};
 use crate::books::{Books, Outcome};
 use crate::config::{Phase, SimConfig};
 use crate::error::{Error, Result};
@@ -102,6 +102,8 @@ pub struct RunResult {
     pub phases: PhaseBooks,
     /// Everything else.
     pub stats: RunStats,
+    /// What forged writes came to, when a device forges (docs/spoof.md).
+    pub spoof: Option<SpoofReport>,
 }
 
 impl UsageStats {
@@ -134,11 +136,16 @@ impl RunResult {
                 (p.name().to_string(), v)
             })
             .collect();
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "books": books(&self.books),
             "phases": phases,
             "stats": self.stats,
         });
+        if let Some(s) = &self.spoof {
+            // Only when a device forges: other results keep their bytes.
+            value["spoof"] = serde_json::to_value(s)
+                .map_err(|e| Error::InvalidArgument(format!("result: {e}")))?;
+        }
         serde_json::to_string(&value).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
     }
 }
@@ -159,6 +166,8 @@ impl RunResult {
             books: BooksJson,
             phases: std::collections::BTreeMap<String, BooksJson>,
             stats: RunStats,
+            #[serde(default)]
+            spoof: Option<SpoofReport>,
         }
         let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("result: {e}"));
         let parse = |b: &BooksJson| -> Result<Books> {
@@ -194,10 +203,14 @@ impl RunResult {
                 "result: the phases do not sum to the books".into(),
             ));
         }
+        if let Some(sp) = &r.spoof {
+            sp.check()?;
+        }
         Ok(Self {
             books,
             phases,
             stats: r.stats,
+            spoof: r.spoof,
         })
     }
 }
@@ -285,11 +298,17 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult> {
         books: Books::default(),
         phases: PhaseBooks::default(),
         stats: RunStats::default(),
+        spoof: None,
     };
     for r in results {
         merged.books.merge(&r.books);
         merged.phases.merge(&r.phases);
         merged.stats.merge(&r.stats);
+        match (&mut merged.spoof, &r.spoof) {
+            (Some(m), Some(s)) => m.merge(s),
+            (m @ None, Some(s)) => *m = Some(s.clone()),
+            (_, None) => {}
+        }
     }
     merged.books.check()?;
     Ok(merged)
@@ -353,10 +372,20 @@ impl Engine {
                 "resize requests by phase do not sum to the total".into(),
             ));
         }
+        let spoof = match self.spoof.as_deref() {
+            Some(s) => {
+                let mut s = s.clone();
+                s.fault_log = self.host.fault_log_stats();
+                s.check()?;
+                Some(s)
+            }
+            None => None,
+        };
         Ok(RunResult {
             books,
             phases: self.books,
             stats,
+            spoof,
         })
     }
 }

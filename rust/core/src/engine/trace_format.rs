@@ -270,7 +270,8 @@ fn mark_event(m: &Mark, tid: u32) -> Event {
         tid: Some(tid),
         s: Some("t"),
         args: Args {
-            entry: Some(m.entry),
+            // A forged write comes from no table entry.
+            entry: (m.entry != super::spoof::FORGED_ENTRY).then_some(m.entry),
             ..args
         },
     }

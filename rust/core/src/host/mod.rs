@@ -27,7 +27,7 @@ use crate::config::{HostConfig, IommuKind, MAX_DEVICES};
 use crate::error::{Error, Result};
 use crate::matrix::X86Preset;
 use crate::msi::MsiMessage;
-use crate::remap::{AmdRemapper, InterruptRemapper};
+use crate::remap::{AmdRemapper, InterruptRemapper, RemapResult};
 use crate::vector_domain::VectorDomain;
 use crate::versions::Platform;
 
@@ -54,6 +54,22 @@ struct HostDevice {
     /// Routes of its table entries through the IOMMU, valid until one of its
     /// IRTEs changes.
     routes: RouteCache,
+}
+
+/// The IOMMUs' fault logs, summed: what they hold and what they lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultLogStats {
+    /// Records the logs can hold (VT-d fault recording registers, AMD event log entries).
+    pub capacity: u64,
+    /// Records held at the end (nobody drains them in the model).
+    pub kept: u64,
+    /// Faults recorded, held or overflowed (not suppressed).
+    pub recorded: u64,
+    /// Faults counted but not held: the log was full.
+    pub overflowed: u64,
+    /// Blocked requests whose entry suppresses reporting (FPD, SupIOPF).
+    pub suppressed: u64,
 }
 
 /// Resources in use.
@@ -394,6 +410,66 @@ impl Host {
     pub fn remap_uncached(&mut self, dev: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
         let d = self.devices.get(dev as usize)?;
         self.iommus[d.iommu].remap(d.requester_id, msg)
+    }
+
+    /// Route a message `dev` writes that is no entry of its table (a forged
+    /// write): the IOMMU's full result, fault reason included; `None` for
+    /// no such device. Never cached: the write is seen once.
+    pub(crate) fn route_forged(&mut self, dev: u32, msg: &MsiMessage) -> Option<RemapResult> {
+        let d = self.devices.get(dev as usize)?;
+        Some(self.iommus[d.iommu].route(d.requester_id, msg))
+    }
+
+    /// The device and table entry whose active host vector is `vector` on
+    /// `cpu`, read from the vector domain: who an interrupt arriving there
+    /// is for. A scan of every device; used on the forged-write path only.
+    pub(crate) fn owner_of(&self, cpu: u32, vector: u8) -> Option<(u32, u32)> {
+        let want = Some((cpu, u32::from(vector)));
+        self.devices.iter().enumerate().find_map(|(i, d)| {
+            d.vectors.iter().enumerate().find_map(|(k, v)| {
+                let hv = v.filter(|h| h.active)?;
+                let target = self.domain.irq(hv.irq).ok()?.target();
+                (target == want).then_some((i as u32, k as u32))
+            })
+        })
+    }
+
+    /// The `(cpu, vector)` entry `k` of `dev` holds now, if it is active.
+    pub(crate) fn vector_of(&self, dev: u32, k: u32) -> Option<(u32, u8)> {
+        let hv = self
+            .devices
+            .get(dev as usize)?
+            .vectors
+            .get(k as usize)
+            .copied()
+            .flatten()
+            .filter(|h| h.active)?;
+        let (cpu, vector) = self.domain.irq(hv.irq).ok()?.target()?;
+        Some((cpu, vector as u8))
+    }
+
+    /// The fault logs of every IOMMU, summed.
+    pub fn fault_log_stats(&self) -> FaultLogStats {
+        let mut s = FaultLogStats::default();
+        for log in self.iommus.iter().map(Remapper::log) {
+            s.capacity += log.capacity() as u64;
+            s.kept += log.records().len() as u64;
+            s.recorded += log.total();
+            s.overflowed += log.overflowed();
+            s.suppressed += log.suppressed();
+        }
+        s
+    }
+
+    /// Let compatibility-format requests through every Intel IOMMU (CFI set):
+    /// what Linux never does; for tests that must see a forged write land.
+    #[cfg(test)]
+    pub(crate) fn allow_compat_format(&mut self) {
+        for u in &mut self.iommus {
+            if let Iommu::Intel(r) = u {
+                r.set_allow_compat(true);
+            }
+        }
     }
 
     /// Route entry `k`'s message `msg` from device `dev` through its IOMMU:

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::irte::Irte;
 use crate::msi::MsiMessage;
 use crate::remap::{
-    compose_amd_msi, compose_msi, decode_msi, in_interrupt_window, AmdRemapper, Decoded,
+    compose_amd_msi, compose_msi, decode_msi, in_interrupt_window, AmdRemapper, Decoded, FaultLog,
     InterruptRemapper, RemapResult,
 };
 
@@ -31,6 +31,11 @@ pub(crate) trait Remapper: Send + Sync + std::fmt::Debug {
     /// [`remap`](Self::remap) — or `None` if it would be blocked; records
     /// nothing.
     fn target(&self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)>;
+    /// Route one message from `rid` and say why a block happened: the
+    /// unit's own result (a block is logged as by `remap`). Cold path.
+    fn route(&mut self, rid: u16, msg: &MsiMessage) -> RemapResult;
+    /// The unit's fault log.
+    fn log(&self) -> &FaultLog;
     /// Faults recorded or suppressed so far.
     fn faults(&self) -> u64;
     /// IRTEs allocated now (read from the tables).
@@ -77,6 +82,14 @@ impl Remapper for InterruptRemapper {
         }
     }
 
+    fn route(&mut self, rid: u16, msg: &MsiMessage) -> RemapResult {
+        InterruptRemapper::remap(self, rid, msg)
+    }
+
+    fn log(&self) -> &FaultLog {
+        self.fault_log()
+    }
+
     fn faults(&self) -> u64 {
         self.fault_log().total() + self.fault_log().suppressed()
     }
@@ -115,7 +128,7 @@ impl Remapper for AmdRemapper {
 
     fn target(&self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
         let index = msg.data & AMD_MSI_DATA_INDEX_MASK;
-        if !in_interrupt_window(msg.address) {
+        if !in_interrupt_window(msg.address) || self.message_type_check(rid, msg.data).is_err() {
             return None;
         }
         self.tables()
@@ -123,6 +136,14 @@ impl Remapper for AmdRemapper {
             .ok()
             .filter(|irte| irte.remap_en())
             .map(|irte| (irte.destination(), irte.vector()))
+    }
+
+    fn route(&mut self, rid: u16, msg: &MsiMessage) -> RemapResult {
+        AmdRemapper::remap(self, rid, msg)
+    }
+
+    fn log(&self) -> &FaultLog {
+        self.fault_log()
     }
 
     fn faults(&self) -> u64 {
@@ -174,6 +195,12 @@ impl Remapper for Iommu {
     }
     fn target(&self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
         dispatch!(self, r => r.target(rid, msg))
+    }
+    fn route(&mut self, rid: u16, msg: &MsiMessage) -> RemapResult {
+        dispatch!(self, r => r.route(rid, msg))
+    }
+    fn log(&self) -> &FaultLog {
+        dispatch!(self, r => Remapper::log(r))
     }
     fn faults(&self) -> u64 {
         dispatch!(self, r => r.faults())
