@@ -884,7 +884,9 @@ impl IrqMatrix {
     pub fn debug_show(&self, ind: i32) -> String {
         let width = ind.unsigned_abs().clamp(1, FIELD_WIDTH_MAX) as usize;
         let nsys = self.system_map.count_below(self.matrix_bits);
-        let mut s = String::with_capacity(256 + 48 * self.online_maps as usize);
+        // Size by the rows written: `online_maps` wraps when an offline CPU is offlined again.
+        let rows = self.maps.iter().filter(|cm| cm.online).count();
+        let mut s = String::with_capacity(256 + (48 + width) * rows);
         let _ = writeln!(s, "Online bitmaps:   {:>6}", self.online_maps);
         let _ = writeln!(s, "Global available: {:>6}", self.global_available);
         let _ = writeln!(s, "Global reserved:  {:>6}", self.global_reserved);

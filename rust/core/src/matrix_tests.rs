@@ -433,6 +433,21 @@ fn debug_show_format() {
 }
 
 #[test]
+fn debug_show_after_offlining_an_offline_cpu() {
+    // The kernel does not check: online_maps wraps to u32::MAX. The dump must
+    // still be the few lines of the CPUs really online (it used to reserve
+    // 48 bytes per wrapped map, ~200 GB, and abort the process).
+    let mut m = IrqMatrix::new(64, 8, 40, 2).unwrap();
+    m.offline(0).unwrap();
+    assert_eq!(m.online_maps(), u32::MAX);
+    let text = m.debug_show(0);
+    assert!(text.starts_with("Online bitmaps:   4294967295\n"), "{text}");
+    assert_eq!(text.lines().count(), 6);
+    m.online(1).unwrap();
+    assert_eq!(m.debug_show(-7).lines().count(), 7);
+}
+
+#[test]
 fn x86_presets_boot() {
     let m = IrqMatrix::x86(4, &X86Preset::mainline()).unwrap();
     assert_eq!(
