@@ -201,7 +201,8 @@ def config_json(config: object) -> str:
     """The JSON text of a config dict (``InvalidArgument`` if it is not JSON)."""
     try:
         return json.dumps(config, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
+        # RecursionError: nested deeper than the interpreter's recursion limit
         raise InvalidArgument(f"config: not representable as JSON ({exc})") from None
 
 
