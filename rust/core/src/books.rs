@@ -95,15 +95,17 @@ impl Books {
         self.outcomes[outcome as usize]
     }
 
-    /// Sum over all outcomes.
+    /// Sum over all outcomes (saturating at `u64::MAX`: books parsed from
+    /// JSON may hold any counts).
     pub fn total(&self) -> u64 {
-        self.outcomes.iter().sum()
+        self.outcomes.iter().fold(0u64, |a, &b| a.saturating_add(b))
     }
 
     /// Check conservation: every fired interrupt is in exactly one book.
     pub fn check(&self) -> Result<()> {
         let total = self.total();
-        if total == self.fired {
+        let exact: u128 = self.outcomes.iter().map(|&v| u128::from(v)).sum();
+        if exact == u128::from(self.fired) {
             Ok(())
         } else {
             Err(Error::Accounting(format!(
@@ -119,13 +121,25 @@ impl Books {
         }
     }
 
-    /// Add another run's books (merging replications).
-    pub fn merge(&mut self, other: &Books) {
-        self.fired += other.fired;
-        for (a, b) in self.outcomes.iter_mut().zip(other.outcomes.iter()) {
-            *a += *b;
+    /// Add another run's books (merging replications). `InvalidArgument`,
+    /// and nothing changes, if a count would pass `u64::MAX`.
+    pub fn merge(&mut self, other: &Books) -> Result<()> {
+        let mut sum = *self;
+        sum.fired = add_count(self.fired, other.fired)?;
+        for (a, b) in sum.outcomes.iter_mut().zip(other.outcomes.iter()) {
+            *a = add_count(*a, *b)?;
         }
+        *self = sum;
+        Ok(())
     }
+}
+
+/// `a + b` for counts merged from several results; `InvalidArgument` past
+/// `u64::MAX` (only results edited by hand get there).
+pub fn add_count(a: u64, b: u64) -> Result<u64> {
+    a.checked_add(b).ok_or_else(|| {
+        Error::InvalidArgument(format!("result: merged count {a} + {b} exceeds 2^64 - 1"))
+    })
 }
 
 #[cfg(test)]

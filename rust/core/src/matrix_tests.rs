@@ -442,6 +442,8 @@ fn debug_show_is_sized_by_its_rows_not_by_a_wrapped_counter() {
     let text = m.debug_show(0).unwrap();
     assert!(text.starts_with("Online bitmaps:   4294967295\n"));
     assert_eq!(text.lines().count(), 6, "no CPU rows: none is online");
+    m.online(1).unwrap();
+    assert_eq!(m.debug_show(-7).unwrap().lines().count(), 7);
 }
 
 #[test]

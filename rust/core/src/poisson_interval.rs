@@ -11,7 +11,7 @@
 //! intervals as the Python layer, which asks here.
 
 use serde::Serialize;
-use statrs::distribution::{ChiSquared, ContinuousCDF};
+use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
 use crate::error::{Error, Result};
 
@@ -43,8 +43,20 @@ fn check_confidence(confidence: f64) -> Result<f64> {
     }
 }
 
+/// Degrees of freedom past which the χ² quantile is Wilson–Hilferty's: statrs'
+/// iterative inverse never converges there (it hung from about 2^53 on), and
+/// the approximation's relative error, O(1/dof), is below 1e-9.
+const WILSON_HILFERTY_DOF: f64 = 8_589_934_592.0; // 2^33: counts above u32::MAX
+
 /// The `p` quantile of χ² with `dof` degrees of freedom (`dof > 0`).
 fn chi2_quantile(p: f64, dof: f64) -> Result<f64> {
+    if dof > WILSON_HILFERTY_DOF {
+        let z = Normal::new(0.0, 1.0)
+            .map_err(|e| Error::InvalidArgument(format!("normal: {e}")))?
+            .inverse_cdf(p);
+        let v = 2.0 / (9.0 * dof);
+        return Ok(dof * (1.0 - v + z * v.sqrt()).powi(3));
+    }
     let chi2 = ChiSquared::new(dof)
         .map_err(|e| Error::InvalidArgument(format!("chi-squared with {dof} dof: {e}")))?;
     Ok(chi2.inverse_cdf(p))
@@ -112,6 +124,26 @@ mod tests {
             // Normal approximation for large n: x ± 1.96 √x.
             if n >= 1_000 {
                 assert!(close(h - x, 1.96 * x.sqrt(), 0.05), "{n}: {h}");
+            }
+        }
+    }
+
+    #[test]
+    fn counts_past_u32_max_finish_and_join_the_exact_interval() {
+        // statrs' inverse never returned from about 2^53 on (found by the
+        // Python state machines): past 2^32 the quantile is Wilson–Hilferty's.
+        let exact = garwood_interval(u64::from(u32::MAX), 0.95).unwrap();
+        let approx = garwood_interval(u64::from(u32::MAX) + 1, 0.95).unwrap();
+        assert!(close(approx.0, exact.0 + 1.0, 1e-9), "{exact:?} {approx:?}");
+        assert!(close(approx.1, exact.1 + 1.0, 1e-9), "{exact:?} {approx:?}");
+        for n in [1u64 << 40, 1 << 53, 1 << 63, u64::MAX] {
+            for c in [0.5, 0.95, 0.999_999] {
+                let (l, h) = garwood_interval(n, c).unwrap();
+                let x = n as f64;
+                assert!(
+                    l <= x && x <= h && l.is_finite() && h.is_finite(),
+                    "{n}: {l} {h}"
+                );
             }
         }
     }

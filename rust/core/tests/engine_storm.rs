@@ -302,3 +302,67 @@ fn run_json_is_run_then_to_json() {
     assert_eq!(run_json(&text).unwrap(), run(cfg).to_json().unwrap());
     assert!(run_json("{}").unwrap_err().to_string().contains("devices"));
 }
+
+/// Set books `b` (a result's `books` or one of its `phases`) to `fired`
+/// interrupts with `outcomes` (the others 0).
+fn set_books(b: &mut serde_json::Value, fired: u64, outcomes: &[(&str, u64)]) {
+    b["fired"] = fired.into();
+    for o in b["outcomes"].as_object_mut().unwrap().values_mut() {
+        *o = 0.into();
+    }
+    for &(name, n) in outcomes {
+        b["outcomes"][name] = n.into();
+    }
+}
+
+#[test]
+fn merging_results_past_u64_max_is_an_invalid_argument_not_an_overflow() {
+    use msixcore_core::engine::merge_results;
+    use msixcore_core::Error;
+    let s = Storm {
+        devices: 1,
+        table: 8,
+        ..Storm::default()
+    };
+    let real = run(storm_config(&s, PolicyKind::Noresize, 4, 1));
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&real.to_json().unwrap()).unwrap();
+        f(&mut v);
+        RunResult::from_json(&v.to_string())
+    };
+    // A huge stat parses; two of them do not merge (debug builds panicked).
+    let big = edit(&|v| v["stats"]["end_time_ns"] = u64::MAX.into()).unwrap();
+    let err = merge_results(&[big.clone(), big]).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    // Books whose outcomes sum past u64::MAX do not balance, whatever the wrap.
+    let half = 1u64 << 63;
+    let over = edit(&|v| {
+        set_books(&mut v["books"], 0, &[("lost", half), ("failed", half)]);
+        set_books(
+            &mut v["phases"]["runtime"],
+            0,
+            &[("lost", half), ("failed", half)],
+        );
+        set_books(&mut v["phases"]["probe"], 0, &[]);
+    });
+    assert!(over.is_err());
+    // Phases whose sum passes u64::MAX.
+    let phases = edit(&|v| {
+        set_books(&mut v["phases"]["runtime"], u64::MAX, &[("lost", u64::MAX)]);
+        set_books(&mut v["phases"]["probe"], u64::MAX, &[("lost", u64::MAX)]);
+    });
+    assert!(matches!(phases, Err(Error::InvalidArgument(_))));
+    // Books near the top still merge when the sum fits.
+    let top = edit(&|v| {
+        set_books(&mut v["books"], u64::MAX / 2, &[("lost", u64::MAX / 2)]);
+        set_books(
+            &mut v["phases"]["runtime"],
+            u64::MAX / 2,
+            &[("lost", u64::MAX / 2)],
+        );
+        set_books(&mut v["phases"]["probe"], 0, &[]);
+    })
+    .unwrap();
+    let m = merge_results(&[top.clone(), top]).unwrap();
+    assert_eq!(m.books.fired, u64::MAX - 1);
+}

@@ -176,3 +176,33 @@ fn an_interrupted_run_goes_on_to_the_same_result() {
         assert_eq!(result.to_json().unwrap(), whole, "{mode:?}");
     }
 }
+
+/// A cancel made between steps stops the next step at once, even one too
+/// short to reach the loop's periodic look, and is not left armed to stop a
+/// later one half-way.
+#[test]
+fn a_cancel_between_steps_stops_the_next_one_however_short() {
+    use msixcore_core::storm::Storm;
+    use msixcore_core::Error;
+    use std::sync::atomic::Ordering;
+    let cfg = Storm::default()
+        .config(PolicyKind::Noresize)
+        .seed(2)
+        .max_time_ns(50_000_000)
+        .build()
+        .unwrap();
+    let whole = Engine::new(cfg.clone()).unwrap().run().unwrap();
+    let mut e = Engine::new(cfg).unwrap();
+    e.step_until(1_000).unwrap();
+    let cancel = e.cancel_flag();
+    cancel.store(true, Ordering::Relaxed);
+    // 1 µs more: a handful of events, fewer than one look's worth.
+    assert!(matches!(e.step_until(2_000), Err(Error::Interrupted(_))));
+    assert_eq!(e.now_ns(), 1_000, "a cancelled step does not move time");
+    assert!(!cancel.load(Ordering::Relaxed));
+    assert!(!e.step_until(3_000).unwrap());
+    assert_eq!(
+        e.run().unwrap().to_json().unwrap(),
+        whole.to_json().unwrap()
+    );
+}

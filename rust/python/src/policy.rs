@@ -15,13 +15,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::convert::uint;
 use msixcore_core::host::HostOp;
 use msixcore_core::policy::{Negotiation, Policy};
 use msixcore_core::Error;
 use pyo3::exceptions::{PyException, PyMemoryError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+
+use crate::convert::uint;
 
 /// Where a policy call leaves an exception that must reach Python unchanged
 /// (`KeyboardInterrupt`, `SystemExit`, `MemoryError`…): the engine sees an
@@ -95,6 +96,26 @@ fn py_err(method: &str, e: &PyErr) -> Error {
     Error::InvalidArgument(format!("policy.{method} raised: {e}"))
 }
 
+/// `obj` for an error message: its repr cut to 120 characters, or its type
+/// when the repr fails (a deeply nested value). Never Python's `str()` via
+/// `Display`, which reports a failure as an "unraisable" exception.
+fn describe(obj: &Bound<'_, PyAny>) -> String {
+    const MAX: usize = 120;
+    match obj.repr().and_then(|r| r.to_str().map(str::to_owned)) {
+        Ok(text) if text.chars().count() > MAX => {
+            format!("{}...", text.chars().take(MAX).collect::<String>())
+        }
+        Ok(text) => text,
+        Err(_) => {
+            let ty = obj
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_string(), |n| n.to_string());
+            format!("<{ty} object>")
+        }
+    }
+}
+
 fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<HostOp>> {
     if out.is_none() {
         return Ok(Vec::new());
@@ -107,23 +128,25 @@ fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<
     for item in list.iter() {
         let t = item
             .cast::<PyTuple>()
-            .map_err(|_| bad(format!("a non-tuple operation {item}")))?;
+            .map_err(|_| bad(format!("a non-tuple operation {}", describe(&item))))?;
+        let shown = describe(t.as_any());
         let name: String = t
             .get_item(0)
             .and_then(|n| n.extract())
-            .map_err(|_| bad(format!("an operation without a name: {t}")))?;
+            .map_err(|_| bad(format!("an operation without a name: {shown}")))?;
         let arity = |n: usize| -> msixcore_core::Result<()> {
             if t.len() == n {
                 Ok(())
             } else {
-                Err(bad(format!("{name} with {} fields: {t}", t.len() - 1)))
+                Err(bad(format!("{name} with {} fields: {shown}", t.len() - 1)))
             }
         };
         let vector = || -> msixcore_core::Result<u32> {
             arity(2)?;
+            // The one int conversion: a bool or a float is not an entry.
             t.get_item(1)
                 .and_then(|v| uint::<u32>(&v, "entry"))
-                .map_err(|_| bad(format!("{name} without a valid entry: {t}")))
+                .map_err(|_| bad(format!("{name} without a valid entry: {shown}")))
         };
         ops.push(match name.as_str() {
             "intx_disable" => arity(1).map(|()| HostOp::IntxDisable)?,
@@ -134,14 +157,14 @@ fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<
             "enable_vectors" => {
                 if !(2..=3).contains(&t.len()) {
                     return Err(bad(format!(
-                        "enable_vectors with {} fields: {t}",
+                        "enable_vectors with {} fields: {shown}",
                         t.len() - 1
                     )));
                 }
                 let with_fd: Vec<bool> = t
                     .get_item(1)
                     .and_then(|v| v.extract())
-                    .map_err(|_| bad(format!("enable_vectors without a list of bools: {t}")))?;
+                    .map_err(|_| bad(format!("enable_vectors without a list of bools: {shown}")))?;
                 if with_fd.is_empty() || with_fd.len() > 2048 {
                     return Err(bad(format!(
                         "enable_vectors with {} vectors (1..=2048)",
@@ -150,7 +173,9 @@ fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<
                 }
                 let closes_resize = match t.get_item(2) {
                     Ok(v) => v.extract::<bool>().map_err(|_| {
-                        bad(format!("enable_vectors with a non-bool closes_resize: {t}"))
+                        bad(format!(
+                            "enable_vectors with a non-bool closes_resize: {shown}"
+                        ))
                     })?,
                     Err(_) => false,
                 };
@@ -197,17 +222,19 @@ impl Policy for PyPolicy {
             }
             // A count (each vector requested at the guest's unmask), or
             // (count, request_at_grant).
-            let parsed = uint::<u32>(&out, "grant")
+            // Through the one int conversion: True is not a count.
+            let parsed = uint::<u32>(&out, "count")
                 .map(|grant| (grant, false))
                 .or_else(|_| {
                     let (grant, request) = out.extract::<(Bound<'_, PyAny>, bool)>()?;
-                    Ok::<_, PyErr>((uint::<u32>(&grant, "grant")?, request))
+                    Ok::<_, PyErr>((uint::<u32>(&grant, "count")?, request))
                 });
             parsed
                 .map(|(grant, request)| Negotiation::Hypercall { grant, request })
                 .map_err(|_| {
                     Error::InvalidArgument(format!(
-                        "policy.negotiate returned {out}, not None, a count or (count, bool)"
+                        "policy.negotiate returned {}, not None, a count or (count, bool)",
+                        describe(&out)
                     ))
                 })
         })

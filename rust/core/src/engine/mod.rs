@@ -219,7 +219,8 @@ impl Engine {
 
     /// The outcome books so far, over both phases.
     pub fn books(&self) -> Books {
-        self.books.total()
+        // The engine's own counts stay far below u64::MAX.
+        self.books.total().unwrap_or_default()
     }
 
     /// The books so far, by phase.
@@ -275,6 +276,9 @@ impl Engine {
     /// earlier). Returns whether the run has finished.
     pub fn step_until(&mut self, t_ns: u64) -> Result<bool> {
         self.check_not_failed()?;
+        // A cancel made while no step ran stops this one at once, however
+        // short it is (the loop below looks only every few hundred events).
+        self.check_interrupt()?;
         let r = self.step_until_inner(t_ns);
         self.note_failure(&r);
         r

@@ -3,7 +3,7 @@
 //! resize request in the phase it completed in, and the two always sum to
 //! the run's totals.
 
-use crate::books::{Books, Outcome};
+use crate::books::{add_count, Books, Outcome};
 use crate::config::Phase;
 use crate::error::Result;
 
@@ -47,16 +47,17 @@ impl PhaseBooks {
         self.requests[phase as usize]
     }
 
-    /// Resize requests over both phases.
+    /// Resize requests over both phases (saturating, as [`Books::total`]).
     pub fn total_requests(&self) -> u64 {
-        self.requests.iter().sum()
+        self.requests[0].saturating_add(self.requests[1])
     }
 
-    /// The books over both phases.
-    pub fn total(&self) -> Books {
+    /// The books over both phases; `InvalidArgument` if a sum passes
+    /// `u64::MAX` (only books parsed from JSON can).
+    pub fn total(&self) -> Result<Books> {
         let mut t = self.books[0];
-        t.merge(&self.books[1]);
-        t
+        t.merge(&self.books[1])?;
+        Ok(t)
     }
 
     /// Check conservation in each phase (and so in total).
@@ -64,14 +65,18 @@ impl PhaseBooks {
         self.books.iter().try_for_each(Books::check)
     }
 
-    /// Fold another run's phase books in.
-    pub fn merge(&mut self, o: &PhaseBooks) {
-        for (a, b) in self.books.iter_mut().zip(&o.books) {
-            a.merge(b);
+    /// Fold another run's phase books in; `InvalidArgument`, and nothing
+    /// changes, if a count would pass `u64::MAX`.
+    pub fn merge(&mut self, o: &PhaseBooks) -> Result<()> {
+        let mut sum = *self;
+        for (a, b) in sum.books.iter_mut().zip(&o.books) {
+            a.merge(b)?;
         }
-        for (a, b) in self.requests.iter_mut().zip(&o.requests) {
-            *a += b;
+        for (a, b) in sum.requests.iter_mut().zip(&o.requests) {
+            *a = add_count(*a, *b)?;
         }
+        *self = sum;
+        Ok(())
     }
 
     /// Build from per-phase books and requests (in [`Phase::ALL`] order).
@@ -93,7 +98,7 @@ mod tests {
         p.settle_pending(Phase::Runtime, Outcome::Delivered)
             .unwrap();
         p.request(Phase::Probe);
-        let t = p.total();
+        let t = p.total().unwrap();
         assert_eq!(t.fired, 5);
         assert_eq!(t.get(Outcome::Delivered), 4);
         assert_eq!(p.books(Phase::Probe).get(Outcome::Lost), 1);

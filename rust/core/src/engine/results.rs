@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Engine, PhaseBooks, SpoofReport};
-use crate::books::{Books, Outcome};
+use crate::books::{add_count, Books, Outcome};
 use crate::config::{Phase, SimConfig};
 use crate::error::{Error, Result};
 use crate::host::Usage;
@@ -198,7 +198,7 @@ impl RunResult {
         }
         let phases = PhaseBooks::from_parts(by_phase, requests);
         let books = parse(&r.books)?;
-        if phases.total() != books {
+        if phases.total()? != books {
             return Err(Error::Accounting(
                 "result: the phases do not sum to the books".into(),
             ));
@@ -219,32 +219,36 @@ impl RunStats {
     /// Fold another replication's stats in: counts and times add up; maxima,
     /// peaks and the final usage take the larger value (each replication is
     /// its own host, so the merged run's host is "the largest of them").
-    pub fn merge(&mut self, o: &RunStats) {
-        self.end_time_ns += o.end_time_ns;
-        self.resizes += o.resizes;
-        self.resize_requests += o.resize_requests;
-        self.w2_time_ns += o.w2_time_ns;
-        self.w1_time_ns += o.w1_time_ns;
-        self.guest_kills += o.guest_kills;
-        self.negotiations_refused += o.negotiations_refused;
-        self.unmasks_refused += o.unmasks_refused;
-        self.enables_refused += o.enables_refused;
-        self.unmasks_skipped += o.unmasks_skipped;
-        self.dead_marks += o.dead_marks;
-        self.alloc_failures += o.alloc_failures;
-        self.remap_faults += o.remap_faults;
-        self.stalls += o.stalls;
-        self.stall_time_ns += o.stall_time_ns;
-        self.stall_timeouts += o.stall_timeouts;
-        self.stalls_open += o.stalls_open;
-        self.queue_overflows += o.queue_overflows;
-        self.handled += o.handled;
-        self.max_queue_depth = self.max_queue_depth.max(o.max_queue_depth);
-        self.queue_wait_ns += o.queue_wait_ns;
-        self.max_queue_wait_ns = self.max_queue_wait_ns.max(o.max_queue_wait_ns);
-        self.final_usage = self.final_usage.max(o.final_usage);
-        self.peak_usage = self.peak_usage.max(o.peak_usage);
-        self.control_events += o.control_events;
+    /// `InvalidArgument`, and nothing changes, if a sum passes `u64::MAX`.
+    pub fn merge(&mut self, o: &RunStats) -> Result<()> {
+        let mut s = self.clone();
+        s.end_time_ns = add_count(s.end_time_ns, o.end_time_ns)?;
+        s.resizes = add_count(s.resizes, o.resizes)?;
+        s.resize_requests = add_count(s.resize_requests, o.resize_requests)?;
+        s.w2_time_ns = add_count(s.w2_time_ns, o.w2_time_ns)?;
+        s.w1_time_ns = add_count(s.w1_time_ns, o.w1_time_ns)?;
+        s.guest_kills = add_count(s.guest_kills, o.guest_kills)?;
+        s.negotiations_refused = add_count(s.negotiations_refused, o.negotiations_refused)?;
+        s.unmasks_refused = add_count(s.unmasks_refused, o.unmasks_refused)?;
+        s.enables_refused = add_count(s.enables_refused, o.enables_refused)?;
+        s.unmasks_skipped = add_count(s.unmasks_skipped, o.unmasks_skipped)?;
+        s.dead_marks = add_count(s.dead_marks, o.dead_marks)?;
+        s.alloc_failures = add_count(s.alloc_failures, o.alloc_failures)?;
+        s.remap_faults = add_count(s.remap_faults, o.remap_faults)?;
+        s.stalls = add_count(s.stalls, o.stalls)?;
+        s.stall_time_ns = add_count(s.stall_time_ns, o.stall_time_ns)?;
+        s.stall_timeouts = add_count(s.stall_timeouts, o.stall_timeouts)?;
+        s.stalls_open = add_count(s.stalls_open, o.stalls_open)?;
+        s.queue_overflows = add_count(s.queue_overflows, o.queue_overflows)?;
+        s.handled = add_count(s.handled, o.handled)?;
+        s.max_queue_depth = s.max_queue_depth.max(o.max_queue_depth);
+        s.queue_wait_ns = add_count(s.queue_wait_ns, o.queue_wait_ns)?;
+        s.max_queue_wait_ns = s.max_queue_wait_ns.max(o.max_queue_wait_ns);
+        s.final_usage = s.final_usage.max(o.final_usage);
+        s.peak_usage = s.peak_usage.max(o.peak_usage);
+        s.control_events = add_count(s.control_events, o.control_events)?;
+        *self = s;
+        Ok(())
     }
 }
 
@@ -301,11 +305,11 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult> {
         spoof: None,
     };
     for r in results {
-        merged.books.merge(&r.books);
-        merged.phases.merge(&r.phases);
-        merged.stats.merge(&r.stats);
+        merged.books.merge(&r.books)?;
+        merged.phases.merge(&r.phases)?;
+        merged.stats.merge(&r.stats)?;
         match (&mut merged.spoof, &r.spoof) {
-            (Some(m), Some(s)) => m.merge(s),
+            (Some(m), Some(s)) => m.merge(s)?,
             (m @ None, Some(s)) => *m = Some(s.clone()),
             (_, None) => {}
         }
@@ -366,7 +370,7 @@ impl Engine {
             stats.max_queue_wait_ns = stats.max_queue_wait_ns.max(h.max_wait_ns);
         }
         self.books.check()?;
-        let books = self.books.total();
+        let books = self.books.total()?;
         if self.books.total_requests() != stats.resize_requests {
             return Err(Error::Accounting(
                 "resize requests by phase do not sum to the total".into(),

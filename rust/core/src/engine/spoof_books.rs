@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::books::add_count;
 use crate::config::SpoofKind;
 use crate::error::{Error, Result};
 use crate::host::FaultLogStats;
@@ -46,16 +47,19 @@ impl KindBooks {
         }
     }
 
-    fn merge(&mut self, o: &KindBooks) {
-        self.attempts += o.attempts;
-        self.blocked += o.blocked;
+    /// Add `o`'s counts; `InvalidArgument` past 2^64 - 1 (merged results from outside).
+    fn merge(&mut self, o: &KindBooks) -> Result<()> {
+        self.attempts = add_count(self.attempts, o.attempts)?;
+        self.blocked = add_count(self.blocked, o.blocked)?;
         for (name, n) in &o.reasons {
-            *self.reasons.entry(name.clone()).or_default() += n;
+            let r = self.reasons.entry(name.clone()).or_default();
+            *r = add_count(*r, *n)?;
         }
-        self.own_vector += o.own_vector;
-        self.cross_device += o.cross_device;
-        self.cross_vm += o.cross_vm;
-        self.unowned += o.unowned;
+        self.own_vector = add_count(self.own_vector, o.own_vector)?;
+        self.cross_device = add_count(self.cross_device, o.cross_device)?;
+        self.cross_vm = add_count(self.cross_vm, o.cross_vm)?;
+        self.unowned = add_count(self.unowned, o.unowned)?;
+        Ok(())
     }
 }
 
@@ -141,19 +145,20 @@ impl SpoofReport {
 
     /// Fold another replication in: counts add up, the capacity is each
     /// host's own (the larger is kept).
-    pub fn merge(&mut self, o: &SpoofReport) {
+    pub fn merge(&mut self, o: &SpoofReport) -> Result<()> {
         for (name, b) in &o.kinds {
             self.kinds
                 .entry(name.clone())
                 .or_insert_with(KindBooks::empty)
-                .merge(b);
+                .merge(b)?;
         }
         let (f, g) = (&mut self.fault_log, &o.fault_log);
         f.capacity = f.capacity.max(g.capacity);
-        f.kept += g.kept;
-        f.recorded += g.recorded;
-        f.overflowed += g.overflowed;
-        f.suppressed += g.suppressed;
+        f.kept = add_count(f.kept, g.kept)?;
+        f.recorded = add_count(f.recorded, g.recorded)?;
+        f.overflowed = add_count(f.overflowed, g.overflowed)?;
+        f.suppressed = add_count(f.suppressed, g.suppressed)?;
+        Ok(())
     }
 }
 
@@ -186,8 +191,21 @@ mod tests {
         leak.kinds.get_mut("reserved_bits").unwrap().attempts += 1;
         assert!(matches!(leak.check(), Err(Error::Accounting(_))));
         let mut merged = r.clone();
-        merged.merge(&r);
+        merged.merge(&r).unwrap();
         assert_eq!(merged.attempts(), 8);
         assert_eq!(merged.kinds["compat_format"].cross_vm, 2);
+        // Counts from outside (merged result JSON) past 2^64 - 1 are refused, not wrapped.
+        let mut huge = r.clone();
+        huge.kinds.get_mut("foreign_handle").unwrap().attempts = u64::MAX;
+        let e = huge.clone().merge(&r).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidArgument(ref msg) if msg.contains("exceeds 2^64 - 1")),
+            "{e}"
+        );
+        huge.kinds.get_mut("foreign_handle").unwrap().attempts = 1;
+        huge.fault_log.recorded = u64::MAX;
+        let mut other = r.clone();
+        other.fault_log.recorded = 1;
+        assert!(huge.merge(&other).is_err());
     }
 }
