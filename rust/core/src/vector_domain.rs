@@ -1286,7 +1286,8 @@ impl VectorDomain {
     /// matrix change). Otherwise the boot vector is released (`free` on CPU 0) and the irq
     /// takes a global reservation (`reserve`), like any regular irq in reservation mode.
     /// Errors (`InvalidArgument`): not a legacy irq of the boot preset, the PIC cascade, its
-    /// boot vector already taken over, or the number in use.
+    /// boot vector already taken over, the number in use, or `activated` while CPU 0 (which
+    /// holds the boot vector) is offline.
     pub fn alloc_legacy_irq(&mut self, isa_irq: u32, activated: bool) -> Result<()> {
         if isa_irq >= self.nr_legacy || isa_irq == X86_PIC_CASCADE_IR {
             return Err(Error::InvalidArgument(format!(
@@ -1300,6 +1301,13 @@ impl VectorDomain {
             )));
         }
         self.check_free_number(isa_irq)?;
+        if activated && !self.cpu_is_online(0) {
+            // The kernel takes legacy irqs over at boot, with CPU 0 up; keeping a running irq
+            // on the vector of an offline CPU would start it there.
+            return Err(Error::InvalidArgument(format!(
+                "legacy irq {isa_irq} cannot keep its boot vector: CPU 0 is offline"
+            )));
+        }
         let vector = X86_ISA_IRQ0_VECTOR + isa_irq;
         self.legacy_held &= !(1 << isa_irq);
         let mut info = IrqInfo {

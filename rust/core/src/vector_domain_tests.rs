@@ -1166,3 +1166,28 @@ fn unplug_completes_a_pending_move_of_an_unrequested_irq() {
     assert_eq!(info.pending_move(), None);
     check(&d);
 }
+
+/// A legacy irq kept running on its boot vector needs that vector's CPU (0) online: the
+/// takeover after CPU 0 went offline would start the irq on a dead CPU, so it is refused
+/// (the kernel takes legacy irqs over at boot). Releasing the vector still works.
+#[test]
+fn legacy_takeover_keeps_no_running_irq_on_an_offline_cpu0() {
+    let mut d = domain(2, true);
+    d.cpu_offline(0).unwrap();
+    assert!(matches!(
+        d.alloc_legacy_irq(1, true),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(d.irq(1).is_err());
+    assert!(d.legacy_vectors_held().contains(&1));
+    check(&d);
+    d.alloc_legacy_irq(1, false).unwrap();
+    assert_eq!(d.irq(1).unwrap().state(), IrqState::Reserved);
+    d.cpu_online(0).unwrap();
+    d.alloc_legacy_irq(3, true).unwrap();
+    assert_eq!(
+        d.irq(3).unwrap().target(),
+        Some((0, X86_ISA_IRQ0_VECTOR + 3))
+    );
+    check(&d);
+}
