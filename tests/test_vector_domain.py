@@ -125,6 +125,26 @@ def test_managed_requested_while_offline() -> None:
         check_books(d)
 
 
+def test_unplug_completes_pending_move_of_unrequested_irq() -> None:
+    # Reservation mode off: the irq holds a vector from allocation on without being requested.
+    d = VectorDomain(3, reservation_mode=False)
+    irq = d.alloc_irq()
+    first = d.irq_state(irq)["cpu"]
+    dest = next(c for c in (1, 2) if c != first)
+    d.set_affinity(irq, [dest])
+    assert d.pending_move(irq) is not None
+    d.cpu_offline(dest)
+    # Not started, so not migrated; the pending move is completed all the same.
+    assert d.irq_state(irq)["cpu"] == dest
+    assert d.pending_move(irq) is None
+    d.activate(irq)
+    s = d.irq_state(irq)
+    assert s["state"] == "active"
+    assert s["cpu"] in d.online_cpus()
+    assert d.pending_move(irq) is None
+    check_books(d)
+
+
 def test_bad_arguments_and_hotplug_errors() -> None:
     d = VectorDomain(2, nodes=[0, 1])
     for call in (

@@ -1286,7 +1286,8 @@ impl VectorDomain {
     /// matrix change). Otherwise the boot vector is released (`free` on CPU 0) and the irq
     /// takes a global reservation (`reserve`), like any regular irq in reservation mode.
     /// Errors (`InvalidArgument`): not a legacy irq of the boot preset, the PIC cascade, its
-    /// boot vector already taken over, or the number in use.
+    /// boot vector already taken over, the number in use, or `activated` while CPU 0 (which
+    /// holds the boot vector) is offline.
     pub fn alloc_legacy_irq(&mut self, isa_irq: u32, activated: bool) -> Result<()> {
         if isa_irq >= self.nr_legacy || isa_irq == X86_PIC_CASCADE_IR {
             return Err(Error::InvalidArgument(format!(
@@ -1300,6 +1301,13 @@ impl VectorDomain {
             )));
         }
         self.check_free_number(isa_irq)?;
+        if activated && !self.cpu_is_online(0) {
+            // The kernel takes legacy irqs over at boot, with CPU 0 up; keeping a running irq
+            // on the vector of an offline CPU would start it there.
+            return Err(Error::InvalidArgument(format!(
+                "legacy irq {isa_irq} cannot keep its boot vector: CPU 0 is offline"
+            )));
+        }
         let vector = X86_ISA_IRQ0_VECTOR + isa_irq;
         self.legacy_held &= !(1 << isa_irq);
         let mut info = IrqInfo {
@@ -1572,13 +1580,14 @@ impl VectorDomain {
     }
 
     /// CPU unplug. `lapic_can_unplug_cpu` first: if `available(cpudown)` < `allocated(cpu)`
-    /// → `NoSpace` and nothing changes. Then the CPU leaves the online mask; every requested
-    /// irq with a vector on it, in irq order, completes a pending move, then migrates (`alloc` /
-    /// `alloc_managed` on the new mask + `free` of the old vector) or, if managed with no online
-    /// CPU left in its mask, shuts down (managed `free`); a regular irq whose affinity has no
-    /// online CPU left takes all online CPUs as its affinity. Pending moves whose old vector is
-    /// on the CPU are completed; finally `offline(cpu)` on the matrix. Errors: bad or offline
-    /// CPU, or the last online CPU → `InvalidArgument`.
+    /// → `NoSpace` and nothing changes. Then the CPU leaves the online mask; in irq order,
+    /// every irq (requested or not) whose current or previous vector is on it completes a
+    /// pending move (`free` of the previous vector), and every requested irq with a vector on
+    /// it migrates (`alloc` / `alloc_managed` on the new mask + `free` of the old vector) or,
+    /// if managed with no online CPU left in its mask, shuts down (managed `free`); a regular
+    /// irq whose affinity has no online CPU left takes all online CPUs as its affinity.
+    /// Finally `offline(cpu)` on the matrix. Errors: bad or offline CPU, or the last online
+    /// CPU → `InvalidArgument`.
     pub fn cpu_offline(&mut self, cpu: u32) -> Result<()> {
         if !self.cpu_is_online(cpu) {
             return Err(Error::InvalidArgument(format!("cpu {cpu} is not online")));
@@ -1604,18 +1613,31 @@ impl VectorDomain {
             *o = false;
         }
         self.refresh_online();
-        // fixup_irqs → irq_migrate_all_off_this_cpu: started irqs targeting this CPU.
-        let movers: Vec<u32> = self
+        // fixup_irqs → irq_migrate_all_off_this_cpu, in irq order. Every irq, started or not,
+        // whose current or previous vector is on this CPU first completes a pending move
+        // (irq_force_complete_move, Linux 6.11+: a move left pending on a dead CPU would make
+        // every later set-affinity -EBUSY and pin the irq there); then a started irq targeting
+        // this CPU migrates.
+        let touched: Vec<u32> = self
             .irqs
             .iter()
             .filter(|(_, i)| {
-                i.requested && !i.managed_shutdown && i.target.is_some_and(|(c, _)| c == cpu)
+                i.target.is_some_and(|(c, _)| c == cpu) || i.moving.is_some_and(|(c, _)| c == cpu)
             })
             .map(|(k, _)| k)
             .collect();
-        for irq in movers {
-            // irq_force_complete_move
-            self.finish_move(irq);
+        for irq in touched {
+            let Some(info) = self.irqs.get(irq) else {
+                continue;
+            };
+            let on_cpu = info.target.is_some_and(|(c, _)| c == cpu);
+            let started = info.requested && !info.managed_shutdown;
+            if info.moving.is_some() {
+                self.finish_move(irq);
+            }
+            if !(started && on_cpu) {
+                continue;
+            }
             let Some(info) = self.irqs.get(irq) else {
                 continue;
             };
@@ -1655,16 +1677,6 @@ impl VectorDomain {
                     self.pr_warnings += 1;
                 }
             }
-        }
-        // A pending move's old vector on this CPU cannot be cleaned up by an IPI any more.
-        let stale: Vec<u32> = self
-            .irqs
-            .iter()
-            .filter(|(_, i)| i.moving.is_some_and(|(c, _)| c == cpu))
-            .map(|(k, _)| k)
-            .collect();
-        for irq in stale {
-            self.finish_move(irq);
         }
         // lapic_offline
         self.mx_offline(cpu)?;

@@ -1136,3 +1136,59 @@ fn irq_numbers_lowest_free_across_words() {
     assert_eq!(d.reserved() as usize, d.nr_irqs());
     check(&d);
 }
+
+/// An assigned (not requested) irq whose new vector's CPU goes offline while a user move is
+/// pending: the unplug completes the move (the kernel's irq_force_complete_move runs for every
+/// irq, started or not), so a later request moves it onto an online CPU instead of starting
+/// it on the dead one with the move still pending.
+#[test]
+fn unplug_completes_a_pending_move_of_an_unrequested_irq() {
+    let mut d = domain(3, false);
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    let (first, _) = d.irq(irq).unwrap().target().unwrap();
+    assert_eq!(d.irq(irq).unwrap().state(), IrqState::Assigned);
+    let dest = (1..3).find(|&c| c != first).unwrap();
+    d.set_affinity(irq, &[dest]).unwrap();
+    assert_eq!(d.irq(irq).unwrap().target().unwrap().0, dest);
+    assert!(d.irq(irq).unwrap().pending_move().is_some());
+    d.cpu_offline(dest).unwrap();
+    // Nothing moves (the irq is not started), but the previous vector is freed.
+    assert_eq!(d.irq(irq).unwrap().target().unwrap().0, dest);
+    assert_eq!(d.irq(irq).unwrap().pending_move(), None);
+    check(&d);
+    d.activate(irq).unwrap();
+    let info = d.irq(irq).unwrap();
+    assert_eq!(info.state(), IrqState::Active);
+    let (cpu, _) = info.target().unwrap();
+    assert!(
+        d.cpu_is_online(cpu),
+        "irq {irq} started on offline cpu {cpu}"
+    );
+    assert_eq!(info.pending_move(), None);
+    check(&d);
+}
+
+/// A legacy irq kept running on its boot vector needs that vector's CPU (0) online: the
+/// takeover after CPU 0 went offline would start the irq on a dead CPU, so it is refused
+/// (the kernel takes legacy irqs over at boot). Releasing the vector still works.
+#[test]
+fn legacy_takeover_keeps_no_running_irq_on_an_offline_cpu0() {
+    let mut d = domain(2, true);
+    d.cpu_offline(0).unwrap();
+    assert!(matches!(
+        d.alloc_legacy_irq(1, true),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(d.irq(1).is_err());
+    assert!(d.legacy_vectors_held().contains(&1));
+    check(&d);
+    d.alloc_legacy_irq(1, false).unwrap();
+    assert_eq!(d.irq(1).unwrap().state(), IrqState::Reserved);
+    d.cpu_online(0).unwrap();
+    d.alloc_legacy_irq(3, true).unwrap();
+    assert_eq!(
+        d.irq(3).unwrap().target(),
+        Some((0, X86_ISA_IRQ0_VECTOR + 3))
+    );
+    check(&d);
+}
