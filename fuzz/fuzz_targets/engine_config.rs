@@ -15,8 +15,8 @@ use libfuzzer_sys::fuzz_target;
 use msixcore_core::books::Outcome;
 use msixcore_core::config::{
     Action, ClosedLoop, DeviceConfig, FailureMode, Grant, HandlerConfig, HostConfig, ImsStore,
-    IommuKind, Mode, Phase, PolicyConfig, PolicyKind, Semantics, SimConfig, Step, StopConfig,
-    TimingConfig,
+    IommuKind, Mode, Phase, PolicyConfig, PolicyKind, Semantics, SimConfig, SpoofConfig, SpoofKind,
+    Step, StopConfig, TimingConfig,
 };
 use msixcore_core::engine::Engine;
 use msixcore_core::versions::Version;
@@ -77,6 +77,8 @@ struct Dev {
     repeat: bool,
     start_ns: u32,
     closed_loop: Option<(u8, u8, u32, u32)>,
+    /// A forging device: (victim offset, writes per second, kinds as a bit mask).
+    spoof: Option<(u8, u32, u8)>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -106,7 +108,8 @@ fn build(c: &Cfg) -> SimConfig {
         .devices
         .iter()
         .take(3)
-        .map(|d| {
+        .enumerate()
+        .map(|(i, d)| {
             let entries = u32::from(d.entries % 17);
             DeviceConfig {
                 vm: u32::from(d.vm % 3),
@@ -160,6 +163,18 @@ fn build(c: &Cfg) -> SimConfig {
                     depth: u32::from(depth % 5),
                     latency_ns: u64::from(lat % 100_000),
                     timeout_ns: u64::from(to % 1_000_000),
+                }),
+                // Victims are other devices (the validator refuses the forger itself).
+                spoof: d.spoof.map(|(v, r, mask)| SpoofConfig {
+                    victims: vec![(i as u32 + 1 + u32::from(v % 2)) % 3],
+                    rate: rate(r),
+                    start_ns: 0,
+                    kinds: SpoofKind::ALL
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| mask & (1 << k) != 0)
+                        .map(|(_, &k)| k)
+                        .collect(),
                 }),
             }
         })
@@ -301,7 +316,10 @@ fn check(mut cfg: SimConfig, chunks: &Chunks) {
     assert_eq!(b.fired, Outcome::ALL.iter().map(|&o| b.get(o)).sum::<u64>());
     b.check().unwrap();
     assert_eq!(
-        result.phases.total(),
+        result
+            .phases
+            .total()
+            .expect("phase books add up within u64"),
         b,
         "phase books do not sum to the totals"
     );

@@ -243,6 +243,16 @@ fn amd_expected(r: &AmdRemapper, rid: u16, m: &MsiMessage) -> RemapResult {
     let Some(len) = r.tables().table_len(rid) else {
         return blocked(Some(index), FaultReason::NoTable, false, rid);
     };
+    // Tables of up to 512 entries read data 10:8 as the message type (QEMU
+    // amdvi_int_remap_msi): fixed and arbitrated pass, 011b/110b are reserved,
+    // the rest (SMI, NMI, INIT, ExtINT) have no pass bit for an endpoint.
+    if len <= 512 {
+        match (m.data >> 8) & 7 {
+            0 | 1 => {}
+            3 | 6 => return blocked(Some(index), FaultReason::ReservedRequestField, false, rid),
+            _ => return blocked(Some(index), FaultReason::MessageTypeBlocked, false, rid),
+        }
+    }
     if index >= len {
         return blocked(Some(index), FaultReason::IndexOutOfRange, false, rid);
     }
