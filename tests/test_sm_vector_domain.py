@@ -225,8 +225,11 @@ TestDomainMachine.settings = machine_settings(examples=40, steps=40)
 
 
 class DomainOfflineCpuMachine(DomainMachine):
-    """The same, plus: no active interrupt on an offline CPU, and a managed interrupt shut
-    down holds no vector."""
+    """The same, plus: no active interrupt on an offline CPU. A managed interrupt that was
+    activated early (reservation mode off) and whose CPUs all went offline before it was
+    requested keeps its vector in managed shutdown: Linux's unplug leaves an irq that is not
+    started where it is (migrate_one_irq), and irq_startup's IRQ_STARTUP_ABORT marks it shut
+    down without deactivating it. So only ``active`` is checked."""
 
     @invariant()
     def nothing_active_on_offline_cpus(self) -> None:
@@ -235,11 +238,7 @@ class DomainOfflineCpuMachine(DomainMachine):
             s = self.d.irq_state(irq)
             if s["state"] == "active":
                 assert s["cpu"] in online, (irq, s, online)
-            if s["state"] == "managed_shutdown":
-                assert s["cpu"] is None, (irq, s, online)
 
 
-TestDomainOfflineCpuMachine = pytest.mark.xfail(
-    reason="VectorDomain.activate offline CPU fix pending", strict=False
-)(DomainOfflineCpuMachine.TestCase)
-TestDomainOfflineCpuMachine.settings = machine_settings(examples=15, steps=30)
+TestDomainOfflineCpuMachine = DomainOfflineCpuMachine.TestCase
+TestDomainOfflineCpuMachine.settings = machine_settings(examples=60, steps=40)
