@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli import cli
 
 from msixcore import InvalidArgument, get_scenario, validate_engine_config
 from msixcore.nesting import MAX_DEPTH, check_depth
@@ -23,17 +23,6 @@ def _nested(depth: int) -> Any:
     for _ in range(depth):
         doc = [doc]
     return doc
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "msixcore", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
 
 
 def _one_line_status_2(out: subprocess.CompletedProcess[str], match: str) -> None:
@@ -90,10 +79,10 @@ def test_the_cli_refuses_deep_files_and_set_values_in_one_line(tmp_path: Path) -
         json.dumps({"base": "storm", "params": {"table": _nested(100)}})
     )
     for name in ("deep.json", "deep.toml", "mid.json"):
-        _one_line_status_2(_cli("run", "--file", name, cwd=tmp_path), "nested deeper")
+        _one_line_status_2(cli("run", "--file", name, cwd=tmp_path), "nested deeper")
     cfg = {"devices": [{"entries": 2}], "stop": {"max_time_ns": 1_000_000}}
     (tmp_path / "c.json").write_text(json.dumps(cfg))
-    out = _cli("run", "--file", "c.json", "--set", f"devices[0].rate={deep}", cwd=tmp_path)
+    out = cli("run", "--file", "c.json", "--set", f"devices[0].rate={deep}", cwd=tmp_path)
     _one_line_status_2(out, "nested deeper")
 
 
