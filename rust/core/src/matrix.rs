@@ -20,15 +20,19 @@
 //! CPU masks are `&[u32]` taken as sets: duplicates are ignored and they are walked in ascending
 //! order, like `for_each_cpu`.
 //!
-//! Beside the kernel's state the matrix keeps a tournament tree over the CPUs (a function of the
-//! per-CPU `available` and `online`, updated wherever they change) whose root is what
-//! `matrix_find_best_cpu` returns for the full mask: [`IrqMatrix::alloc_any`], and
-//! [`IrqMatrix::alloc`] with the mask `0..ncpus`, pick the CPU in O(1) instead of scanning.
+//! Beside the kernel's state the matrix keeps its CPUs bucketed by `available` (a function of the
+//! per-CPU `available` and `online`, updated wherever they change, see `best_cpu.rs`), from which
+//! it reads what `matrix_find_best_cpu` returns for the full mask: [`IrqMatrix::alloc_any`], and
+//! [`IrqMatrix::alloc`] with the mask `0..ncpus`, pick the CPU without scanning.
 
 use std::fmt::Write as _;
 use std::ops::BitOr;
 
 use crate::error::{Error, Result};
+
+#[path = "best_cpu.rs"]
+mod best_cpu;
+use best_cpu::BestCpu;
 
 /// The kernel's `IRQ_MATRIX_BITS` (x86 `NR_VECTORS`): the largest matrix this model holds.
 pub const IRQ_MATRIX_BITS: u32 = 256;
@@ -266,118 +270,7 @@ pub struct IrqMatrix {
     system_map: VectorBitmap,
     pr_warnings: u64,
     /// `matrix_find_best_cpu` over every possible CPU, kept up to date (a function of `maps`).
-    best: BestCpuTree,
-}
-
-/// Tournament tree over the CPUs whose root is `matrix_find_best_cpu` for the full mask.
-///
-/// A bottom-up segment tree of `n = ncpus` leaves: leaf `n + c` is CPU `c`, internal node `p`
-/// (`1 ≤ p < n`) is the larger of nodes `2p` and `2p + 1`, so node 1 covers every leaf for any
-/// `n`. Leaves are stored beside the internal nodes (16 bytes per CPU): an update then reads
-/// two adjacent words per level instead of recomputing a sibling leaf from its `CpuMap`
-/// (callgrind: ≈ 150 → ≈ 60 instructions per update at 32 CPUs). A key orders CPUs as the kernel's scan does: 0 for "no candidate"
-/// (offline or `available == 0`), else `available` in the high half and `!cpu` in the low half,
-/// so the largest key has the largest `available` and, among equals, the lowest CPU.
-#[derive(Clone, PartialEq, Eq)]
-struct BestCpuTree {
-    /// Internal nodes at 1..n, leaves at n..2n (index 0 unused; empty below
-    /// [`BEST_CPU_TREE_MIN_CPUS`] or for a single CPU).
-    nodes: Vec<u64>,
-}
-
-impl std::fmt::Debug for BestCpuTree {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BestCpuTree({} nodes)", self.nodes.len())
-    }
-}
-
-/// The tree key of CPU `cpu` (see [`BestCpuTree`]).
-fn best_key(cpu: usize, cm: &CpuMap) -> u64 {
-    if cm.online && cm.available != 0 {
-        (u64::from(cm.available) << 32) | u64::from(!(cpu as u32))
-    } else {
-        0
-    }
-}
-
-/// The CPU a non-zero tree key stands for.
-fn key_cpu(key: u64) -> Option<u32> {
-    (key != 0).then_some(!(key as u32))
-}
-
-/// Below this many CPUs the best CPU is found by scanning the leaf keys: keeping the tree costs
-/// more per alloc+free than reading a few `CpuMap`s (callgrind: ≈ 115 instructions per update
-/// against ≈ 10 per scanned CPU).
-const BEST_CPU_TREE_MIN_CPUS: usize = 32;
-
-impl BestCpuTree {
-    /// The tree of `ncpus` offline CPUs (every key 0); no internal nodes below
-    /// [`BEST_CPU_TREE_MIN_CPUS`], where [`best`](Self::best) scans instead.
-    fn new(ncpus: usize) -> Self {
-        if ncpus < BEST_CPU_TREE_MIN_CPUS {
-            return Self { nodes: Vec::new() };
-        }
-        Self::with_nodes(ncpus)
-    }
-
-    /// The tree with internal nodes whatever the CPU count (tests use it on small matrices).
-    fn with_nodes(ncpus: usize) -> Self {
-        Self {
-            nodes: vec![0; if ncpus > 1 { 2 * ncpus } else { 0 }],
-        }
-    }
-
-    /// Recompute every leaf and internal node from `maps`.
-    fn rebuild(&mut self, maps: &[CpuMap]) {
-        let n = maps.len();
-        if self.nodes.is_empty() {
-            return;
-        }
-        for (c, cm) in maps.iter().enumerate() {
-            self.nodes[n + c] = best_key(c, cm);
-        }
-        for p in (1..n).rev() {
-            self.nodes[p] = self.nodes[2 * p].max(self.nodes[2 * p + 1]);
-        }
-    }
-
-    /// CPU `cpu`'s `available` or `online` changed: recompute its ancestors, stopping at the
-    /// first one that keeps its key (the ones above it cannot change then).
-    fn update(&mut self, maps: &[CpuMap], cpu: usize) {
-        if self.nodes.is_empty() {
-            return;
-        }
-        let mut j = maps.len() + cpu;
-        let leaf = best_key(cpu, &maps[cpu]);
-        if self.nodes[j] == leaf {
-            return;
-        }
-        self.nodes[j] = leaf;
-        while j > 1 {
-            let p = j / 2;
-            let key = self.nodes[2 * p].max(self.nodes[2 * p + 1]);
-            if self.nodes[p] == key {
-                return;
-            }
-            self.nodes[p] = key;
-            j = p;
-        }
-    }
-
-    /// The root: the best CPU of the full mask, if any.
-    fn best(&self, maps: &[CpuMap]) -> Option<u32> {
-        if self.nodes.is_empty() {
-            // No tree (few CPUs): the largest leaf key, which is what the root would hold.
-            let best = maps
-                .iter()
-                .enumerate()
-                .map(|(c, cm)| best_key(c, cm))
-                .max()
-                .unwrap_or(0);
-            return key_cpu(best);
-        }
-        key_cpu(self.nodes[1])
-    }
+    best: BestCpu,
 }
 
 /// Whether `cpus` is `[0, 1, …, len - 1]`: every entry XOR its position is 0 (OR-folded without
@@ -436,7 +329,7 @@ impl IrqMatrix {
             maps: vec![CpuMap::default(); ncpus as usize],
             system_map: VectorBitmap::EMPTY,
             pr_warnings: 0,
-            best: BestCpuTree::new(ncpus as usize),
+            best: BestCpu::new(ncpus as usize, alloc_end - alloc_start),
         })
     }
 
@@ -477,8 +370,8 @@ impl IrqMatrix {
         Ok(())
     }
 
-    /// [`online`](Self::online) without the best-CPU tree update (the caller rebuilds the
-    /// tree); returns the CPU's index.
+    /// [`online`](Self::online) without the best-CPU update (the caller rebuilds the buckets);
+    /// returns the CPU's index.
     fn online_untracked(&mut self, cpu: u32) -> Result<usize> {
         let i = self.cpu_index(cpu)?;
         let alloc_size = self.alloc_size;
@@ -750,7 +643,7 @@ impl IrqMatrix {
     /// chosen one (no retry elsewhere): `NoSpace`, nothing changes.
     pub fn alloc(&mut self, cpus: &[u32], reserved: bool) -> Result<(u32, u32)> {
         // The mask written 0, 1, …, ncpus - 1 is every possible CPU (and passes check_mask): the
-        // tree's root is the scan's answer. Other spellings of the full set (unordered, with
+        // best-CPU buckets give the scan's answer. Other spellings of the full set (unordered, with
         // duplicates) take the scan, which gives the same. The check is one vectorized pass over
         // the mask: far cheaper than visiting every CPU's map.
         if cpus.len() == self.maps.len() && is_identity(cpus) {
@@ -782,7 +675,7 @@ impl IrqMatrix {
 
     /// `alloc(every possible CPU, reserved)`: the same `(cpu, bit)`, counter changes and `NoSpace`.
     pub fn alloc_any(&mut self, reserved: bool) -> Result<(u32, u32)> {
-        // The root of the best-CPU tree is the scan's pick: O(1), plus O(log ncpus) to update.
+        // The best-CPU buckets hold the scan's pick (a bucket move per update).
         self.alloc_on(self.best.best(&self.maps), reserved)
     }
 
@@ -810,17 +703,10 @@ impl IrqMatrix {
         Ok((cpu, bit))
     }
 
-    /// The CPU `matrix_find_best_cpu` picks for the full mask, read from the tree.
+    /// The CPU `matrix_find_best_cpu` picks for the full mask, read from the buckets.
     #[cfg(test)]
     fn best_any_cpu(&self) -> Option<u32> {
         self.best.best(&self.maps)
-    }
-
-    /// Keep the best-CPU tree even below `BEST_CPU_TREE_MIN_CPUS` (tests of the tree).
-    #[cfg(test)]
-    fn force_best_cpu_tree(&mut self) {
-        self.best = BestCpuTree::with_nodes(self.maps.len());
-        self.best.rebuild(&self.maps);
     }
 
     /// `irq_matrix_free`: clears `bit` from `cpu`'s `alloc_map`; `allocated -= 1`; with `managed`
@@ -1115,7 +1001,7 @@ impl X86Preset {
                 m.assign(0, X86_ISA_IRQ0_VECTOR + irq)?;
             }
         }
-        // Secondary bring-up, then one bottom-up pass over the best-CPU tree instead of one
+        // Secondary bring-up, then one pass over the best-CPU buckets instead of one
         // update per CPU (rebuilt on an error too: the CPUs before it are online).
         let r = (1..m.ncpus()).try_for_each(|cpu| m.online_untracked(cpu).map(drop));
         m.best.rebuild(&m.maps);

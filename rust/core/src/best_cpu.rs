@@ -1,0 +1,133 @@
+//! What `matrix_find_best_cpu` returns for the full mask, kept up to date beside the matrix.
+//!
+//! The kernel scans the mask for the online CPU with the strictly largest non-zero `available`
+//! (ties: the lowest CPU). Over every CPU that pick is a function of the per-CPU `available` and
+//! `online` alone, so the matrix keeps the candidates bucketed by `available`: bucket `a` is a
+//! CPU bitmap of the online CPUs with exactly `a` vectors left. The pick is the lowest CPU of the
+//! highest non-empty bucket. A change of one CPU moves one bit between two buckets (an alloc or
+//! a free moves it to the next bucket down or up), so the matrix pays a few instructions per
+//! change instead of a scan per pick. `available` only exceeds the allocation range after the
+//! kernel's unchecked counters have wrapped (a model of a BUG path); such CPUs are counted and,
+//! while there are any, the pick is the scan itself.
+
+use super::CpuMap;
+
+/// Bucket of a CPU that is not a candidate (offline, or nothing left).
+const NONE: u32 = 0;
+/// Bucket of a CPU whose `available` is past the buckets held.
+const OUTSIDE: u32 = u32::MAX;
+
+/// Candidate CPUs bucketed by `available` (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct BestCpu {
+    /// `u64` words per bucket bitmap.
+    words: usize,
+    /// Buckets `1..=levels` are held (`levels` = the matrix's allocation range size).
+    levels: u32,
+    /// Bit `c` of bucket `a` (words `a * words ..`): CPU `c` is online with `available == a`.
+    buckets: Vec<u64>,
+    /// CPUs in each bucket.
+    count: Vec<u32>,
+    /// Each CPU's bucket: [`NONE`], `1..=levels`, or [`OUTSIDE`].
+    level_of: Vec<u32>,
+    /// The highest non-empty bucket (0 when there is none).
+    top: u32,
+    /// CPUs in [`OUTSIDE`].
+    outside: u32,
+}
+
+/// The bucket CPU map `cm` belongs in, for buckets up to `levels`.
+fn level(cm: &CpuMap, levels: u32) -> u32 {
+    if !cm.online || cm.available == 0 {
+        NONE
+    } else if cm.available > levels {
+        OUTSIDE
+    } else {
+        cm.available
+    }
+}
+
+impl BestCpu {
+    /// No candidates yet, for `ncpus` CPUs with at most `levels` vectors each.
+    pub(super) fn new(ncpus: usize, levels: u32) -> Self {
+        let words = ncpus.div_ceil(64);
+        let nb = levels as usize + 1;
+        Self {
+            words,
+            levels,
+            buckets: vec![0; nb * words],
+            count: vec![0; nb],
+            level_of: vec![NONE; ncpus],
+            top: 0,
+            outside: 0,
+        }
+    }
+
+    /// Recompute from every CPU's map.
+    pub(super) fn rebuild(&mut self, maps: &[CpuMap]) {
+        *self = Self::new(maps.len(), self.levels);
+        for cpu in 0..maps.len() {
+            self.update(maps, cpu);
+        }
+    }
+
+    /// CPU `cpu`'s `available` or `online` changed: move it to its new bucket. Accounting:
+    /// the old bucket loses the CPU, the new one gains it, `top` follows.
+    #[inline]
+    pub(super) fn update(&mut self, maps: &[CpuMap], cpu: usize) {
+        let new = level(&maps[cpu], self.levels);
+        let old = self.level_of[cpu];
+        if new == old {
+            return;
+        }
+        self.level_of[cpu] = new;
+        let (w, bit) = (cpu / 64, 1u64 << (cpu % 64));
+        if new == OUTSIDE {
+            self.outside += 1;
+        } else if new != NONE {
+            self.buckets[new as usize * self.words + w] |= bit;
+            self.count[new as usize] += 1;
+            self.top = self.top.max(new);
+        }
+        if old == OUTSIDE {
+            self.outside -= 1;
+        } else if old != NONE {
+            self.buckets[old as usize * self.words + w] &= !bit;
+            self.count[old as usize] -= 1;
+            // Usually the CPU went one bucket down and is the new top: one step.
+            while self.top > 0 && self.count[self.top as usize] == 0 {
+                self.top -= 1;
+            }
+        }
+    }
+
+    /// The kernel's pick over every CPU, if any CPU is a candidate.
+    #[inline]
+    pub(super) fn best(&self, maps: &[CpuMap]) -> Option<u32> {
+        if self.outside > 0 {
+            return scan(maps);
+        }
+        if self.top == 0 {
+            return None;
+        }
+        let start = self.top as usize * self.words;
+        self.buckets[start..start + self.words]
+            .iter()
+            .position(|&w| w != 0)
+            .map(|i| (i * 64) as u32 + self.buckets[start + i].trailing_zeros())
+    }
+}
+
+/// `matrix_find_best_cpu` over every CPU, as the kernel loops (`available <= maxavl` skips,
+/// `maxavl` starts at 0).
+fn scan(maps: &[CpuMap]) -> Option<u32> {
+    let mut best = None;
+    let mut maxavl = 0u32;
+    for (cpu, cm) in maps.iter().enumerate() {
+        if cm.online && cm.available > maxavl {
+            best = Some(cpu as u32);
+            maxavl = cm.available;
+        }
+    }
+    best
+}
