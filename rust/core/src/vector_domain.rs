@@ -1347,6 +1347,13 @@ impl VectorDomain {
     /// `InvalidArgument`; already requested → `InvalidOperation` (`irq_already_requested`);
     /// exhaustion → `NoSpace` (nothing changes).
     pub fn activate(&mut self, irq: u32) -> Result<()> {
+        self.activate_targeted(irq).map(drop)
+    }
+
+    /// [`activate`](Self::activate), returning the `(cpu, vector)` the irq holds afterwards
+    /// (`None`: a managed irq left shut down): what the caller programs next, without a second
+    /// lookup of the irq.
+    pub fn activate_targeted(&mut self, irq: u32) -> Result<Option<(u32, u32)>> {
         let info = self.irq(irq)?;
         if info.requested {
             return Err(Error::invalid_op(
@@ -1355,9 +1362,10 @@ impl VectorDomain {
             ));
         }
         if self.default_startup(info) {
-            return self.activate_default(irq);
+            return self.activate_default(irq).map(Some);
         }
-        self.startup(irq)
+        self.startup(irq)?;
+        Ok(self.irq(irq)?.target)
     }
 
     /// [`activate`](Self::activate) once the request is accepted (the irq exists and is not
@@ -1434,7 +1442,7 @@ impl VectorDomain {
     /// `can_reserve` outside reservation mode), activated and requested; its affinity becomes
     /// the online mask (`irq_do_set_affinity` copies it: the shared default while every CPU is
     /// online). Errors: exhaustion → `NoSpace`, nothing changes.
-    fn activate_default(&mut self, irq: u32) -> Result<()> {
+    fn activate_default(&mut self, irq: u32) -> Result<(u32, u32)> {
         let new = self.mx_alloc(irq, None, true)?;
         let online = (self.online.len() != self.ncpus() as usize)
             .then(|| Affinity::List(self.online.clone()));
@@ -1449,7 +1457,7 @@ impl VectorDomain {
                 i.affinity = mask;
             }
         }
-        Ok(())
+        Ok(new)
     }
 
     /// `free_irq` → `irq_shutdown_and_deactivate` → `x86_vector_deactivate`. Matrix changes: a

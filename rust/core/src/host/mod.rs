@@ -249,11 +249,13 @@ impl Host {
             .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))
     }
 
-    /// Raise the peaks to the current usage. Runs on every allocation and
-    /// activation, so the busiest VM's routes are not searched for here: a
-    /// route peak can only be set by the VM that just took a route, and
+    /// Raise the peaks to the current usage. Usage only grows while an
+    /// operation allocates and activates, so the operations call this where
+    /// they stop growing it (their end, or before they unwind a failure), not
+    /// after every vector. The busiest VM's routes are not searched for here:
+    /// a route peak can only be set by the VM that just took a route, and
     /// [`Host::activate`] raises it.
-    fn track(&mut self) {
+    pub(super) fn track(&mut self) {
         self.peak = self.peak.max(self.host_resources());
     }
 
@@ -290,7 +292,6 @@ impl Host {
             irte,
             active: false,
         });
-        self.track();
         Ok(())
     }
 
@@ -328,25 +329,29 @@ impl Host {
                 self.routes_per_vm
             ))));
         }
-        if let Err(e) = self.domain.activate(hv.irq) {
-            if matches!(e, Error::NoSpace(_)) {
-                self.alloc_failures += 1;
+        let target = match self.domain.activate_targeted(hv.irq) {
+            Ok(t) => t,
+            Err(e) => {
+                if matches!(e, Error::NoSpace(_)) {
+                    self.alloc_failures += 1;
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
-        let Some((cpu, vector)) = self.domain.irq(hv.irq)?.target() else {
+        };
+        let Some((cpu, vector)) = target else {
             return Err(HostError::Failure(HostFailure::NoSpace(format!(
                 "device {dev} entry {k}: no online CPU for the interrupt"
             ))));
         };
-        self.devices[dev as usize].routes.invalidate();
+        let d = &mut self.devices[dev as usize];
+        d.routes.invalidate();
         let msg = self.iommus[iommu].program(rid, hv.irte, vector as u8, cpu)?;
-        if let Some(Some(h)) = self.dev_mut(dev)?.vectors.get_mut(k as usize) {
+        let d = &mut self.devices[dev as usize];
+        if let Some(Some(h)) = d.vectors.get_mut(k as usize) {
             h.active = true;
         }
         self.routes[slot] += 1;
         self.peak.kvm_routes = self.peak.kvm_routes.max(u64::from(self.routes[slot]));
-        self.track();
         Ok(msg)
     }
 

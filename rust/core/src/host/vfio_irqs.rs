@@ -117,6 +117,7 @@ impl Host {
         for k in 0..count {
             advance(clock, t.w_alloc_ns)?;
             if let Err(e) = self.alloc_vector(dev, k) {
+                self.track();
                 self.free_all(dev)?;
                 if early {
                     // msix_capability_init's out_disable: Enable and Function
@@ -146,12 +147,14 @@ impl Host {
                     fx.push((*clock, HostFx::Unmask(k as u32)));
                 }
                 Err(e) => {
+                    self.track();
                     let mut c = *clock;
                     self.disable_index(dev, &mut c, t, fx)?;
                     return Err(e);
                 }
             }
         }
+        self.track();
         Ok(())
     }
 
@@ -193,6 +196,7 @@ impl Host {
             None if dynamic => {
                 advance(clock, t.t_dynamic_ns)?;
                 self.alloc_vector(dev, k)?;
+                self.track();
             }
             None => {
                 return Err(HostError::Failure(HostFailure::NotAllocated {
@@ -203,6 +207,7 @@ impl Host {
         }
         advance(clock, t.t_request_ns)?;
         let msg = self.activate(dev, k)?;
+        self.track();
         fx.push((*clock, HostFx::Program(k, msg)));
         fx.push((*clock, HostFx::Unmask(k)));
         Ok(())
