@@ -100,11 +100,9 @@ impl Engine {
                     self.settle_one(dev, k as usize, msg)?;
                 }
             }
-            HostFx::Program(k, msg) => self.devices[dev as usize]
-                .table
-                .set_entry(k as usize, msg)?,
-            HostFx::Unmask(k) => {
+            HostFx::Request(k, msg) => {
                 let d = &mut self.devices[dev as usize];
+                d.table.set_entry(k as usize, msg)?;
                 let sent = d.table.unmask_one(k as usize)?;
                 d.dead[k as usize] = false;
                 if let Some(open) = d.take_w1(k as usize) {

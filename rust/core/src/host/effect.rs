@@ -9,10 +9,10 @@ use crate::msi::MsiMessage;
 pub enum HostFx {
     /// Host `free_irq`: entry masked (W1 starts for that vector).
     Mask(u32),
-    /// Program entry `k` with a message (host compose + write).
-    Program(u32, MsiMessage),
-    /// Host `request_irq`: entry unmasked (W1 ends).
-    Unmask(u32),
+    /// Host `request_irq` of entry `k`: the entry programmed with the
+    /// message the host composed, then unmasked (W1 ends). One effect, not
+    /// two: the write and the unmask always happen together.
+    Request(u32, MsiMessage),
     /// MSI-X shutdown: every entry masked, Enable cleared (W2 starts).
     Disable,
     /// `msix_capability_init` sets Enable (W2 ends). With early enable it

@@ -573,7 +573,7 @@ mod tests {
             let msg = fx
                 .iter()
                 .find_map(|(_, f)| match f {
-                    HostFx::Program(0, m) => Some(*m),
+                    HostFx::Request(0, m) => Some(*m),
                     _ => None,
                 })
                 .unwrap();
@@ -625,7 +625,7 @@ mod tests {
                     };
                     if let Ok(fx) = exec_on(&mut h, dev, &op) {
                         msgs.extend(fx.iter().filter_map(|(_, f)| match f {
-                            HostFx::Program(k, m) => Some((*k, *m)),
+                            HostFx::Request(k, m) => Some((*k, *m)),
                             _ => None,
                         }));
                     }
@@ -653,8 +653,7 @@ mod tests {
             kinds,
             [
                 std::mem::discriminant(&HostFx::Mask(1)),
-                std::mem::discriminant(&HostFx::Program(1, MsiMessage::default())),
-                std::mem::discriminant(&HostFx::Unmask(1)),
+                std::mem::discriminant(&HostFx::Request(1, MsiMessage::default())),
             ]
         );
         assert_eq!(h.vector_set(0), Some(vec![true, true]));

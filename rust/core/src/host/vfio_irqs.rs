@@ -143,8 +143,7 @@ impl Host {
             advance(clock, t.t_request_ns)?;
             match self.activate(dev, k as u32) {
                 Ok(msg) => {
-                    fx.push((*clock, HostFx::Program(k as u32, msg)));
-                    fx.push((*clock, HostFx::Unmask(k as u32)));
+                    fx.push((*clock, HostFx::Request(k as u32, msg)));
                 }
                 Err(e) => {
                     self.track();
@@ -208,8 +207,7 @@ impl Host {
         advance(clock, t.t_request_ns)?;
         let msg = self.activate(dev, k)?;
         self.track();
-        fx.push((*clock, HostFx::Program(k, msg)));
-        fx.push((*clock, HostFx::Unmask(k)));
+        fx.push((*clock, HostFx::Request(k, msg)));
         Ok(())
     }
 }
