@@ -295,19 +295,6 @@ impl Host {
         Ok(())
     }
 
-    /// Free entry `k`'s host irq (deactivating it first).
-    fn free_vector(&mut self, dev: u32, k: u32) -> Result<()> {
-        self.deactivate(dev, k)?;
-        let d = self.dev_mut(dev)?;
-        let (rid, iommu) = (d.requester_id, d.iommu);
-        let Some(hv) = d.vectors.get_mut(k as usize).and_then(Option::take) else {
-            return Ok(());
-        };
-        d.routes.invalidate();
-        self.domain.free(hv.irq)?;
-        self.iommus[iommu].free(rid, hv.irte)
-    }
-
     /// `request_irq` on entry `k`: activate (take a CPU vector), program the
     /// IRTE and return the message to write into the table entry.
     fn activate(&mut self, dev: u32, k: u32) -> HostResult<MsiMessage> {
@@ -377,14 +364,24 @@ impl Host {
     /// `pci_free_irq_vectors`: free every host vector of `dev` (deactivating
     /// any still active); the index is left disabled.
     fn free_all(&mut self, dev: u32) -> Result<()> {
-        let n = self
-            .devices
-            .get(dev as usize)
-            .map_or(0, |d| d.vectors.len() as u32);
-        for k in 0..n {
-            self.free_vector(dev, k)?;
-        }
         let d = self.dev_mut(dev)?;
+        let (n, rid, iommu) = (d.vectors.len(), d.requester_id, d.iommu);
+        // Every IRTE of the device goes: one invalidation covers them all.
+        d.routes.invalidate();
+        for k in 0..n {
+            // One pass: each vector is looked up once, and only a vector
+            // still active is deactivated (after `vfio_msi_disable` none is).
+            let Some(hv) = self.devices[dev as usize].vectors[k] else {
+                continue;
+            };
+            if hv.active {
+                self.deactivate(dev, k as u32)?;
+            }
+            self.devices[dev as usize].vectors[k] = None;
+            self.domain.free(hv.irq)?;
+            self.iommus[iommu].free(rid, hv.irte)?;
+        }
+        let d = &mut self.devices[dev as usize];
         d.vectors.clear();
         d.enabled = false;
         Ok(())
