@@ -73,7 +73,8 @@ impl BestCpu {
 
     /// CPU `cpu`'s `available` or `online` changed: move it to its new bucket. Accounting:
     /// the old bucket loses the CPU, the new one gains it, `top` follows.
-    #[inline]
+    /// Inlined into every alloc and free: a call costs as much as the move.
+    #[inline(always)]
     pub(super) fn update(&mut self, maps: &[CpuMap], cpu: usize) {
         let new = level(&maps[cpu], self.levels);
         let old = self.level_of[cpu];
