@@ -53,7 +53,7 @@ STAGES: list[tuple[str, str, str]] = [
     ),
     ("  disable_index (free_irq + free every vector)", "Host::disable_index", "resize"),
     ("    deactivate (free CPU vector, re-reserve, clear IRTE)", "Host::deactivate", "resize"),
-    ("    free_vector (teardown irq, free IRTE)", "Host::free_vector", "resize"),
+    ("    free_all (pci_free_irq_vectors: teardown irq, free IRTE)", "Host::free_all", "resize"),
 ]
 
 
