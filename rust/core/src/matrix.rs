@@ -674,12 +674,14 @@ impl IrqMatrix {
     }
 
     /// `alloc(every possible CPU, reserved)`: the same `(cpu, bit)`, counter changes and `NoSpace`.
+    #[inline(always)]
     pub fn alloc_any(&mut self, reserved: bool) -> Result<(u32, u32)> {
         // The best-CPU buckets hold the scan's pick (a bucket move per update).
         self.alloc_on(self.best.best(&self.maps), reserved)
     }
 
     /// The part of `irq_matrix_alloc` after `matrix_find_best_cpu` chose `best`.
+    #[inline(always)]
     fn alloc_on(&mut self, best: Option<u32>, reserved: bool) -> Result<(u32, u32)> {
         let Some(cpu) = best else {
             return Err(Error::NoSpace(
@@ -714,6 +716,7 @@ impl IrqMatrix {
     /// only if the CPU is online; without `managed` `available += 1` and, if online,
     /// `global_available += 1`. WARN sites (nothing changes): `free_out_of_range`,
     /// `free_not_allocated`.
+    #[inline(always)]
     pub fn free(&mut self, cpu: u32, bit: u32, managed: bool) -> Result<()> {
         let i = self.cpu_index(cpu)?;
         self.check_in_range(bit, "free_out_of_range")?;

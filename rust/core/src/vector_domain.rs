@@ -1466,6 +1466,7 @@ impl VectorDomain {
     /// irq that cannot reserve keeps its vector. Errors: unknown irq → `InvalidArgument`; not
     /// requested → `InvalidOperation` (`irq_not_requested`, the kernel's "Trying to free
     /// already-free IRQ" WARN).
+    #[inline(always)]
     pub fn deactivate(&mut self, irq: u32) -> Result<()> {
         // One lookup: the irq's state changes first, then the matrix (same calls, same order).
         let Some(info) = self.irqs.get_mut(irq) else {
@@ -1505,6 +1506,7 @@ impl VectorDomain {
     /// (`free` of its vector and of a pending move's previous one) and
     /// `vector_free_reserved_and_managed` (`remove_reserved()` for a global reservation,
     /// `remove_managed(affinity)` for a managed irq). Nothing for an unknown irq.
+    #[inline(always)]
     fn teardown(&mut self, irq: u32) {
         let Some(info) = self.irqs.remove(irq) else {
             return;
@@ -1523,6 +1525,7 @@ impl VectorDomain {
     /// `remove_managed(affinity)` if managed. Errors: unknown irq → `InvalidArgument`; still
     /// requested → `InvalidOperation` (`free_requested_irq`), nothing changes (the kernel's MSI
     /// teardown BUGs on an irq with an action).
+    #[inline(always)]
     pub fn free(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
         if info.requested {

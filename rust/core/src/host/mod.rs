@@ -261,6 +261,7 @@ impl Host {
 
     /// Allocate the host irq of entry `k` (descriptor, IRTE, and a CPU vector
     /// or a reservation) without activating it.
+    #[inline(always)]
     fn alloc_vector(&mut self, dev: u32, k: u32) -> HostResult<()> {
         let (rid, iommu) = {
             let d = self.dev_mut(dev)?;
@@ -297,6 +298,7 @@ impl Host {
 
     /// `request_irq` on entry `k`: activate (take a CPU vector), program the
     /// IRTE and return the message to write into the table entry.
+    #[inline(always)]
     fn activate(&mut self, dev: u32, k: u32) -> HostResult<MsiMessage> {
         let d = self.dev_mut(dev)?;
         let (rid, iommu, vm, slot) = (d.requester_id, d.iommu, d.vm, d.vm_slot);
@@ -344,6 +346,7 @@ impl Host {
 
     /// `free_irq` on entry `k`: deactivate (release its CPU vector) and mark
     /// its IRTE not present.
+    #[inline(always)]
     fn deactivate(&mut self, dev: u32, k: u32) -> Result<()> {
         let d = self.dev_mut(dev)?;
         let (rid, iommu, slot) = (d.requester_id, d.iommu, d.vm_slot);
