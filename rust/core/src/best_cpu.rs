@@ -102,6 +102,56 @@ impl BestCpu {
         }
     }
 
+    /// CPU `cpu`'s `available` went down by one (an allocation on it). The
+    /// common case, an online CPU one bucket lower, is one bit moved down;
+    /// anything else is [`update`](Self::update).
+    #[inline(always)]
+    pub(super) fn lowered(&mut self, maps: &[CpuMap], cpu: usize) {
+        let cm = &maps[cpu];
+        let (old, a) = (self.level_of[cpu], cm.available);
+        if cm.online && a != 0 && old != OUTSIDE && a.checked_add(1) == Some(old) {
+            self.shift(cpu, old, a);
+            if self.top == old && self.count[old as usize] == 0 {
+                // The CPU was the last one in the top bucket: it is the top now.
+                self.top = a;
+            }
+        } else {
+            self.update(maps, cpu);
+        }
+    }
+
+    /// CPU `cpu`'s `available` went up by one (a free on it). The common case,
+    /// an online CPU one bucket higher (from a bucket or from none), is one
+    /// bit moved up; anything else is [`update`](Self::update).
+    #[inline(always)]
+    pub(super) fn raised(&mut self, maps: &[CpuMap], cpu: usize) {
+        let cm = &maps[cpu];
+        let (old, a) = (self.level_of[cpu], cm.available);
+        if cm.online && a != 0 && a <= self.levels && old == a - 1 {
+            if old == NONE {
+                self.level_of[cpu] = a;
+                self.buckets[a as usize * self.words + cpu / 64] |= 1u64 << (cpu % 64);
+                self.count[a as usize] += 1;
+            } else {
+                self.shift(cpu, old, a);
+            }
+            self.top = self.top.max(a);
+        } else {
+            self.update(maps, cpu);
+        }
+    }
+
+    /// Move CPU `cpu` from bucket `from` to bucket `to` (both held).
+    #[inline(always)]
+    fn shift(&mut self, cpu: usize, from: u32, to: u32) {
+        let (w, bit) = (cpu / 64, 1u64 << (cpu % 64));
+        self.level_of[cpu] = to;
+        self.buckets[from as usize * self.words + w] &= !bit;
+        self.count[from as usize] -= 1;
+        self.buckets[to as usize * self.words + w] |= bit;
+        self.count[to as usize] += 1;
+    }
+
     /// The kernel's pick over every CPU, if any CPU is a candidate.
     #[inline]
     pub(super) fn best(&self, maps: &[CpuMap]) -> Option<u32> {

@@ -701,7 +701,7 @@ impl IrqMatrix {
         if reserved {
             self.global_reserved = self.global_reserved.wrapping_sub(1);
         }
-        self.best.update(&self.maps, i);
+        self.best.lowered(&self.maps, i);
         Ok((cpu, bit))
     }
 
@@ -740,7 +740,7 @@ impl IrqMatrix {
             if cm.online {
                 self.global_available = self.global_available.wrapping_add(1);
             }
-            self.best.update(&self.maps, i);
+            self.best.raised(&self.maps, i);
         }
         Ok(())
     }
