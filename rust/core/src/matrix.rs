@@ -69,6 +69,29 @@ impl BitOr for VectorBitmap {
     }
 }
 
+/// First bit in `[start, end)` (end clamped to the bitmap) that is clear in the 256-bit bitmap
+/// whose word `w` is `word(w)`; words past the search are never read.
+#[inline(always)]
+fn first_zero_where(start: u32, end: u32, word: impl Fn(usize) -> u64) -> Option<u32> {
+    let end = end.min(IRQ_MATRIX_BITS);
+    if start >= end {
+        return None;
+    }
+    let mut w = (start / 64) as usize;
+    let mut free = !word(w) & (u64::MAX << (start % 64));
+    loop {
+        if free != 0 {
+            let bit = w as u32 * 64 + free.trailing_zeros();
+            return (bit < end).then_some(bit);
+        }
+        w += 1;
+        if w >= WORDS || w as u32 * 64 >= end {
+            return None;
+        }
+        free = !word(w);
+    }
+}
+
 impl VectorBitmap {
     /// The empty bitmap.
     pub const EMPTY: Self = Self([0; WORDS]);
@@ -136,23 +159,7 @@ impl VectorBitmap {
 
     /// Lowest clear bit in `[start, end)` (the kernel's `bitmap_find_next_zero_area(.., 1, 0)`).
     fn first_zero_in(&self, start: u32, end: u32) -> Option<u32> {
-        let end = end.min(IRQ_MATRIX_BITS);
-        if start >= end {
-            return None;
-        }
-        let mut w = (start / 64) as usize;
-        let mut free = !self.0[w] & (u64::MAX << (start % 64));
-        loop {
-            if free != 0 {
-                let bit = w as u32 * 64 + free.trailing_zeros();
-                return (bit < end).then_some(bit);
-            }
-            w += 1;
-            if w >= WORDS || w as u32 * 64 >= end {
-                return None;
-            }
-            free = !self.0[w];
-        }
+        first_zero_where(start, end, |w| self.0[w])
     }
 
     /// Lowest bit set in `self` and clear in `other`, below `end`
@@ -470,8 +477,11 @@ impl IrqMatrix {
 
     fn find_free_bit(&self, i: usize) -> Option<u32> {
         let cm = &self.maps[i];
-        (cm.managed_map | self.system_map | cm.alloc_map)
-            .first_zero_in(self.alloc_start, self.alloc_end)
+        // The union is built a word at a time, only as far as the search
+        // goes (mostly the first word).
+        first_zero_where(self.alloc_start, self.alloc_end, |w| {
+            cm.managed_map.0[w] | self.system_map.0[w] | cm.alloc_map.0[w]
+        })
     }
 
     /// `irq_matrix_reserve_managed`: for each CPU of `cpus` (ascending, online or not) sets the
