@@ -9,7 +9,7 @@ candidate's median time over the baseline's median time in the same run; the
 noise is the spread of the per-round ratios.
 
     python benches/ab_compare.py --baseline /path/to/other/python [--rounds 7]
-        [--json benches/results/ab.json]
+        [--json benches/results/ab.json] [--only "aggregated"]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 WORKLOADS: list[tuple[str, str, str, dict[str, Any], int | None, str]] = [
     ("storm event 20,480 resizes", "storm", "noresize", {}, 20_480, "event"),
     ("storm aggregated 102,400 resizes", "storm", "noresize", {}, 102_400, "aggregated"),
+    ("storm aggregated 1,000,000 resizes", "storm", "noresize", {}, 1_000_000, "aggregated"),
     ("storm dynamic event 20,480 resizes", "storm", "dynamic", {}, 20_480, "event"),
     ("fpga event 4,500 resizes", "fpga", "noresize", {}, 4_500, "event"),
     ("host-packing:no-reservation upfront", "host-packing", "upfront",
@@ -62,9 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidate", default=sys.executable, help="python of the new build")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument(
+        "--only", action="append", default=[], help="run the workloads whose label has this text"
+    )
     args = ap.parse_args(argv)
     results = []
     for w in WORKLOADS:
+        if args.only and not any(o in w[0] for o in args.only):
+            continue
         base, cand, ratios = [], [], []
         for r in range(args.rounds):
             order = [(args.baseline, base), (args.candidate, cand)]
