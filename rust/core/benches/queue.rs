@@ -1,6 +1,7 @@
 //! Cross-thread delivery queue throughput: one producer thread pushes N
-//! deliveries, the bench thread pops them, in the same run for our
-//! `DeliveryQueue` (a lock-free SPSC ring, `rtrb`), crossbeam's MPMC
+//! deliveries, the bench thread takes them, in the same run for our
+//! `DeliveryQueue` (a lock-free SPSC ring, `rtrb`; `delivery_queue` takes
+//! batches of up to 256, `delivery_queue_item` pops one at a time), crossbeam's MPMC
 //! `ArrayQueue` (what it replaced), and the alternatives not chosen: crossbeam
 //! `SegQueue` and std's `sync_channel`. Bounded queues hold 4096 (the engine's default); criterion
 //! reports items/s (thread spawn and join included, amortised over N).
@@ -24,8 +25,9 @@ fn queue(c: &mut Criterion) {
     let mut g = c.benchmark_group("queue_spsc");
     g.throughput(Throughput::Elements(N));
     g.sample_size(50);
-    let cases: [(&str, Workload); 4] = [
+    let cases: [(&str, Workload); 5] = [
         ("delivery_queue", workloads::queue_delivery),
+        ("delivery_queue_item", workloads::queue_delivery_item),
         ("crossbeam_array_queue", workloads::queue_array),
         ("crossbeam_seg_queue", workloads::queue_seg),
         ("std_sync_channel", workloads::queue_channel),

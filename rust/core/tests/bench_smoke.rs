@@ -57,6 +57,7 @@ fn every_queue_delivers_every_item() {
     let n = 10_000;
     let want = workloads::queue_expected(n);
     assert_eq!(workloads::queue_delivery(n), want);
+    assert_eq!(workloads::queue_delivery_item(n), want);
     assert_eq!(workloads::queue_array(n), want);
     assert_eq!(workloads::queue_seg(n), want);
     assert_eq!(workloads::queue_channel(n), want);

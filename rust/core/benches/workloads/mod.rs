@@ -20,7 +20,7 @@ use std::thread;
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use msixcore_core::config::{PolicyKind, SimConfig, SimConfigBuilder, TimingConfig};
 use msixcore_core::engine::{Engine, RunResult};
-pub use msixcore_core::queue::{Delivery, DeliveryQueue};
+pub use msixcore_core::queue::{Delivery, DeliveryConsumer, DeliveryQueue};
 pub use msixcore_core::storm::Storm;
 use msixcore_core::{
     compose_msi, DisabledMode, InterruptRemapper, IrqMatrix, Irte, IrteTable, MsiMessage,
@@ -219,11 +219,46 @@ fn consume(n: u64, mut pop: impl FnMut() -> Option<Delivery>) -> u64 {
     sum
 }
 
-/// One producer thread pushes `n` deliveries, this thread pops them; returns
+/// Most deliveries the batched consumer takes per batch: its slots are
+/// released only at the end of a batch, so a cap keeps the producer from
+/// finding the ring full while a long batch is being read.
+pub const QUEUE_BATCH: usize = 256;
+
+/// The consumer side with batches: take up to [`QUEUE_BATCH`] waiting
+/// deliveries per call (`DeliveryConsumer::pop_batch`), summing every one,
+/// until `n` are taken; [`Wait`] while empty. Returns the sum of their times.
+fn consume_batched(n: u64, q: &mut DeliveryConsumer) -> u64 {
+    let mut sum = 0u64;
+    let mut seen = 0u64;
+    let mut w = Wait::new();
+    while seen < n {
+        let took = q.pop_batch(QUEUE_BATCH, |d| sum = sum.wrapping_add(d.time_ns));
+        if took == 0 {
+            w.snooze();
+        } else {
+            w.reset();
+            seen += took as u64;
+        }
+    }
+    sum
+}
+
+/// One producer thread pushes `n` deliveries, this thread takes them; returns
 /// the sum of their times (checked by the caller to catch lost items).
-/// Ours: `DeliveryQueue` (a lock-free SPSC ring, split into its two ends);
-/// both sides [`Wait`].
+/// Ours: `DeliveryQueue` (a lock-free SPSC ring, split into its two ends),
+/// the producer pushing item by item as with every other queue, the consumer
+/// taking batches ([`consume_batched`]); both sides [`Wait`].
 pub fn queue_delivery(n: u64) -> u64 {
+    let (mut tx, mut q) = DeliveryQueue::new(QUEUE_CAPACITY).expect("queue").split();
+    let producer = thread::spawn(move || produce(n, |x| tx.push(x)));
+    let sum = consume_batched(n, &mut q);
+    producer.join().expect("producer");
+    sum
+}
+
+/// As [`queue_delivery`], the consumer popping item by item as it must with
+/// `ArrayQueue`.
+pub fn queue_delivery_item(n: u64) -> u64 {
     let (mut tx, mut q) = DeliveryQueue::new(QUEUE_CAPACITY).expect("queue").split();
     let producer = thread::spawn(move || produce(n, |x| tx.push(x)));
     let sum = consume(n, || q.pop());
