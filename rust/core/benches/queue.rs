@@ -1,7 +1,7 @@
 //! Cross-thread delivery queue throughput: one producer thread pushes N
 //! deliveries, the bench thread takes them, in the same run for our
 //! `DeliveryQueue` (a lock-free SPSC ring, `rtrb`; `delivery_queue` pushes
-//! chunks of 64 and takes batches of up to 256, `delivery_queue_consumer_batch`
+//! chunks of 1,024 and takes batches of up to 1,024, `delivery_queue_consumer_batch`
 //! batches the taking side only, `delivery_queue_item` neither), crossbeam's MPMC
 //! `ArrayQueue` (what it replaced), and the alternatives not chosen: crossbeam
 //! `SegQueue` and std's `sync_channel`. Bounded queues hold 4096 (the engine's default); criterion
