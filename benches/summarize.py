@@ -91,6 +91,8 @@ def main() -> None:
         ours = per_s(q + "delivery_queue")
         for name in (
             "delivery_queue",
+            "delivery_queue_consumer_batch",
+            "delivery_queue_item",
             "crossbeam_array_queue",
             "crossbeam_seg_queue",
             "std_sync_channel",

@@ -1,6 +1,8 @@
 //! Cross-thread delivery queue throughput: one producer thread pushes N
-//! deliveries, the bench thread pops them, in the same run for our
-//! `DeliveryQueue` (a lock-free SPSC ring, `rtrb`), crossbeam's MPMC
+//! deliveries, the bench thread takes them, in the same run for our
+//! `DeliveryQueue` (a lock-free SPSC ring, `rtrb`; `delivery_queue` pushes
+//! chunks of 1,024 and takes batches of up to 1,024, `delivery_queue_consumer_batch`
+//! batches the taking side only, `delivery_queue_item` neither), crossbeam's MPMC
 //! `ArrayQueue` (what it replaced), and the alternatives not chosen: crossbeam
 //! `SegQueue` and std's `sync_channel`. Bounded queues hold 4096 (the engine's default); criterion
 //! reports items/s (thread spawn and join included, amortised over N).
@@ -24,8 +26,13 @@ fn queue(c: &mut Criterion) {
     let mut g = c.benchmark_group("queue_spsc");
     g.throughput(Throughput::Elements(N));
     g.sample_size(50);
-    let cases: [(&str, Workload); 4] = [
+    let cases: [(&str, Workload); 6] = [
         ("delivery_queue", workloads::queue_delivery),
+        (
+            "delivery_queue_consumer_batch",
+            workloads::queue_delivery_consumer_batch,
+        ),
+        ("delivery_queue_item", workloads::queue_delivery_item),
         ("crossbeam_array_queue", workloads::queue_array),
         ("crossbeam_seg_queue", workloads::queue_seg),
         ("std_sync_channel", workloads::queue_channel),

@@ -239,14 +239,16 @@ fn handle(mut queues: Vec<DeliveryConsumer>, done: &AtomicBool) -> (Vec<u64>, u6
         let finished = done.load(Ordering::Acquire);
         let mut any = false;
         for (cpu, q) in queues.iter_mut().enumerate() {
-            while let Some(d) = q.pop() {
+            // One batch per queue: everything published when the batch
+            // begins, so pushes made before the flag was read are in it.
+            let took = q.pop_batch(usize::MAX, |d| {
                 if d.cpu as usize != cpu || d.time_ns < last[cpu] {
                     misrouted += 1;
                 }
                 last[cpu] = d.time_ns;
-                taken[cpu] += 1;
-                any = true;
-            }
+            });
+            taken[cpu] += took as u64;
+            any |= took > 0;
         }
         if finished {
             return (taken, misrouted);

@@ -7,6 +7,28 @@
 //! threads (an embedding simulator's device thread and CPU thread). A ring
 //! per CPU with one producer needs no compare-and-swap, unlike an MPMC
 //! queue; several producer threads would each get their own queue.
+//!
+//! # Batches
+//!
+//! Besides item-by-item [`pop`](DeliveryConsumer::pop), the taking end can
+//! take a batch: [`pop_batch`](DeliveryConsumer::pop_batch) hands up to `max`
+//! waiting deliveries to a callback, [`drain_into`](DeliveryConsumer::drain_into)
+//! appends them to a collection. A batch is one `rtrb` read chunk: the
+//! producer's index is read once, the items are read in place, and the slots
+//! are released together with one store, so a batch of k costs one
+//! cross-thread exchange instead of k. On the delivering end,
+//! [`push_slice`](DeliveryProducer::push_slice) writes as many of a slice as
+//! fit in one write chunk. Accounting, the same for every batch call:
+//!
+//! - it takes `min(max, waiting)` deliveries, where `waiting` is what the
+//!   producer had published when the call began (later pushes wait for the
+//!   next call), and returns that count; `max = 0` or an empty queue takes
+//!   nothing and returns 0;
+//! - the deliveries come oldest first, continuing exactly where the previous
+//!   `pop` or batch stopped (FIFO across the ring's wrap-around too);
+//! - every delivery taken is handed over exactly once and every one not taken
+//!   stays queued: nothing is lost or repeated. If the callback panics, the
+//!   batch is not released and all of it stays queued.
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
@@ -84,10 +106,30 @@ impl DeliveryQueue {
     /// Take everything waiting, oldest first.
     pub fn drain(&mut self) -> Vec<Delivery> {
         let mut out = Vec::with_capacity(self.len());
-        while let Some(d) = self.pop() {
-            out.push(d);
-        }
+        self.drain_into(&mut out, usize::MAX);
         out
+    }
+
+    /// Append as many of `items` as fit, in order; returns how many (a
+    /// prefix of `items`: the rest did not fit and were not queued).
+    #[inline]
+    pub fn push_slice(&mut self, items: &[Delivery]) -> usize {
+        push_prefix(&mut self.producer, items)
+    }
+
+    /// Take up to `max` of the oldest deliveries as one batch, handing each
+    /// to `f` oldest first; returns how many were taken. See the
+    /// [module documentation](self#batches) for the accounting.
+    #[inline]
+    pub fn pop_batch(&mut self, max: usize, f: impl FnMut(&Delivery)) -> usize {
+        take_batch(&mut self.consumer, max, |a, b| visit_in_order(a, b, f))
+    }
+
+    /// Take up to `max` of the oldest deliveries as one batch, appending
+    /// them to `out` oldest first; returns how many were taken.
+    #[inline]
+    pub fn drain_into(&mut self, out: &mut impl Extend<Delivery>, max: usize) -> usize {
+        take_batch(&mut self.consumer, max, |a, b| extend_from(out, a, b))
     }
 
     /// Separate the two ends, to deliver on one thread and handle on another.
@@ -104,6 +146,19 @@ impl DeliveryProducer {
     #[inline]
     pub fn push(&mut self, d: Delivery) -> std::result::Result<(), Delivery> {
         self.0.push(d).map_err(|rtrb::PushError::Full(d)| d)
+    }
+
+    /// Append as many of `items` as fit, in order, published to the consumer
+    /// together; returns how many (a prefix of `items`: the rest did not fit
+    /// and were not queued).
+    #[inline]
+    pub fn push_slice(&mut self, items: &[Delivery]) -> usize {
+        push_prefix(&mut self.0, items)
+    }
+
+    /// Free slots: how many deliveries a push could append now.
+    pub fn free(&self) -> usize {
+        self.0.slots()
     }
 }
 
@@ -123,6 +178,71 @@ impl DeliveryConsumer {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Take up to `max` of the oldest deliveries as one batch, handing each
+    /// to `f` oldest first; returns how many were taken. See the
+    /// [module documentation](self#batches) for the accounting.
+    #[inline]
+    pub fn pop_batch(&mut self, max: usize, f: impl FnMut(&Delivery)) -> usize {
+        take_batch(&mut self.0, max, |a, b| visit_in_order(a, b, f))
+    }
+
+    /// Take up to `max` of the oldest deliveries as one batch, appending
+    /// them to `out` oldest first; returns how many were taken.
+    #[inline]
+    pub fn drain_into(&mut self, out: &mut impl Extend<Delivery>, max: usize) -> usize {
+        take_batch(&mut self.0, max, |a, b| extend_from(out, a, b))
+    }
+}
+
+/// Push the longest prefix of `items` that fits, as one write chunk (one
+/// release of the producer's index for the whole prefix); returns its length.
+#[inline]
+fn push_prefix(p: &mut Producer<Delivery>, items: &[Delivery]) -> usize {
+    let (pushed, _rest) = p.push_partial_slice(items);
+    pushed.len()
+}
+
+/// Read `min(max, waiting)` deliveries in place as one chunk, show them to
+/// `visit` (the chunk's two halves: older, then newer, the second non-empty
+/// only when the chunk wraps past the ring's end), then release their slots
+/// together. Returns how many were taken.
+#[inline]
+fn take_batch(
+    c: &mut Consumer<Delivery>,
+    max: usize,
+    visit: impl FnOnce(&[Delivery], &[Delivery]),
+) -> usize {
+    // `slots` reads the producer's index once; only this consumer removes
+    // items, so all `n` are still there when the chunk is taken.
+    let n = max.min(c.slots());
+    if n == 0 {
+        return 0;
+    }
+    let Ok(chunk) = c.read_chunk(n) else {
+        // Not reachable (see above); taking nothing keeps the accounting true.
+        return 0;
+    };
+    let (older, newer) = chunk.as_slices();
+    visit(older, newer);
+    // Reached only when `visit` returned: a panicking callback leaves the
+    // whole batch queued rather than half-taken.
+    chunk.commit_all();
+    n
+}
+
+/// Hand a chunk's two halves to `f` item by item, older first.
+#[inline]
+fn visit_in_order(older: &[Delivery], newer: &[Delivery], mut f: impl FnMut(&Delivery)) {
+    older.iter().for_each(&mut f);
+    newer.iter().for_each(f);
+}
+
+/// Append a chunk's two halves to `out`, older first.
+#[inline]
+fn extend_from(out: &mut impl Extend<Delivery>, older: &[Delivery], newer: &[Delivery]) {
+    out.extend(older.iter().copied());
+    out.extend(newer.iter().copied());
 }
 
 /// A CPU's interrupt handler: serves its queue FIFO, `service_ns` per
@@ -316,5 +436,234 @@ mod tests {
         producer.join().unwrap();
         assert!(rx.is_empty());
         assert_eq!(rx.len(), 0);
+    }
+
+    // ---- batches -------------------------------------------------------------
+
+    /// Deliveries with times `from..to`, each field derived from the time so
+    /// that a swapped or repeated item changes every field.
+    fn run(from: u64, to: u64) -> Vec<Delivery> {
+        (from..to)
+            .map(|t| Delivery {
+                time_ns: t,
+                device: (t % 7) as u32,
+                entry: (t % 13) as u32,
+                cpu: (t % 3) as u32,
+                vector: (t % 251) as u8,
+            })
+            .collect()
+    }
+
+    /// Everything `pop_batch(max)` hands over, in order, and its return value.
+    fn batch(q: &mut DeliveryQueue, max: usize) -> (usize, Vec<Delivery>) {
+        let mut seen = Vec::new();
+        let n = q.pop_batch(max, |x| seen.push(*x));
+        (n, seen)
+    }
+
+    #[test]
+    fn batch_keeps_fifo_across_the_wrap() {
+        // Capacity 5: after 3 in and 3 out, the next 5 occupy slots 3, 4, 0,
+        // 1, 2, so one batch of all of them is a chunk in two halves.
+        let mut q = DeliveryQueue::new(5).unwrap();
+        assert_eq!(q.push_slice(&run(0, 3)), 3);
+        assert_eq!(batch(&mut q, 3), (3, run(0, 3)));
+        assert_eq!(q.push_slice(&run(3, 8)), 5);
+        assert_eq!(batch(&mut q, 99), (5, run(3, 8)));
+        // drain_into takes the wrapped halves in the same order.
+        assert_eq!(q.push_slice(&run(8, 13)), 5);
+        let mut out = Vec::new();
+        assert_eq!(q.drain_into(&mut out, usize::MAX), 5);
+        assert_eq!(out, run(8, 13));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn partial_batches_continue_where_the_last_stopped() {
+        let mut q = DeliveryQueue::new(8).unwrap();
+        assert_eq!(q.push_slice(&run(0, 7)), 7);
+        assert_eq!(batch(&mut q, 2), (2, run(0, 2)));
+        assert_eq!(q.len(), 5);
+        // An item-by-item pop in between takes the next one.
+        assert_eq!(q.pop(), run(2, 3).pop());
+        let mut out = vec![Delivery::default()];
+        assert_eq!(q.drain_into(&mut out, 3), 3);
+        // drain_into appends: what was in `out` stays in front.
+        assert_eq!(out[0], Delivery::default());
+        assert_eq!(out[1..], run(3, 6)[..]);
+        assert_eq!(batch(&mut q, 10), (1, run(6, 7)));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn empty_queue_and_zero_max_take_nothing() {
+        let mut q = DeliveryQueue::new(4).unwrap();
+        let mut calls = 0;
+        assert_eq!(q.pop_batch(4, |_| calls += 1), 0);
+        let mut out = Vec::new();
+        assert_eq!(q.drain_into(&mut out, 4), 0);
+        q.push(run(0, 1)[0]).unwrap();
+        assert_eq!(q.pop_batch(0, |_| calls += 1), 0);
+        assert_eq!(q.drain_into(&mut out, 0), 0);
+        assert_eq!((calls, out.len(), q.len()), (0, 0, 1));
+        // Empty input pushes nothing.
+        assert_eq!(q.push_slice(&[]), 0);
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn full_queue_pushes_a_prefix_and_a_batch_makes_room() {
+        let mut q = DeliveryQueue::new(4).unwrap();
+        // Six offered, four fit: the first four, in order.
+        assert_eq!(q.push_slice(&run(0, 6)), 4);
+        assert_eq!(q.push(run(9, 10)[0]), Err(run(9, 10)[0]));
+        assert_eq!(q.push_slice(&run(4, 6)), 0);
+        assert_eq!(batch(&mut q, 4), (4, run(0, 4)));
+        // The whole ring is free again after one batch.
+        assert_eq!(q.push_slice(&run(4, 8)), 4);
+        assert_eq!(q.drain(), run(4, 8));
+        // The split ends count the same way.
+        let (mut tx, mut rx) = DeliveryQueue::new(3).unwrap().split();
+        assert_eq!(tx.free(), 3);
+        assert_eq!(tx.push_slice(&run(0, 5)), 3);
+        assert_eq!(tx.free(), 0);
+        let mut seen = Vec::new();
+        assert_eq!(rx.pop_batch(2, |x| seen.push(*x)), 2);
+        assert_eq!(tx.free(), 2);
+        assert_eq!(rx.drain_into(&mut seen, 2), 1);
+        assert_eq!(seen, run(0, 3));
+        assert!(rx.is_empty());
+    }
+
+    #[test]
+    fn a_panicking_callback_leaves_the_batch_queued() {
+        let mut q = DeliveryQueue::new(4).unwrap();
+        q.push_slice(&run(0, 3));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            q.pop_batch(3, |x| assert!(x.time_ns < 1, "handler fails"));
+        }));
+        assert!(caught.is_err());
+        assert_eq!(q.drain(), run(0, 3));
+    }
+
+    #[test]
+    fn cross_thread_batches_lose_and_repeat_nothing() {
+        // A small ring so both the full and the empty case happen often.
+        let (mut tx, mut rx) = DeliveryQueue::new(61).unwrap().split();
+        let n = 200_000u64;
+        let all = run(0, n);
+        let producer = std::thread::spawn(move || {
+            // Alternate single pushes and slices of varying length.
+            let mut at = 0usize;
+            let mut step = 0usize;
+            while at < all.len() {
+                step = (step + 1) % 97;
+                let pushed = if step % 2 == 0 {
+                    usize::from(tx.push(all[at]).is_ok())
+                } else {
+                    let end = (at + step).min(all.len());
+                    tx.push_slice(&all[at..end])
+                };
+                at += pushed;
+                if pushed == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        // Every item must be the one after the last: a loss, repeat or
+        // reordering breaks `next` and the checksum both.
+        let (mut next, mut sum, mut max, mut out) = (0u64, 0u64, 0usize, Vec::new());
+        while next < n {
+            max = (max + 1) % 300;
+            if max % 4 == 1 {
+                // Let the ring fill past most of its 61 slots, so that the
+                // next batch is long and often wraps past the ring's end.
+                let want = 50.min(n - next) as usize;
+                while rx.len() < want {
+                    std::thread::yield_now();
+                }
+            }
+            let took = if max % 3 == 0 {
+                out.clear();
+                let k = rx.drain_into(&mut out, max);
+                for x in &out {
+                    assert_eq!(*x, run(next, next + 1)[0], "item out of order");
+                    next += 1;
+                    sum = sum.wrapping_add(x.time_ns);
+                }
+                k
+            } else {
+                rx.pop_batch(max, |x| {
+                    assert_eq!(x.time_ns, next, "item out of order");
+                    next += 1;
+                    sum = sum.wrapping_add(x.time_ns);
+                })
+            };
+            assert!(took <= max);
+            if took == 0 {
+                std::thread::yield_now();
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(next, n);
+        assert_eq!(sum, n * (n - 1) / 2);
+        assert!(rx.is_empty());
+    }
+
+    /// One step of the proptest below.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Offer this many new deliveries as one slice.
+        Push(usize),
+        /// Take up to this many.
+        Take(usize),
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0usize..12).prop_map(Op::Push),
+            (0usize..12).prop_map(Op::Take)
+        ]
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A batch of `max` hands over exactly what `max` item-by-item pops
+        /// would, whatever the history of pushes and takes before it.
+        #[test]
+        fn batches_match_item_by_item_pops(
+            cap in 1usize..10,
+            ops in proptest::collection::vec(arb_op(), 0..60),
+        ) {
+            let mut batched = DeliveryQueue::new(cap).unwrap();
+            let mut single = DeliveryQueue::new(cap).unwrap();
+            let mut next = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push(k) => {
+                        let items = run(next, next + k as u64);
+                        let pushed = batched.push_slice(&items);
+                        let mut one_by_one = 0;
+                        for x in &items {
+                            if single.push(*x).is_err() {
+                                break;
+                            }
+                            one_by_one += 1;
+                        }
+                        prop_assert_eq!(pushed, one_by_one);
+                        next += pushed as u64;
+                    }
+                    Op::Take(max) => {
+                        let (n, got) = batch(&mut batched, max);
+                        let want: Vec<_> = (0..max).map_while(|_| single.pop()).collect();
+                        prop_assert_eq!(n, got.len());
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                prop_assert_eq!(batched.len(), single.len());
+            }
+            prop_assert_eq!(batched.drain(), single.drain());
+        }
     }
 }

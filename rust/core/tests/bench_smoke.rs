@@ -57,6 +57,14 @@ fn every_queue_delivers_every_item() {
     let n = 10_000;
     let want = workloads::queue_expected(n);
     assert_eq!(workloads::queue_delivery(n), want);
+    assert_eq!(workloads::queue_delivery_consumer_batch(n), want);
+    assert_eq!(workloads::queue_delivery_item(n), want);
+    // A count that is not a multiple of the producer's chunk.
+    let odd = workloads::QUEUE_CHUNK as u64 * 3 + 7;
+    assert_eq!(
+        workloads::queue_delivery(odd),
+        workloads::queue_expected(odd)
+    );
     assert_eq!(workloads::queue_array(n), want);
     assert_eq!(workloads::queue_seg(n), want);
     assert_eq!(workloads::queue_channel(n), want);
