@@ -33,17 +33,17 @@ fn bitmap_search_and_ranges() {
     assert_eq!(b.range_list(256), "0-2,5,63-65,127,200,255");
     assert_eq!(b.range_list(64), "0-2,5,63");
     assert_eq!(b.count_below(64), 5);
-    assert_eq!(b.first_zero_in(0, 256), Some(3));
-    assert_eq!(b.first_zero_in(63, 256), Some(66));
-    assert_eq!(b.first_zero_in(255, 256), None);
-    assert_eq!(b.first_zero_in(63, 65), None);
-    assert_eq!(b.first_zero_in(10, 10), None);
-    assert_eq!(b.first_zero_in(300, 400), None);
+    assert_eq!(first_zero_where(0, 256, |w| b.words()[w]), Some(3));
+    assert_eq!(first_zero_where(63, 256, |w| b.words()[w]), Some(66));
+    assert_eq!(first_zero_where(255, 256, |w| b.words()[w]), None);
+    assert_eq!(first_zero_where(63, 65, |w| b.words()[w]), None);
+    assert_eq!(first_zero_where(10, 10, |w| b.words()[w]), None);
+    assert_eq!(first_zero_where(300, 400, |w| b.words()[w]), None);
     let mut full = VectorBitmap::EMPTY;
     for bit in 0..256 {
         full.set(bit);
     }
-    assert_eq!(full.first_zero_in(0, 256), None);
+    assert_eq!(first_zero_where(0, 256, |w| full.words()[w]), None);
     assert_eq!(full.range_list(256), "0-255");
     assert!(!b.contains(256));
     b.set(1000); // ignored
