@@ -76,19 +76,20 @@ impl HostCpu {
     pub fn arrive(&mut self, d: Delivery, service_ns: Option<u64>) -> Arrival {
         let t = d.time_ns;
         if let Some(s) = service_ns {
-            if self.queued > 0 {
+            // Nothing is due while the handler is busy past `t` (and then
+            // serving again after the push would change nothing either).
+            // One guess fewer than asking first whether anything waits.
+            if self.busy_until_ns <= t {
                 self.serve_due(t, s);
+                if self.queued == 0 && self.busy_until_ns <= t {
+                    // Idle with nothing queued: the push and the pop that
+                    // would follow cancel out.
+                    self.observe_depth(1);
+                    self.busy_until_ns = t + s;
+                    self.handled += 1;
+                    return Arrival::Served;
+                }
             }
-            if self.queued == 0 && self.busy_until_ns <= t {
-                // Idle with nothing queued: the push and the pop that would
-                // follow cancel out.
-                self.observe_depth(1);
-                self.busy_until_ns = t + s;
-                self.handled += 1;
-                return Arrival::Served;
-            }
-            // Here the handler is busy past `t`: nothing more is due, so
-            // serving again after the push would change nothing.
         }
         if self.waiting.len() >= self.capacity {
             return Arrival::Full;
