@@ -112,8 +112,12 @@ impl Engine {
             self.fire_held(dev, k)?
         };
         self.books.fire(phase, outcome);
-        // The common case, a delivery with no stall to close, ends here.
-        if outcome != Outcome::Delivered || stalled != 0 {
+        // The common case, a delivery with no stall to close, ends here (a
+        // delivery leaves the trace and every other vector's stall as they
+        // are).
+        if outcome != Outcome::Delivered
+            || (stalled != 0 && self.devices[dev as usize].stall_open(k as usize))
+        {
             self.fire_aftermath(dev, k, outcome);
         }
         Ok(())
