@@ -15,8 +15,6 @@
 //! does not reset: the count is resynchronised when serving finds the FIFO
 //! empty. Both are what the results have always reported.
 
-use std::collections::VecDeque;
-
 use crate::queue::Delivery;
 
 /// What became of an interrupt that reached a CPU.
@@ -34,7 +32,7 @@ pub(super) enum Arrival {
 #[derive(Debug, Clone)]
 pub(super) struct HostCpu {
     /// Deliveries waiting, oldest first (grown on demand up to `capacity`).
-    waiting: VecDeque<Delivery>,
+    waiting: Ring,
     /// Most deliveries that may wait.
     capacity: usize,
     /// Time the handler finishes the interrupt it started last.
@@ -56,7 +54,7 @@ impl HostCpu {
     /// An idle CPU whose FIFO holds at most `capacity` deliveries.
     pub fn new(capacity: usize) -> Self {
         Self {
-            waiting: VecDeque::new(),
+            waiting: Ring::default(),
             capacity,
             busy_until_ns: 0,
             queued: 0,
@@ -74,11 +72,55 @@ impl HostCpu {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn arrive(&mut self, d: Delivery, service_ns: Option<u64>) -> Arrival {
+        let len = self.waiting.len;
+        match service_ns {
+            // The handler's count is what waits, and the ring has a slot.
+            Some(s) if self.queued == len && len < self.waiting.slots.len() => {
+                self.arrive_in_turn(d, s)
+            }
+            _ => self.arrive_otherwise(d, service_ns),
+        }
+    }
+
+    /// [`HostCpu::arrive`] when the handler's count is what waits and the
+    /// ring has a free slot: serve what is due, then take the arrival at
+    /// once if nothing waits and the handler is free, else queue it. The
+    /// arrival is written into the free slot either way and counted only
+    /// if it waits, so that this choice (as likely as not) is a selection,
+    /// not a branch to guess.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn arrive_in_turn(&mut self, d: Delivery, service_ns: u64) -> Arrival {
+        let t = d.time_ns;
+        if self.busy_until_ns <= t && self.queued > 0 {
+            self.serve_due(t, service_ns);
+        }
+        self.waiting.put_behind(d);
+        let at_once = self.queued == 0 && self.busy_until_ns <= t;
+        let waits = usize::from(!at_once);
+        self.busy_until_ns = if at_once {
+            t + service_ns
+        } else {
+            self.busy_until_ns
+        };
+        self.handled += u64::from(at_once);
+        self.waiting.len += waits;
+        self.queued += waits;
+        self.observe_depth(self.queued.max(1));
+        if at_once {
+            Arrival::Served
+        } else {
+            Arrival::Queued
+        }
+    }
+
+    /// [`HostCpu::arrive`] in every other case (no service time, a full or
+    /// growing FIFO, a count left stale by a drain), step by step.
+    #[cold]
+    #[inline(never)]
+    fn arrive_otherwise(&mut self, d: Delivery, service_ns: Option<u64>) -> Arrival {
         let t = d.time_ns;
         if let Some(s) = service_ns {
-            // Nothing is due while the handler is busy past `t` (and then
-            // serving again after the push would change nothing either).
-            // One guess fewer than asking first whether anything waits.
             if self.busy_until_ns <= t {
                 self.serve_due(t, s);
                 if self.queued == 0 && self.busy_until_ns <= t {
@@ -90,8 +132,10 @@ impl HostCpu {
                     return Arrival::Served;
                 }
             }
+            // The handler is busy past `t`: nothing is due, and nothing
+            // would be after the push either.
         }
-        if self.waiting.len() >= self.capacity {
+        if self.waiting.len >= self.capacity {
             return Arrival::Full;
         }
         self.push(d);
@@ -102,26 +146,24 @@ impl HostCpu {
 
     /// Take everything waiting, oldest first (the handler's count stays).
     pub fn drain(&mut self) -> Vec<Delivery> {
-        self.waiting.drain(..).collect()
+        self.waiting.drain()
     }
 
     /// Append to the FIFO, growing it by doubling but never past `capacity`
     /// (the memory estimate counts `capacity` deliveries per CPU).
-    #[inline]
     fn push(&mut self, d: Delivery) {
-        let len = self.waiting.len();
-        if len == self.waiting.capacity() {
-            let more = len.max(8).min(self.capacity - len);
-            self.waiting.reserve_exact(more);
+        if self.waiting.len == self.waiting.slots.len() {
+            self.waiting.grow(self.capacity);
         }
-        self.waiting.push_back(d);
+        self.waiting.put_behind(d);
+        self.waiting.len += 1;
     }
 
     /// Serve every queued delivery whose service starts at or before `t`.
     #[inline]
     fn serve_due(&mut self, t: u64, service_ns: u64) {
         while self.busy_until_ns <= t && self.queued > 0 {
-            let Some(d) = self.waiting.pop_front() else {
+            let Some(d) = self.waiting.pop() else {
                 // An embedder drained the FIFO: nothing is queued after all.
                 self.queued = 0;
                 break;
@@ -142,6 +184,75 @@ impl HostCpu {
         if depth > self.max_depth {
             self.max_depth = depth;
         }
+    }
+}
+
+/// A FIFO of deliveries in a ring of slots, grown on demand.
+#[derive(Debug, Clone, Default)]
+struct Ring {
+    /// The slots; those from `head` on (wrapping) for `len` are waiting.
+    slots: Vec<Delivery>,
+    /// Slot of the oldest.
+    head: usize,
+    /// How many wait.
+    len: usize,
+}
+
+impl Ring {
+    /// Slot `i` positions past `from`, wrapped.
+    #[inline]
+    fn slot(&self, from: usize, i: usize) -> usize {
+        let at = from + i;
+        if at >= self.slots.len() {
+            at - self.slots.len()
+        } else {
+            at
+        }
+    }
+
+    /// Write `d` in the slot behind the waiting ones (the caller made room:
+    /// `len < slots.len()`); it waits once `len` counts it.
+    #[inline]
+    fn put_behind(&mut self, d: Delivery) {
+        let at = self.slot(self.head, self.len);
+        if let Some(s) = self.slots.get_mut(at) {
+            *s = d;
+        }
+    }
+
+    /// Take the oldest, if any.
+    #[inline]
+    fn pop(&mut self) -> Option<Delivery> {
+        if self.len == 0 {
+            return None;
+        }
+        let d = self.slots.get(self.head).copied();
+        self.head = self.slot(self.head, 1);
+        self.len -= 1;
+        d
+    }
+
+    /// Double the slots (at least 8), but to no more than `capacity`,
+    /// keeping the order.
+    #[cold]
+    fn grow(&mut self, capacity: usize) {
+        let n = (self.slots.len() * 2).max(8).min(capacity);
+        let mut slots = Vec::with_capacity(n);
+        slots
+            .extend((0..self.len).filter_map(|i| self.slots.get(self.slot(self.head, i)).copied()));
+        slots.resize(n, Delivery::default());
+        self.slots = slots;
+        self.head = 0;
+    }
+
+    /// Take everything, oldest first.
+    fn drain(&mut self) -> Vec<Delivery> {
+        let out = (0..self.len)
+            .filter_map(|i| self.slots.get(self.slot(self.head, i)).copied())
+            .collect();
+        self.head = 0;
+        self.len = 0;
+        out
     }
 }
 
@@ -238,7 +349,7 @@ mod tests {
         }
         assert_eq!(c.arrive(at(4), Some(100)), Arrival::Full);
         assert_eq!(c.max_depth, 3);
-        assert!(c.waiting.capacity() >= 3);
+        assert_eq!(c.waiting.slots.len(), 3);
         assert_eq!(c.drain(), vec![at(1), at(2), at(3)]);
     }
 }
