@@ -92,6 +92,22 @@ impl HostCpu {
     #[inline(always)]
     fn arrive_in_turn(&mut self, d: Delivery, service_ns: u64) -> Arrival {
         let t = d.time_ns;
+        // The oldest waiting starts if the handler is free: selected too.
+        let due = self.busy_until_ns <= t && self.queued > 0;
+        let oldest = self.waiting.front_time();
+        let start = self.busy_until_ns.max(oldest);
+        let wait = if due { start - oldest } else { 0 };
+        self.busy_until_ns = if due {
+            start + service_ns
+        } else {
+            self.busy_until_ns
+        };
+        self.wait_ns += wait;
+        self.max_wait_ns = self.max_wait_ns.max(wait);
+        self.handled += u64::from(due);
+        self.waiting.drop_front(due);
+        self.queued -= usize::from(due);
+        // More are due only after a long gap.
         if self.busy_until_ns <= t && self.queued > 0 {
             self.serve_due(t, service_ns);
         }
@@ -220,6 +236,21 @@ impl Ring {
         }
     }
 
+    /// Arrival time of the oldest, if any waits (else of whatever the slot
+    /// held last, or 0): read without asking, for a caller that selects.
+    #[inline]
+    fn front_time(&self) -> u64 {
+        self.slots.get(self.head).map_or(0, |d| d.time_ns)
+    }
+
+    /// Drop the oldest if `take` (the caller knows one waits then).
+    #[inline]
+    fn drop_front(&mut self, take: bool) {
+        let step = usize::from(take);
+        self.head = self.slot(self.head, step);
+        self.len -= step;
+    }
+
     /// Take the oldest, if any.
     #[inline]
     fn pop(&mut self) -> Option<Delivery> {
@@ -227,8 +258,7 @@ impl Ring {
             return None;
         }
         let d = self.slots.get(self.head).copied();
-        self.head = self.slot(self.head, 1);
-        self.len -= 1;
+        self.drop_front(true);
         d
     }
 
