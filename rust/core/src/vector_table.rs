@@ -477,6 +477,16 @@ impl VectorTable {
         }
     }
 
+    /// The message a fire of vector `k` would send now, if it would send
+    /// one: [`fire`](Self::fire)'s common case, which changes nothing, for a
+    /// caller that leaves every other case (and a `k` past the table) to
+    /// `fire`. Changes nothing.
+    #[inline]
+    pub fn sending(&self, k: usize) -> Option<MsiMessage> {
+        let entry = self.table.get(k)?;
+        self.entry_can_send(entry).then(|| entry.message())
+    }
+
     // ---- config space ----------------------------------------------------
 
     /// Write Message Control: sets Enable (bit 15) and Function Mask (bit 14);

@@ -128,6 +128,12 @@ impl Device {
         &mut self.stall_since[k]
     }
 
+    /// Whether entry `k` has a stale-queue episode open.
+    #[inline]
+    pub fn stall_open(&self, k: usize) -> bool {
+        self.stall_since.get(k).is_some_and(Option::is_some)
+    }
+
     /// Entry `k`'s W1 slot.
     pub fn w1_slot(&mut self, k: usize) -> &mut Option<u64> {
         if self.w1_open.is_empty() {

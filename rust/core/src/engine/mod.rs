@@ -19,6 +19,7 @@ mod entry_set;
 mod event;
 mod fire;
 mod guest;
+mod host_cpu;
 mod interrupt;
 mod phases;
 mod qemu_pba;
@@ -50,7 +51,7 @@ use crate::config::{Mode, SimConfig};
 use crate::error::{Error, Result};
 use crate::host::{Effects, Host};
 use crate::policy::{builtin, Policy};
-use crate::queue::{CpuHandler, Delivery, DeliveryQueue};
+use crate::queue::Delivery;
 use device::Device;
 use event::{Event, Scheduled, What};
 use sources::Sources;
@@ -95,8 +96,11 @@ pub struct Engine {
     /// Aggregated mode: the last Poisson distribution drawn from, by its
     /// mean's bits.
     last_poisson: Option<(u64, rand_distr::Poisson<f64>)>,
-    queues: Vec<DeliveryQueue>,
-    handlers: Vec<CpuHandler>,
+    /// The host CPUs: their delivery queues and handlers (per-event mode).
+    cpus: Vec<host_cpu::HostCpu>,
+    /// Each handler's service time (`cfg.handler.service_ns`, kept beside
+    /// the CPUs for the per-event path).
+    service_ns: Option<u64>,
     books: PhaseBooks,
     stats: RunStats,
     finished: bool,
@@ -163,9 +167,7 @@ impl Engine {
             devices.push(Device::new(d, class, probe_class)?);
         }
         let ncpus = cfg.host.ncpus as usize;
-        let queues = (0..ncpus)
-            .map(|_| DeliveryQueue::new(cfg.handler.queue_capacity))
-            .collect::<Result<_>>()?;
+        let cpus = vec![host_cpu::HostCpu::new(cfg.handler.queue_capacity); ncpus];
         let mut e = Self {
             host,
             policy,
@@ -186,8 +188,8 @@ impl Engine {
             failure: None,
             pending_fire: None,
             last_poisson: None,
-            queues,
-            handlers: vec![CpuHandler::default(); ncpus],
+            cpus,
+            service_ns: cfg.handler.service_ns,
             books: PhaseBooks::default(),
             stats: RunStats::default(),
             finished: false,
@@ -255,9 +257,9 @@ impl Engine {
 
     /// Take every delivery waiting on host CPU `cpu`, oldest first.
     pub fn drain(&mut self, cpu: u32) -> Result<Vec<Delivery>> {
-        self.queues
+        self.cpus
             .get_mut(cpu as usize)
-            .map(DeliveryQueue::drain)
+            .map(host_cpu::HostCpu::drain)
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "cpu {cpu} is past the host's {} CPUs",

@@ -200,7 +200,7 @@ impl Engine {
         };
         let Some((owner, entry)) = self.host.owner_of(t.dest_id, t.vector) else {
             // No handler for that vector: a spurious interrupt on the CPU.
-            let reached = (t.dest_id as usize) < self.queues.len();
+            let reached = (t.dest_id as usize) < self.cpus.len();
             let outcome = if reached {
                 Outcome::Delivered
             } else {

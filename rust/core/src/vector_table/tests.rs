@@ -891,7 +891,11 @@ proptest! {
                     got
                 }
                 Op::Fire(k) => {
+                    // `sending` names the message exactly when `fire` sends it.
+                    let sending = t.sending(k);
                     let got = t.fire(k);
+                    let sent = got.as_ref().ok().and_then(Fired::message);
+                    prop_assert_eq!(sending, sent, "sending({})", k);
                     let want = m.fire(k);
                     match (got, want) {
                         (Err(Error::InvalidArgument(_)), None) => vec![],
