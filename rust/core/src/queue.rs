@@ -2,9 +2,11 @@
 //! the handler model that drains them with a service time.
 //!
 //! Each queue is a bounded lock-free single-producer single-consumer ring
-//! (`rtrb`): one side delivers, the CPU's handler takes. The engine holds
-//! both ends on its one thread; [`DeliveryQueue::split`] hands them to two
-//! threads (an embedding simulator's device thread and CPU thread). A ring
+//! (`rtrb`): one side delivers, the CPU's handler takes.
+//! [`DeliveryQueue::split`] hands the two ends to two threads (an embedding
+//! simulator's device thread and CPU thread). The per-event engine, which is
+//! both sides on one thread, keeps its own plain FIFO per CPU and the same
+//! [`CpuHandler`] over it (through [`Waiting`]). A ring
 //! per CPU with one producer needs no compare-and-swap, unlike an MPMC
 //! queue; several producer threads would each get their own queue.
 //!
@@ -267,23 +269,55 @@ pub struct CpuHandler {
     pub queued: usize,
 }
 
+/// Where a CPU's waiting deliveries are, as its handler takes them: the
+/// lock-free [`DeliveryQueue`] (or its [`DeliveryConsumer`] end), or the
+/// engine's own single-threaded FIFO. The handler's rules are written once,
+/// in [`CpuHandler`], over any of them.
+pub trait Waiting {
+    /// Take the oldest waiting delivery, if any.
+    fn take_oldest(&mut self) -> Option<Delivery>;
+}
+
+impl Waiting for DeliveryQueue {
+    #[inline]
+    fn take_oldest(&mut self) -> Option<Delivery> {
+        self.pop()
+    }
+}
+
+impl Waiting for DeliveryConsumer {
+    #[inline]
+    fn take_oldest(&mut self) -> Option<Delivery> {
+        self.pop()
+    }
+}
+
 impl CpuHandler {
     /// Serve every queued interrupt whose service starts at or before `now_ns`.
     #[inline]
-    pub fn advance(&mut self, queue: &mut DeliveryQueue, now_ns: u64, service_ns: u64) {
+    pub fn advance(&mut self, queue: &mut impl Waiting, now_ns: u64, service_ns: u64) {
         while self.busy_until_ns <= now_ns && self.queued > 0 {
-            let Some(d) = queue.pop() else {
+            let Some(d) = queue.take_oldest() else {
                 self.queued = 0;
                 break;
             };
             self.queued -= 1;
-            let start = self.busy_until_ns.max(d.time_ns);
-            let wait = start - d.time_ns;
-            self.wait_ns += wait;
-            self.max_wait_ns = self.max_wait_ns.max(wait);
-            self.busy_until_ns = start + service_ns;
-            self.handled += 1;
+            self.serve(d.time_ns, service_ns);
         }
+    }
+
+    /// Serve the oldest waiting interrupt, which arrived at `arrival_ns`:
+    /// its service starts when the handler is free (not before it arrived)
+    /// and lasts `service_ns`. Accounting: `handled + 1`, its wait added to
+    /// `wait_ns` and `max_wait_ns`, `busy_until_ns` moved to its end.
+    #[inline]
+    pub fn serve(&mut self, arrival_ns: u64, service_ns: u64) {
+        let start = self.busy_until_ns.max(arrival_ns);
+        let wait = start - arrival_ns;
+        self.wait_ns += wait;
+        self.max_wait_ns = self.max_wait_ns.max(wait);
+        self.busy_until_ns = start + service_ns;
+        self.handled += 1;
     }
 
     /// Serve an arrival at `now_ns` directly when the handler is idle and

@@ -15,7 +15,7 @@
 //! does not reset: the count is resynchronised when serving finds the FIFO
 //! empty. Both are what the results have always reported.
 
-use crate::queue::Delivery;
+use crate::queue::{CpuHandler, Delivery, Waiting};
 
 /// What became of an interrupt that reached a CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,19 +35,10 @@ pub(super) struct HostCpu {
     waiting: Ring,
     /// Most deliveries that may wait.
     capacity: usize,
-    /// Time the handler finishes the interrupt it started last.
-    busy_until_ns: u64,
-    /// Deliveries the handler queued and has not served; may exceed what
-    /// waits after an embedder's drain (see the module doc).
-    queued: usize,
-    /// Interrupts served.
-    pub handled: u64,
-    /// Sum of queueing delays (start of service − arrival), ns.
-    pub wait_ns: u64,
-    /// Largest queueing delay seen, ns.
-    pub max_wait_ns: u64,
-    /// Deepest the handler has counted its queue.
-    pub max_depth: usize,
+    /// The handler: its time, its counters, and `queued`, its own count of
+    /// what waits, which may exceed what does after an embedder's drain
+    /// (see the module doc).
+    pub handler: CpuHandler,
 }
 
 impl HostCpu {
@@ -56,12 +47,7 @@ impl HostCpu {
         Self {
             waiting: Ring::default(),
             capacity,
-            busy_until_ns: 0,
-            queued: 0,
-            handled: 0,
-            wait_ns: 0,
-            max_wait_ns: 0,
-            max_depth: 0,
+            handler: CpuHandler::default(),
         }
     }
 
@@ -75,7 +61,7 @@ impl HostCpu {
         let len = self.waiting.len;
         match service_ns {
             // The handler's count is what waits, and the ring has a slot.
-            Some(s) if self.queued == len && len < self.waiting.slots.len() => {
+            Some(s) if self.handler.queued == len && len < self.waiting.slots.len() => {
                 self.arrive_in_turn(d, s)
             }
             _ => self.arrive_otherwise(d, service_ns),
@@ -92,37 +78,40 @@ impl HostCpu {
     #[inline(always)]
     fn arrive_in_turn(&mut self, d: Delivery, service_ns: u64) -> Arrival {
         let t = d.time_ns;
-        // The oldest waiting starts if the handler is free: selected too.
-        let due = self.busy_until_ns <= t && self.queued > 0;
-        let oldest = self.waiting.front_time();
-        let start = self.busy_until_ns.max(oldest);
+        let (h, waiting) = (&mut self.handler, &mut self.waiting);
+        // The oldest waiting starts if the handler is free: selected too
+        // (what `CpuHandler::serve` does for it, or nothing).
+        let due = h.busy_until_ns <= t && h.queued > 0;
+        let oldest = waiting.front_time();
+        let start = h.busy_until_ns.max(oldest);
         let wait = if due { start - oldest } else { 0 };
-        self.busy_until_ns = if due {
+        h.busy_until_ns = if due {
             start + service_ns
         } else {
-            self.busy_until_ns
+            h.busy_until_ns
         };
-        self.wait_ns += wait;
-        self.max_wait_ns = self.max_wait_ns.max(wait);
-        self.handled += u64::from(due);
-        self.waiting.drop_front(due);
-        self.queued -= usize::from(due);
+        h.wait_ns += wait;
+        h.max_wait_ns = h.max_wait_ns.max(wait);
+        h.handled += u64::from(due);
+        waiting.drop_front(due);
+        h.queued -= usize::from(due);
         // More are due only after a long gap.
-        if self.busy_until_ns <= t && self.queued > 0 {
-            self.serve_due(t, service_ns);
+        if h.busy_until_ns <= t && h.queued > 0 {
+            h.advance(waiting, t, service_ns);
         }
-        self.waiting.put_behind(d);
-        let at_once = self.queued == 0 && self.busy_until_ns <= t;
+        waiting.put_behind(d);
+        // Taken at once (what `CpuHandler::serve_now` does), or it waits.
+        let at_once = h.queued == 0 && h.busy_until_ns <= t;
         let waits = usize::from(!at_once);
-        self.busy_until_ns = if at_once {
+        h.busy_until_ns = if at_once {
             t + service_ns
         } else {
-            self.busy_until_ns
+            h.busy_until_ns
         };
-        self.handled += u64::from(at_once);
-        self.waiting.len += waits;
-        self.queued += waits;
-        self.observe_depth(self.queued.max(1));
+        h.handled += u64::from(at_once);
+        waiting.len += waits;
+        h.queued += waits;
+        h.observe_depth(h.queued.max(1));
         if at_once {
             Arrival::Served
         } else {
@@ -137,16 +126,14 @@ impl HostCpu {
     fn arrive_otherwise(&mut self, d: Delivery, service_ns: Option<u64>) -> Arrival {
         let t = d.time_ns;
         if let Some(s) = service_ns {
-            if self.busy_until_ns <= t {
-                self.serve_due(t, s);
-                if self.queued == 0 && self.busy_until_ns <= t {
-                    // Idle with nothing queued: the push and the pop that
-                    // would follow cancel out.
-                    self.observe_depth(1);
-                    self.busy_until_ns = t + s;
-                    self.handled += 1;
-                    return Arrival::Served;
-                }
+            let h = &mut self.handler;
+            if h.queued > 0 {
+                h.advance(&mut self.waiting, t, s);
+            }
+            // Idle with nothing queued: the push and the pop that would
+            // follow cancel out.
+            if h.serve_now(t, s) {
+                return Arrival::Served;
             }
             // The handler is busy past `t`: nothing is due, and nothing
             // would be after the push either.
@@ -155,8 +142,9 @@ impl HostCpu {
             return Arrival::Full;
         }
         self.push(d);
-        self.queued += 1;
-        self.observe_depth(self.queued);
+        let h = &mut self.handler;
+        h.queued += 1;
+        h.observe_depth(h.queued);
         Arrival::Queued
     }
 
@@ -174,32 +162,12 @@ impl HostCpu {
         self.waiting.put_behind(d);
         self.waiting.len += 1;
     }
+}
 
-    /// Serve every queued delivery whose service starts at or before `t`.
+impl Waiting for Ring {
     #[inline]
-    fn serve_due(&mut self, t: u64, service_ns: u64) {
-        while self.busy_until_ns <= t && self.queued > 0 {
-            let Some(d) = self.waiting.pop() else {
-                // An embedder drained the FIFO: nothing is queued after all.
-                self.queued = 0;
-                break;
-            };
-            self.queued -= 1;
-            let start = self.busy_until_ns.max(d.time_ns);
-            let wait = start - d.time_ns;
-            self.wait_ns += wait;
-            self.max_wait_ns = self.max_wait_ns.max(wait);
-            self.busy_until_ns = start + service_ns;
-            self.handled += 1;
-        }
-    }
-
-    /// Note the handler's queue count after an arrival.
-    #[inline]
-    fn observe_depth(&mut self, depth: usize) {
-        if depth > self.max_depth {
-            self.max_depth = depth;
-        }
+    fn take_oldest(&mut self) -> Option<Delivery> {
+        self.pop()
     }
 }
 
@@ -344,9 +312,10 @@ mod tests {
                 assert_eq!(c.drain(), r.q.drain(), "drain before arrival {i}");
             }
             assert_eq!(c.arrive(at(t), service), r.arrive(at(t), service), "{i}");
-            let (h, counters) = (&r.h, (c.handled, c.wait_ns, c.max_wait_ns, c.max_depth));
+            let (h, ch) = (&r.h, &c.handler);
+            let counters = (ch.handled, ch.wait_ns, ch.max_wait_ns, ch.max_depth);
             assert_eq!(counters, (h.handled, h.wait_ns, h.max_wait_ns, h.max_depth));
-            assert_eq!((c.busy_until_ns, c.queued), (h.busy_until_ns, h.queued));
+            assert_eq!((ch.busy_until_ns, ch.queued), (h.busy_until_ns, h.queued));
         }
         assert_eq!(c.drain(), r.q.drain());
     }
@@ -378,7 +347,7 @@ mod tests {
             assert_eq!(c.arrive(at(t), Some(100)), Arrival::Queued);
         }
         assert_eq!(c.arrive(at(4), Some(100)), Arrival::Full);
-        assert_eq!(c.max_depth, 3);
+        assert_eq!(c.handler.max_depth, 3);
         assert_eq!(c.waiting.slots.len(), 3);
         assert_eq!(c.drain(), vec![at(1), at(2), at(3)]);
     }

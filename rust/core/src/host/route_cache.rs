@@ -141,7 +141,7 @@ mod tests {
                     let timing = TimingConfig::default();
                     if h.exec(dev, &op, &mut clock, &timing, &mut fx).is_ok() {
                         msgs.extend(fx.iter().filter_map(|(_, f)| match f {
-                            HostFx::Program(k, m) => Some((*k, *m)),
+                            HostFx::Request(k, m) => Some((*k, *m)),
                             _ => None,
                         }));
                     }
