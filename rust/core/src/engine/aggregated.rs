@@ -48,31 +48,54 @@ impl Engine {
         slow.clear();
         let d = &self.devices[di];
         let phase = d.phase;
-        // While Enable is clear a lost or INTx-diverting table decides every
-        // fire without the entry or the IOMMU.
-        let disabled = (!d.table.is_enabled()).then(|| d.table.disabled_mode());
-        for k in d.live.iter() {
-            let rate = self.sources.classes[d.class_of(k) as usize].rate;
-            if rate <= 0.0 {
-                continue;
-            }
-            if d.dead[k] {
-                failed += rate;
-                continue;
-            }
-            match disabled {
-                Some(DisabledMode::Lost) => lost += rate,
-                Some(DisabledMode::Intx) => intx += rate,
-                _ => {
-                    // A vector the guest masked is held by QEMU: one by one.
-                    if d.table.can_send(k)?
+        let classes = &self.sources.classes;
+        // One pass over the live vectors, chosen once per booking by what the
+        // table's control decides for all of them; the sums add in entry
+        // order whichever pass runs.
+        if d.table.is_enabled() {
+            // A vector the table would not send now (Function Mask, entry
+            // Mask), the guest masked (held by QEMU) or the IOMMU would
+            // block goes one by one.
+            let function_sends = !d.table.is_function_masked();
+            for k in d.live.iter() {
+                let rate = classes[d.class_of(k) as usize].rate;
+                if rate <= 0.0 {
+                    continue;
+                }
+                if d.dead[k] {
+                    failed += rate;
+                    continue;
+                }
+                let sends = function_sends && {
+                    let e = d.table.entry(k)?;
+                    !e.is_masked()
                         && !d.guest_masked.contains(k)
-                        && self.host.probe(dev, &d.table.entry(k)?.message())
-                    {
-                        send += rate;
-                    } else {
-                        slow.push((k as u32, rate));
-                    }
+                        && self.host.probe(dev, &e.message())
+                };
+                if sends {
+                    send += rate;
+                } else {
+                    slow.push((k as u32, rate));
+                }
+            }
+        } else {
+            // While Enable is clear a lost or INTx-diverting table decides
+            // every fire without the entry or the IOMMU; a latching one
+            // (Pending) sends none of them now.
+            let mode = d.table.disabled_mode();
+            for k in d.live.iter() {
+                let rate = classes[d.class_of(k) as usize].rate;
+                if rate <= 0.0 {
+                    continue;
+                }
+                if d.dead[k] {
+                    failed += rate;
+                    continue;
+                }
+                match mode {
+                    DisabledMode::Lost => lost += rate,
+                    DisabledMode::Intx => intx += rate,
+                    DisabledMode::Pending => slow.push((k as u32, rate)),
                 }
             }
         }
