@@ -269,7 +269,10 @@ impl Host {
     fn alloc_vector(&mut self, dev: u32, k: u32) -> HostResult<()> {
         let (rid, iommu) = {
             let d = self.dev_mut(dev)?;
-            if d.vectors.len() <= k as usize {
+            // Enable allocates 0, 1, 2, …: mostly a push.
+            if d.vectors.len() == k as usize {
+                d.vectors.push(None);
+            } else if d.vectors.len() < k as usize {
                 d.vectors.resize(k as usize + 1, None);
             }
             if d.vectors[k as usize].is_some() {
