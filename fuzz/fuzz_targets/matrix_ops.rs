@@ -2,7 +2,7 @@
 //! semantics, including its counter drift), with every counter recounted after every op from
 //! the per-CPU maps read through the public accessors, the CPU choices of `alloc` and
 //! `alloc_managed` compared with a plain scan, `alloc_any` compared with `alloc(0..ncpus)` (the
-//! best-CPU tree against the scan), and `debug_show` / `Debug` run on the result.
+//! best-CPU buckets against the scan), and `debug_show` / `Debug` run on the result.
 #![no_main]
 
 use arbitrary::Arbitrary;

@@ -47,7 +47,7 @@ pub fn matrix_alloc_free(m: &mut IrqMatrix, mask: &[u32]) -> (u32, u32) {
 }
 
 /// One `alloc_any` (not reserved: `irq_matrix_alloc` over every possible CPU, the CPU taken
-/// from the matrix's best-CPU tree), then its `irq_matrix_free`.
+/// from the matrix's best-CPU buckets), then its `irq_matrix_free`.
 #[inline]
 pub fn matrix_alloc_any_free(m: &mut IrqMatrix) -> (u32, u32) {
     let (cpu, bit) = m.alloc_any(false).expect("alloc_any");
