@@ -714,6 +714,7 @@ impl VectorDomain {
 
     /// `irq_matrix_alloc(dest, resvd)`; `dest = None` stands for exactly the matrix's online
     /// CPUs (see [`Self::is_matrix_online`]): the CPU then comes from `alloc_any` without a scan.
+    #[inline(always)]
     fn mx_alloc(&mut self, irq: u32, dest: Option<&[u32]>, resvd: bool) -> Result<(u32, u32)> {
         let (cpu, bit) = match dest {
             None => self.matrix.alloc_any(resvd)?,
@@ -736,6 +737,7 @@ impl VectorDomain {
     }
 
     /// A matrix free the domain issues for a vector it holds; a WARN here would be a model bug.
+    #[inline(always)]
     fn mx_free(&mut self, irq: u32, cpu: u32, vector: u32, managed: bool) {
         let r = self.matrix.free(cpu, vector, managed);
         debug_assert!(r.is_ok(), "domain freed a vector it does not hold: {r:?}");
@@ -1162,6 +1164,7 @@ impl VectorDomain {
     /// managed → `alloc_managed(affinity ∩ online)` (or managed shutdown if no CPU is online).
     /// Errors: empty affinity, bad CPU or node → `InvalidArgument`; managed reservation or
     /// (without reservation mode) the vector allocation fails → `NoSpace`, nothing kept.
+    #[inline(always)]
     pub fn alloc_irq(
         &mut self,
         affinity: Option<&[u32]>,
@@ -1357,6 +1360,7 @@ impl VectorDomain {
     /// [`activate`](Self::activate), returning the `(cpu, vector)` the irq holds afterwards
     /// (`None`: a managed irq left shut down): what the caller programs next, without a second
     /// lookup of the irq.
+    #[inline(always)]
     pub fn activate_targeted(&mut self, irq: u32) -> Result<Option<(u32, u32)>> {
         let info = self.irq(irq)?;
         if info.requested {
