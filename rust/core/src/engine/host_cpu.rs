@@ -95,8 +95,16 @@ impl HostCpu {
         h.handled += u64::from(due);
         waiting.drop_front(due);
         h.queued -= usize::from(due);
-        // More are due only after a long gap.
-        if h.busy_until_ns <= t && h.queued > 0 {
+        // More are due only after a long gap (one arrival in 13 in the
+        // storm). One branch, not the two `&&` compiles to, which missed on
+        // a third of the arrivals (cachegrind): with nothing waiting, the
+        // handler counts as busy for ever (`advance` checks the count too).
+        let next_free = if h.queued > 0 {
+            h.busy_until_ns
+        } else {
+            u64::MAX
+        };
+        if next_free <= t {
             h.advance(waiting, t, service_ns);
         }
         waiting.put_behind(d);
