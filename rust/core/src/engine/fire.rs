@@ -102,8 +102,9 @@ impl Engine {
     #[inline]
     fn fire(&mut self, dev: u32, k: u32) -> Result<()> {
         let d = &self.devices[dev as usize];
-        // Neither changes during the fire itself.
-        let (phase, stalled) = (d.phase, d.stalled);
+        // Neither changes during the fire itself, unless it ends other
+        // than delivered.
+        let (phase, stall) = (d.phase, d.stall_open(k as usize));
         let outcome = if d.dead[k as usize] {
             Outcome::Failed
         } else if let Some(msg) = d.table.sending(k as usize) {
@@ -114,10 +115,9 @@ impl Engine {
         self.books.fire(phase, outcome);
         // The common case, a delivery with no stall to close, ends here (a
         // delivery leaves the trace and every other vector's stall as they
-        // are).
-        if outcome != Outcome::Delivered
-            || (stalled != 0 && self.devices[dev as usize].stall_open(k as usize))
-        {
+        // are). One branch, not the two of `||`: whether a stall is open is
+        // not for the predictor to guess apart from the outcome.
+        if (outcome != Outcome::Delivered) | stall {
             self.fire_aftermath(dev, k, outcome);
         }
         Ok(())
@@ -233,11 +233,12 @@ impl Engine {
             // guest has the vector masked: QEMU holds it.
             return self.qemu_latch(dev, entry);
         }
+        let time_ns = self.now_ns();
         let Some(c) = self.cpus.get_mut(cpu as usize) else {
             return Outcome::Blocked;
         };
         let item = Delivery {
-            time_ns: self.now as u64,
+            time_ns,
             device: dev,
             entry,
             cpu,
