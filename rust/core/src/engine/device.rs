@@ -57,9 +57,10 @@ pub(super) struct Device {
     pub high: Option<u32>,
     /// Entry k's open stale-queue episode: when it began (ns). Allocated at
     /// the first loss, so devices that never lose cost nothing.
-    pub stall_since: Vec<Option<f64>>,
-    /// Entries with a stall open: none means a delivery has nothing to close.
-    pub stalled: u32,
+    stall_since: Vec<Option<f64>>,
+    /// The entries whose `stall_since` is open: a delivery asks one bit
+    /// whether it has a stall to close.
+    stalls: super::entry_set::EntrySet,
     /// The device-wide window W2 open since (ns).
     pub w2_open: Option<u64>,
     /// Entry k's host-masked window W1 open since (ns), allocated on first use.
@@ -112,7 +113,7 @@ impl Device {
             halted: false,
             high: None,
             stall_since: Vec::new(),
-            stalled: 0,
+            stalls: super::entry_set::EntrySet::new(n),
             w2_open: None,
             w1_open: Vec::new(),
             guest_enabled: false,
@@ -120,18 +121,39 @@ impl Device {
         })
     }
 
-    /// Entry `k`'s open stall slot.
-    pub fn stall_slot(&mut self, k: usize) -> &mut Option<f64> {
-        if self.stall_since.is_empty() {
-            self.stall_since = vec![None; self.live.entries()];
-        }
-        &mut self.stall_since[k]
+    /// When entry `k`'s open stale-queue episode began, if one is open.
+    pub fn stall_began(&self, k: usize) -> Option<f64> {
+        self.stall_since.get(k).copied().flatten()
+    }
+
+    /// Every entry's open stale-queue episode, by entry (empty if none
+    /// ever opened).
+    pub fn stall_starts(&self) -> &[Option<f64>] {
+        &self.stall_since
     }
 
     /// Whether entry `k` has a stale-queue episode open.
     #[inline]
     pub fn stall_open(&self, k: usize) -> bool {
-        self.stall_since.get(k).is_some_and(Option::is_some)
+        self.stalls.contains(k)
+    }
+
+    /// Entry `k`'s stale-queue episode opens at `now` (ns); nothing past
+    /// the table.
+    pub fn open_stall(&mut self, k: usize, now: f64) {
+        if self.stall_since.is_empty() {
+            self.stall_since = vec![None; self.live.entries()];
+        }
+        if let Some(s) = self.stall_since.get_mut(k) {
+            *s = Some(now);
+            self.stalls.set(k, true);
+        }
+    }
+
+    /// Close entry `k`'s stale-queue episode, returning when it began.
+    pub fn close_stall(&mut self, k: usize) -> Option<f64> {
+        self.stalls.set(k, false);
+        self.stall_since.get_mut(k).and_then(Option::take)
     }
 
     /// Entry `k`'s W1 slot.
@@ -173,5 +195,36 @@ impl Device {
     /// Close entry `k`'s W1 window, returning when it opened.
     pub fn take_w1(&mut self, k: usize) -> Option<u64> {
         self.w1_open.get_mut(k).and_then(Option::take)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn the_stall_bits_are_the_open_stalls() {
+        // Opens and closes in any order, past the table too: the bit a
+        // delivery asks is set exactly when the entry's stall has a start.
+        for seed in 0..20 {
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+            let n = rng.random_range(1..130u32);
+            let mut d = Device::new(&DeviceConfig::new(n), vec![0; n as usize], None).unwrap();
+            for step in 0..400 {
+                let k = rng.random_range(0..n as usize + 2);
+                if rng.random_bool(0.5) {
+                    d.open_stall(k, f64::from(step));
+                } else {
+                    let was = d.stall_began(k);
+                    assert_eq!(d.close_stall(k), was);
+                }
+                for j in 0..n as usize + 2 {
+                    assert_eq!(d.stall_open(j), d.stall_began(j).is_some(), "{seed} {j}");
+                }
+            }
+            let open = d.stall_starts().iter().flatten().count();
+            assert_eq!(open, (0..n as usize).filter(|&j| d.stall_open(j)).count());
+        }
     }
 }

@@ -24,10 +24,14 @@ impl EntrySet {
         self.entries
     }
 
-    /// Whether entry `k` is a member (false past the table).
+    /// Whether entry `k` is a member (false past the table: `set` never
+    /// sets a bit there, so only the word needs to exist; one bounds check
+    /// on the per-event path, not two).
     #[inline]
     pub fn contains(&self, k: usize) -> bool {
-        k < self.entries && self.words[k / 64] >> (k % 64) & 1 == 1
+        self.words
+            .get(k / 64)
+            .is_some_and(|w| w >> (k % 64) & 1 == 1)
     }
 
     /// Add or remove entry `k`; false (and no change) past the table.

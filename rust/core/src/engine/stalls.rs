@@ -6,17 +6,18 @@ use super::Engine;
 use crate::books::Outcome;
 
 impl Engine {
-    /// Whether an interrupt of `dev` booked `outcome` leaves every stall as
-    /// it is: the common case (delivered, nothing stalled), on the hot path.
+    /// Whether an interrupt of `dev`'s entry `k` booked `outcome` leaves
+    /// every stall as it is: the common case (delivered, no stall open on
+    /// its vector), on the hot path.
     #[inline]
-    pub(super) fn stall_untouched(&self, dev: u32, outcome: Outcome) -> bool {
-        outcome == Outcome::Delivered && self.devices[dev as usize].stalled == 0
+    pub(super) fn stall_untouched(&self, dev: u32, k: u32, outcome: Outcome) -> bool {
+        outcome == Outcome::Delivered && !self.devices[dev as usize].stall_open(k as usize)
     }
 
     /// Open or close vector `k`'s stale-queue episode after a fire.
     #[inline]
     pub(super) fn track_stall(&mut self, dev: u32, k: u32, outcome: Outcome) {
-        if !self.stall_untouched(dev, outcome) {
+        if !self.stall_untouched(dev, k, outcome) {
             self.track_stall_slow(dev, k, outcome);
         }
     }
@@ -26,47 +27,36 @@ impl Engine {
         let d = &mut self.devices[dev as usize];
         let timeout = self.cfg.stall_timeout_ns as f64;
         let now = self.now;
-        let since = d.stall_slot(k as usize);
-        let mut closed = false;
-        let mut opened = false;
+        let k = k as usize;
         match outcome {
             Outcome::Delivered => {
-                if let Some(s) = since.take() {
+                if let Some(s) = d.close_stall(k) {
                     let dur = now - s;
                     if dur >= timeout {
                         self.stats.stall_timeouts += 1;
                     }
                     self.stats.stall_time_ns += dur.min(timeout) as u64;
-                    closed = true;
                     if let Some(t) = self.trace.as_deref_mut() {
-                        t.span(SpanKind::Stale, dev, k, s, s + dur.min(timeout));
+                        t.span(SpanKind::Stale, dev, k as u32, s, s + dur.min(timeout));
                     }
                 }
             }
             Outcome::Lost | Outcome::Intx | Outcome::Failed | Outcome::Blocked => {
-                if let Some(s) = since.filter(|s| now - s >= timeout) {
+                if let Some(s) = d.stall_began(k).filter(|s| now - s >= timeout) {
                     // The previous stall ended at its timeout; a new one starts.
+                    d.close_stall(k);
                     self.stats.stall_timeouts += 1;
                     self.stats.stall_time_ns += timeout as u64;
-                    *since = None;
-                    closed = true;
                     if let Some(t) = self.trace.as_deref_mut() {
-                        t.span(SpanKind::Stale, dev, k, s, s + timeout);
+                        t.span(SpanKind::Stale, dev, k as u32, s, s + timeout);
                     }
                 }
-                if since.is_none() {
-                    *since = Some(now);
-                    opened = true;
+                if !d.stall_open(k) {
+                    d.open_stall(k, now);
                     self.stats.stalls += 1;
                 }
             }
             Outcome::Pending | Outcome::Coalesced => {}
-        }
-        if closed {
-            d.stalled -= 1;
-        }
-        if opened {
-            d.stalled += 1;
         }
     }
 
@@ -75,7 +65,7 @@ impl Engine {
     pub(super) fn settle_stalls(&self, end: f64, stats: &mut super::RunStats) {
         let timeout = self.cfg.stall_timeout_ns as f64;
         for d in &self.devices {
-            for s in d.stall_since.iter().flatten() {
+            for s in d.stall_starts().iter().flatten() {
                 let dur = end - s;
                 if dur >= timeout {
                     stats.stall_timeouts += 1;

@@ -466,7 +466,7 @@ impl Engine {
                     out.push(span(SpanKind::W1, i, k, *open as f64, now, true));
                 }
             }
-            for (k, s) in d.stall_since.iter().enumerate() {
+            for (k, s) in d.stall_starts().iter().enumerate() {
                 if let Some(s) = s {
                     let ended = now - s >= timeout;
                     let end = if ended { s + timeout } else { now };

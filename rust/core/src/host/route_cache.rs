@@ -17,18 +17,38 @@ use crate::msi::MsiMessage;
 #[derive(Debug, Clone, Copy)]
 struct Route {
     msg: MsiMessage,
-    /// The device's [`RouteCache::epoch`] when it was cached.
+    /// The device's [`RouteCache::epoch`] when it was cached; 0 for an
+    /// entry never cached (the cache's epoch is never 0), so that a lookup
+    /// has no `Option` to test on top of the epoch.
     epoch: u64,
     cpu: u32,
     vector: u8,
 }
 
+/// An entry with no route cached.
+const NONE: Route = Route {
+    msg: MsiMessage::new(0, 0),
+    epoch: 0,
+    cpu: 0,
+    vector: 0,
+};
+
 /// One device's routes, by table entry (grown on first use).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct RouteCache {
     /// Bumped by every IRTE change of the device: older routes are stale.
+    /// Never 0.
     epoch: u64,
-    routes: Vec<Option<Route>>,
+    routes: Vec<Route>,
+}
+
+impl Default for RouteCache {
+    fn default() -> Self {
+        Self {
+            epoch: 1,
+            routes: Vec::new(),
+        }
+    }
 }
 
 impl RouteCache {
@@ -36,7 +56,7 @@ impl RouteCache {
     #[inline]
     pub fn get(&self, k: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
         match self.routes.get(k as usize) {
-            Some(Some(r)) if r.epoch == self.epoch && r.msg == *msg => Some((r.cpu, r.vector)),
+            Some(r) if r.epoch == self.epoch && r.msg == *msg => Some((r.cpu, r.vector)),
             _ => None,
         }
     }
@@ -45,19 +65,20 @@ impl RouteCache {
     pub fn put(&mut self, k: u32, msg: &MsiMessage, (cpu, vector): (u32, u8)) {
         let k = k as usize;
         if self.routes.len() <= k {
-            self.routes.resize(k + 1, None);
+            self.routes.resize(k + 1, NONE);
         }
-        self.routes[k] = Some(Route {
+        self.routes[k] = Route {
             msg: *msg,
             epoch: self.epoch,
             cpu,
             vector,
-        });
+        };
     }
 
     /// One of the device's IRTEs changed: every cached route is stale.
     pub fn invalidate(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1);
+        // Past u64::MAX to 1: 0 marks entries never cached.
+        self.epoch = self.epoch.wrapping_add(1).max(1);
     }
 }
 
@@ -100,6 +121,16 @@ mod tests {
         assert_eq!(c.get(2, &m), None, "routes are per entry");
         c.invalidate();
         assert_eq!(c.get(3, &m), None, "an IRTE change makes it stale");
+        // An entry never cached matches no message, even the zero message.
+        let zero = MsiMessage::new(0, 0);
+        c.put(5, &zero, (1, 0x30));
+        assert_eq!(c.get(4, &zero), None, "grown but never cached");
+        assert_eq!(c.get(5, &zero), Some((1, 0x30)));
+        // The epoch skips 0 when it wraps.
+        c.epoch = u64::MAX;
+        c.invalidate();
+        assert_eq!(c.epoch, 1);
+        assert_eq!(c.get(4, &zero), None);
     }
 
     #[test]
