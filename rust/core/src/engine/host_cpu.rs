@@ -52,93 +52,33 @@ impl HostCpu {
     }
 
     /// Delivery `d` arrives (at `d.time_ns`, never before an earlier
-    /// arrival). With a service time the handler first serves what is due;
-    /// without one, deliveries wait for an embedder to drain them.
-    // Measured with callgrind: left to the inliner, this stays a call.
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
+    /// arrival). With a service time the handler first serves what is due
+    /// and takes the arrival at once when it is free with nothing waiting;
+    /// otherwise (or without a service time, when deliveries wait for an
+    /// embedder to drain them) it waits, or finds the FIFO full.
+    ///
+    /// Branches, not selections: a branch-free version of the common case
+    /// (fewer mispredicts in the storm, where a CPU's load makes them coin
+    /// flips) ran 8 % slower than this on the FPGA scenario, whose CPUs are
+    /// mostly idle and the branches easy to predict, and "nothing else gets
+    /// slower" decided (benches/README.md, issue 14).
+    #[inline]
     pub fn arrive(&mut self, d: Delivery, service_ns: Option<u64>) -> Arrival {
-        let len = self.waiting.len;
-        match service_ns {
-            // The handler's count is what waits, and the ring has a slot.
-            Some(s) if self.handler.queued == len && len < self.waiting.slots.len() => {
-                self.arrive_in_turn(d, s)
-            }
-            _ => self.arrive_otherwise(d, service_ns),
-        }
-    }
-
-    /// [`HostCpu::arrive`] when the handler's count is what waits and the
-    /// ring has a free slot: serve what is due, then take the arrival at
-    /// once if nothing waits and the handler is free, else queue it. The
-    /// arrival is written into the free slot either way and counted only
-    /// if it waits, so that this choice (as likely as not) is a selection,
-    /// not a branch to guess.
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
-    fn arrive_in_turn(&mut self, d: Delivery, service_ns: u64) -> Arrival {
-        let t = d.time_ns;
-        let (h, waiting) = (&mut self.handler, &mut self.waiting);
-        // The handler's time and what waits (the ring's length, which is
-        // the handler's count here) are worked on in locals and stored
-        // once, to both counts, at the end.
-        let mut busy = h.busy_until_ns;
-        let mut n = waiting.len;
-        // The oldest waiting starts if the handler is free: selected too
-        // (what `CpuHandler::serve` does for it, or nothing).
-        let due = busy <= t && n > 0;
-        let oldest = waiting.front_time();
-        let start = busy.max(oldest);
-        let wait = if due { start - oldest } else { 0 };
-        busy = if due { start + service_ns } else { busy };
-        h.wait_ns += wait;
-        h.max_wait_ns = h.max_wait_ns.max(wait);
-        waiting.skip_front(due);
-        n -= usize::from(due);
-        // More are due only after a long gap (one arrival in 13 in the
-        // storm). One branch, not the two `&&` compiles to, which missed on
-        // a third of the arrivals (cachegrind): with nothing waiting, the
-        // handler counts as busy for ever.
-        let next_free = if n > 0 { busy } else { u64::MAX };
-        if next_free <= t {
-            (h.busy_until_ns, h.queued, waiting.len) = (busy, n, n);
-            h.advance(waiting, t, service_ns);
-            // It took from the ring what it took off its count.
-            (busy, n) = (h.busy_until_ns, waiting.len);
-        }
-        waiting.put_at(n, d);
-        // Taken at once (what `CpuHandler::serve_now` does), or it waits.
-        let at_once = n == 0 && busy <= t;
-        busy = if at_once { t + service_ns } else { busy };
-        h.handled += u64::from(due) + u64::from(at_once);
-        n += usize::from(!at_once);
-        (h.busy_until_ns, h.queued, waiting.len) = (busy, n, n);
-        h.observe_depth(n.max(1));
-        if at_once {
-            Arrival::Served
-        } else {
-            Arrival::Queued
-        }
-    }
-
-    /// [`HostCpu::arrive`] in every other case (no service time, a full or
-    /// growing FIFO, a count left stale by a drain), step by step.
-    #[cold]
-    #[inline(never)]
-    fn arrive_otherwise(&mut self, d: Delivery, service_ns: Option<u64>) -> Arrival {
         let t = d.time_ns;
         if let Some(s) = service_ns {
             let h = &mut self.handler;
-            if h.queued > 0 {
-                h.advance(&mut self.waiting, t, s);
+            // A handler busy past `t` has nothing due, and nothing would be
+            // after the push either: asked first, as it is the likelier.
+            if h.busy_until_ns <= t {
+                if h.queued > 0 {
+                    h.advance(&mut self.waiting, t, s);
+                }
+                // Idle with nothing queued: the push and the pop that would
+                // follow cancel out.
+                if h.serve_now(t, s) {
+                    return Arrival::Served;
+                }
             }
-            // Idle with nothing queued: the push and the pop that would
-            // follow cancel out.
-            if h.serve_now(t, s) {
-                return Arrival::Served;
-            }
-            // The handler is busy past `t`: nothing is due, and nothing
-            // would be after the push either.
         }
         if self.waiting.len >= self.capacity {
             return Arrival::Full;
@@ -200,38 +140,10 @@ impl Ring {
     /// `len < slots.len()`); it waits once `len` counts it.
     #[inline]
     fn put_behind(&mut self, d: Delivery) {
-        self.put_at(self.len, d);
-    }
-
-    /// Write `d` in the slot `len` positions past the oldest (for a caller
-    /// that keeps the length in hand; `len < slots.len()`).
-    #[inline]
-    fn put_at(&mut self, len: usize, d: Delivery) {
-        let at = self.slot(self.head, len);
+        let at = self.slot(self.head, self.len);
         if let Some(s) = self.slots.get_mut(at) {
             *s = d;
         }
-    }
-
-    /// Arrival time of the oldest, if any waits (else of whatever the slot
-    /// held last, or 0): read without asking, for a caller that selects.
-    #[inline]
-    fn front_time(&self) -> u64 {
-        self.slots.get(self.head).map_or(0, |d| d.time_ns)
-    }
-
-    /// Drop the oldest if `take` (the caller knows one waits then).
-    #[inline]
-    fn drop_front(&mut self, take: bool) {
-        self.skip_front(take);
-        self.len -= usize::from(take);
-    }
-
-    /// Move the head past the oldest if `take`, leaving `len` to a caller
-    /// that keeps it in hand.
-    #[inline]
-    fn skip_front(&mut self, take: bool) {
-        self.head = self.slot(self.head, usize::from(take));
     }
 
     /// Take the oldest, if any.
@@ -241,7 +153,8 @@ impl Ring {
             return None;
         }
         let d = self.slots.get(self.head).copied();
-        self.drop_front(true);
+        self.head = self.slot(self.head, 1);
+        self.len -= 1;
         d
     }
 
