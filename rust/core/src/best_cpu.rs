@@ -8,13 +8,19 @@
 //! a free moves it to the next bucket down or up), so the matrix pays a few instructions per
 //! change instead of a scan per pick. `available` only exceeds the allocation range after the
 //! kernel's unchecked counters have wrapped (a model of a BUG path); such CPUs are counted and,
-//! while there are any, the pick is the scan itself.
+//! while there are any, the pick is the scan itself. Below a few CPUs no buckets are kept: the
+//! scan is cheaper there.
 
 // The steps of a resize are `#[inline(always)]` into their loops: callgrind counts 5 % fewer
 // instructions per resize than with `#[inline]` (benches/README.md, issue 14).
 #![allow(clippy::inline_always)]
 
 use super::CpuMap;
+
+/// Below this many CPUs no buckets are kept and the pick is the scan: reading a few `CpuMap`s
+/// costs less than moving a bit per alloc and free (criterion, 1 CPU: 12.3 ns per alloc+free
+/// pair with the scan, 15.2 ns with buckets).
+const BUCKETS_MIN_CPUS: usize = 8;
 
 /// Bucket of a CPU that is not a candidate (offline, or nothing left).
 const NONE: u32 = 0;
@@ -52,10 +58,16 @@ fn level(cm: &CpuMap, levels: u32) -> u32 {
 }
 
 impl BestCpu {
-    /// No candidates yet, for `ncpus` CPUs with at most `levels` vectors each.
+    /// No candidates yet, for `ncpus` CPUs with at most `levels` vectors each (no buckets
+    /// below [`BUCKETS_MIN_CPUS`]: every pick scans).
     pub(super) fn new(ncpus: usize, levels: u32) -> Self {
-        let words = ncpus.div_ceil(64);
-        let nb = levels as usize + 1;
+        let words = if ncpus < BUCKETS_MIN_CPUS {
+            0
+        } else {
+            ncpus.div_ceil(64)
+        };
+        let nb = if words == 0 { 0 } else { levels as usize + 1 };
+        let ncpus = if words == 0 { 0 } else { ncpus };
         Self {
             words,
             levels,
@@ -70,6 +82,9 @@ impl BestCpu {
     /// Recompute from every CPU's map.
     pub(super) fn rebuild(&mut self, maps: &[CpuMap]) {
         *self = Self::new(maps.len(), self.levels);
+        if self.words == 0 {
+            return;
+        }
         for cpu in 0..maps.len() {
             self.update(maps, cpu);
         }
@@ -80,6 +95,9 @@ impl BestCpu {
     /// Inlined into every alloc and free: a call costs as much as the move.
     #[inline(always)]
     pub(super) fn update(&mut self, maps: &[CpuMap], cpu: usize) {
+        if self.words == 0 {
+            return;
+        }
         let new = level(&maps[cpu], self.levels);
         let old = self.level_of[cpu];
         if new == old {
@@ -111,6 +129,9 @@ impl BestCpu {
     /// anything else is [`update`](Self::update).
     #[inline(always)]
     pub(super) fn lowered(&mut self, maps: &[CpuMap], cpu: usize) {
+        if self.words == 0 {
+            return;
+        }
         let cm = &maps[cpu];
         let (old, a) = (self.level_of[cpu], cm.available);
         if cm.online && a != 0 && old != OUTSIDE && a.checked_add(1) == Some(old) {
@@ -129,6 +150,9 @@ impl BestCpu {
     /// bit moved up; anything else is [`update`](Self::update).
     #[inline(always)]
     pub(super) fn raised(&mut self, maps: &[CpuMap], cpu: usize) {
+        if self.words == 0 {
+            return;
+        }
         let cm = &maps[cpu];
         let (old, a) = (self.level_of[cpu], cm.available);
         if cm.online && a != 0 && a <= self.levels && old == a - 1 {
@@ -159,7 +183,7 @@ impl BestCpu {
     /// The kernel's pick over every CPU, if any CPU is a candidate.
     #[inline]
     pub(super) fn best(&self, maps: &[CpuMap]) -> Option<u32> {
-        if self.outside > 0 {
+        if self.words == 0 || self.outside > 0 {
             return scan(maps);
         }
         if self.top == 0 {
