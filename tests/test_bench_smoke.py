@@ -92,13 +92,13 @@ def test_profile_table_divides_each_stage_by_its_unit() -> None:
             "fired": 1000,
             "lost": 0,
             "total": 500_000,
-            "stages": {"Engine::fire_until": 300_000, "Host::enable_vectors": 40_000},
+            "stages": {"Engine>::fire_until": 300_000, "Host>::enable_vectors": 40_000},
         }
     )
     assert "= 500 per event, 50,000 per resize" in out
     assert "| fire path: draw, pick, table, remap, CPU handler | 300 | event |" in out
     assert "| enable_vectors (alloc + request_irq each vector) | 4,000 | resize |" in out
-    assert "remap + CPU queue" not in out  # stages without a count are left out
+    assert "CPU arrival" not in out  # stages without a count are left out
 
 
 def test_hundred_million_script_at_two_cycles() -> None:
