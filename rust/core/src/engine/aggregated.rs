@@ -51,7 +51,9 @@ impl Engine {
         let classes = &self.sources.classes;
         // One pass over the live vectors, chosen once per booking by what the
         // table's control decides for all of them; the sums add in entry
-        // order whichever pass runs.
+        // order whichever pass runs. The two passes open alike (rate, dead):
+        // the same head as a shared `filter_map` cost 5 % more instructions
+        // per resize (callgrind), so it is written twice.
         if d.table.is_enabled() {
             // A vector the table would not send now (Function Mask, entry
             // Mask), the guest masked (held by QEMU) or the IOMMU would
