@@ -208,7 +208,7 @@ impl Engine {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn deliver_event(&mut self, dev: u32, entry: u32, msg: MsiMessage, masked: bool) -> Outcome {
-        let Some((cpu, vector)) = self.host.route(dev, entry, &msg) else {
+        let Some((cpu, vector)) = self.host.remap(dev, entry, &msg) else {
             return Outcome::Blocked;
         };
         self.take_now(dev, entry, cpu, vector, masked)

@@ -483,21 +483,6 @@ impl Host {
             }
         }
     }
-
-    /// Route entry `k`'s message `msg` from device `dev` through its IOMMU:
-    /// the target `(cpu, vector)`, or `None` when the IOMMU blocks it (the
-    /// fault is in the IOMMU's log). Hot path: a route seen before with no
-    /// IRTE of the device changed since comes from the device's cache.
-    #[inline]
-    pub fn remap(&mut self, dev: u32, k: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
-        let d = self.devices.get_mut(dev as usize)?;
-        if let Some(t) = d.routes.get(k, msg) {
-            return Some(t);
-        }
-        let t = self.iommus[d.iommu].remap(d.requester_id, msg)?;
-        d.routes.put(k, msg, t);
-        Some(t)
-    }
 }
 
 #[cfg(test)]

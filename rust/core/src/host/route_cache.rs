@@ -10,6 +10,7 @@
 //! own operations, each of which calls [`RouteCache::invalidate`]. Blocked
 //! messages are never cached: each must reach the IOMMU and log its fault.
 
+use super::remapper::Remapper;
 use super::Host;
 use crate::msi::MsiMessage;
 
@@ -83,13 +84,15 @@ impl RouteCache {
 }
 
 impl Host {
-    /// [`Host::remap`] with the cache hit in line and the IOMMU out of it:
-    /// the per-event path's route, the same answer (and the same fault
-    /// logged on a miss that blocks).
+    /// Route entry `k`'s message `msg` from device `dev` through its IOMMU:
+    /// the target `(cpu, vector)`, or `None` when the IOMMU blocks it (the
+    /// fault is in the IOMMU's log). The per-event path: a route seen before
+    /// with no IRTE of the device changed since comes from the device's
+    /// cache, in line; a miss goes to the IOMMU out of line.
     // In line by measurement: left to the inliner, the hit stays a call.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub(crate) fn route(&mut self, dev: u32, k: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
+    pub fn remap(&mut self, dev: u32, k: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
         let hit = self.devices.get(dev as usize)?.routes.get(k, msg);
         if hit.is_some() {
             return hit;
@@ -101,7 +104,10 @@ impl Host {
     #[cold]
     #[inline(never)]
     fn route_miss(&mut self, dev: u32, k: u32, msg: &MsiMessage) -> Option<(u32, u8)> {
-        self.remap(dev, k, msg)
+        let d = self.devices.get_mut(dev as usize)?;
+        let t = self.iommus[d.iommu].remap(d.requester_id, msg)?;
+        d.routes.put(k, msg, t);
+        Some(t)
     }
 }
 
@@ -181,7 +187,7 @@ mod tests {
                             // Twice: the second takes the cached route.
                             for _ in 0..2 {
                                 assert_eq!(
-                                    h.route(d, k, &m),
+                                    h.remap(d, k, &m),
                                     h.route_now(d, &m),
                                     "{iommu:?} {seed}"
                                 );
