@@ -477,6 +477,7 @@ impl IrteTable {
 
     /// Allocate `count.next_power_of_two()` naturally aligned slots, first fit (Linux `alloc_irte`);
     /// returns the first index. Adds the block size to `in_use` and one to `blocks`.
+    #[inline]
     pub fn alloc(&mut self, count: u32) -> Result<u16> {
         let order = self.check_count(count)?;
         let Some(start) = self.find_free_region(order) else {
@@ -498,6 +499,7 @@ impl IrteTable {
     /// Free the block starting at `index` whose rounded size matches `count`, clearing its
     /// entries (Linux `clear_entries`). Lowers `in_use`, `blocks` and `present`; on error
     /// nothing changes.
+    #[inline]
     pub fn free(&mut self, index: u32, count: u32) -> Result<()> {
         let order = self.check_count(count)?;
         let i = self.check_index(index)?;
@@ -541,6 +543,9 @@ impl IrteTable {
     }
 
     /// Write `irte` at an allocated `index` (Linux `modify_irte`); updates `present`.
+    // `alloc`, `free`, `set` and `clear` run once per vector of a resize: in line, the 16-byte
+    // `irte` is not passed through the stack (the extension's build did, and stalled on it).
+    #[inline]
     pub fn set(&mut self, index: u32, irte: Irte) -> Result<()> {
         let i = self.check_index(index)?;
         if !self.is_allocated(index) {
@@ -562,6 +567,7 @@ impl IrteTable {
     }
 
     /// Zero the entry at an allocated `index` (what deactivation writes); updates `present`.
+    #[inline]
     pub fn clear(&mut self, index: u32) -> Result<()> {
         let i = self.check_index(index)?;
         if !self.is_allocated(index) {
