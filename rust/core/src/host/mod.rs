@@ -10,17 +10,24 @@
 //! allocation on; a CPU vector is held from activation (request_irq) on with
 //! reservation mode, from allocation on without it. The counts are read from
 //! the models themselves, never kept beside them.
+//!
+//! The rooms: this file holds the host and its queries; `vfio_irqs` the VFIO
+//! operations; `device_share` the per-vector steps they are made of, on one
+//! device's share of the host; `remapper` the IOMMUs behind one interface;
+//! `route_cache` the per-entry routes; `op` and `effect` what goes in and out.
 
 // The steps of a resize are `#[inline(always)]` into their loops: callgrind counts 5 % fewer
 // instructions per resize than with `#[inline]` (benches/README.md, issue 14).
 #![allow(clippy::inline_always)]
 
+mod device_share;
 mod effect;
 mod op;
 mod remapper;
 mod route_cache;
 mod vfio_irqs;
 
+use device_share::DeviceShare;
 pub(crate) use effect::{Effects, HostFx};
 pub use op::HostOp;
 pub(crate) use op::{HostError, HostFailure, HostResult};
@@ -247,12 +254,6 @@ impl Host {
         self.iommus.iter().map(Remapper::faults).sum()
     }
 
-    fn dev_mut(&mut self, dev: u32) -> Result<&mut HostDevice> {
-        self.devices
-            .get_mut(dev as usize)
-            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))
-    }
-
     /// Raise the peaks to the current usage. Usage only grows while an
     /// operation allocates and activates, so the operations call this where
     /// they stop growing it (their end, or before they unwind a failure), not
@@ -263,138 +264,42 @@ impl Host {
         self.peak = self.peak.max(self.host_resources());
     }
 
-    /// Allocate the host irq of entry `k` (descriptor, IRTE, and a CPU vector
-    /// or a reservation) without activating it.
-    #[inline(always)]
-    fn alloc_vector(&mut self, dev: u32, k: u32) -> HostResult<()> {
-        let (rid, iommu) = {
-            let d = self.dev_mut(dev)?;
-            // Enable allocates 0, 1, 2, …: mostly a push.
-            if d.vectors.len() == k as usize {
-                d.vectors.push(None);
-            } else if d.vectors.len() < k as usize {
-                d.vectors.resize(k as usize + 1, None);
-            }
-            if d.vectors[k as usize].is_some() {
-                return Ok(());
-            }
-            (d.requester_id, d.iommu)
+    /// Device `dev`'s share of the host, for an operation on it: its vectors,
+    /// its IOMMU, the vector domain and its VM's routes, borrowed once.
+    #[inline]
+    fn share(&mut self, dev: u32) -> Result<DeviceShare<'_>> {
+        let Host {
+            domain,
+            iommus,
+            devices,
+            routes,
+            routes_per_vm,
+            alloc_failures,
+            peak,
+            ..
+        } = self;
+        let device = devices
+            .get_mut(dev as usize)
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
+        // Both indices are set at boot from the same lists, so in range.
+        let (Some(iommu), Some(vm_routes)) =
+            (iommus.get_mut(device.iommu), routes.get_mut(device.vm_slot))
+        else {
+            return Err(Error::InvalidArgument(format!(
+                "device {dev}: no IOMMU {} or VM slot {}",
+                device.iommu, device.vm_slot
+            )));
         };
-        // The IR domain allocates its parent (the x86 vector domain) first,
-        // then the IRTE (intel_irq_remapping_alloc), and unwinds both on failure.
-        let irq = self
-            .domain
-            .alloc_irq(None, false, None)
-            .inspect_err(|_| self.alloc_failures += 1)?;
-        self.devices[dev as usize].routes.invalidate();
-        let irte = match self.iommus[iommu].alloc(rid) {
-            Ok(i) => i,
-            Err(e) => {
-                self.alloc_failures += 1;
-                self.domain.free(irq)?;
-                return Err(e.into());
-            }
-        };
-        self.dev_mut(dev)?.vectors[k as usize] = Some(HostVector {
-            irq,
-            irte,
-            active: false,
-        });
-        Ok(())
-    }
-
-    /// `request_irq` on entry `k`: activate (take a CPU vector), program the
-    /// IRTE and return the message to write into the table entry.
-    #[inline(always)]
-    fn activate(&mut self, dev: u32, k: u32) -> HostResult<MsiMessage> {
-        let d = self.dev_mut(dev)?;
-        let (rid, iommu, vm, slot) = (d.requester_id, d.iommu, d.vm, d.vm_slot);
-        let hv = d
-            .vectors
-            .get(k as usize)
-            .copied()
-            .flatten()
-            .ok_or_else(|| {
-                Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}"))
-            })?;
-        // The VMM routes the vector's eventfd into the VM: one KVM MSI route.
-        if self.routes[slot] >= self.routes_per_vm {
-            self.alloc_failures += 1;
-            return Err(HostError::Failure(HostFailure::NoSpace(format!(
-                "VM {vm}: all {} KVM interrupt routes in use",
-                self.routes_per_vm
-            ))));
-        }
-        let target = match self.domain.activate_targeted(hv.irq) {
-            Ok(t) => t,
-            Err(e) => {
-                if matches!(e, Error::NoSpace(_)) {
-                    self.alloc_failures += 1;
-                }
-                return Err(e.into());
-            }
-        };
-        let Some((cpu, vector)) = target else {
-            return Err(HostError::Failure(HostFailure::NoSpace(format!(
-                "device {dev} entry {k}: no online CPU for the interrupt"
-            ))));
-        };
-        let d = &mut self.devices[dev as usize];
-        d.routes.invalidate();
-        let msg = self.iommus[iommu].program(rid, hv.irte, vector as u8, cpu)?;
-        let d = &mut self.devices[dev as usize];
-        if let Some(Some(h)) = d.vectors.get_mut(k as usize) {
-            h.active = true;
-        }
-        self.routes[slot] += 1;
-        self.peak.kvm_routes = self.peak.kvm_routes.max(u64::from(self.routes[slot]));
-        Ok(msg)
-    }
-
-    /// `free_irq` on entry `k`: deactivate (release its CPU vector) and mark
-    /// its IRTE not present.
-    #[inline(always)]
-    fn deactivate(&mut self, dev: u32, k: u32) -> Result<()> {
-        let d = self.dev_mut(dev)?;
-        let (rid, iommu, slot) = (d.requester_id, d.iommu, d.vm_slot);
-        let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
-            return Ok(());
-        };
-        if !hv.active {
-            return Ok(());
-        }
-        hv.active = false;
-        let (irq, irte) = (hv.irq, hv.irte);
-        d.routes.invalidate();
-        self.routes[slot] = self.routes[slot].saturating_sub(1);
-        self.domain.deactivate(irq)?;
-        self.iommus[iommu].clear(rid, irte)
-    }
-
-    /// `pci_free_irq_vectors`: free every host vector of `dev` (deactivating
-    /// any still active); the index is left disabled.
-    fn free_all(&mut self, dev: u32) -> Result<()> {
-        let d = self.dev_mut(dev)?;
-        let (n, rid, iommu) = (d.vectors.len(), d.requester_id, d.iommu);
-        // Every IRTE of the device goes: one invalidation covers them all.
-        d.routes.invalidate();
-        for k in 0..n {
-            // One pass: each vector is looked up once, and only a vector
-            // still active is deactivated (after `vfio_msi_disable` none is).
-            let Some(hv) = self.devices[dev as usize].vectors[k] else {
-                continue;
-            };
-            if hv.active {
-                self.deactivate(dev, k as u32)?;
-            }
-            self.devices[dev as usize].vectors[k] = None;
-            self.domain.free(hv.irq)?;
-            self.iommus[iommu].free(rid, hv.irte)?;
-        }
-        let d = &mut self.devices[dev as usize];
-        d.vectors.clear();
-        d.enabled = false;
-        Ok(())
+        Ok(DeviceShare {
+            dev,
+            device,
+            domain,
+            iommu,
+            vm_routes,
+            routes_per_vm: *routes_per_vm,
+            alloc_failures,
+            peak_kvm_routes: &mut peak.kvm_routes,
+        })
     }
 
     /// Whether a message `msg` from `dev` would be remapped (true) or

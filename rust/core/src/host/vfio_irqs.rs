@@ -61,29 +61,22 @@ impl Host {
         t: &TimingConfig,
         fx: &mut Effects,
     ) -> crate::Result<()> {
+        let mut s = self.share(dev)?;
         // Walk by index (no list of active vectors is built: this runs on
         // every resize).
-        let n = self
-            .devices
-            .get(dev as usize)
-            .map_or(0, |d| d.vectors.len());
-        for k in 0..n as u32 {
-            let active = self.devices[dev as usize].vectors[k as usize].is_some_and(|h| h.active);
-            if !active {
+        let n = s.device.vectors.len() as u32;
+        for k in 0..n {
+            if !s.is_active(k) {
                 continue;
             }
-            self.deactivate(dev, k)?;
+            s.deactivate(k)?;
             fx.push((*clock, HostFx::Mask(k)));
             advance(clock, t.t_free_irq_ns)?;
         }
         fx.push((*clock, HostFx::Disable));
-        let allocated = self.devices[dev as usize]
-            .vectors
-            .iter()
-            .filter(|v| v.is_some())
-            .count() as u64;
+        let allocated = s.device.vectors.iter().filter(|v| v.is_some()).count() as u64;
         advance_n(clock, t.w_free_ns, allocated)?;
-        self.free_all(dev)
+        s.free_all()
     }
 
     /// `vfio_msi_enable(count)` then `vfio_msi_set_block`: the ioctl round
@@ -114,20 +107,31 @@ impl Host {
                 },
             ));
         }
-        for k in 0..count {
-            advance(clock, t.w_alloc_ns)?;
-            if let Err(e) = self.alloc_vector(dev, k) {
-                self.track();
-                self.free_all(dev)?;
-                if early {
-                    // msix_capability_init's out_disable: Enable and Function
-                    // Mask cleared again.
-                    fx.push((*clock, HostFx::Disable));
+        let failed = {
+            let mut s = self.share(dev)?;
+            let mut failed = None;
+            for k in 0..count {
+                advance(clock, t.w_alloc_ns)?;
+                if let Err(e) = s.alloc_vector(k) {
+                    failed = Some(e);
+                    break;
                 }
-                return Err(e);
             }
+            if failed.is_none() {
+                s.device.enabled = true;
+            }
+            failed
+        };
+        if let Some(e) = failed {
+            self.track();
+            self.share(dev)?.free_all()?;
+            if early {
+                // msix_capability_init's out_disable: Enable and Function
+                // Mask cleared again.
+                fx.push((*clock, HostFx::Disable));
+            }
+            return Err(e);
         }
-        self.dev_mut(dev)?.enabled = true;
         fx.push((
             *clock,
             if early {
@@ -139,21 +143,27 @@ impl Host {
                 }
             },
         ));
-        for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
-            advance(clock, t.t_request_ns)?;
-            match self.activate(dev, k as u32) {
-                Ok(msg) => {
-                    fx.push((*clock, HostFx::Request(k as u32, msg)));
-                }
-                Err(e) => {
-                    self.track();
-                    let mut c = *clock;
-                    self.disable_index(dev, &mut c, t, fx)?;
-                    return Err(e);
+        let failed = {
+            let mut s = self.share(dev)?;
+            let mut failed = None;
+            for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
+                advance(clock, t.t_request_ns)?;
+                match s.activate(k as u32) {
+                    Ok(msg) => fx.push((*clock, HostFx::Request(k as u32, msg))),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
-        }
+            failed
+        };
         self.track();
+        if let Some(e) = failed {
+            let mut c = *clock;
+            self.disable_index(dev, &mut c, t, fx)?;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -187,14 +197,14 @@ impl Host {
         match allocated {
             Some(hv) if hv.active => {
                 // A new trigger for a requested vector: free_irq of the old one.
-                self.deactivate(dev, k)?;
+                self.share(dev)?.deactivate(k)?;
                 fx.push((*clock, HostFx::Mask(k)));
                 advance(clock, t.t_free_irq_ns)?;
             }
             Some(_) => {}
             None if dynamic => {
                 advance(clock, t.t_dynamic_ns)?;
-                self.alloc_vector(dev, k)?;
+                self.share(dev)?.alloc_vector(k)?;
                 self.track();
             }
             None => {
@@ -205,7 +215,7 @@ impl Host {
             }
         }
         advance(clock, t.t_request_ns)?;
-        let msg = self.activate(dev, k)?;
+        let msg = self.share(dev)?.activate(k)?;
         self.track();
         fx.push((*clock, HostFx::Request(k, msg)));
         Ok(())

@@ -1,0 +1,173 @@
+//! One device's share of the host: everything a VFIO operation on that device
+//! touches for each of its vectors — its host vectors, its IOMMU, the vector
+//! domain, its VM's KVM routes — borrowed once per operation. The per-vector
+//! steps of a resize (allocate, request, free) live here, and the host's
+//! operations loop over them without looking the device, its IOMMU and its
+//! VM up again for every vector.
+
+use super::remapper::{Iommu, Remapper};
+use super::{HostDevice, HostError, HostFailure, HostResult, HostVector};
+use crate::error::{Error, Result};
+use crate::msi::MsiMessage;
+use crate::vector_domain::VectorDomain;
+
+/// The borrows of one device's operation (see the module doc).
+pub(super) struct DeviceShare<'h> {
+    /// The device's index (for messages).
+    pub dev: u32,
+    pub device: &'h mut HostDevice,
+    pub domain: &'h mut VectorDomain,
+    /// The IOMMU the device sits behind.
+    pub iommu: &'h mut Iommu,
+    /// KVM MSI routes its VM has in use.
+    pub vm_routes: &'h mut u32,
+    /// KVM's routing table size per VM.
+    pub routes_per_vm: u32,
+    /// The host's count of failed allocations.
+    pub alloc_failures: &'h mut u64,
+    /// The host's peak of KVM routes in use by one VM.
+    pub peak_kvm_routes: &'h mut u64,
+}
+
+impl DeviceShare<'_> {
+    /// Allocate the host irq of entry `k` (descriptor, IRTE, and a CPU vector
+    /// or a reservation) without activating it; nothing if it is allocated.
+    /// The IR domain allocates its parent (the x86 vector domain) first, then
+    /// the IRTE (`intel_irq_remapping_alloc`), and unwinds both on failure.
+    /// Counts a failed allocation.
+    #[inline(always)]
+    pub fn alloc_vector(&mut self, k: u32) -> HostResult<()> {
+        let d = &mut *self.device;
+        let ku = k as usize;
+        // Enable allocates 0, 1, 2, …: mostly a push.
+        if d.vectors.len() == ku {
+            d.vectors.push(None);
+        } else if d.vectors.len() < ku {
+            d.vectors.resize(ku + 1, None);
+        }
+        if d.vectors[ku].is_some() {
+            return Ok(());
+        }
+        let irq = self
+            .domain
+            .alloc_irq(None, false, None)
+            .inspect_err(|_| *self.alloc_failures += 1)?;
+        d.routes.invalidate();
+        let irte = match self.iommu.alloc(d.requester_id) {
+            Ok(i) => i,
+            Err(e) => {
+                *self.alloc_failures += 1;
+                self.domain.free(irq)?;
+                return Err(e.into());
+            }
+        };
+        d.vectors[ku] = Some(HostVector {
+            irq,
+            irte,
+            active: false,
+        });
+        Ok(())
+    }
+
+    /// `request_irq` on entry `k`: one KVM route for its VM, activate (take
+    /// a CPU vector), program the IRTE; returns the message to write into
+    /// the table entry. Counts a failed allocation.
+    #[inline(always)]
+    pub fn activate(&mut self, k: u32) -> HostResult<MsiMessage> {
+        let (dev, d) = (self.dev, &mut *self.device);
+        let hv = d
+            .vectors
+            .get(k as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| {
+                Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}"))
+            })?;
+        // The VMM routes the vector's eventfd into the VM: one KVM MSI route.
+        if *self.vm_routes >= self.routes_per_vm {
+            *self.alloc_failures += 1;
+            return Err(HostError::Failure(HostFailure::NoSpace(format!(
+                "VM {}: all {} KVM interrupt routes in use",
+                d.vm, self.routes_per_vm
+            ))));
+        }
+        let target = match self.domain.activate_targeted(hv.irq) {
+            Ok(t) => t,
+            Err(e) => {
+                if matches!(e, Error::NoSpace(_)) {
+                    *self.alloc_failures += 1;
+                }
+                return Err(e.into());
+            }
+        };
+        let Some((cpu, vector)) = target else {
+            return Err(HostError::Failure(HostFailure::NoSpace(format!(
+                "device {dev} entry {k}: no online CPU for the interrupt"
+            ))));
+        };
+        d.routes.invalidate();
+        let msg = self
+            .iommu
+            .program(d.requester_id, hv.irte, vector as u8, cpu)?;
+        if let Some(Some(h)) = d.vectors.get_mut(k as usize) {
+            h.active = true;
+        }
+        *self.vm_routes += 1;
+        *self.peak_kvm_routes = (*self.peak_kvm_routes).max(u64::from(*self.vm_routes));
+        Ok(msg)
+    }
+
+    /// `free_irq` on entry `k`: its KVM route goes, it is deactivated (its
+    /// CPU vector released) and its IRTE marked not present. Nothing for an
+    /// entry that is not requested.
+    #[inline(always)]
+    pub fn deactivate(&mut self, k: u32) -> Result<()> {
+        let d = &mut *self.device;
+        let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
+            return Ok(());
+        };
+        if !hv.active {
+            return Ok(());
+        }
+        hv.active = false;
+        let (irq, irte) = (hv.irq, hv.irte);
+        d.routes.invalidate();
+        *self.vm_routes = self.vm_routes.saturating_sub(1);
+        self.domain.deactivate(irq)?;
+        self.iommu.clear(d.requester_id, irte)
+    }
+
+    /// `pci_free_irq_vectors`: free every host vector of the device
+    /// (deactivating any still active); the index is left disabled.
+    pub fn free_all(&mut self) -> Result<()> {
+        // Every IRTE of the device goes: one invalidation covers them all.
+        self.device.routes.invalidate();
+        for k in 0..self.device.vectors.len() {
+            // One pass: each vector is looked up once, and only a vector
+            // still active is deactivated (after `vfio_msi_disable` none is).
+            let Some(hv) = self.device.vectors[k] else {
+                continue;
+            };
+            if hv.active {
+                self.deactivate(k as u32)?;
+            }
+            self.device.vectors[k] = None;
+            self.domain.free(hv.irq)?;
+            self.iommu.free(self.device.requester_id, hv.irte)?;
+        }
+        self.device.vectors.clear();
+        self.device.enabled = false;
+        Ok(())
+    }
+
+    /// Whether entry `k` has a host vector that is requested.
+    #[inline]
+    pub fn is_active(&self, k: u32) -> bool {
+        self.device
+            .vectors
+            .get(k as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|h| h.active)
+    }
+}
