@@ -477,6 +477,8 @@ impl IrteTable {
 
     /// Allocate `count.next_power_of_two()` naturally aligned slots, first fit (Linux `alloc_irte`);
     /// returns the first index. Adds the block size to `in_use` and one to `blocks`.
+    // In line (the extension's build left it a call, 2.3 % of its storm). `free` is left to the
+    // inliner: in line, blocks of 128 IRTEs were 12 % slower (criterion).
     #[inline]
     pub fn alloc(&mut self, count: u32) -> Result<u16> {
         let order = self.check_count(count)?;
@@ -499,7 +501,6 @@ impl IrteTable {
     /// Free the block starting at `index` whose rounded size matches `count`, clearing its
     /// entries (Linux `clear_entries`). Lowers `in_use`, `blocks` and `present`; on error
     /// nothing changes.
-    #[inline]
     pub fn free(&mut self, index: u32, count: u32) -> Result<()> {
         let order = self.check_count(count)?;
         let i = self.check_index(index)?;
@@ -543,8 +544,8 @@ impl IrteTable {
     }
 
     /// Write `irte` at an allocated `index` (Linux `modify_irte`); updates `present`.
-    // `alloc`, `free`, `set` and `clear` run once per vector of a resize: in line, the 16-byte
-    // `irte` is not passed through the stack (the extension's build did, and stalled on it).
+    // `set` and `clear` run once per vector of a resize: in line, the 16-byte `irte` is not
+    // passed through the stack (the extension's build did, and stalled on it).
     #[inline]
     pub fn set(&mut self, index: u32, irte: Irte) -> Result<()> {
         let i = self.check_index(index)?;
