@@ -43,7 +43,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("guest step -> policy -> host ops", "policy::step::step", "resize"),
     ("  enable_vectors (alloc + request_irq each vector)", "Host>::enable_vectors", "resize"),
     ("  disable_index (free_irq + free every vector)", "Host>::disable_index", "resize"),
-    ("    free_all (pci_free_irq_vectors: teardown irq, free IRTE)", "DeviceShare::free_all", "resize"),
+    ("    free_all (pci_free_irq_vectors: free irqs, IRTEs)", "DeviceShare::free_all", "resize"),
     ("released pending interrupts routed and settled", "Engine>::settle_one", "resize"),
 ]
 
