@@ -22,12 +22,7 @@ impl Host {
             // QEMU hands the host its own eventfd in place of the KVM irqfd:
             // the same trigger switch, on a vector the host has requested.
             HostOp::SwitchToUserspace { vector } => {
-                let requested = self
-                    .devices
-                    .get(dev as usize)
-                    .and_then(|d| d.vectors.get(*vector as usize).copied().flatten())
-                    .is_some_and(|hv| hv.active);
-                if requested {
+                if self.share(dev).is_ok_and(|s| s.is_active(*vector)) {
                     self.set_signalling(dev, *vector, false, clock, t, fx)
                 } else {
                     Ok(())
