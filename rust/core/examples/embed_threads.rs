@@ -209,15 +209,17 @@ fn set_up(p: &Params) -> Result<(VectorTable, InterruptRemapper, u32)> {
         let irq = domain.alloc_irq(None, false, None)?;
         domain.activate(irq)?;
         let (cpu, vector) = domain.irq(irq)?.target().ok_or_else(|| {
-            Error::InvalidArgument(format!("irq {irq} holds no vector after activation"))
+            Error::InvalidArgument(format!("irq {irq} holds no vector after activation").into())
         })?;
-        let vector = u8::try_from(vector)
-            .map_err(|_| Error::InvalidArgument(format!("vector {vector} is not an IDT vector")))?;
+        let vector = u8::try_from(vector).map_err(|_| {
+            Error::InvalidArgument(format!("vector {vector} is not an IDT vector").into())
+        })?;
         let irte = Irte::remapped(vector, cpu).with_requester_id(REQUESTER_ID);
         iommu.table_mut().set(base + k, irte)?;
         // Linux's remappable format: handle = IRTE index, SHV with sub-handle 0.
-        let handle = u16::try_from(base + k)
-            .map_err(|_| Error::InvalidArgument(format!("IRTE index {} too large", base + k)))?;
+        let handle = u16::try_from(base + k).map_err(|_| {
+            Error::InvalidArgument(format!("IRTE index {} too large", base + k).into())
+        })?;
         table.set_entry(k as usize, compose_msi(handle, Some(0)))?;
     }
     table.set_control(MSIX_CONTROL_ENABLE);
@@ -289,17 +291,20 @@ pub fn run(p: &Params) -> Result<Report> {
             r.map(|()| (thread::current().id(), side))
         })
     };
-    let joined = |what: &str| Error::Accounting(format!("the {what} thread panicked"));
+    let joined = |what: &str| Error::Accounting(format!("the {what} thread panicked").into());
     let (device_thread, side) = device.join().map_err(|_| joined("device"))??;
     let (handler_thread, (taken, misrouted)) = handler.join().map_err(|_| joined("handler"))?;
     side.books.check()?;
     let pushed: u64 = side.pushed.iter().sum();
     if pushed != side.books.get(Outcome::Delivered) || side.pushed != taken {
-        return Err(Error::Accounting(format!(
-            "delivered {} but pushed {:?} and taken {taken:?}",
-            side.books.get(Outcome::Delivered),
-            side.pushed
-        )));
+        return Err(Error::Accounting(
+            format!(
+                "delivered {} but pushed {:?} and taken {taken:?}",
+                side.books.get(Outcome::Delivered),
+                side.pushed
+            )
+            .into(),
+        ));
     }
     Ok(Report {
         books: side.books,

@@ -448,7 +448,8 @@ pub(super) fn trace_json(
             out.push_str(",\n");
         }
         out.push_str(
-            &serde_json::to_string(e).map_err(|e| Error::InvalidArgument(format!("trace: {e}")))?,
+            &serde_json::to_string(e)
+                .map_err(|e| Error::InvalidArgument(format!("trace: {e}").into()))?,
         );
     }
     out.push_str("],\"otherData\":");

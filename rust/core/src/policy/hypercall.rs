@@ -67,7 +67,7 @@ impl HypercallPolicy {
         let slot = self
             .drivers
             .get_mut(dev as usize)
-            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}").into()))?;
         *slot = d;
         Ok(())
     }

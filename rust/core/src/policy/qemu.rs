@@ -66,7 +66,7 @@ impl QemuPolicy {
         let q = self
             .devs
             .get_mut(dev as usize)
-            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}").into()))?;
         self.undo = Some((dev, q.clone()));
         f(q)
     }
@@ -105,9 +105,9 @@ impl Policy for QemuPolicy {
                 }
                 Ok(())
             }
-            _ => Err(Error::Accounting(format!(
-                "rollback of device {dev} without an action to undo"
-            ))),
+            _ => Err(Error::Accounting(
+                format!("rollback of device {dev} without an action to undo").into(),
+            )),
         }
     }
 }
