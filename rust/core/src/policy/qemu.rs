@@ -67,7 +67,14 @@ impl QemuPolicy {
             .devs
             .get_mut(dev as usize)
             .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}").into()))?;
-        self.undo = Some((dev, q.clone()));
+        // The undo keeps its allocations from one action to the next.
+        match &mut self.undo {
+            Some((d, saved)) => {
+                *d = dev;
+                saved.clone_from(q);
+            }
+            None => self.undo = Some((dev, q.clone())),
+        }
         f(q)
     }
 }
