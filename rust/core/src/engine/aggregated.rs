@@ -59,6 +59,7 @@ impl Engine {
             // Mask), the guest masked (held by QEMU) or the IOMMU would
             // block goes one by one.
             let function_sends = !d.table.is_function_masked();
+            let prober = self.host.prober(dev);
             for k in d.live.iter() {
                 let rate = classes[d.class_of(k) as usize].rate;
                 if rate <= 0.0 {
@@ -72,7 +73,7 @@ impl Engine {
                     let e = d.table.entry(k)?;
                     !e.is_masked()
                         && !d.guest_masked.contains(k)
-                        && self.host.probe(dev, &e.message())
+                        && prober.as_ref().is_some_and(|p| p.sends(&e.message()))
                 };
                 if sends {
                     send += rate;

@@ -126,6 +126,25 @@ pub struct Host {
     routes_per_vm: u32,
 }
 
+/// One device's IOMMU and requester id, looked up once for a run of
+/// messages: aggregated sampling classifies every live vector of a device at
+/// each booking with it. It asks the IOMMU, not the route cache: a booking
+/// follows the device's own control event, which has usually just made the
+/// cache stale.
+pub(crate) struct Prober<'h> {
+    iommu: &'h Iommu,
+    rid: u16,
+}
+
+impl Prober<'_> {
+    /// Whether `msg` would be remapped (true) or blocked: the same checks as
+    /// [`Host::remap`], recording no fault.
+    #[inline]
+    pub fn sends(&self, msg: &MsiMessage) -> bool {
+        self.iommu.target(self.rid, msg).is_some()
+    }
+}
+
 /// Requester id of device `i`: bus 1.., one function per device, so at most
 /// [`MAX_DEVICES`] devices.
 pub fn requester_id_of(i: u32) -> u16 {
@@ -306,15 +325,15 @@ impl Host {
         })
     }
 
-    /// Whether a message `msg` from `dev` would be remapped (true) or
-    /// blocked, recording no fault: the same checks as [`Host::remap`], used
-    /// by aggregated sampling to classify a vector once per interval. It
-    /// asks the IOMMU, not the route cache: a booking follows the device's
-    /// own control event, which has usually just made the cache stale.
-    pub fn probe(&self, dev: u32, msg: &MsiMessage) -> bool {
-        self.devices
-            .get(dev as usize)
-            .is_some_and(|d| self.iommus[d.iommu].target(d.requester_id, msg).is_some())
+    /// Device `dev`'s view of its IOMMU, for messages that are classified
+    /// one after the other: whether each would be remapped or blocked,
+    /// recording no fault (see [`Prober`]). `None` for no such device.
+    pub(crate) fn prober(&self, dev: u32) -> Option<Prober<'_>> {
+        let d = self.devices.get(dev as usize)?;
+        Some(Prober {
+            iommu: self.iommus.get(d.iommu)?,
+            rid: d.requester_id,
+        })
     }
 
     /// Where `msg` from `dev` would go now, asking the IOMMU (no cache).
@@ -478,7 +497,12 @@ mod tests {
                     _ => None,
                 })
                 .unwrap();
-            assert!(h.probe(0, &msg), "{iommu:?}");
+            assert!(h.prober(0).unwrap().sends(&msg), "{iommu:?}");
+            // Device 1's prober sees device 0's IRTE as not its own, and
+            // records no fault for it; no device 9.
+            assert!(!h.prober(1).unwrap().sends(&msg), "{iommu:?}");
+            assert_eq!(h.faults(), 0, "{iommu:?}");
+            assert!(h.prober(9).is_none());
             let (cpu, vector) = h.remap(0, 0, &msg).unwrap();
             let info = h.domain().irqs().next().unwrap().1;
             assert_eq!(info.target(), Some((cpu, u32::from(vector))), "{iommu:?}");
@@ -494,7 +518,7 @@ mod tests {
             // Once the index is disabled the IRTE is gone: the cached route
             // must not outlive it.
             exec(&mut h, &HostOp::DisableIndex).unwrap();
-            assert!(!h.probe(0, &msg), "{iommu:?}");
+            assert!(!h.prober(0).is_some_and(|p| p.sends(&msg)), "{iommu:?}");
             assert!(h.remap(0, 0, &msg).is_none(), "{iommu:?}");
             assert_eq!(h.faults(), 2, "{iommu:?}");
         }
@@ -533,7 +557,11 @@ mod tests {
                     for &(k, m) in &msgs {
                         for d in 0..2 {
                             let truth = h.route_now(d, &m);
-                            assert_eq!(h.probe(d, &m), truth.is_some(), "{iommu:?} {seed}");
+                            assert_eq!(
+                                h.prober(d).is_some_and(|p| p.sends(&m)),
+                                truth.is_some(),
+                                "{iommu:?} {seed}"
+                            );
                             assert_eq!(h.remap(d, k, &m), truth, "{iommu:?} seed {seed}");
                         }
                     }
