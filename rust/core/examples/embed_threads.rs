@@ -209,17 +209,15 @@ fn set_up(p: &Params) -> Result<(VectorTable, InterruptRemapper, u32)> {
         let irq = domain.alloc_irq(None, false, None)?;
         domain.activate(irq)?;
         let (cpu, vector) = domain.irq(irq)?.target().ok_or_else(|| {
-            Error::InvalidArgument(format!("irq {irq} holds no vector after activation").into())
+            Error::InvalidArgument(format!("irq {irq} holds no vector after activation"))
         })?;
-        let vector = u8::try_from(vector).map_err(|_| {
-            Error::InvalidArgument(format!("vector {vector} is not an IDT vector").into())
-        })?;
+        let vector = u8::try_from(vector)
+            .map_err(|_| Error::InvalidArgument(format!("vector {vector} is not an IDT vector")))?;
         let irte = Irte::remapped(vector, cpu).with_requester_id(REQUESTER_ID);
         iommu.table_mut().set(base + k, irte)?;
         // Linux's remappable format: handle = IRTE index, SHV with sub-handle 0.
-        let handle = u16::try_from(base + k).map_err(|_| {
-            Error::InvalidArgument(format!("IRTE index {} too large", base + k).into())
-        })?;
+        let handle = u16::try_from(base + k)
+            .map_err(|_| Error::InvalidArgument(format!("IRTE index {} too large", base + k)))?;
         table.set_entry(k as usize, compose_msi(handle, Some(0)))?;
     }
     table.set_control(MSIX_CONTROL_ENABLE);
@@ -291,20 +289,17 @@ pub fn run(p: &Params) -> Result<Report> {
             r.map(|()| (thread::current().id(), side))
         })
     };
-    let joined = |what: &str| Error::Accounting(format!("the {what} thread panicked").into());
+    let joined = |what: &str| Error::Accounting(format!("the {what} thread panicked"));
     let (device_thread, side) = device.join().map_err(|_| joined("device"))??;
     let (handler_thread, (taken, misrouted)) = handler.join().map_err(|_| joined("handler"))?;
     side.books.check()?;
     let pushed: u64 = side.pushed.iter().sum();
     if pushed != side.books.get(Outcome::Delivered) || side.pushed != taken {
-        return Err(Error::Accounting(
-            format!(
-                "delivered {} but pushed {:?} and taken {taken:?}",
-                side.books.get(Outcome::Delivered),
-                side.pushed
-            )
-            .into(),
-        ));
+        return Err(Error::Accounting(format!(
+            "delivered {} but pushed {:?} and taken {taken:?}",
+            side.books.get(Outcome::Delivered),
+            side.pushed
+        )));
     }
     Ok(Report {
         books: side.books,

@@ -93,13 +93,10 @@ impl AmdIrte {
     /// Validate `fields` (IntType within 3 bits) into an entry.
     pub fn new(fields: AmdIrteFields) -> Result<Self> {
         if u128::from(fields.int_type) > AMD_IRTE_INT_TYPE_MASK {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "AMD IRTE int_type {} does not fit in 3 bits",
-                    fields.int_type
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "AMD IRTE int_type {} does not fit in 3 bits",
+                fields.int_type
+            )));
         }
         Ok(Self { f: fields })
     }
@@ -168,13 +165,13 @@ impl AmdIrte {
         if bit(value, AMD_IRTE_GUEST_MODE_SHIFT) {
             return Err(Error::InvalidArgument(format!(
                 "AMD IRTE {value:#034x} has GuestMode = 1 (guest vAPIC format), which is not modelled"
-            ).into()));
+            )));
         }
         let reserved = value & AMD_IRTE_RESERVED_MASK;
         if reserved != 0 {
-            return Err(Error::InvalidArgument(
-                format!("AMD IRTE {value:#034x} has reserved bits set ({reserved:#034x})").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "AMD IRTE {value:#034x} has reserved bits set ({reserved:#034x})"
+            )));
         }
         let lo = (value >> AMD_IRTE_DEST_LO_SHIFT) & AMD_IRTE_DEST_LO_MASK;
         let hi = (value >> AMD_IRTE_DEST_HI_SHIFT) & AMD_IRTE_DEST_HI_MASK;
@@ -225,13 +222,10 @@ pub struct AmdIrteTables {
 
 fn check_table_size(size: u32) -> Result<()> {
     if size == 0 || size > AMD_TABLE_2K || !size.is_power_of_two() {
-        return Err(Error::InvalidArgument(
-            format!(
-                "AMD remapping table size {size} must be a power of two in 1..=2048 \
+        return Err(Error::InvalidArgument(format!(
+            "AMD remapping table size {size} must be a power of two in 1..=2048 \
              (Linux uses 256, 512 or 2048)"
-            )
-            .into(),
-        ));
+        )));
     }
     Ok(())
 }
@@ -310,9 +304,9 @@ impl AmdIrteTables {
     fn alloc_inner(&mut self, rid: u16, count: u32, align: bool) -> Result<u16> {
         let size = self.table_len(rid).unwrap_or(self.table_size);
         if count == 0 || count > size {
-            return Err(Error::InvalidArgument(
-                format!("AMD IRTE count {count} must be in 1..={size}").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "AMD IRTE count {count} must be in 1..={size}"
+            )));
         }
         if self.tables[usize::from(rid)].is_none() {
             // Linux creates the table (alloc_irq_table) before scanning it.
@@ -347,14 +341,11 @@ impl AmdIrteTables {
             }
             index += 1;
         }
-        Err(Error::NoSpace(
-            format!(
-                "no {count} free contiguous IRTEs in the table of requester {rid:#06x} \
+        Err(Error::NoSpace(format!(
+            "no {count} free contiguous IRTEs in the table of requester {rid:#06x} \
              ({} of {size} in use)",
-                table.in_use
-            )
-            .into(),
-        ))
+            table.in_use
+        )))
     }
 
     fn device_mut(&mut self, rid: u16, index: u32, op: &str) -> Result<&mut DeviceTable> {
@@ -365,13 +356,10 @@ impl AmdIrteTables {
             ));
         };
         if index as usize >= table.entries.len() {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "AMD IRTE index {index} is past the table of requester {rid:#06x} ({} entries)",
-                    table.entries.len()
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "AMD IRTE index {index} is past the table of requester {rid:#06x} ({} entries)",
+                table.entries.len()
+            )));
         }
         Ok(table)
     }
@@ -446,12 +434,9 @@ impl AmdIrteTables {
             ));
         };
         table.entries.get(index as usize).copied().ok_or_else(|| {
-            Error::InvalidArgument(
-                format!(
-                    "AMD IRTE index {index} is past the table of requester {requester_id:#06x}"
-                )
-                .into(),
-            )
+            Error::InvalidArgument(format!(
+                "AMD IRTE index {index} is past the table of requester {requester_id:#06x}"
+            ))
         })
     }
 
@@ -574,7 +559,7 @@ mod tests {
         assert_eq!(t.table_len(5), Some(2048));
         assert!(matches!(
             t.create_table(5, 256),
-            Err(Error::InvalidOperation(_))
+            Err(Error::InvalidOperation { .. })
         ));
         t.alloc(6, 1).unwrap();
         assert_eq!(t.table_len(6), Some(512));
@@ -607,7 +592,7 @@ mod tests {
     fn set_get_clear_free_errors() {
         let mut t = AmdIrteTables::new(256).unwrap();
         let site = |e: Error| match e {
-            Error::InvalidOperation(w) => w.sites[0].clone(),
+            Error::InvalidOperation { sites, .. } => sites[0].clone(),
             other => panic!("{other:?}"),
         };
         assert_eq!(site(t.get(1, 0).unwrap_err()), "get_no_table");

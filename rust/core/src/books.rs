@@ -80,13 +80,10 @@ impl Books {
     pub fn settle_pending(&mut self, to: Outcome) -> Result<()> {
         let p = &mut self.outcomes[Outcome::Pending as usize];
         if *p == 0 {
-            return Err(Error::Accounting(
-                format!(
-                    "a pending bit was settled as {} but no interrupt is pending",
-                    to.name()
-                )
-                .into(),
-            ));
+            return Err(Error::Accounting(format!(
+                "a pending bit was settled as {} but no interrupt is pending",
+                to.name()
+            )));
         }
         *p -= 1;
         self.outcomes[to as usize] += 1;
@@ -111,19 +108,16 @@ impl Books {
         if exact == u128::from(self.fired) {
             Ok(())
         } else {
-            Err(Error::Accounting(
-                format!(
-                    "fired {} but outcomes sum to {} ({})",
-                    self.fired,
-                    total,
-                    Outcome::ALL
-                        .iter()
-                        .map(|o| format!("{}={}", o.name(), self.get(*o)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-                .into(),
-            ))
+            Err(Error::Accounting(format!(
+                "fired {} but outcomes sum to {} ({})",
+                self.fired,
+                total,
+                Outcome::ALL
+                    .iter()
+                    .map(|o| format!("{}={}", o.name(), self.get(*o)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
         }
     }
 
@@ -144,7 +138,7 @@ impl Books {
 /// `u64::MAX` (only results edited by hand get there).
 pub fn add_count(a: u64, b: u64) -> Result<u64> {
     a.checked_add(b).ok_or_else(|| {
-        Error::InvalidArgument(format!("result: merged count {a} + {b} exceeds 2^64 - 1").into())
+        Error::InvalidArgument(format!("result: merged count {a} + {b} exceeds 2^64 - 1"))
     })
 }
 

@@ -116,13 +116,10 @@ pub struct Irte {
 
 fn check_width(name: &str, value: u8, mask: u128) -> Result<()> {
     if u128::from(value) > mask {
-        return Err(Error::InvalidArgument(
-            format!(
-                "IRTE field {name} = {value} does not fit in {} bits",
-                mask.count_ones()
-            )
-            .into(),
-        ));
+        return Err(Error::InvalidArgument(format!(
+            "IRTE field {name} = {value} does not fit in {} bits",
+            mask.count_ones()
+        )));
     }
     Ok(())
 }
@@ -251,16 +248,15 @@ impl Irte {
     /// Parse a 128-bit entry; reserved bits set or IM = 1 (posted) → `InvalidArgument`.
     pub fn from_u128(value: u128) -> Result<Self> {
         if bit(value, IRTE_MODE_SHIFT) {
-            return Err(Error::InvalidArgument(
-                format!("IRTE {value:#034x} has IM = 1 (posted format), which is not modelled")
-                    .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "IRTE {value:#034x} has IM = 1 (posted format), which is not modelled"
+            )));
         }
         let reserved = value & IRTE_RESERVED_MASK;
         if reserved != 0 {
-            return Err(Error::InvalidArgument(
-                format!("IRTE {value:#034x} has reserved bits set ({reserved:#034x})").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "IRTE {value:#034x} has reserved bits set ({reserved:#034x})"
+            )));
         }
         Ok(Self {
             f: IrteFields {
@@ -350,9 +346,9 @@ impl IrteTable {
     /// A table of `entries` IRTEs (a power of two in 1..=65536), all clear and free.
     pub fn new(entries: u32) -> Result<Self> {
         if entries == 0 || entries > INTR_REMAP_TABLE_ENTRIES || !entries.is_power_of_two() {
-            return Err(Error::InvalidArgument(
-                format!("IRTE table size {entries} must be a power of two in 1..=65536").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "IRTE table size {entries} must be a power of two in 1..=65536"
+            )));
         }
         Ok(Self::with_len(entries))
     }
@@ -405,22 +401,20 @@ impl IrteTable {
 
     fn check_count(&self, count: u32) -> Result<u32> {
         if count == 0 || count > self.len {
-            return Err(Error::InvalidArgument(
-                format!("IRTE count {count} must be in 1..={}", self.len).into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "IRTE count {count} must be in 1..={}",
+                self.len
+            )));
         }
         Ok(count.next_power_of_two().trailing_zeros())
     }
 
     fn check_index(&self, index: u32) -> Result<usize> {
         if index >= self.len {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "IRTE index {index} is past the table ({} entries)",
-                    self.len
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "IRTE index {index} is past the table ({} entries)",
+                self.len
+            )));
         }
         Ok(index as usize)
     }
@@ -489,15 +483,12 @@ impl IrteTable {
     pub fn alloc(&mut self, count: u32) -> Result<u16> {
         let order = self.check_count(count)?;
         let Some(start) = self.find_free_region(order) else {
-            return Err(Error::NoSpace(
-                format!(
-                    "no free aligned block of {} IRTEs ({} of {} in use)",
-                    1u32 << order,
-                    self.in_use,
-                    self.len
-                )
-                .into(),
-            ));
+            return Err(Error::NoSpace(format!(
+                "no free aligned block of {} IRTEs ({} of {} in use)",
+                1u32 << order,
+                self.in_use,
+                self.len
+            )));
         };
         let size = 1usize << order;
         self.mark(start, size, true);
@@ -800,7 +791,7 @@ mod tests {
         t.set(b + 1, Irte::remapped(0x40, 1)).unwrap();
         let before = (t.in_use(), t.present(), t.blocks());
         let site = |e: Error| match e {
-            Error::InvalidOperation(w) => w.sites[0].clone(),
+            Error::InvalidOperation { sites, .. } => sites[0].clone(),
             other => panic!("{other:?}"),
         };
         assert_eq!(site(t.free(b + 1, 1).unwrap_err()), "free_not_block_start");
@@ -821,7 +812,7 @@ mod tests {
     fn set_get_clear_track_present() {
         let mut t = IrteTable::new(16).unwrap();
         let site = |e: Error| match e {
-            Error::InvalidOperation(w) => w.sites[0].clone(),
+            Error::InvalidOperation { sites, .. } => sites[0].clone(),
             other => panic!("{other:?}"),
         };
         assert_eq!(

@@ -25,7 +25,7 @@ pub mod versions;
 pub mod vfio;
 
 pub use amd_irte::{AmdIrte, AmdIrteFields, AmdIrteTables};
-pub use error::{Detail, Error, Result, WarnSites};
+pub use error::{Error, Result};
 pub use irte::{Irte, IrteFields, IrteTable};
 pub use matrix::{CpuMap, IrqMatrix, VectorBitmap, X86Preset};
 pub use msi::MsiMessage;

@@ -309,22 +309,19 @@ impl IrqMatrix {
     /// 1 ≤ `ncpus` ≤ 8192, else `InvalidArgument`.
     pub fn new(matrix_bits: u32, alloc_start: u32, alloc_end: u32, ncpus: u32) -> Result<Self> {
         if matrix_bits == 0 || matrix_bits > IRQ_MATRIX_BITS {
-            return Err(Error::InvalidArgument(
-                format!("matrix_bits {matrix_bits} not in 1..={IRQ_MATRIX_BITS}").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "matrix_bits {matrix_bits} not in 1..={IRQ_MATRIX_BITS}"
+            )));
         }
         if alloc_start > alloc_end || alloc_end > matrix_bits {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "allocation range [{alloc_start}, {alloc_end}) not inside [0, {matrix_bits})"
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "allocation range [{alloc_start}, {alloc_end}) not inside [0, {matrix_bits})"
+            )));
         }
         if ncpus == 0 || ncpus > MAX_CPUS {
-            return Err(Error::InvalidArgument(
-                format!("ncpus {ncpus} not in 1..={MAX_CPUS}").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "ncpus {ncpus} not in 1..={MAX_CPUS}"
+            )));
         }
         Ok(Self {
             matrix_bits,
@@ -360,9 +357,10 @@ impl IrqMatrix {
         if (cpu as usize) < self.maps.len() {
             Ok(cpu as usize)
         } else {
-            Err(Error::InvalidArgument(
-                format!("cpu {cpu} out of range (ncpus {})", self.maps.len()).into(),
-            ))
+            Err(Error::InvalidArgument(format!(
+                "cpu {cpu} out of range (ncpus {})",
+                self.maps.len()
+            )))
         }
     }
 
@@ -502,9 +500,9 @@ impl IrqMatrix {
                 for &c in &cpus[..done] {
                     let _ = self.remove_managed_one(c);
                 }
-                return Err(Error::NoSpace(
-                    format!("no free vector for a managed reservation on cpu {cpu}").into(),
-                ));
+                return Err(Error::NoSpace(format!(
+                    "no free vector for a managed reservation on cpu {cpu}"
+                )));
             };
             let cm = &mut self.maps[i];
             cm.managed_map.set(bit);
@@ -556,10 +554,10 @@ impl IrqMatrix {
         if sites.is_empty() {
             Ok(())
         } else {
-            Err(Error::warn_sites(
+            Err(Error::InvalidOperation {
                 sites,
-                "WARN_ON_ONCE in irq_matrix_remove_managed",
-            ))
+                detail: "WARN_ON_ONCE in irq_matrix_remove_managed".to_string(),
+            })
         }
     }
 
@@ -571,7 +569,7 @@ impl IrqMatrix {
     pub fn alloc_managed(&mut self, cpus: &[u32]) -> Result<(u32, u32)> {
         self.check_mask(cpus)?;
         if cpus.is_empty() {
-            return Err(Error::InvalidArgument("empty CPU mask".to_string().into()));
+            return Err(Error::InvalidArgument("empty CPU mask".to_string()));
         }
         // matrix_find_best_cpu_managed: `managed_allocated > best` skips, so among equal counts
         // the last (highest) CPU of the ascending walk wins.
@@ -592,15 +590,15 @@ impl IrqMatrix {
         }
         let Some((cpu, _)) = best else {
             return Err(Error::NoSpace(
-                "no online CPU in the managed mask".to_string().into(),
+                "no online CPU in the managed mask".to_string(),
             ));
         };
         let end = self.alloc_end;
         let cm = &mut self.maps[cpu as usize];
         let Some(bit) = cm.managed_map.first_andnot_below(&cm.alloc_map, end) else {
-            return Err(Error::NoSpace(
-                format!("no unallocated managed reservation on cpu {cpu}").into(),
-            ));
+            return Err(Error::NoSpace(format!(
+                "no unallocated managed reservation on cpu {cpu}"
+            )));
         };
         cm.alloc_map.set(bit);
         cm.allocated = cm.allocated.wrapping_add(1);
@@ -663,7 +661,7 @@ impl IrqMatrix {
         }
         self.check_mask(cpus)?;
         if cpus.is_empty() {
-            return Err(Error::InvalidArgument("empty CPU mask".to_string().into()));
+            return Err(Error::InvalidArgument("empty CPU mask".to_string()));
         }
         // matrix_find_best_cpu: `available <= maxavl` skips with maxavl starting at 0, so the first
         // (lowest) CPU with the largest non-zero `available` wins.
@@ -697,16 +695,12 @@ impl IrqMatrix {
     fn alloc_on(&mut self, best: Option<u32>, reserved: bool) -> Result<(u32, u32)> {
         let Some(cpu) = best else {
             return Err(Error::NoSpace(
-                "no online CPU with available vectors in the mask"
-                    .to_string()
-                    .into(),
+                "no online CPU with available vectors in the mask".to_string(),
             ));
         };
         let i = cpu as usize;
         let Some(bit) = self.find_free_bit(i) else {
-            return Err(Error::NoSpace(
-                format!("no free vector on cpu {cpu}").into(),
-            ));
+            return Err(Error::NoSpace(format!("no free vector on cpu {cpu}")));
         };
         let cm = &mut self.maps[i];
         cm.alloc_map.set(bit);
@@ -804,7 +798,7 @@ impl IrqMatrix {
         if bound > MAX_DEBUG_SHOW_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "debug_show: {rows} rows indented by {width} would pass {MAX_DEBUG_SHOW_BYTES} bytes"
-            ).into()));
+            )));
         }
         let nsys = self.system_map.count_below(self.matrix_bits);
         let mut s = String::with_capacity(256 + (48 + width) * (rows + 1));

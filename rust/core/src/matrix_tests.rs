@@ -10,7 +10,7 @@ fn small(ncpus: u32) -> IrqMatrix {
 
 fn sites(e: &Error) -> Vec<String> {
     match e {
-        Error::InvalidOperation(w) => w.sites.clone(),
+        Error::InvalidOperation { sites, .. } => sites.clone(),
         other => panic!("not an InvalidOperation: {other:?}"),
     }
 }
@@ -660,7 +660,7 @@ fn boot_is_the_kernel_sequence() {
     // Booting twice BUGs: the system vectors need every CPU offline.
     assert!(matches!(
         preset.boot(&mut m),
-        Err(Error::InvalidOperation(ref w)) if w.sites == ["assign_system_cpus_online"]
+        Err(Error::InvalidOperation { ref sites, .. }) if sites == &["assign_system_cpus_online"]
     ));
 }
 

@@ -37,9 +37,9 @@ fn check_confidence(confidence: f64) -> Result<f64> {
     if confidence > 0.0 && confidence < 1.0 {
         Ok(1.0 - confidence)
     } else {
-        Err(Error::InvalidArgument(
-            format!("confidence: must be in (0, 1), got {confidence}").into(),
-        ))
+        Err(Error::InvalidArgument(format!(
+            "confidence: must be in (0, 1), got {confidence}"
+        )))
     }
 }
 
@@ -52,13 +52,13 @@ const WILSON_HILFERTY_DOF: f64 = 8_589_934_592.0; // 2^33: counts above u32::MAX
 fn chi2_quantile(p: f64, dof: f64) -> Result<f64> {
     if dof > WILSON_HILFERTY_DOF {
         let z = Normal::new(0.0, 1.0)
-            .map_err(|e| Error::InvalidArgument(format!("normal: {e}").into()))?
+            .map_err(|e| Error::InvalidArgument(format!("normal: {e}")))?
             .inverse_cdf(p);
         let v = 2.0 / (9.0 * dof);
         return Ok(dof * (1.0 - v + z * v.sqrt()).powi(3));
     }
     let chi2 = ChiSquared::new(dof)
-        .map_err(|e| Error::InvalidArgument(format!("chi-squared with {dof} dof: {e}").into()))?;
+        .map_err(|e| Error::InvalidArgument(format!("chi-squared with {dof} dof: {e}")))?;
     Ok(chi2.inverse_cdf(p))
 }
 

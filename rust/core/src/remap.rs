@@ -189,7 +189,7 @@ pub enum DecodeError {
 
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Self {
-        Error::InvalidArgument(e.to_string().into())
+        Error::InvalidArgument(e.to_string())
     }
 }
 

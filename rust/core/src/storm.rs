@@ -77,13 +77,12 @@ impl Default for Storm {
 impl Storm {
     /// Parameters from JSON (missing fields at their defaults).
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| Error::InvalidArgument(format!("storm: {e}").into()))
+        serde_json::from_str(text).map_err(|e| Error::InvalidArgument(format!("storm: {e}")))
     }
 
     /// The parameters as JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self)
-            .map_err(|e| Error::InvalidArgument(format!("storm: {e}").into()))
+        serde_json::to_string(self).map_err(|e| Error::InvalidArgument(format!("storm: {e}")))
     }
 
     /// One device's guest program: negotiate, enable, unmask 0..init−1 (the

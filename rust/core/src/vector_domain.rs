@@ -411,7 +411,7 @@ impl IrqSlab {
 /// The error for an irq number that is not allocated (`InvalidArgument`).
 #[cold]
 fn unknown_irq(irq: u32) -> Error {
-    Error::InvalidArgument(format!("irq {irq} is not allocated").into())
+    Error::InvalidArgument(format!("irq {irq} is not allocated"))
 }
 
 fn sorted_set(cpus: &[u32]) -> Vec<u32> {
@@ -459,18 +459,15 @@ impl VectorDomain {
             .iter()
             .find(|&&v| v >= IRQ_MATRIX_BITS)
         {
-            return Err(Error::InvalidArgument(
-                format!("system vector {bad} outside the {IRQ_MATRIX_BITS}-bit matrix").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "system vector {bad} outside the {IRQ_MATRIX_BITS}-bit matrix"
+            )));
         }
         if preset.nr_legacy_irqs > X86_NR_LEGACY_IRQS {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "{} legacy irqs (at most {X86_NR_LEGACY_IRQS})",
-                    preset.nr_legacy_irqs
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "{} legacy irqs (at most {X86_NR_LEGACY_IRQS})",
+                preset.nr_legacy_irqs
+            )));
         }
         let online = match &options.online {
             None => None,
@@ -478,13 +475,13 @@ impl VectorDomain {
                 let cpus = sorted_set(cpus);
                 if cpus.first() != Some(&0) {
                     return Err(Error::InvalidArgument(
-                        "the boot online set must include CPU 0".to_string().into(),
+                        "the boot online set must include CPU 0".to_string(),
                     ));
                 }
                 if let Some(&bad) = cpus.iter().find(|&&c| c >= ncpus) {
-                    return Err(Error::InvalidArgument(
-                        format!("cpu {bad} out of range (ncpus {ncpus})").into(),
-                    ));
+                    return Err(Error::InvalidArgument(format!(
+                        "cpu {bad} out of range (ncpus {ncpus})"
+                    )));
                 }
                 Some(cpus)
             }
@@ -504,15 +501,15 @@ impl VectorDomain {
             None => vec![0; ncpus as usize],
             Some(n) => {
                 if n.len() != ncpus as usize {
-                    return Err(Error::InvalidArgument(
-                        format!("nodes has {} entries for {ncpus} CPUs", n.len()).into(),
-                    ));
+                    return Err(Error::InvalidArgument(format!(
+                        "nodes has {} entries for {ncpus} CPUs",
+                        n.len()
+                    )));
                 }
                 if let Some(&bad) = n.iter().find(|&&node| node >= MAX_NUMNODES) {
-                    return Err(Error::InvalidArgument(
-                        format!("NUMA node {bad} out of range (MAX_NUMNODES {MAX_NUMNODES})")
-                            .into(),
-                    ));
+                    return Err(Error::InvalidArgument(format!(
+                        "NUMA node {bad} out of range (MAX_NUMNODES {MAX_NUMNODES})"
+                    )));
                 }
                 n
             }
@@ -1148,14 +1145,13 @@ impl VectorDomain {
     fn checked_mask(&self, cpus: &[u32]) -> Result<Affinity> {
         let a: Arc<[u32]> = sorted_set(cpus).into();
         if a.is_empty() {
-            return Err(Error::InvalidArgument(
-                "empty affinity mask".to_string().into(),
-            ));
+            return Err(Error::InvalidArgument("empty affinity mask".to_string()));
         }
         if let Some(&bad) = a.iter().find(|&&c| c >= self.ncpus()) {
-            return Err(Error::InvalidArgument(
-                format!("cpu {bad} out of range (ncpus {})", self.ncpus()).into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "cpu {bad} out of range (ncpus {})",
+                self.ncpus()
+            )));
         }
         Ok(self.canonical(a))
     }
@@ -1180,7 +1176,7 @@ impl VectorDomain {
         let irq = self
             .irqs
             .next_number()
-            .ok_or_else(|| Error::NoSpace("irq numbers exhausted".to_string().into()))?;
+            .ok_or_else(|| Error::NoSpace("irq numbers exhausted".to_string()))?;
         self.alloc_irq_inner(irq, affinity, managed, node)
     }
 
@@ -1200,14 +1196,14 @@ impl VectorDomain {
 
     fn check_free_number(&self, irq: u32) -> Result<()> {
         if irq >= MAX_IRQ_NUMBER {
-            return Err(Error::InvalidArgument(
-                format!("irq {irq} out of range (below {MAX_IRQ_NUMBER})").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "irq {irq} out of range (below {MAX_IRQ_NUMBER})"
+            )));
         }
         if self.irqs.get(irq).is_some() {
-            return Err(Error::InvalidArgument(
-                format!("irq {irq} is already allocated").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "irq {irq} is already allocated"
+            )));
         }
         Ok(())
     }
@@ -1227,9 +1223,10 @@ impl VectorDomain {
         };
         if let Some(n) = node {
             if n >= self.nr_nodes {
-                return Err(Error::InvalidArgument(
-                    format!("node {n} out of range ({} nodes)", self.nr_nodes).into(),
-                ));
+                return Err(Error::InvalidArgument(format!(
+                    "node {n} out of range ({} nodes)",
+                    self.nr_nodes
+                )));
             }
         }
         if managed {
@@ -1302,27 +1299,23 @@ impl VectorDomain {
     /// holds the boot vector) is offline.
     pub fn alloc_legacy_irq(&mut self, isa_irq: u32, activated: bool) -> Result<()> {
         if isa_irq >= self.nr_legacy || isa_irq == X86_PIC_CASCADE_IR {
-            return Err(Error::InvalidArgument(
-                format!(
+            return Err(Error::InvalidArgument(format!(
                 "irq {isa_irq} is not a legacy ISA irq of this boot ({} legacy irqs, cascade {})",
                 self.nr_legacy, X86_PIC_CASCADE_IR
-            )
-                .into(),
-            ));
+            )));
         }
         if self.legacy_held & (1 << isa_irq) == 0 {
-            return Err(Error::InvalidArgument(
-                format!("the boot vector of legacy irq {isa_irq} was already taken over").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "the boot vector of legacy irq {isa_irq} was already taken over"
+            )));
         }
         self.check_free_number(isa_irq)?;
         if activated && !self.cpu_is_online(0) {
             // The kernel takes legacy irqs over at boot, with CPU 0 up; keeping a running irq
             // on the vector of an offline CPU would start it there.
-            return Err(Error::InvalidArgument(
-                format!("legacy irq {isa_irq} cannot keep its boot vector: CPU 0 is offline")
-                    .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "legacy irq {isa_irq} cannot keep its boot vector: CPU 0 is offline"
+            )));
         }
         let vector = X86_ISA_IRQ0_VECTOR + isa_irq;
         self.legacy_held &= !(1 << isa_irq);
@@ -1579,9 +1572,9 @@ impl VectorDomain {
         if activated {
             let dest = self.and_online(&mask);
             if dest.is_empty() {
-                return Err(Error::InvalidArgument(
-                    format!("no online CPU in the affinity of irq {irq} (-EINVAL)").into(),
-                ));
+                return Err(Error::InvalidArgument(format!(
+                    "no online CPU in the affinity of irq {irq} (-EINVAL)"
+                )));
             }
             let any = self.is_matrix_online(&dest);
             self.assign_vector(irq, &dest, any, true)?;
@@ -1618,24 +1611,19 @@ impl VectorDomain {
     /// CPU → `InvalidArgument`.
     pub fn cpu_offline(&mut self, cpu: u32) -> Result<()> {
         if !self.cpu_is_online(cpu) {
-            return Err(Error::InvalidArgument(
-                format!("cpu {cpu} is not online").into(),
-            ));
+            return Err(Error::InvalidArgument(format!("cpu {cpu} is not online")));
         }
         if self.online.len() == 1 {
             return Err(Error::InvalidArgument(
-                "cannot offline the last online CPU (-EBUSY)"
-                    .to_string()
-                    .into(),
+                "cannot offline the last online CPU (-EBUSY)".to_string(),
             ));
         }
         let tomove = self.matrix.allocated(cpu)?;
         let avl = self.matrix.available(Some(cpu))?;
         if avl < tomove {
-            return Err(Error::NoSpace(
-                format!("CPU {cpu} has {tomove} vectors, {avl} available. Cannot disable CPU")
-                    .into(),
-            ));
+            return Err(Error::NoSpace(format!(
+                "CPU {cpu} has {tomove} vectors, {avl} available. Cannot disable CPU"
+            )));
         }
         if avl < self.matrix.reserved() {
             // pr_warn("Reserved vectors %u > available %u. IRQ request may fail")
@@ -1722,9 +1710,9 @@ impl VectorDomain {
     /// bad CPU or already online → `InvalidArgument`.
     pub fn cpu_online(&mut self, cpu: u32) -> Result<()> {
         if cpu >= self.ncpus() || self.cpu_is_online(cpu) {
-            return Err(Error::InvalidArgument(
-                format!("cpu {cpu} is not an offline CPU").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "cpu {cpu} is not an offline CPU"
+            )));
         }
         self.mx_online(cpu)?;
         if let Some(o) = self.cpu_online.get_mut(cpu as usize) {

@@ -95,16 +95,22 @@ fn activate_deactivate_cycle_in_reservation_mode() {
     assert!(!info.has_reserved());
     assert_eq!(d.reserved(), 0);
     let e = d.activate(irq).unwrap_err();
-    assert!(matches!(e, Error::InvalidOperation(ref w) if w.sites == ["irq_already_requested"]));
+    assert!(
+        matches!(e, Error::InvalidOperation { ref sites, .. } if sites == &["irq_already_requested"])
+    );
     d.deactivate(irq).unwrap();
     assert_eq!(d.irq(irq).unwrap().state(), IrqState::Reserved);
     assert_eq!(d.reserved(), 1);
     assert_eq!(d.vectors_in_use(), 0);
     let e = d.deactivate(irq).unwrap_err();
-    assert!(matches!(e, Error::InvalidOperation(ref w) if w.sites == ["irq_not_requested"]));
+    assert!(
+        matches!(e, Error::InvalidOperation { ref sites, .. } if sites == &["irq_not_requested"])
+    );
     d.activate(irq).unwrap();
     let e = d.free(irq).unwrap_err();
-    assert!(matches!(e, Error::InvalidOperation(ref w) if w.sites == ["free_requested_irq"]));
+    assert!(
+        matches!(e, Error::InvalidOperation { ref sites, .. } if sites == &["free_requested_irq"])
+    );
     d.deactivate(irq).unwrap();
     d.free(irq).unwrap();
     assert_eq!(d.reserved(), 0);
@@ -738,7 +744,9 @@ fn set_affinity_keeps_the_old_vector_until_the_move_completes() {
     // A second move before the first interrupt on the new vector: -EBUSY, nothing changes.
     let before = d.irq(rx).unwrap().clone();
     let err = d.set_affinity(rx, &[2]).unwrap_err();
-    assert!(matches!(err, Error::InvalidOperation(ref w) if w.sites == ["move_in_progress"]));
+    assert!(
+        matches!(err, Error::InvalidOperation { ref sites, .. } if sites == &["move_in_progress"])
+    );
     assert_eq!(d.irq(rx).unwrap(), &before);
     // vector_free_moved: the old vector goes back.
     d.complete_move(rx).unwrap();
@@ -750,7 +758,7 @@ fn set_affinity_keeps_the_old_vector_until_the_move_completes() {
     assert_eq!(e, [(MatrixOp::Free, Some(cpu), Some(vector))]);
     assert!(matches!(
         d.complete_move(rx),
-        Err(Error::InvalidOperation(ref w)) if w.sites == ["no_move_pending"]
+        Err(Error::InvalidOperation { ref sites, .. }) if sites == &["no_move_pending"]
     ));
     // Already on a CPU of the new mask: nothing moves.
     d.set_affinity(rx, &[1, 3]).unwrap();
@@ -771,7 +779,7 @@ fn set_affinity_keeps_the_old_vector_until_the_move_completes() {
     let m = d.alloc_irq(Some(&[1]), true, None).unwrap();
     assert!(matches!(
         d.set_affinity(m, &[2]),
-        Err(Error::InvalidOperation(ref w)) if w.sites == ["managed_affinity"]
+        Err(Error::InvalidOperation { ref sites, .. }) if sites == &["managed_affinity"]
     ));
     // Not activated: only recorded; the request then starts on that mask.
     let tx = d.alloc_irq(None, false, None).unwrap();

@@ -131,10 +131,9 @@ impl FromStr for DisabledMode {
             .into_iter()
             .find(|m| m.as_str() == s)
             .ok_or_else(|| {
-                Error::InvalidArgument(
-                    format!("disabled mode {s:?}: expected \"lost\", \"intx\" or \"pending\"")
-                        .into(),
-                )
+                Error::InvalidArgument(format!(
+                    "disabled mode {s:?}: expected \"lost\", \"intx\" or \"pending\""
+                ))
             })
     }
 }
@@ -328,28 +327,22 @@ fn decode(region: &str, offset: u64, size: usize, len: u64) -> Result<Width> {
         DWORD => Width::Dword,
         QWORD => Width::Qword,
         _ => {
-            return Err(Error::Mmio(
-                format!(
+            return Err(Error::Mmio(format!(
                 "{region} access of {size} bytes at offset {offset:#x}: only 4- or 8-byte accesses"
-            )
-                .into(),
-            ))
+            )))
         }
     };
     if offset % size as u64 != 0 {
-        return Err(Error::Mmio(
-            format!("{region} access of {size} bytes at offset {offset:#x} is misaligned").into(),
-        ));
+        return Err(Error::Mmio(format!(
+            "{region} access of {size} bytes at offset {offset:#x} is misaligned"
+        )));
     }
     match offset.checked_add(size as u64) {
         Some(end) if end <= len => Ok(width),
-        _ => Err(Error::Mmio(
-            format!(
-                "{region} access of {size} bytes at offset {offset:#x} is beyond the {region} \
+        _ => Err(Error::Mmio(format!(
+            "{region} access of {size} bytes at offset {offset:#x} is beyond the {region} \
              ({len} bytes)"
-            )
-            .into(),
-        )),
+        ))),
     }
 }
 
@@ -366,9 +359,9 @@ impl VectorTable {
     /// A table of `entries` vectors (1..=2048) in spec reset state.
     pub fn new(entries: usize, disabled: DisabledMode) -> Result<Self> {
         if !(1..=MAX_ENTRIES).contains(&entries) {
-            return Err(Error::InvalidArgument(
-                format!("MSI-X table size {entries}: must be 1..={MAX_ENTRIES}").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "MSI-X table size {entries}: must be 1..={MAX_ENTRIES}"
+            )));
         }
         Ok(Self {
             control: MsixControl::default(),
@@ -545,12 +538,9 @@ impl VectorTable {
     pub fn table_write(&mut self, offset: u64, size: usize, value: u64) -> Result<Released> {
         let width = decode("table", offset, size, table_size_bytes(self.entries()))?;
         if width == Width::Dword && value > u64::from(u32::MAX) {
-            return Err(Error::Mmio(
-                format!(
-                    "table write of {value:#x} at offset {offset:#x} is wider than a 4-byte access"
-                )
-                .into(),
-            ));
+            return Err(Error::Mmio(format!(
+                "table write of {value:#x} at offset {offset:#x} is wider than a 4-byte access"
+            )));
         }
         let k = (offset / ENTRY_SIZE) as usize;
         let at = offset % ENTRY_SIZE;
@@ -573,7 +563,7 @@ impl VectorTable {
             .pba
             .get((offset / PBA_WORD_SIZE) as usize)
             .copied()
-            .ok_or_else(|| Error::Mmio(format!("PBA offset {offset:#x} out of range").into()))?;
+            .ok_or_else(|| Error::Mmio(format!("PBA offset {offset:#x} out of range")))?;
         Ok(match width {
             Width::Qword => word,
             Width::Dword if offset % PBA_WORD_SIZE == 0 => word & 0xffff_ffff,
@@ -584,9 +574,9 @@ impl VectorTable {
     /// Write the PBA: always `Mmio` (the PBA is read-only); changes nothing.
     pub fn pba_write(&mut self, offset: u64, size: usize, value: u64) -> Result<()> {
         decode("PBA", offset, size, pba_size_bytes(self.entries()))?;
-        Err(Error::Mmio(
-            format!("PBA is read-only: write of {value:#x} at offset {offset:#x} refused").into(),
-        ))
+        Err(Error::Mmio(format!(
+            "PBA is read-only: write of {value:#x} at offset {offset:#x} refused"
+        )))
     }
 
     // ---- control-plane helpers (mirror guest writes) ----------------------
@@ -645,7 +635,7 @@ impl VectorTable {
         let entry = self
             .table
             .get((offset / ENTRY_SIZE) as usize)
-            .ok_or_else(|| Error::Mmio(format!("table offset {offset:#x} out of range").into()))?;
+            .ok_or_else(|| Error::Mmio(format!("table offset {offset:#x} out of range")))?;
         Ok((entry, offset % ENTRY_SIZE))
     }
 
@@ -713,9 +703,9 @@ fn released(k: usize, message: Option<MsiMessage>) -> Released {
 
 /// `InvalidArgument` for a vector index past the table.
 fn out_of_range(k: usize, entries: usize) -> Error {
-    Error::InvalidArgument(
-        format!("vector {k} out of range: the table has {entries} entries").into(),
-    )
+    Error::InvalidArgument(format!(
+        "vector {k} out of range: the table has {entries} entries"
+    ))
 }
 
 #[cfg(test)]

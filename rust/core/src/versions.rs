@@ -37,9 +37,9 @@ impl FromStr for Version {
     /// behaviour depends on it: a stable backport is an explicit override.
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
-            Error::InvalidArgument(
-                format!("version: expected major.minor such as \"6.12\", got {s:?}").into(),
-            )
+            Error::InvalidArgument(format!(
+                "version: expected major.minor such as \"6.12\", got {s:?}"
+            ))
         };
         let (major, minor) = s.split_once('.').ok_or_else(bad)?;
         let num = |t: &str| -> Result<u16> {

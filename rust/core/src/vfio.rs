@@ -89,9 +89,9 @@ impl QemuMsix {
     /// masked). `noresize` is the host's `VFIO_IRQ_INFO_NORESIZE` flag.
     pub fn new(entries: u32, noresize: bool) -> Result<Self> {
         if !(1..=2048).contains(&entries) {
-            return Err(Error::InvalidArgument(
-                format!("MSI-X table size must be 1..=2048, got {entries}").into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "MSI-X table size must be 1..=2048, got {entries}"
+            )));
         }
         Ok(Self {
             noresize,
@@ -181,9 +181,10 @@ impl QemuMsix {
     pub fn write_entry_mask(&mut self, k: u32, masked: bool) -> Result<Vec<HostOp>> {
         let was = self.is_masked(k);
         let slot = self.entry_masked.get_mut(k as usize).ok_or_else(|| {
-            Error::InvalidArgument(
-                format!("entry {k} is past the table of {}", self.used.len()).into(),
-            )
+            Error::InvalidArgument(format!(
+                "entry {k} is past the table of {}",
+                self.used.len()
+            ))
         })?;
         *slot = masked;
         let mut ops = Vec::new();

@@ -93,7 +93,7 @@ fn outcome_of_err(e: Error, warn_ret: Value) -> Outcome {
     let (ret, warnings) = match e {
         Error::InvalidArgument(_) => (json!(-22), vec![]),
         Error::NoSpace(_) => (json!(-28), vec![]),
-        Error::InvalidOperation(w) => (warn_ret, w.sites),
+        Error::InvalidOperation { sites, .. } => (warn_ret, sites),
         other => panic!("unexpected error kind {other:?}"),
     };
     Outcome {

@@ -126,9 +126,7 @@ pub fn indent(obj: Option<&Bound<'_, PyAny>>) -> PyResult<i32> {
 /// An MMIO offset, size or value over `T`'s range; out of range is an `MmioError` (the bus
 /// does not decode it), a non-int a `TypeError`.
 pub fn mmio_uint<T: UInt>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
-    let int = checked_int(obj, name, 0, T::MAX_U128, |msg| {
-        to_py(Error::Mmio(msg.into()))
-    })?;
+    let int = checked_int(obj, name, 0, T::MAX_U128, |msg| to_py(Error::Mmio(msg)))?;
     Ok(T::from_checked(int.extract::<u128>()?))
 }
 

@@ -84,10 +84,10 @@ pub fn to_py(err: Error) -> PyErr {
         Error::NoSpace(_) => NoSpace::new_err(msg),
         Error::Mmio(_) => MmioError::new_err(msg),
         Error::Accounting(_) => AccountingError::new_err(msg),
-        Error::InvalidOperation(w) => {
+        Error::InvalidOperation { sites, .. } => {
             let e = InvalidOperation::new_err(msg);
             Python::attach(|py| {
-                if let Ok(list) = PyList::new(py, &w.sites) {
+                if let Ok(list) = PyList::new(py, &sites) {
                     let _ = e.value(py).setattr("sites", list);
                 }
             });

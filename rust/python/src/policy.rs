@@ -93,7 +93,7 @@ impl PyPolicy {
 }
 
 fn py_err(method: &str, e: &PyErr) -> Error {
-    Error::InvalidArgument(format!("policy.{method} raised: {e}").into())
+    Error::InvalidArgument(format!("policy.{method} raised: {e}"))
 }
 
 /// `obj` for an error message: its repr cut to 120 characters, or its type
@@ -120,8 +120,7 @@ fn parse_ops(method: &str, out: &Bound<'_, PyAny>) -> msixcore_core::Result<Vec<
     if out.is_none() {
         return Ok(Vec::new());
     }
-    let bad =
-        |what: String| Error::InvalidArgument(format!("policy.{method} returned {what}").into());
+    let bad = |what: String| Error::InvalidArgument(format!("policy.{method} returned {what}"));
     let list = out
         .cast::<PyList>()
         .map_err(|_| bad("something other than a list of operation tuples".into()))?;
@@ -233,13 +232,10 @@ impl Policy for PyPolicy {
             parsed
                 .map(|(grant, request)| Negotiation::Hypercall { grant, request })
                 .map_err(|_| {
-                    Error::InvalidArgument(
-                        format!(
-                            "policy.negotiate returned {}, not None, a count or (count, bool)",
-                            describe(&out)
-                        )
-                        .into(),
-                    )
+                    Error::InvalidArgument(format!(
+                        "policy.negotiate returned {}, not None, a count or (count, bool)",
+                        describe(&out)
+                    ))
                 })
         })
     }

@@ -75,14 +75,11 @@ impl MemoryEstimate {
     /// `InvalidArgument` naming the largest part, for a total that cannot be had.
     fn refuse(&self, why: &str) -> Error {
         let (what, bytes) = self.largest();
-        Error::InvalidArgument(
-            format!(
-                "config: needs about {} MiB, {why} (largest: {what}, {} MiB)",
-                mib(self.total()),
-                mib(bytes)
-            )
-            .into(),
-        )
+        Error::InvalidArgument(format!(
+            "config: needs about {} MiB, {why} (largest: {what}, {} MiB)",
+            mib(self.total()),
+            mib(bytes)
+        ))
     }
 }
 

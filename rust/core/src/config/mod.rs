@@ -236,7 +236,7 @@ impl PolicyKind {
             .into_iter()
             .find(|p| p.name() == name)
             .ok_or_else(|| {
-                crate::Error::InvalidArgument(format!("policy: unknown policy {name:?}").into())
+                crate::Error::InvalidArgument(format!("policy: unknown policy {name:?}"))
             })
     }
 

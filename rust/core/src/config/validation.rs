@@ -22,7 +22,7 @@ pub const MAX_TABLE_ENTRIES: u64 = 1 << 25;
 pub(super) const MAX_ENTRIES: u32 = 2048;
 
 fn field_err(field: &str, msg: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("{field}: {msg}").into())
+    Error::InvalidArgument(format!("{field}: {msg}"))
 }
 
 /// The longest host time a resize of a table of `entries` can take under
@@ -50,9 +50,9 @@ fn parse_json_at<T: DeserializeOwned>(text: &str, root: &str, prefix: &str) -> R
         let msg = e.into_inner().to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         if path == "." || path.is_empty() {
-            Error::InvalidArgument(format!("{root}: {msg}").into())
+            Error::InvalidArgument(format!("{root}: {msg}"))
         } else {
-            Error::InvalidArgument(format!("{prefix}{path}: {msg}").into())
+            Error::InvalidArgument(format!("{prefix}{path}: {msg}"))
         }
     })
 }
@@ -83,8 +83,7 @@ impl SimConfig {
 
     /// The configuration as JSON, every field present (defaults filled in).
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self)
-            .map_err(|e| Error::InvalidArgument(format!("config: {e}").into()))
+        serde_json::to_string(self).map_err(|e| Error::InvalidArgument(format!("config: {e}")))
     }
 
     /// Check every field; the error names the first bad one.

@@ -195,7 +195,7 @@ impl Engine {
         let bits = mean.to_bits();
         if !matches!(self.last_poisson, Some((b, _)) if b == bits) {
             let p = Poisson::new(mean)
-                .map_err(|e| Error::InvalidArgument(format!("poisson mean {mean}: {e}").into()))?;
+                .map_err(|e| Error::InvalidArgument(format!("poisson mean {mean}: {e}")))?;
             self.last_poisson = Some((bits, p));
         }
         Ok(self

@@ -27,7 +27,7 @@ impl Engine {
     /// completed, and a finished run.
     pub fn act(&mut self, dev: u32, action: Action) -> Result<u64> {
         self.check_not_failed()?;
-        let refuse = |why: String| Err(Error::InvalidArgument(format!("act: {why}").into()));
+        let refuse = |why: String| Err(Error::InvalidArgument(format!("act: {why}")));
         if self.finished {
             return refuse("the run has finished".into());
         }

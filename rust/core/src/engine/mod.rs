@@ -262,9 +262,10 @@ impl Engine {
             .get_mut(cpu as usize)
             .map(host_cpu::HostCpu::drain)
             .ok_or_else(|| {
-                Error::InvalidArgument(
-                    format!("cpu {cpu} is past the host's {} CPUs", self.cfg.host.ncpus).into(),
-                )
+                Error::InvalidArgument(format!(
+                    "cpu {cpu} is past the host's {} CPUs",
+                    self.cfg.host.ncpus
+                ))
             })
     }
 

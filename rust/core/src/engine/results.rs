@@ -144,10 +144,9 @@ impl RunResult {
         if let Some(s) = &self.spoof {
             // Only when a device forges: other results keep their bytes.
             value["spoof"] = serde_json::to_value(s)
-                .map_err(|e| Error::InvalidArgument(format!("result: {e}").into()))?;
+                .map_err(|e| Error::InvalidArgument(format!("result: {e}")))?;
         }
-        serde_json::to_string(&value)
-            .map_err(|e| Error::InvalidArgument(format!("result: {e}").into()))
+        serde_json::to_string(&value).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
     }
 }
 
@@ -170,7 +169,7 @@ impl RunResult {
             #[serde(default)]
             spoof: Option<SpoofReport>,
         }
-        let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("result: {e}").into());
+        let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("result: {e}"));
         let parse = |b: &BooksJson| -> Result<Books> {
             let mut books = Books {
                 fired: b.fired,
@@ -345,9 +344,9 @@ pub fn replications_json(seeds: &[u64], results: &[RunResult]) -> Result<String>
         })
         .collect();
     let mut v: serde_json::Value = serde_json::from_str(&merged.to_json()?)
-        .map_err(|e| Error::InvalidArgument(format!("result: {e}").into()))?;
+        .map_err(|e| Error::InvalidArgument(format!("result: {e}")))?;
     v["replications"] = serde_json::Value::Array(per);
-    serde_json::to_string(&v).map_err(|e| Error::InvalidArgument(format!("result: {e}").into()))
+    serde_json::to_string(&v).map_err(|e| Error::InvalidArgument(format!("result: {e}")))
 }
 
 impl Engine {

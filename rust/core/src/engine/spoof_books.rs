@@ -134,13 +134,10 @@ impl SpoofReport {
             let split = b.blocked + b.own_vector + b.cross_device + b.unowned;
             let reasons: u64 = b.reasons.values().sum();
             if split != b.attempts || reasons != b.blocked || b.cross_vm > b.cross_device {
-                return Err(Error::Accounting(
-                    format!(
+                return Err(Error::Accounting(format!(
                     "spoof {name}: {} attempts split as {split}, {} blocked with {reasons} reasons",
                     b.attempts, b.blocked
-                )
-                    .into(),
-                ));
+                )));
             }
         }
         Ok(())

@@ -361,22 +361,16 @@ impl Engine {
             ));
         }
         if opts.from_ns > opts.to_ns {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "trace: the window starts at {} ns, after its end at {} ns",
-                    opts.from_ns, opts.to_ns
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "trace: the window starts at {} ns, after its end at {} ns",
+                opts.from_ns, opts.to_ns
+            )));
         }
         if !(1..=MAX_TRACE_EVENTS).contains(&opts.max_events) {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "trace: max_events must be 1..={MAX_TRACE_EVENTS}, got {}",
-                    opts.max_events
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "trace: max_events must be 1..={MAX_TRACE_EVENTS}, got {}",
+                opts.max_events
+            )));
         }
         let matrix = self.host.domain().matrix();
         let boot = (0..self.cfg.host.ncpus)

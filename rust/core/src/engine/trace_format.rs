@@ -448,8 +448,7 @@ pub(super) fn trace_json(
             out.push_str(",\n");
         }
         out.push_str(
-            &serde_json::to_string(e)
-                .map_err(|e| Error::InvalidArgument(format!("trace: {e}").into()))?,
+            &serde_json::to_string(e).map_err(|e| Error::InvalidArgument(format!("trace: {e}")))?,
         );
     }
     out.push_str("],\"otherData\":");

@@ -86,13 +86,10 @@ impl DeviceShare<'_> {
         // The VMM routes the vector's eventfd into the VM: one KVM MSI route.
         if *self.vm_routes >= self.routes_per_vm {
             *self.alloc_failures += 1;
-            return Err(HostError::Failure(HostFailure::NoSpace(
-                format!(
-                    "VM {}: all {} KVM interrupt routes in use",
-                    d.vm, self.routes_per_vm
-                )
-                .into(),
-            )));
+            return Err(HostError::Failure(HostFailure::NoSpace(format!(
+                "VM {}: all {} KVM interrupt routes in use",
+                d.vm, self.routes_per_vm
+            ))));
         }
         let target = match self.domain.activate_targeted(hv.irq) {
             Ok(t) => t,
@@ -104,9 +101,9 @@ impl DeviceShare<'_> {
             }
         };
         let Some((cpu, vector)) = target else {
-            return Err(HostError::Failure(HostFailure::NoSpace(
-                format!("device {dev} entry {k}: no online CPU for the interrupt").into(),
-            )));
+            return Err(HostError::Failure(HostFailure::NoSpace(format!(
+                "device {dev} entry {k}: no online CPU for the interrupt"
+            ))));
         };
         d.routes.invalidate();
         let msg = self

@@ -168,10 +168,9 @@ impl Host {
             })
             .collect();
         if ndevices > MAX_DEVICES {
-            return Err(Error::InvalidArgument(
-                format!("devices: at most {MAX_DEVICES} (one requester id each), got {ndevices}")
-                    .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "devices: at most {MAX_DEVICES} (one requester id each), got {ndevices}"
+            )));
         }
         let preset = if cfg.posted_msi {
             X86Preset::posted_msi()
@@ -300,18 +299,15 @@ impl Host {
         } = self;
         let device = devices
             .get_mut(dev as usize)
-            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}").into()))?;
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
         // Both indices are set at boot from the same lists, so in range.
         let (Some(iommu), Some(vm_routes)) =
             (iommus.get_mut(device.iommu), routes.get_mut(device.vm_slot))
         else {
-            return Err(Error::InvalidArgument(
-                format!(
-                    "device {dev}: no IOMMU {} or VM slot {}",
-                    device.iommu, device.vm_slot
-                )
-                .into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "device {dev}: no IOMMU {} or VM slot {}",
+                device.iommu, device.vm_slot
+            )));
         };
         Ok(DeviceShare {
             dev,

@@ -84,7 +84,7 @@ impl HostOp {
 #[non_exhaustive]
 pub enum HostFailure {
     /// -ENOSPC: no CPU vector or no IRTE left.
-    NoSpace(crate::error::Detail),
+    NoSpace(String),
     /// -EINVAL: a vector named that the host never allocated (a NORESIZE host
     /// asked to request a vector past its allocation).
     NotAllocated {
@@ -100,8 +100,7 @@ pub enum HostFailure {
 pub enum HostError {
     /// The host refused: the failure mode decides what happens.
     Failure(HostFailure),
-    /// Anything else: bad input or a broken model invariant, passed on
-    /// (boxed, so that a `HostResult` is two words, as a `Result` is).
+    /// Anything else: bad input or a broken model invariant, passed on.
     Model(Error),
 }
 
@@ -132,20 +131,3 @@ impl From<HostError> for Error {
 
 /// Result of a host operation.
 pub type HostResult<T> = std::result::Result<T, HostError>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_space_is_a_failure_and_the_rest_model_errors() {
-        let e = HostError::from(Error::NoSpace("no IRTE".into()));
-        assert_eq!(
-            e,
-            HostError::Failure(HostFailure::NoSpace("no IRTE".into()))
-        );
-        assert_eq!(Error::from(e), Error::NoSpace("no IRTE".into()));
-        let m = Error::InvalidArgument("bad".into());
-        assert_eq!(Error::from(HostError::from(m.clone())), m);
-    }
-}

@@ -234,10 +234,7 @@ fn advance_n(clock: &mut u64, per: u64, count: u64) -> crate::error::Result<()> 
 }
 
 fn time_overflow(clock: u64) -> crate::error::Error {
-    crate::error::Error::InvalidArgument(
-        format!(
-            "simulated time overflows: the host timings take it past 2^64 - 1 ns from {clock} ns"
-        )
-        .into(),
-    )
+    crate::error::Error::InvalidArgument(format!(
+        "simulated time overflows: the host timings take it past 2^64 - 1 ns from {clock} ns"
+    ))
 }

@@ -67,7 +67,7 @@ impl HypercallPolicy {
         let slot = self
             .drivers
             .get_mut(dev as usize)
-            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}").into()))?;
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
         *slot = d;
         Ok(())
     }

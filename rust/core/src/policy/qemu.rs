@@ -66,7 +66,7 @@ impl QemuPolicy {
         let q = self
             .devs
             .get_mut(dev as usize)
-            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}").into()))?;
+            .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
         // The undo keeps its allocations from one action to the next.
         match &mut self.undo {
             Some((d, saved)) => {
@@ -112,9 +112,9 @@ impl Policy for QemuPolicy {
                 }
                 Ok(())
             }
-            _ => Err(Error::Accounting(
-                format!("rollback of device {dev} without an action to undo").into(),
-            )),
+            _ => Err(Error::Accounting(format!(
+                "rollback of device {dev} without an action to undo"
+            ))),
         }
     }
 }

@@ -73,13 +73,10 @@ impl Ctx<'_> {
     /// Run one operation on the host.
     fn exec(&mut self, op: &HostOp) -> std::result::Result<(), HostError> {
         if op.vector().is_some_and(|v| v >= self.entries) {
-            return Err(HostError::Model(Error::InvalidArgument(
-                format!(
-                    "device {}: {op:?} names a vector past the table of {} entries",
-                    self.dev, self.entries
-                )
-                .into(),
-            )));
+            return Err(HostError::Model(Error::InvalidArgument(format!(
+                "device {}: {op:?} names a vector past the table of {} entries",
+                self.dev, self.entries
+            ))));
         }
         let start = self.clock;
         let r = self
@@ -223,9 +220,9 @@ fn grant_most(ctx: &mut Ctx<'_>, minvec: u32, want: u32, request: bool) -> Resul
     }
     if let Some(n) = best {
         if !try_grant(ctx, n, request)? {
-            return Err(Error::Accounting(
-                format!("grant of {n} vectors failed on retry").into(),
-            ));
+            return Err(Error::Accounting(format!(
+                "grant of {n} vectors failed on retry"
+            )));
         }
     }
     Ok(best)
