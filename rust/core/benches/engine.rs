@@ -4,7 +4,9 @@
 //! floor in the same run: one exponential draw per event compared against a
 //! resize window. Both report elements/s = interrupt events (`books.fired`
 //! for the engine) per second; the engine's fraction of the floor is their
-//! ratio (`benches/summarize.py` prints it).
+//! ratio (`benches/summarize.py` prints it). The `storm_resize` group times
+//! the same storm in aggregated mode per resize, next to the host models'
+//! floor of one resize.
 //!
 //! Figures recorded before the storm came from `msixcore_core::storm` ran
 //! the old bench-only storm (same devices, table, rates and windows, but
@@ -58,5 +60,31 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine);
+/// The storm in aggregated mode, per resize, next to what the host's models
+/// alone cost for a resize of the storm's mean size in the same run
+/// (`workloads::resize_models_op`): their ratio is how far the engine is from
+/// the floor of a faithful aggregated run.
+fn resize(c: &mut Criterion) {
+    let s = workloads::Storm::default();
+    let resizes = CYCLES * workloads::storm_cycle_resizes(&s);
+    let cfg = workloads::storm_config_aggregated(&s, resizes, 1);
+    let mut g = c.benchmark_group("storm_resize");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(resizes));
+    g.bench_function("aggregated_noresize", |b| {
+        b.iter_batched(
+            || cfg.clone(),
+            |cfg| black_box(workloads::engine_run(cfg).stats.resizes),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    g.throughput(Throughput::Elements(1));
+    let mut m = workloads::resize_models_setup(s.ncpus, workloads::RESIZE_VECTORS);
+    g.bench_function("models_floor", |b| {
+        b.iter(|| black_box(workloads::resize_models_op(&mut m)));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, engine, resize);
 criterion_main!(benches);

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::thread;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
-use msixcore_core::config::{PolicyKind, SimConfig, SimConfigBuilder, TimingConfig};
+use msixcore_core::config::{Mode, PolicyKind, SimConfig, SimConfigBuilder, TimingConfig};
 use msixcore_core::engine::{Engine, RunResult};
 pub use msixcore_core::queue::{Delivery, DeliveryConsumer, DeliveryProducer, DeliveryQueue};
 pub use msixcore_core::storm::Storm;
 use msixcore_core::{
     compose_msi, DisabledMode, InterruptRemapper, IrqMatrix, Irte, IrteTable, MsiMessage,
-    RemapResult, VectorTable, X86Preset,
+    RemapResult, VectorDomain, VectorTable, X86Preset,
 };
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -73,6 +73,85 @@ pub fn irte_alloc_free(t: &mut IrteTable, count: u32) -> u16 {
     let i = t.alloc(count).expect("alloc");
     t.free(u32::from(i), count).expect("free");
     i
+}
+
+// ---- the models of a resize --------------------------------------------------
+
+/// Vectors one storm resize frees and allocates, rounded: at entry `k`, `k` are
+/// freed and `k + 1` allocated, for `k` = 4..63 under the default storm (mean
+/// 33.5 freed, 34.5 allocated).
+pub const RESIZE_VECTORS: u32 = 34;
+
+/// What a faithful host cannot skip in a resize: the x86 vector domain (irq
+/// descriptors, the vector matrix in reservation mode) and a VT-d IRTE table,
+/// with one device's vectors requested.
+pub struct ResizeModels {
+    domain: VectorDomain,
+    irtes: IrteTable,
+    /// Each requested vector's irq and IRTE.
+    held: Vec<(u32, u16)>,
+}
+
+/// The requester id the resized device's IRTEs verify.
+const RESIZE_RID: u16 = 0x0100;
+
+/// A host of `ncpus` CPUs (mainline preset, reservation mode, 65,536 IRTEs)
+/// with `vectors` vectors of one device allocated and requested.
+pub fn resize_models_setup(ncpus: u32, vectors: u32) -> ResizeModels {
+    let mut m = ResizeModels {
+        domain: VectorDomain::new(ncpus, &X86Preset::mainline(), true, None).expect("domain"),
+        irtes: IrteTable::new(65_536).expect("IRTE table"),
+        held: Vec::with_capacity(vectors as usize),
+    };
+    resize_models_enable(&mut m, vectors);
+    m
+}
+
+/// `vfio_msi_enable(n)` on the models, in the kernel's order: every irq
+/// allocated (descriptor, global reservation, IRTE), then each requested
+/// (a CPU vector, the IRTE programmed, the message composed).
+fn resize_models_enable(m: &mut ResizeModels, vectors: u32) -> u64 {
+    for _ in 0..vectors {
+        let irq = m.domain.alloc_irq(None, false, None).expect("irq");
+        let irte = m.irtes.alloc(1).expect("IRTE");
+        m.held.push((irq, irte));
+    }
+    let mut sum = 0u64;
+    for &(irq, irte) in &m.held {
+        let (cpu, vector) = m
+            .domain
+            .activate_targeted(irq)
+            .expect("activate")
+            .expect("a CPU");
+        let entry = Irte::remapped(vector as u8, cpu).with_requester_id(RESIZE_RID);
+        m.irtes.set(u32::from(irte), entry).expect("program");
+        sum = sum.wrapping_add(compose_msi(irte, Some(0)).address);
+    }
+    sum
+}
+
+/// One resize of `RESIZE_VECTORS` vectors on the models alone, in the kernel's
+/// order: `free_irq` of each (CPU vector freed and re-reserved, IRTE cleared),
+/// then each freed (descriptor, reservation, IRTE), then the enable again.
+/// Returns a sum of the composed messages (for `black_box`).
+#[inline(never)]
+pub fn resize_models_op(m: &mut ResizeModels) -> u64 {
+    let n = m.held.len() as u32;
+    for &(irq, irte) in &m.held {
+        m.domain.deactivate(irq).expect("deactivate");
+        m.irtes.clear(u32::from(irte)).expect("clear");
+    }
+    for &(irq, irte) in &m.held {
+        m.domain.free(irq).expect("free irq");
+        m.irtes.free(u32::from(irte), 1).expect("free IRTE");
+    }
+    m.held.clear();
+    resize_models_enable(m, n)
+}
+
+/// The CPU vectors and IRTEs the models hold now.
+pub fn resize_models_held(m: &ResizeModels) -> (u32, u32) {
+    (m.domain.matrix().total_allocated(), m.irtes.in_use())
 }
 
 // ---- vector table ------------------------------------------------------------
@@ -427,6 +506,16 @@ pub fn storm_builder(s: &Storm, policy: PolicyKind, resizes: u64) -> SimConfigBu
 /// (what the engine bench and the storm example run).
 pub fn storm_config(s: &Storm, resizes: u64, seed: u64) -> SimConfig {
     storm_builder(s, PolicyKind::Noresize, resizes)
+        .seed(seed)
+        .build()
+        .expect("storm config")
+}
+
+/// [`storm_config`] in aggregated mode (what `msixcore run storm` runs by
+/// default for a resize count).
+pub fn storm_config_aggregated(s: &Storm, resizes: u64, seed: u64) -> SimConfig {
+    storm_builder(s, PolicyKind::Noresize, resizes)
+        .mode(Mode::Aggregated)
         .seed(seed)
         .build()
         .expect("storm config")
