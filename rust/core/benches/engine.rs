@@ -14,7 +14,10 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use msixcore_core::config::{Mode, SimConfig};
+use msixcore_core::engine::RunResult;
 
 mod workloads;
 
@@ -33,13 +36,7 @@ fn engine(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine_storm");
     g.sample_size(10);
     g.throughput(Throughput::Elements(fired));
-    g.bench_function("per_event_noresize", |b| {
-        b.iter_batched(
-            || cfg.clone(),
-            |cfg| black_box(workloads::engine_run(cfg).books.fired),
-            criterion::BatchSize::LargeInput,
-        );
-    });
+    bench_runs(&mut g, "per_event_noresize", &cfg, |r| r.books.fired);
     // Same number of events at the run's mean event rate; windows of the
     // storm's mean W2 length opening once per resize slot.
     let total_rate = fired as f64 / (sim_ns * 1e-9);
@@ -67,23 +64,34 @@ fn engine(c: &mut Criterion) {
 fn resize(c: &mut Criterion) {
     let s = workloads::Storm::default();
     let resizes = CYCLES * workloads::storm_cycle_resizes(&s);
-    let cfg = workloads::storm_config_aggregated(&s, resizes, 1);
+    let cfg = workloads::storm_config_in(&s, Mode::Aggregated, resizes, 1);
     let mut g = c.benchmark_group("storm_resize");
     g.sample_size(10);
     g.throughput(Throughput::Elements(resizes));
-    g.bench_function("aggregated_noresize", |b| {
-        b.iter_batched(
-            || cfg.clone(),
-            |cfg| black_box(workloads::engine_run(cfg).stats.resizes),
-            criterion::BatchSize::LargeInput,
-        );
-    });
+    bench_runs(&mut g, "aggregated_noresize", &cfg, |r| r.stats.resizes);
     g.throughput(Throughput::Elements(1));
     let mut m = workloads::resize_models_setup(s.ncpus, workloads::RESIZE_VECTORS);
     g.bench_function("models_floor", |b| {
         b.iter(|| black_box(workloads::resize_models_op(&mut m)));
     });
     g.finish();
+}
+
+/// Time whole runs of `cfg` (a fresh clone each, outside the timing) as
+/// bench `name` of `g`; `out` picks the figure kept from `black_box`.
+fn bench_runs(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    cfg: &SimConfig,
+    out: impl Fn(RunResult) -> u64,
+) {
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            || cfg.clone(),
+            |cfg| black_box(out(workloads::engine_run(cfg))),
+            criterion::BatchSize::LargeInput,
+        );
+    });
 }
 
 criterion_group!(benches, engine, resize);

@@ -506,17 +506,14 @@ pub fn storm_builder(s: &Storm, policy: PolicyKind, resizes: u64) -> SimConfigBu
 /// The storm `s` under `noresize` for `resizes` resizes, per-event mode
 /// (what the engine bench and the storm example run).
 pub fn storm_config(s: &Storm, resizes: u64, seed: u64) -> SimConfig {
-    storm_builder(s, PolicyKind::Noresize, resizes)
-        .seed(seed)
-        .build()
-        .expect("storm config")
+    storm_config_in(s, Mode::Event, resizes, seed)
 }
 
-/// [`storm_config`] in aggregated mode (what `msixcore run storm` runs by
+/// [`storm_config`] in `mode` (aggregated: what `msixcore run storm` runs by
 /// default for a resize count).
-pub fn storm_config_aggregated(s: &Storm, resizes: u64, seed: u64) -> SimConfig {
+pub fn storm_config_in(s: &Storm, mode: Mode, resizes: u64, seed: u64) -> SimConfig {
     storm_builder(s, PolicyKind::Noresize, resizes)
-        .mode(Mode::Aggregated)
+        .mode(mode)
         .seed(seed)
         .build()
         .expect("storm config")
