@@ -6,6 +6,8 @@ use rand_distr::{Distribution, Exp1};
 use rand_xoshiro::Xoshiro256PlusPlus as Rng;
 
 use super::host_cpu::Arrival;
+use super::hot_route::{HotRoute, Member};
+use super::sources::Slot;
 use super::Engine;
 use crate::books::Outcome;
 use crate::config::Mode;
@@ -70,8 +72,8 @@ impl Engine {
                 stop = next_loop.min(horizon);
             }
             self.now = tf;
-            let (dev, k) = self.sources.pick(rng);
-            self.fire(dev, k)?;
+            let (slot, m) = self.sources.pick(rng);
+            self.fire_member(slot, m)?;
             fires = fires.wrapping_add(1);
             if fires % super::interrupt::FIRES_PER_POLL == 0 {
                 // Between fires, before the next draw: a run stopped here
@@ -96,11 +98,31 @@ impl Engine {
         Ok(tf < horizon)
     }
 
-    /// Fire entry `k` of `dev` and book the outcome. The common case, a
-    /// vector that can send, is routed here in line; every other case goes
-    /// through the table's full `fire`, out of line.
+    /// Fire the source `m`, picked at `slot`, and book the outcome. A route
+    /// it learnt still valid (`hot_route`: neither its device nor the
+    /// device's IRTEs changed since) goes straight to its CPU; any other
+    /// fire reads the device and the IOMMU.
     #[inline]
-    fn fire(&mut self, dev: u32, k: u32) -> Result<()> {
+    fn fire_member(&mut self, slot: Slot, m: Member) -> Result<()> {
+        let h = m.hot;
+        if h.gen != self.devices.generation(m.dev) || h.epoch != self.host.route_epoch(m.dev) {
+            return self.fire(slot, m.dev, m.k);
+        }
+        let outcome = self.take_now(m.dev, m.k, h.cpu, h.vector, false);
+        self.books.fire(h.phase, outcome);
+        if outcome != Outcome::Delivered {
+            self.fire_aftermath(m.dev, m.k, outcome);
+        }
+        Ok(())
+    }
+
+    /// Fire entry `k` of `dev` (the member at `slot`) through its device's
+    /// state and the IOMMU, and book the outcome. A vector that can send
+    /// is routed here; every other case goes through the table's full
+    /// `fire`, out of line. A delivery with nothing to close learns its
+    /// route for the next fire.
+    #[inline(never)]
+    fn fire(&mut self, slot: Slot, dev: u32, k: u32) -> Result<()> {
         let d = &self.devices[dev as usize];
         // None changes during the fire itself, unless it ends other than
         // delivered (the guest mask not at all): read while `d` is at hand.
@@ -109,15 +131,28 @@ impl Engine {
         let outcome = if d.dead[k as usize] {
             Outcome::Failed
         } else if let Some(msg) = d.table.sending(k as usize) {
-            self.deliver_event(dev, k, msg, masked)
+            match self.host.remap(dev, k, &msg) {
+                Some((cpu, vector)) => {
+                    if !(masked | stall) {
+                        let hot = HotRoute {
+                            gen: self.devices.generation(dev),
+                            epoch: self.host.route_epoch(dev),
+                            cpu,
+                            vector,
+                            phase,
+                        };
+                        self.sources.learn(slot, hot);
+                    }
+                    self.take_now(dev, k, cpu, vector, masked)
+                }
+                None => Outcome::Blocked,
+            }
         } else {
             self.fire_held(dev, k)?
         };
         self.books.fire(phase, outcome);
-        // The common case, a delivery with no stall to close, ends here (a
-        // delivery leaves the trace and every other vector's stall as they
-        // are). One branch, not the two of `||`: whether a stall is open is
-        // not for the predictor to guess apart from the outcome.
+        // A delivery leaves the trace and every other vector's stall as
+        // they are.
         if (outcome != Outcome::Delivered) | stall {
             self.fire_aftermath(dev, k, outcome);
         }

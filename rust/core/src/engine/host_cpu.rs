@@ -62,7 +62,8 @@ impl HostCpu {
     /// flips) ran 8 % slower than this on the FPGA scenario, whose CPUs are
     /// mostly idle and the branches easy to predict, and "nothing else gets
     /// slower" decided (benches/README.md, issue 14).
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn arrive(&mut self, d: Delivery, service_ns: Option<u64>) -> Arrival {
         let t = d.time_ns;
         if let Some(s) = service_ns {

@@ -15,11 +15,13 @@ mod aggregated;
 mod apply;
 mod closed_loop;
 mod device;
+mod device_list;
 mod entry_set;
 mod event;
 mod fire;
 mod guest;
 mod host_cpu;
+mod hot_route;
 mod interrupt;
 mod phases;
 mod qemu_pba;
@@ -53,6 +55,7 @@ use crate::host::{Effects, Host};
 use crate::policy::{builtin, Policy};
 use crate::queue::Delivery;
 use device::Device;
+use device_list::DeviceList;
 use event::{Event, Scheduled, What};
 use sources::Sources;
 
@@ -61,7 +64,7 @@ pub struct Engine {
     cfg: SimConfig,
     host: Host,
     policy: Box<dyn Policy>,
-    devices: Vec<Device>,
+    devices: DeviceList,
     sources: Sources,
     /// Closed-loop completions and timeouts, in time order.
     loops: closed_loop::ClosedLoops,
@@ -171,7 +174,7 @@ impl Engine {
         let mut e = Self {
             host,
             policy,
-            devices,
+            devices: DeviceList::new(devices),
             sources,
             loops: closed_loop::ClosedLoops::default(),
             rng: Xoshiro256PlusPlus::seed_from_u64(cfg.seed),
@@ -228,6 +231,14 @@ impl Engine {
     /// The books so far, by phase.
     pub fn phase_books(&self) -> &PhaseBooks {
         &self.books
+    }
+
+    /// Run every fire through its device and the IOMMU, never by a route a
+    /// vector learnt: the same results, slower. For the tests that check the
+    /// learnt routes change nothing.
+    #[doc(hidden)]
+    pub fn forget_routes(&mut self) {
+        self.sources.learning = false;
     }
 
     /// Simulated time now, ns.

@@ -5,14 +5,18 @@
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use super::hot_route::{HotRoute, Member};
+
+/// Where a member is: its class and its position in the class.
+pub(super) type Slot = (usize, usize);
+
 /// Live vectors sharing one rate.
 pub(super) struct RateClass {
     pub rate: f64,
-    pub members: Vec<(u32, u32)>,
+    pub members: Vec<Member>,
 }
 
 /// The merged stream of every live vector.
-#[derive(Default)]
 pub(super) struct Sources {
     pub classes: Vec<RateClass>,
     /// Sum of every live vector's rate, per second.
@@ -20,6 +24,20 @@ pub(super) struct Sources {
     /// Mean gap between fires of the merged stream, ns (`1e9 / total_rate`):
     /// a multiply per fire instead of a division.
     pub mean_gap_ns: f64,
+    /// Whether members keep the routes they are delivered by (only a test
+    /// that checks they change nothing turns it off).
+    pub learning: bool,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Self {
+            classes: Vec::new(),
+            total_rate: 0.0,
+            mean_gap_ns: 0.0,
+            learning: true,
+        }
+    }
 }
 
 impl Sources {
@@ -48,7 +66,7 @@ impl Sources {
         if class.rate <= 0.0 {
             return None;
         }
-        class.members.push((dev, k));
+        class.members.push(Member::new(dev, k));
         let pos = (class.members.len() - 1) as u32;
         self.recompute();
         Some(pos)
@@ -59,7 +77,7 @@ impl Sources {
     pub fn remove(&mut self, c: u16, pos: u32) -> Option<(u32, u32)> {
         let members = &mut self.classes[c as usize].members;
         members.swap_remove(pos as usize);
-        let moved = members.get(pos as usize).copied();
+        let moved = members.get(pos as usize).map(|m| (m.dev, m.k));
         self.recompute();
         moved
     }
@@ -77,14 +95,15 @@ impl Sources {
         };
     }
 
-    /// The source of the next fire, chosen in proportion to its rate.
+    /// The source of the next fire, chosen in proportion to its rate: where
+    /// it is, and a copy of it.
     #[inline]
-    pub fn pick(&self, rng: &mut Xoshiro256PlusPlus) -> (u32, u32) {
+    pub fn pick(&self, rng: &mut Xoshiro256PlusPlus) -> (Slot, Member) {
         let r = rng.next_u64();
         if self.classes.len() == 1 {
             let m = &self.classes[0].members;
             let i = ((u128::from(r) * m.len() as u128) >> 64) as usize;
-            return m[i];
+            return ((0, i), m[i]);
         }
         let mut x = (r >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * self.total_rate;
         let last = self
@@ -99,11 +118,22 @@ impl Sources {
             }
             if x < w || ci == last {
                 let i = ((x / c.rate) as usize).min(c.members.len() - 1);
-                return c.members[i];
+                return ((ci, i), c.members[i]);
             }
             x -= w;
         }
-        self.classes[last].members[0]
+        ((last, 0), self.classes[last].members[0])
+    }
+
+    /// Remember the route the member at `slot` was delivered by.
+    #[inline]
+    pub fn learn(&mut self, (c, i): Slot, hot: HotRoute) {
+        if !self.learning {
+            return;
+        }
+        if let Some(m) = self.classes.get_mut(c).and_then(|c| c.members.get_mut(i)) {
+            m.hot = hot;
+        }
     }
 }
 
@@ -133,9 +163,39 @@ mod tests {
         assert!((s.mean_gap_ns - 250_000.0).abs() < 1e-9);
         // Removing position 1 moves the last member (entry 3) into it.
         assert_eq!(s.remove(c, 1), Some((0, 3)));
-        assert_eq!(s.classes[c as usize].members, [(0, 0), (0, 3), (0, 2)]);
+        let left: Vec<_> = s.classes[c as usize]
+            .members
+            .iter()
+            .map(|m| (m.dev, m.k))
+            .collect();
+        assert_eq!(left, [(0, 0), (0, 3), (0, 2)]);
         assert!((s.total_rate - 3_000.0).abs() < 1e-9);
         assert_eq!(s.remove(c, 2), None, "the last member moves nothing");
+    }
+
+    #[test]
+    fn a_learnt_route_stays_with_its_member_and_a_new_member_has_none() {
+        let mut s = Sources::default();
+        let c = s.class_of(1_000.0).unwrap();
+        for k in 0..3 {
+            s.add(c, 0, k);
+        }
+        let hot = HotRoute {
+            gen: 5,
+            epoch: 2,
+            cpu: 7,
+            vector: 0x41,
+            phase: crate::config::Phase::Runtime,
+        };
+        s.learn((c as usize, 2), hot);
+        // Entry 2 moves into position 0 with what it learnt.
+        assert_eq!(s.remove(c, 0), Some((0, 2)));
+        assert_eq!(s.classes[c as usize].members[0].hot, hot);
+        s.add(c, 0, 0);
+        assert_eq!(s.classes[c as usize].members[2].hot, HotRoute::default());
+        // Past the members: nothing learnt, nothing broken.
+        s.learn((c as usize, 9), hot);
+        s.learn((9, 0), hot);
     }
 
     #[test]
@@ -147,7 +207,9 @@ mod tests {
         s.add(fast, 1, 0);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         let n = 40_000;
-        let fast_picks = (0..n).filter(|_| s.pick(&mut rng) == (1, 0)).count();
+        let fast_picks = (0..n)
+            .filter(|_| s.pick(&mut rng).1 == Member::new(1, 0))
+            .count();
         // 3 / 4 of the picks, within 5 standard deviations.
         let sd = (f64::from(n) * 0.75 * 0.25).sqrt();
         assert!(

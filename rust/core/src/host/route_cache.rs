@@ -84,6 +84,13 @@ impl RouteCache {
 }
 
 impl Host {
+    /// Device `dev`'s route epoch: it moves on every IRTE change of the
+    /// device (0, never an epoch, past the devices).
+    #[inline]
+    pub fn route_epoch(&self, dev: u32) -> u64 {
+        self.devices.get(dev as usize).map_or(0, |d| d.routes.epoch)
+    }
+
     /// Route entry `k`'s message `msg` from device `dev` through its IOMMU:
     /// the target `(cpu, vector)`, or `None` when the IOMMU blocks it (the
     /// fault is in the IOMMU's log). The per-event path: a route seen before
