@@ -51,10 +51,11 @@ impl DeviceList {
         Some(&mut g.device)
     }
 
-    /// Device `dev`'s generation now; 0 (never a device's) past the list.
+    /// Device `dev`'s generation now; past the list `u64::MAX`, which is
+    /// neither a device's nor what a route never learnt carries.
     #[inline]
     pub fn generation(&self, dev: u32) -> u64 {
-        self.devices.get(dev as usize).map_or(0, |g| g.gen)
+        self.devices.get(dev as usize).map_or(u64::MAX, |g| g.gen)
     }
 
     /// Every device, to read.
@@ -119,6 +120,6 @@ mod tests {
         let _ = l.get_mut(0);
         assert_eq!((l.generation(0), l.generation(1)), (2, 2));
         assert!(l.get_mut(2).is_none());
-        assert_eq!(l.generation(2), 0, "past the list: no device's");
+        assert_eq!(l.generation(2), u64::MAX, "past the list: no device's");
     }
 }
