@@ -51,6 +51,15 @@ impl DeviceList {
         Some(&mut g.device)
     }
 
+    /// Close entry `k`'s stale-queue episode on device `i`, returning when
+    /// it began; the generation stays. The one write that moves nothing: a
+    /// route is learnt only with its own vector's stall closed (an opening
+    /// moves the generation), and no fire reads another vector's stall, so
+    /// closing one makes no learnt route untrue. Past the list: nothing.
+    pub fn close_stall(&mut self, i: usize, k: usize) -> Option<f64> {
+        self.devices.get_mut(i)?.device.close_stall(k)
+    }
+
     /// Device `dev`'s generation now; past the list `u64::MAX`, which is
     /// neither a device's nor what a route never learnt carries.
     #[inline]
@@ -120,6 +129,12 @@ mod tests {
         let _ = l.get_mut(0);
         assert_eq!((l.generation(0), l.generation(1)), (2, 2));
         assert!(l.get_mut(2).is_none());
+        l[0].open_stall(1, 5.0);
+        assert_eq!(l.generation(0), 3);
+        assert_eq!(l.close_stall(0, 1), Some(5.0));
+        assert!(!l[0].stall_open(1));
+        assert_eq!(l.generation(0), 3, "a stall closed moves nothing");
+        assert_eq!(l.close_stall(7, 1), None);
         assert_eq!(l.generation(2), u64::MAX, "past the list: no device's");
     }
 }

@@ -24,13 +24,12 @@ impl Engine {
 
     #[inline(never)]
     pub(super) fn track_stall_slow(&mut self, dev: u32, k: u32, outcome: Outcome) {
-        let d = &mut self.devices[dev as usize];
         let timeout = self.cfg.stall_timeout_ns as f64;
         let now = self.now;
         let k = k as usize;
         match outcome {
             Outcome::Delivered => {
-                if let Some(s) = d.close_stall(k) {
+                if let Some(s) = self.devices.close_stall(dev as usize, k) {
                     let dur = now - s;
                     if dur >= timeout {
                         self.stats.stall_timeouts += 1;
@@ -42,6 +41,7 @@ impl Engine {
                 }
             }
             Outcome::Lost | Outcome::Intx | Outcome::Failed | Outcome::Blocked => {
+                let d = &mut self.devices[dev as usize];
                 if let Some(s) = d.stall_began(k).filter(|s| now - s >= timeout) {
                     // The previous stall ended at its timeout; a new one starts.
                     d.close_stall(k);
