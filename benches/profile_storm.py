@@ -33,12 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (label, symbol substring, per): the stages, outermost first; each count is inclusive.
 # The per-vector host steps (alloc, activate, deactivate) are inlined into the
-# enable and disable loops (measured: see benches/README.md, issue 14), so they
-# have no entry of their own.
+# enable and disable loops, and the CPU arrival into the fire path (measured:
+# see benches/README.md, issue 14), so they have no entry of their own.
 STAGES: list[tuple[str, str, str]] = [
-    ("fire path: draw, pick, table, remap, CPU handler", "Engine>::fire_until", "event"),
-    ("  route: IOMMU remap on a route-cache miss", "Host>::route_miss", "event"),
-    ("  CPU arrival: handler and FIFO", "HostCpu::arrive", "event"),
+    ("fire path: draw, pick, learnt route, CPU handler", "Engine>::fire_until", "event"),
+    ("  no learnt route: the device's table and the IOMMU", "Engine>::fire [", "event"),
+    ("    route: IOMMU remap on a route-cache miss", "Host>::route_miss", "event"),
+    ("    stale-queue episodes opened and closed", "Engine>::track_stall_slow", "event"),
     ("aggregated booking (Poisson counts per class)", "Engine>::book_device", "resize"),
     ("guest step -> policy -> host ops", "policy::step::step", "resize"),
     ("  enable_vectors (alloc + request_irq each vector)", "Host>::enable_vectors", "resize"),

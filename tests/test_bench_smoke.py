@@ -96,9 +96,9 @@ def test_profile_table_divides_each_stage_by_its_unit() -> None:
         }
     )
     assert "= 500 per event, 50,000 per resize" in out
-    assert "| fire path: draw, pick, table, remap, CPU handler | 300 | event |" in out
+    assert "| fire path: draw, pick, learnt route, CPU handler | 300 | event |" in out
     assert "| enable_vectors (alloc + request_irq each vector) | 4,000 | resize |" in out
-    assert "CPU arrival" not in out  # stages without a count are left out
+    assert "no learnt route" not in out  # stages without a count are left out
 
 
 def test_hundred_million_script_at_two_cycles() -> None:
