@@ -44,9 +44,13 @@ impl Engine {
             }
             Event::GuestMask(k, on) => self.guest_mask(dev, k, on)?,
             Event::Dead(k, on) => {
-                if let Some(x) = self.devices[dev as usize].dead.get_mut(k as usize) {
+                let d = &mut self.devices[dev as usize];
+                if let Some(x) = d.dead.get_mut(k as usize) {
                     if on && !*x {
                         self.stats.dead_marks += 1;
+                    }
+                    if *x != on {
+                        d.roster.invalidate();
                     }
                     *x = on;
                 }
@@ -104,7 +108,10 @@ impl Engine {
                 let d = &mut self.devices[dev as usize];
                 d.table.set_entry(k as usize, msg)?;
                 let sent = d.table.unmask_one(k as usize)?;
-                d.dead[k as usize] = false;
+                if d.dead[k as usize] {
+                    d.dead[k as usize] = false;
+                    d.roster.invalidate();
+                }
                 if let Some(open) = d.take_w1(k as usize) {
                     self.stats.w1_time_ns += now - open;
                     self.trace_span(SpanKind::W1, dev, k, open as f64);
@@ -170,6 +177,7 @@ impl Engine {
             return;
         }
         d.live.set(ku, on);
+        d.roster.invalidate();
         let c = d.class_of(ku);
         if on {
             d.pos[ku] = self.sources.add(c, dev, k);

@@ -314,7 +314,9 @@ impl Engine {
             return;
         }
         if d.probe_class.is_none() {
-            self.devices[dev as usize].phase = phase;
+            let d = &mut self.devices[dev as usize];
+            d.phase = phase;
+            d.roster.invalidate();
             return;
         }
         // Closed-loop entries keep their (zero) Poisson class in every phase.
@@ -328,6 +330,7 @@ impl Engine {
             self.set_live(dev, k, false);
         }
         self.devices[dev as usize].phase = phase;
+        self.devices[dev as usize].roster.invalidate();
         for &k in &live {
             self.set_live(dev, k, true);
         }
@@ -378,6 +381,7 @@ impl Engine {
             self.set_live(dev, k, false);
         }
         self.devices[dev as usize].class[k as usize] = class;
+        self.devices[dev as usize].roster.invalidate();
         if live {
             self.set_live(dev, k, true);
         }

@@ -24,6 +24,7 @@ mod interrupt;
 mod phases;
 mod qemu_pba;
 mod results;
+mod roster;
 mod sources;
 mod spoof;
 mod spoof_books;
