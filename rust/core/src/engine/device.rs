@@ -161,12 +161,21 @@ impl Device {
         self.stall_since.get_mut(k).and_then(Option::take)
     }
 
-    /// Entry `k`'s W1 slot.
+    /// Entry `k`'s W1 slot. In line: every host mask of a live vector
+    /// opens one (out of line, the call was a fifth of applying a mask).
+    #[inline]
     pub fn w1_slot(&mut self, k: usize) -> &mut Option<u64> {
         if self.w1_open.is_empty() {
-            self.w1_open = vec![None; self.live.entries()];
+            self.alloc_w1();
         }
         &mut self.w1_open[k]
+    }
+
+    /// The W1 slots, allocated at the first host mask (none open).
+    #[cold]
+    #[inline(never)]
+    fn alloc_w1(&mut self) {
+        self.w1_open = vec![None; self.live.entries()];
     }
 
     /// Aggregated mode: the roster, built again if a change invalidated it
