@@ -28,7 +28,7 @@ mod route_cache;
 mod vfio_irqs;
 
 use device_share::DeviceShare;
-pub(crate) use effect::{Effects, HostFx};
+pub(crate) use effect::{Effects, FxSink, HostFx};
 pub use op::HostOp;
 pub(crate) use op::{HostError, HostFailure, HostResult};
 use remapper::{Iommu, Remapper};
