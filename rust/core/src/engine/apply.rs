@@ -124,11 +124,7 @@ impl Engine {
                 let d = &mut self.devices[dev as usize];
                 let was_enabled = d.table.is_enabled();
                 d.table.mask_all();
-                for k in 0..d.live.entries() {
-                    if d.live.contains(k) && d.w1_open.get(k).is_none_or(Option::is_none) {
-                        *d.w1_slot(k) = Some(now);
-                    }
-                }
+                d.open_w1_live(now);
                 let rel = d.table.set_control(0);
                 if was_enabled && d.guest_enabled {
                     d.w2_open = Some(now);

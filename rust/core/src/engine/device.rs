@@ -171,6 +171,23 @@ impl Device {
         &mut self.w1_open[k]
     }
 
+    /// Every live entry without an open W1 window opens one at `now` (a
+    /// disable masks them all). A walk of the live entries only, not of
+    /// the whole table.
+    pub fn open_w1_live(&mut self, now: u64) {
+        if self.live.iter().next().is_none() {
+            return;
+        }
+        if self.w1_open.is_empty() {
+            self.alloc_w1();
+        }
+        for k in self.live.iter() {
+            if let Some(w) = self.w1_open.get_mut(k) {
+                w.get_or_insert(now);
+            }
+        }
+    }
+
     /// The W1 slots, allocated at the first host mask (none open).
     #[cold]
     #[inline(never)]
