@@ -71,7 +71,8 @@ impl DeviceShare<'_> {
 
     /// `request_irq` on entry `k`: one KVM route for its VM, activate (take
     /// a CPU vector), program the IRTE; returns the message to write into
-    /// the table entry. Counts a failed allocation.
+    /// the table entry. Counts a failed allocation. The route peak is left
+    /// to [`DeviceShare::note_route_peak`], once the caller's requests stop.
     #[inline(always)]
     pub fn activate(&mut self, k: u32) -> HostResult<MsiMessage> {
         let (dev, d) = (self.dev, &mut *self.device);
@@ -113,8 +114,16 @@ impl DeviceShare<'_> {
             h.active = true;
         }
         *self.vm_routes += 1;
-        *self.peak_kvm_routes = (*self.peak_kvm_routes).max(u64::from(*self.vm_routes));
         Ok(msg)
+    }
+
+    /// Raise the host's peak of KVM routes to the device's VM's routes now.
+    /// Only [`DeviceShare::activate`] takes a route, so an operation calls
+    /// this where its requests stop (their end, or before it unwinds a
+    /// failure), not after every vector.
+    #[inline]
+    pub fn note_route_peak(&mut self) {
+        *self.peak_kvm_routes = (*self.peak_kvm_routes).max(u64::from(*self.vm_routes));
     }
 
     /// `free_irq` on entry `k`: its KVM route goes, it is deactivated (its

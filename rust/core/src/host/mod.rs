@@ -278,7 +278,7 @@ impl Host {
     /// they stop growing it (their end, or before they unwind a failure), not
     /// after every vector. The busiest VM's routes are not searched for here:
     /// a route peak can only be set by the VM that just took a route, and
-    /// [`Host::activate`] raises it.
+    /// its operation raises it (`DeviceShare::note_route_peak`).
     pub(super) fn track(&mut self) {
         self.peak = self.peak.max(self.host_resources());
     }

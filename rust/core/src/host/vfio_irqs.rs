@@ -2,6 +2,7 @@
 //! `VFIO_DEVICE_SET_IRQS` on the MSI-X index, with the time each step takes
 //! and the effects it has on the physical device's table.
 
+use super::device_share::DeviceShare;
 use super::{FxSink, Host, HostError, HostFailure, HostFx, HostOp, HostResult};
 use crate::config::TimingConfig;
 
@@ -140,18 +141,9 @@ impl Host {
         );
         let failed = {
             let mut s = self.share(dev)?;
-            let mut failed = None;
-            for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
-                advance(clock, t.t_request_ns)?;
-                match s.activate(k as u32) {
-                    Ok(msg) => fx.push_fx(*clock, HostFx::Request(k as u32, msg)),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            failed
+            let requested = request_each(&mut s, with_fd, clock, t, fx);
+            s.note_route_peak();
+            requested?
         };
         self.track();
         if let Some(e) = failed {
@@ -210,11 +202,38 @@ impl Host {
             }
         }
         advance(clock, t.t_request_ns)?;
-        let msg = self.share(dev)?.activate(k)?;
+        let msg = {
+            let mut s = self.share(dev)?;
+            let msg = s.activate(k)?;
+            s.note_route_peak();
+            msg
+        };
         self.track();
         fx.push_fx(*clock, HostFx::Request(k, msg));
         Ok(())
     }
+}
+
+/// `request_irq` of each vector of `with_fd` that has an eventfd, in entry
+/// order (`t_request` each, its `Request` effect at its time): the first
+/// refusal, if any, with the vectors before it requested. Takes one KVM
+/// route per vector; the route peak is its caller's to note.
+#[inline(always)]
+fn request_each(
+    s: &mut DeviceShare<'_>,
+    with_fd: &[bool],
+    clock: &mut u64,
+    t: &TimingConfig,
+    fx: &mut impl FxSink,
+) -> crate::error::Result<Option<HostError>> {
+    for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
+        advance(clock, t.t_request_ns)?;
+        match s.activate(k as u32) {
+            Ok(msg) => fx.push_fx(*clock, HostFx::Request(k as u32, msg)),
+            Err(e) => return Ok(Some(e)),
+        }
+    }
+    Ok(None)
 }
 
 /// Host time moves on by `by` ns. Checked: the timings are the user's, and
