@@ -89,7 +89,13 @@ impl Engine {
             (Outcome::Intx, intx),
             (Outcome::Failed, failed),
         ] {
-            let n = self.poisson(rate * dt)?;
+            // Most bookings have one or two classes with fires: a zero mean
+            // draws nothing and books nothing, so it costs no call.
+            let mean = rate * dt;
+            if mean <= 0.0 {
+                continue;
+            }
+            let n = self.poisson(mean)?;
             self.books.fire_n(phase, outcome, n);
         }
         self.book_one_by_one(dev, phase, dt, &slow)?;
