@@ -1208,6 +1208,9 @@ impl VectorDomain {
         Ok(())
     }
 
+    // Always in line: the host allocates with the defaults (no affinity, not managed, no node),
+    // and in line those arguments fold the mask check and the managed paths away.
+    #[inline(always)]
     fn alloc_irq_inner(
         &mut self,
         irq: u32,
