@@ -117,8 +117,7 @@ impl Engine {
     #[inline]
     fn host_request(&mut self, dev: u32, k: u32, msg: MsiMessage, now: u64) -> Result<()> {
         let d = &mut self.devices[dev as usize];
-        d.table.set_entry(k as usize, msg)?;
-        let sent = d.table.unmask_one(k as usize)?;
+        let sent = d.table.program_unmask(k as usize, msg)?;
         if d.dead[k as usize] {
             d.dead[k as usize] = false;
             d.roster.invalidate();
