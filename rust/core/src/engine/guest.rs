@@ -222,7 +222,10 @@ impl Engine {
     }
 
     /// Schedule `events` (sorted by time) as one batch per distinct time.
+    /// Each run of one time is found by a binary search (the events are
+    /// sorted), not by comparing every event of it.
     fn schedule_events(&mut self, dev: u32, now: u64, events: &[(u64, Event)]) {
+        debug_assert!(events.is_sorted_by_key(|(t, _)| *t), "unsorted events");
         let mut i = 0;
         while i < events.len() {
             let t = events[i].0;
@@ -230,7 +233,7 @@ impl Engine {
                 self.batches.push(Vec::new());
                 (self.batches.len() - 1) as u32
             });
-            let end = i + events[i..].iter().take_while(|(te, _)| *te == t).count();
+            let end = i + events[i..].partition_point(|(te, _)| *te <= t);
             self.batches[slot as usize].extend_from_slice(&events[i..end]);
             i = end;
             self.schedule(t.max(now), dev, What::Batch(slot));
@@ -411,6 +414,8 @@ impl Engine {
                     &mut events,
                 )
                 .map_err(Error::from)?;
+            // One operation's effects are in time order: its clock only
+            // moves forward.
             self.schedule_events(i, now, &events);
         }
         Ok(())
