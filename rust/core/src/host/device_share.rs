@@ -76,14 +76,15 @@ impl DeviceShare<'_> {
     #[inline(always)]
     pub fn activate(&mut self, k: u32) -> HostResult<MsiMessage> {
         let (dev, d) = (self.dev, &mut *self.device);
-        let hv = d
-            .vectors
-            .get(k as usize)
-            .copied()
-            .flatten()
-            .ok_or_else(|| {
-                Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}"))
-            })?;
+        // The vector is looked up once: marked active through the same
+        // reference at the end.
+        let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
+            return Err(Error::invalid_op(
+                "vector_not_allocated",
+                format!("device {dev} entry {k}"),
+            )
+            .into());
+        };
         // The VMM routes the vector's eventfd into the VM: one KVM MSI route.
         if *self.vm_routes >= self.routes_per_vm {
             *self.alloc_failures += 1;
@@ -110,9 +111,7 @@ impl DeviceShare<'_> {
         let msg = self
             .iommu
             .program(d.requester_id, hv.irte, vector as u8, cpu)?;
-        if let Some(Some(h)) = d.vectors.get_mut(k as usize) {
-            h.active = true;
-        }
+        hv.active = true;
         *self.vm_routes += 1;
         Ok(msg)
     }
