@@ -127,22 +127,24 @@ impl DeviceShare<'_> {
 
     /// `free_irq` on entry `k`: its KVM route goes, it is deactivated (its
     /// CPU vector released) and its IRTE marked not present. Nothing for an
-    /// entry that is not requested.
+    /// entry that is not requested. Whether it was requested (a walk over
+    /// the entries asks this once, not once to decide and once to act).
     #[inline(always)]
-    pub fn deactivate(&mut self, k: u32) -> Result<()> {
+    pub fn deactivate(&mut self, k: u32) -> Result<bool> {
         let d = &mut *self.device;
         let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
-            return Ok(());
+            return Ok(false);
         };
         if !hv.active {
-            return Ok(());
+            return Ok(false);
         }
         hv.active = false;
         let (irq, irte) = (hv.irq, hv.irte);
         d.routes.invalidate();
         *self.vm_routes = self.vm_routes.saturating_sub(1);
         self.domain.deactivate(irq)?;
-        self.iommu.clear(d.requester_id, irte)
+        self.iommu.clear(d.requester_id, irte)?;
+        Ok(true)
     }
 
     /// `pci_free_irq_vectors`: free every host vector of the device

@@ -62,10 +62,9 @@ impl Host {
         // every resize).
         let n = s.device.vectors.len() as u32;
         for k in 0..n {
-            if !s.is_active(k) {
+            if !s.deactivate(k)? {
                 continue;
             }
-            s.deactivate(k)?;
             fx.push_fx(*clock, HostFx::Mask(k));
             advance(clock, t.t_free_irq_ns)?;
         }
