@@ -27,6 +27,21 @@ pub(super) struct DeviceShare<'h> {
     pub alloc_failures: &'h mut u64,
     /// The host's peak of KVM routes in use by one VM.
     pub peak_kvm_routes: &'h mut u64,
+    /// One of the device's IRTEs changed during this operation: its cached
+    /// routes are invalidated once, when the share ends (see `Drop`).
+    pub routes_stale: bool,
+}
+
+/// The device's route cache is invalidated once per operation that changed
+/// an IRTE, not at every IRTE it changed: no route is looked up while the
+/// share holds the host (the borrow forbids it), so the routes that hit and
+/// miss afterwards are the same.
+impl Drop for DeviceShare<'_> {
+    fn drop(&mut self) {
+        if self.routes_stale {
+            self.device.routes.invalidate();
+        }
+    }
 }
 
 impl DeviceShare<'_> {
@@ -52,7 +67,7 @@ impl DeviceShare<'_> {
             .domain
             .alloc_irq(None, false, None)
             .inspect_err(|_| *self.alloc_failures += 1)?;
-        d.routes.invalidate();
+        self.routes_stale = true;
         let irte = match self.iommu.alloc(d.requester_id) {
             Ok(i) => i,
             Err(e) => {
@@ -107,7 +122,7 @@ impl DeviceShare<'_> {
                 "device {dev} entry {k}: no online CPU for the interrupt"
             ))));
         };
-        d.routes.invalidate();
+        self.routes_stale = true;
         let msg = self
             .iommu
             .program(d.requester_id, hv.irte, vector as u8, cpu)?;
@@ -140,7 +155,7 @@ impl DeviceShare<'_> {
         }
         hv.active = false;
         let (irq, irte) = (hv.irq, hv.irte);
-        d.routes.invalidate();
+        self.routes_stale = true;
         *self.vm_routes = self.vm_routes.saturating_sub(1);
         self.domain.deactivate(irq)?;
         self.iommu.clear(d.requester_id, irte)?;

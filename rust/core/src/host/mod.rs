@@ -318,6 +318,7 @@ impl Host {
             routes_per_vm: *routes_per_vm,
             alloc_failures,
             peak_kvm_routes: &mut peak.kvm_routes,
+            routes_stale: false,
         })
     }
 
