@@ -54,13 +54,13 @@ impl DeviceShare<'_> {
     pub fn alloc_vector(&mut self, k: u32) -> HostResult<()> {
         let d = &mut *self.device;
         let ku = k as usize;
-        // Enable allocates 0, 1, 2, …: mostly a push.
+        // Enable allocates 0, 1, 2, …: mostly a push (of an empty slot, so
+        // only an entry already in the list can be allocated).
         if d.vectors.len() == ku {
             d.vectors.push(None);
         } else if d.vectors.len() < ku {
             d.vectors.resize(ku + 1, None);
-        }
-        if d.vectors[ku].is_some() {
+        } else if d.vectors[ku].is_some() {
             return Ok(());
         }
         let irq = self
