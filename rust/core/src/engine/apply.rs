@@ -190,8 +190,16 @@ impl Engine {
             return;
         }
         d.live.set(ku, on);
-        d.roster.invalidate();
         let c = d.class_of(ku);
+        // Aggregated mode's roster follows a start it can take as it is
+        // (per-event mode never builds one: nothing to look up then).
+        if !on {
+            d.roster.invalidate();
+        } else if d.roster.is_valid() {
+            let rate = self.sources.classes.get(c as usize).map_or(0.0, |x| x.rate);
+            let dead = d.dead.get(ku).copied().unwrap_or(false);
+            d.roster.started(k, rate, dead);
+        }
         if on {
             d.pos[ku] = self.sources.add(c, dev, k);
         } else if let Some(p) = d.pos[ku].take() {

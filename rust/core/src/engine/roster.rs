@@ -33,6 +33,24 @@ impl Roster {
         self.valid = false;
     }
 
+    /// Live vector `k` (not live before) started at `rate`, `dead` or not:
+    /// the roster stays current without a rebuild when the change is one
+    /// the rebuild would make the same way — a rate that does not fire
+    /// (left out), or an alive vector past every one listed (appended, its
+    /// rate added last, as the rebuild's ascending walk adds it). Anything
+    /// else invalidates it.
+    pub fn started(&mut self, k: u32, rate: f64, dead: bool) {
+        if !self.valid || rate <= 0.0 {
+            return;
+        }
+        if dead || self.alive.last().is_some_and(|&(j, _)| j >= k) {
+            self.valid = false;
+            return;
+        }
+        self.alive.push((k, rate));
+        self.alive_rate += rate;
+    }
+
     /// Whether it is current (built since the last change).
     #[inline]
     pub fn is_valid(&self) -> bool {
