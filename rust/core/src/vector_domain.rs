@@ -1436,7 +1436,9 @@ impl VectorDomain {
     /// attempt changes nothing and the second would fail alike); `irq_setup_affinity` then
     /// finds the new vector already on an online CPU of its mask (the online mask): nothing
     /// moves.
-    #[inline]
+    // Always in line: with `alloc_irq_inner` in line too, the inliner left this a call per
+    // request of a resize.
+    #[inline(always)]
     fn default_startup(&self, info: &IrqInfo) -> bool {
         !info.managed
             && !info.activated
