@@ -4,7 +4,9 @@
 //! stopped, marked dead or set up again, moved to another class), while a
 //! resize books the device three times; the roster is built at the first
 //! booking after a change and read by the next ones, instead of every
-//! booking walking the live set, its classes and its dead flags again.
+//! booking walking the live set, its classes and its dead flags again. The
+//! change a resize makes — its new highest vector started — is appended to
+//! the roster as it happens, so the storm builds it once per cycle.
 
 use super::entry_set::EntrySet;
 use super::sources::RateClass;
@@ -57,11 +59,10 @@ impl Roster {
         self.valid
     }
 
-    /// Build the roster afresh: one walk of `live`
-    /// in ascending order, skipping vectors whose rate (`classes` by
-    /// `class_of`) is not positive, `dead` ones summed apart. The sums add
-    /// in the order a booking's own pass added them, so they are the same
-    /// bits.
+    /// Build the roster afresh: one walk of `live` in ascending order,
+    /// skipping vectors whose rate (`classes` by `class_of`) is not
+    /// positive, `dead` ones summed apart. The sums add in the order a
+    /// booking's own pass added them, so they are the same bits.
     pub fn rebuild(
         &mut self,
         live: &EntrySet,
