@@ -1208,6 +1208,9 @@ impl VectorDomain {
         Ok(())
     }
 
+    // Always in line: the host allocates with the defaults (no affinity, not managed, no node),
+    // and in line those arguments fold the mask check and the managed paths away.
+    #[inline(always)]
     fn alloc_irq_inner(
         &mut self,
         irq: u32,
@@ -1433,7 +1436,9 @@ impl VectorDomain {
     /// attempt changes nothing and the second would fail alike); `irq_setup_affinity` then
     /// finds the new vector already on an online CPU of its mask (the online mask): nothing
     /// moves.
-    #[inline]
+    // Always in line: with `alloc_irq_inner` in line too, the inliner left this a call per
+    // request of a resize.
+    #[inline(always)]
     fn default_startup(&self, info: &IrqInfo) -> bool {
         !info.managed
             && !info.activated

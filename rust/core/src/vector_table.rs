@@ -622,6 +622,19 @@ impl VectorTable {
         self.update_entry(k, |e| e.vector_control = 0)
     }
 
+    /// [`set_entry`](Self::set_entry) then [`unmask_one`](Self::unmask_one)
+    /// as one update (the host's `request_irq`: the entry programmed, then
+    /// unmasked): the (new) message `Pending[k]` sent, if it was released.
+    /// Programming alone never releases, so the pair releases exactly what
+    /// the unmask would.
+    pub fn program_unmask(&mut self, k: usize, message: MsiMessage) -> Result<Option<MsiMessage>> {
+        self.update_entry(k, |e| {
+            e.address = message.address;
+            e.data = message.data;
+            e.vector_control = 0;
+        })
+    }
+
     // ---- internals -------------------------------------------------------
 
     fn get(&self, k: usize) -> Result<&TableEntry> {

@@ -30,7 +30,12 @@ impl Engine {
 
     /// Apply one event at `now` (ns) to device `dev`.
     fn apply(&mut self, dev: u32, ev: Event, now: u64) -> Result<()> {
+        // One match over the event and the host effect it may carry: the
+        // effects are most of a resize's events, and a second dispatch on
+        // the effect (in `apply_host`) cost its own jump per event.
         match ev {
+            Event::Host(HostFx::Mask(k)) => self.host_mask(dev, k, now)?,
+            Event::Host(HostFx::Request(k, msg)) => self.host_request(dev, k, msg, now)?,
             Event::Host(fx) => self.apply_host(dev, fx, now)?,
             Event::Live(k, on) => {
                 if !on {
@@ -44,9 +49,13 @@ impl Engine {
             }
             Event::GuestMask(k, on) => self.guest_mask(dev, k, on)?,
             Event::Dead(k, on) => {
-                if let Some(x) = self.devices[dev as usize].dead.get_mut(k as usize) {
+                let d = &mut self.devices[dev as usize];
+                if let Some(x) = d.dead.get_mut(k as usize) {
                     if on && !*x {
                         self.stats.dead_marks += 1;
+                    }
+                    if *x != on {
+                        d.roster.invalidate();
                     }
                     *x = on;
                 }
@@ -86,42 +95,53 @@ impl Engine {
         Ok(())
     }
 
+    /// Host `free_irq` of entry `k`: the entry masked (a pending send it
+    /// releases is settled) and, for a live vector, its W1 window opened.
+    #[inline]
+    fn host_mask(&mut self, dev: u32, k: u32, now: u64) -> Result<()> {
+        let d = &mut self.devices[dev as usize];
+        let live = d.live.contains(k as usize);
+        let sent = d.table.mask_one(k as usize)?;
+        if live {
+            *d.w1_slot(k as usize) = Some(now);
+        }
+        if let Some(msg) = sent {
+            self.settle_one(dev, k as usize, msg)?;
+        }
+        Ok(())
+    }
+
+    /// Host `request_irq` of entry `k`: the entry programmed with `msg` and
+    /// unmasked (a pending send it releases is settled), no longer dead,
+    /// and its W1 window, if open, closed and added to the W1 time.
+    #[inline]
+    fn host_request(&mut self, dev: u32, k: u32, msg: MsiMessage, now: u64) -> Result<()> {
+        let d = &mut self.devices[dev as usize];
+        let sent = d.table.program_unmask(k as usize, msg)?;
+        if d.dead[k as usize] {
+            d.dead[k as usize] = false;
+            d.roster.invalidate();
+        }
+        if let Some(open) = d.take_w1(k as usize) {
+            self.stats.w1_time_ns += now - open;
+            self.trace_span(SpanKind::W1, dev, k, open as f64);
+        }
+        if let Some(msg) = sent {
+            self.settle_one(dev, k as usize, msg)?;
+        }
+        Ok(())
+    }
+
     /// Apply one host effect on device `dev`'s physical table.
     fn apply_host(&mut self, dev: u32, fx: HostFx, now: u64) -> Result<()> {
         match fx {
-            HostFx::Mask(k) => {
-                let d = &mut self.devices[dev as usize];
-                let live = d.live.contains(k as usize);
-                let sent = d.table.mask_one(k as usize)?;
-                if live {
-                    *d.w1_slot(k as usize) = Some(now);
-                }
-                if let Some(msg) = sent {
-                    self.settle_one(dev, k as usize, msg)?;
-                }
-            }
-            HostFx::Request(k, msg) => {
-                let d = &mut self.devices[dev as usize];
-                d.table.set_entry(k as usize, msg)?;
-                let sent = d.table.unmask_one(k as usize)?;
-                d.dead[k as usize] = false;
-                if let Some(open) = d.take_w1(k as usize) {
-                    self.stats.w1_time_ns += now - open;
-                    self.trace_span(SpanKind::W1, dev, k, open as f64);
-                }
-                if let Some(msg) = sent {
-                    self.settle_one(dev, k as usize, msg)?;
-                }
-            }
+            HostFx::Mask(k) => self.host_mask(dev, k, now)?,
+            HostFx::Request(k, msg) => self.host_request(dev, k, msg, now)?,
             HostFx::Disable => {
                 let d = &mut self.devices[dev as usize];
                 let was_enabled = d.table.is_enabled();
                 d.table.mask_all();
-                for k in 0..d.live.entries() {
-                    if d.live.contains(k) && d.w1_open.get(k).is_none_or(Option::is_none) {
-                        *d.w1_slot(k) = Some(now);
-                    }
-                }
+                d.open_w1_live(now);
                 let rel = d.table.set_control(0);
                 if was_enabled && d.guest_enabled {
                     d.w2_open = Some(now);
@@ -171,6 +191,15 @@ impl Engine {
         }
         d.live.set(ku, on);
         let c = d.class_of(ku);
+        // Aggregated mode's roster follows a start it can take as it is
+        // (per-event mode never builds one: nothing to look up then).
+        if !on {
+            d.roster.invalidate();
+        } else if d.roster.is_valid() {
+            let rate = self.sources.classes.get(c as usize).map_or(0.0, |x| x.rate);
+            let dead = d.dead.get(ku).copied().unwrap_or(false);
+            d.roster.started(k, rate, dead);
+        }
         if on {
             d.pos[ku] = self.sources.add(c, dev, k);
         } else if let Some(p) = d.pos[ku].take() {

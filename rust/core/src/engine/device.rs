@@ -69,6 +69,10 @@ pub(super) struct Device {
     pub guest_enabled: bool,
     /// Aggregated mode: the time up to which this device's fires are booked.
     pub booked_until: f64,
+    /// Aggregated mode: the live vectors and their rates as a booking sees
+    /// them. Whatever changes `live`, `dead`, `class` or `phase` invalidates
+    /// it.
+    pub roster: super::roster::Roster,
 }
 
 /// What the device's table does with an event while MSI-X is disabled.
@@ -118,6 +122,7 @@ impl Device {
             w1_open: Vec::new(),
             guest_enabled: false,
             booked_until: 0.0,
+            roster: super::roster::Roster::default(),
         })
     }
 
@@ -156,12 +161,65 @@ impl Device {
         self.stall_since.get_mut(k).and_then(Option::take)
     }
 
-    /// Entry `k`'s W1 slot.
+    /// Entry `k`'s W1 slot. In line: every host mask of a live vector
+    /// opens one (out of line, the call was a fifth of applying a mask).
+    #[inline]
     pub fn w1_slot(&mut self, k: usize) -> &mut Option<u64> {
         if self.w1_open.is_empty() {
-            self.w1_open = vec![None; self.live.entries()];
+            self.alloc_w1();
         }
         &mut self.w1_open[k]
+    }
+
+    /// Every live entry without an open W1 window opens one at `now` (a
+    /// disable masks them all). A walk of the live entries only, not of
+    /// the whole table.
+    pub fn open_w1_live(&mut self, now: u64) {
+        if self.live.iter().next().is_none() {
+            return;
+        }
+        if self.w1_open.is_empty() {
+            self.alloc_w1();
+        }
+        for k in self.live.iter() {
+            if let Some(w) = self.w1_open.get_mut(k) {
+                w.get_or_insert(now);
+            }
+        }
+    }
+
+    /// The W1 slots, allocated at the first host mask (none open).
+    #[cold]
+    #[inline(never)]
+    fn alloc_w1(&mut self) {
+        self.w1_open = vec![None; self.live.entries()];
+    }
+
+    /// Aggregated mode: the roster, built again if a change invalidated it
+    /// (a walk of the live set); untouched otherwise.
+    #[inline]
+    pub fn refresh_roster(&mut self, classes: &[super::sources::RateClass]) {
+        if self.roster.is_valid() {
+            // Tests run with debug assertions: a change site that forgot to
+            // invalidate shows up there, not as slightly different books.
+            debug_assert!(
+                self.fresh_roster(classes).same_as(&self.roster),
+                "a change to live, dead, class or phase left the roster stale"
+            );
+            return;
+        }
+        // Built in place: the roster keeps its allocation.
+        let mut roster = std::mem::take(&mut self.roster);
+        roster.rebuild(&self.live, &self.dead, classes, |k| self.class_of(k));
+        self.roster = roster;
+    }
+
+    /// The roster built from the device's state now, in a new allocation
+    /// (for the check above).
+    fn fresh_roster(&self, classes: &[super::sources::RateClass]) -> super::roster::Roster {
+        let mut roster = super::roster::Roster::default();
+        roster.rebuild(&self.live, &self.dead, classes, |k| self.class_of(k));
+        roster
     }
 
     /// Entry `k`'s rate class in the current phase.

@@ -1,7 +1,7 @@
 //! The engine's timed events. Host effects ([`HostFx`]) are one kind; the
 //! others are the engine's own bookkeeping at a step's completion time.
 
-use crate::host::HostFx;
+use crate::host::{FxSink, HostFx};
 
 /// Something that happens to a device at a simulated time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,15 @@ pub(super) enum Event {
     /// Function Level Reset of the physical device: table and PBA to reset
     /// state; every latched event is lost.
     Reset,
+}
+
+/// A guest step's events take the host's effects as they come: each is an
+/// [`Event::Host`] at its time, after the step's own events so far.
+impl FxSink for Vec<(u64, Event)> {
+    #[inline]
+    fn push_fx(&mut self, at: u64, fx: HostFx) {
+        self.push((at, Event::Host(fx)));
+    }
 }
 
 /// What a scheduled control event does.

@@ -102,18 +102,18 @@ impl Engine {
         let now = self.now as u64;
         let entries = self.cfg.devices[di].entries;
         let on_failure = self.cfg.policy.on_failure;
-        // The step's events and host effects, in buffers reused across steps.
+        // The step's events, in a buffer reused across steps: the guest's
+        // own, then the host's effects (written straight into it as the
+        // host produces them), then the step's completion events.
         let mut events = std::mem::take(&mut self.events);
         events.clear();
-        let mut host_fx = std::mem::take(&mut self.host_fx);
-        host_fx.clear();
         let mut ctx = Ctx {
             host: &mut self.host,
             dev,
             entries,
             clock: now,
             timing: &self.cfg.timing,
-            fx: &mut host_fx,
+            fx: &mut events,
             trace: self.trace.as_deref_mut(),
         };
         let policy = self.policy.as_mut();
@@ -167,18 +167,19 @@ impl Engine {
                 }
             }
             Action::Mask { entry } | Action::Free { entry } => {
-                events.push((now, Event::GuestMask(entry, true)));
+                ctx.fx.push((now, Event::GuestMask(entry, true)));
                 if matches!(action, Action::Free { .. }) {
-                    events.push((now, Event::Live(entry, false)));
+                    ctx.fx.push((now, Event::Live(entry, false)));
                 }
                 let a = GuestAction::Mask(entry);
                 answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
             }
             Action::Disable | Action::Reset => {
                 self.devices[di].guest_enabled = false;
-                events.extend((0..entries).map(|k| (now, Event::Live(k, false))));
+                ctx.fx
+                    .extend((0..entries).map(|k| (now, Event::Live(k, false))));
                 if action == Action::Reset {
-                    events.push((now, Event::Reset));
+                    ctx.fx.push((now, Event::Reset));
                 }
                 let a = GuestAction::Disable;
                 answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
@@ -198,12 +199,6 @@ impl Engine {
         // The guest's own events, then the host's effects, then the step's
         // completion events: a stable sort by time below keeps that order
         // among same-time events.
-        events.reserve(host_fx.len());
-        for &(t, fx) in &host_fx {
-            events.push((t, Event::Host(fx)));
-        }
-        host_fx.clear();
-        self.host_fx = host_fx;
         if let Some((action, r)) = answer {
             if self.step_result(dev, action, r, done, &mut events) {
                 self.events = events;
@@ -227,7 +222,10 @@ impl Engine {
     }
 
     /// Schedule `events` (sorted by time) as one batch per distinct time.
+    /// Each run of one time is found by a binary search (the events are
+    /// sorted), not by comparing every event of it.
     fn schedule_events(&mut self, dev: u32, now: u64, events: &[(u64, Event)]) {
+        debug_assert!(events.is_sorted_by_key(|(t, _)| *t), "unsorted events");
         let mut i = 0;
         while i < events.len() {
             let t = events[i].0;
@@ -235,7 +233,7 @@ impl Engine {
                 self.batches.push(Vec::new());
                 (self.batches.len() - 1) as u32
             });
-            let end = i + events[i..].iter().take_while(|(te, _)| *te == t).count();
+            let end = i + events[i..].partition_point(|(te, _)| *te <= t);
             self.batches[slot as usize].extend_from_slice(&events[i..end]);
             i = end;
             self.schedule(t.max(now), dev, What::Batch(slot));
@@ -314,7 +312,9 @@ impl Engine {
             return;
         }
         if d.probe_class.is_none() {
-            self.devices[dev as usize].phase = phase;
+            let d = &mut self.devices[dev as usize];
+            d.phase = phase;
+            d.roster.invalidate();
             return;
         }
         // Closed-loop entries keep their (zero) Poisson class in every phase.
@@ -328,6 +328,7 @@ impl Engine {
             self.set_live(dev, k, false);
         }
         self.devices[dev as usize].phase = phase;
+        self.devices[dev as usize].roster.invalidate();
         for &k in &live {
             self.set_live(dev, k, true);
         }
@@ -378,6 +379,7 @@ impl Engine {
             self.set_live(dev, k, false);
         }
         self.devices[dev as usize].class[k as usize] = class;
+        self.devices[dev as usize].roster.invalidate();
         if live {
             self.set_live(dev, k, true);
         }
@@ -401,8 +403,7 @@ impl Engine {
             for k in 0..self.devices[i as usize].live.entries() as u32 {
                 self.set_live(i, k, false);
             }
-            let mut fx = std::mem::take(&mut self.host_fx);
-            fx.clear();
+            let mut events: Vec<(u64, Event)> = Vec::new();
             let mut clock = now;
             self.host
                 .exec(
@@ -410,12 +411,11 @@ impl Engine {
                     &HostOp::DisableIndex,
                     &mut clock,
                     &self.cfg.timing,
-                    &mut fx,
+                    &mut events,
                 )
                 .map_err(Error::from)?;
-            let events: Vec<(u64, Event)> =
-                fx.drain(..).map(|(t, e)| (t, Event::Host(e))).collect();
-            self.host_fx = fx;
+            // One operation's effects are in time order: its clock only
+            // moves forward.
             self.schedule_events(i, now, &events);
         }
         Ok(())

@@ -26,6 +26,7 @@ mod interrupt;
 mod phases;
 mod qemu_pba;
 mod results;
+mod roster;
 mod sources;
 mod spoof;
 mod spoof_books;
@@ -51,7 +52,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::books::Books;
 use crate::config::{Mode, SimConfig};
 use crate::error::{Error, Result};
-use crate::host::{Effects, Host};
+use crate::host::Host;
 use crate::policy::{builtin, Policy};
 use crate::queue::Delivery;
 use device::Device;
@@ -77,8 +78,6 @@ pub struct Engine {
     /// slice copy of the step's sorted events.
     batches: Vec<Vec<(u64, Event)>>,
     free_batches: Vec<u32>,
-    /// A guest step's host effects (kept to reuse the allocation).
-    host_fx: Effects,
     /// A guest step's events before batching (kept to reuse the allocation).
     events: Vec<(u64, Event)>,
     /// Aggregated mode: the vectors booked one by one (kept to reuse the
@@ -183,7 +182,6 @@ impl Engine {
             seq: 0,
             batches: Vec::new(),
             free_batches: Vec::new(),
-            host_fx: Vec::new(),
             events: Vec::new(),
             slow: Vec::new(),
             stopped_at: None,

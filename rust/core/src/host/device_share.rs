@@ -27,6 +27,21 @@ pub(super) struct DeviceShare<'h> {
     pub alloc_failures: &'h mut u64,
     /// The host's peak of KVM routes in use by one VM.
     pub peak_kvm_routes: &'h mut u64,
+    /// One of the device's IRTEs changed during this operation: its cached
+    /// routes are invalidated once, when the share ends (see `Drop`).
+    pub routes_stale: bool,
+}
+
+/// The device's route cache is invalidated once per operation that changed
+/// an IRTE, not at every IRTE it changed: no route is looked up while the
+/// share holds the host (the borrow forbids it), so the routes that hit and
+/// miss afterwards are the same.
+impl Drop for DeviceShare<'_> {
+    fn drop(&mut self) {
+        if self.routes_stale {
+            self.device.routes.invalidate();
+        }
+    }
 }
 
 impl DeviceShare<'_> {
@@ -39,20 +54,20 @@ impl DeviceShare<'_> {
     pub fn alloc_vector(&mut self, k: u32) -> HostResult<()> {
         let d = &mut *self.device;
         let ku = k as usize;
-        // Enable allocates 0, 1, 2, …: mostly a push.
+        // Enable allocates 0, 1, 2, …: mostly a push (of an empty slot, so
+        // only an entry already in the list can be allocated).
         if d.vectors.len() == ku {
             d.vectors.push(None);
         } else if d.vectors.len() < ku {
             d.vectors.resize(ku + 1, None);
-        }
-        if d.vectors[ku].is_some() {
+        } else if d.vectors[ku].is_some() {
             return Ok(());
         }
         let irq = self
             .domain
             .alloc_irq(None, false, None)
             .inspect_err(|_| *self.alloc_failures += 1)?;
-        d.routes.invalidate();
+        self.routes_stale = true;
         let irte = match self.iommu.alloc(d.requester_id) {
             Ok(i) => i,
             Err(e) => {
@@ -71,18 +86,20 @@ impl DeviceShare<'_> {
 
     /// `request_irq` on entry `k`: one KVM route for its VM, activate (take
     /// a CPU vector), program the IRTE; returns the message to write into
-    /// the table entry. Counts a failed allocation.
+    /// the table entry. Counts a failed allocation. The route peak is left
+    /// to [`DeviceShare::note_route_peak`], once the caller's requests stop.
     #[inline(always)]
     pub fn activate(&mut self, k: u32) -> HostResult<MsiMessage> {
         let (dev, d) = (self.dev, &mut *self.device);
-        let hv = d
-            .vectors
-            .get(k as usize)
-            .copied()
-            .flatten()
-            .ok_or_else(|| {
-                Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}"))
-            })?;
+        // The vector is looked up once: marked active through the same
+        // reference at the end.
+        let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
+            return Err(Error::invalid_op(
+                "vector_not_allocated",
+                format!("device {dev} entry {k}"),
+            )
+            .into());
+        };
         // The VMM routes the vector's eventfd into the VM: one KVM MSI route.
         if *self.vm_routes >= self.routes_per_vm {
             *self.alloc_failures += 1;
@@ -105,36 +122,44 @@ impl DeviceShare<'_> {
                 "device {dev} entry {k}: no online CPU for the interrupt"
             ))));
         };
-        d.routes.invalidate();
+        self.routes_stale = true;
         let msg = self
             .iommu
             .program(d.requester_id, hv.irte, vector as u8, cpu)?;
-        if let Some(Some(h)) = d.vectors.get_mut(k as usize) {
-            h.active = true;
-        }
+        hv.active = true;
         *self.vm_routes += 1;
-        *self.peak_kvm_routes = (*self.peak_kvm_routes).max(u64::from(*self.vm_routes));
         Ok(msg)
+    }
+
+    /// Raise the host's peak of KVM routes to the device's VM's routes now.
+    /// Only [`DeviceShare::activate`] takes a route, so an operation calls
+    /// this where its requests stop (their end, or before it unwinds a
+    /// failure), not after every vector.
+    #[inline]
+    pub fn note_route_peak(&mut self) {
+        *self.peak_kvm_routes = (*self.peak_kvm_routes).max(u64::from(*self.vm_routes));
     }
 
     /// `free_irq` on entry `k`: its KVM route goes, it is deactivated (its
     /// CPU vector released) and its IRTE marked not present. Nothing for an
-    /// entry that is not requested.
+    /// entry that is not requested. Whether it was requested (a walk over
+    /// the entries asks this once, not once to decide and once to act).
     #[inline(always)]
-    pub fn deactivate(&mut self, k: u32) -> Result<()> {
+    pub fn deactivate(&mut self, k: u32) -> Result<bool> {
         let d = &mut *self.device;
         let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
-            return Ok(());
+            return Ok(false);
         };
         if !hv.active {
-            return Ok(());
+            return Ok(false);
         }
         hv.active = false;
         let (irq, irte) = (hv.irq, hv.irte);
-        d.routes.invalidate();
+        self.routes_stale = true;
         *self.vm_routes = self.vm_routes.saturating_sub(1);
         self.domain.deactivate(irq)?;
-        self.iommu.clear(d.requester_id, irte)
+        self.iommu.clear(d.requester_id, irte)?;
+        Ok(true)
     }
 
     /// `pci_free_irq_vectors`: free every host vector of the device

@@ -32,3 +32,18 @@ pub enum HostFx {
 
 /// Effects at their times, in the order the host produced them.
 pub type Effects = Vec<(u64, HostFx)>;
+
+/// Where the host writes its effects, in the order it produces them: a
+/// plain [`Effects`] list, or a caller's own buffer (the engine's event
+/// list, so that no effect is copied from one list into the other).
+pub(crate) trait FxSink {
+    /// Effect `fx` takes place at `at` (ns): appended.
+    fn push_fx(&mut self, at: u64, fx: HostFx);
+}
+
+impl FxSink for Effects {
+    #[inline]
+    fn push_fx(&mut self, at: u64, fx: HostFx) {
+        self.push((at, fx));
+    }
+}

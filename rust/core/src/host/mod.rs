@@ -28,7 +28,7 @@ mod route_cache;
 mod vfio_irqs;
 
 use device_share::DeviceShare;
-pub(crate) use effect::{Effects, HostFx};
+pub(crate) use effect::{Effects, FxSink, HostFx};
 pub use op::HostOp;
 pub(crate) use op::{HostError, HostFailure, HostResult};
 use remapper::{Iommu, Remapper};
@@ -278,7 +278,7 @@ impl Host {
     /// they stop growing it (their end, or before they unwind a failure), not
     /// after every vector. The busiest VM's routes are not searched for here:
     /// a route peak can only be set by the VM that just took a route, and
-    /// [`Host::activate`] raises it.
+    /// its operation raises it (`DeviceShare::note_route_peak`).
     pub(super) fn track(&mut self) {
         self.peak = self.peak.max(self.host_resources());
     }
@@ -318,6 +318,7 @@ impl Host {
             routes_per_vm: *routes_per_vm,
             alloc_failures,
             peak_kvm_routes: &mut peak.kvm_routes,
+            routes_stale: false,
         })
     }
 

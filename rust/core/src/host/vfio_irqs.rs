@@ -2,7 +2,8 @@
 //! `VFIO_DEVICE_SET_IRQS` on the MSI-X index, with the time each step takes
 //! and the effects it has on the physical device's table.
 
-use super::{Effects, Host, HostError, HostFailure, HostFx, HostOp, HostResult};
+use super::device_share::DeviceShare;
+use super::{FxSink, Host, HostError, HostFailure, HostFx, HostOp, HostResult};
 use crate::config::TimingConfig;
 
 impl Host {
@@ -15,7 +16,7 @@ impl Host {
         op: &HostOp,
         clock: &mut u64,
         t: &TimingConfig,
-        fx: &mut Effects,
+        fx: &mut impl FxSink,
     ) -> HostResult<()> {
         match op {
             HostOp::IntxDisable | HostOp::IntxEnable | HostOp::Untrapped { .. } => Ok(()),
@@ -54,21 +55,20 @@ impl Host {
         dev: u32,
         clock: &mut u64,
         t: &TimingConfig,
-        fx: &mut Effects,
+        fx: &mut impl FxSink,
     ) -> crate::Result<()> {
         let mut s = self.share(dev)?;
         // Walk by index (no list of active vectors is built: this runs on
         // every resize).
         let n = s.device.vectors.len() as u32;
         for k in 0..n {
-            if !s.is_active(k) {
+            if !s.deactivate(k)? {
                 continue;
             }
-            s.deactivate(k)?;
-            fx.push((*clock, HostFx::Mask(k)));
+            fx.push_fx(*clock, HostFx::Mask(k));
             advance(clock, t.t_free_irq_ns)?;
         }
-        fx.push((*clock, HostFx::Disable));
+        fx.push_fx(*clock, HostFx::Disable);
         let allocated = s.device.vectors.iter().filter(|v| v.is_some()).count() as u64;
         advance_n(clock, t.w_free_ns, allocated)?;
         s.free_all()
@@ -88,19 +88,19 @@ impl Host {
         closes_resize: bool,
         clock: &mut u64,
         t: &TimingConfig,
-        fx: &mut Effects,
+        fx: &mut impl FxSink,
     ) -> HostResult<()> {
         let count = with_fd.len() as u32;
         advance(clock, t.w0_ns)?;
         let early = self.early_enable;
         if early {
-            fx.push((
+            fx.push_fx(
                 *clock,
                 HostFx::Enable {
                     closes_resize,
                     function_mask: true,
                 },
-            ));
+            );
         }
         let failed = {
             let mut s = self.share(dev)?;
@@ -123,11 +123,11 @@ impl Host {
             if early {
                 // msix_capability_init's out_disable: Enable and Function
                 // Mask cleared again.
-                fx.push((*clock, HostFx::Disable));
+                fx.push_fx(*clock, HostFx::Disable);
             }
             return Err(e);
         }
-        fx.push((
+        fx.push_fx(
             *clock,
             if early {
                 HostFx::FunctionUnmask
@@ -137,21 +137,12 @@ impl Host {
                     function_mask: false,
                 }
             },
-        ));
+        );
         let failed = {
             let mut s = self.share(dev)?;
-            let mut failed = None;
-            for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
-                advance(clock, t.t_request_ns)?;
-                match s.activate(k as u32) {
-                    Ok(msg) => fx.push((*clock, HostFx::Request(k as u32, msg))),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            failed
+            let requested = request_each(&mut s, with_fd, clock, t, fx);
+            s.note_route_peak();
+            requested?
         };
         self.track();
         if let Some(e) = failed {
@@ -178,7 +169,7 @@ impl Host {
         dynamic: bool,
         clock: &mut u64,
         t: &TimingConfig,
-        fx: &mut Effects,
+        fx: &mut impl FxSink,
     ) -> HostResult<()> {
         if !self.index_enabled(dev) {
             let mut with_fd = vec![false; k as usize + 1];
@@ -193,7 +184,7 @@ impl Host {
             Some(hv) if hv.active => {
                 // A new trigger for a requested vector: free_irq of the old one.
                 self.share(dev)?.deactivate(k)?;
-                fx.push((*clock, HostFx::Mask(k)));
+                fx.push_fx(*clock, HostFx::Mask(k));
                 advance(clock, t.t_free_irq_ns)?;
             }
             Some(_) => {}
@@ -210,11 +201,38 @@ impl Host {
             }
         }
         advance(clock, t.t_request_ns)?;
-        let msg = self.share(dev)?.activate(k)?;
+        let msg = {
+            let mut s = self.share(dev)?;
+            let msg = s.activate(k)?;
+            s.note_route_peak();
+            msg
+        };
         self.track();
-        fx.push((*clock, HostFx::Request(k, msg)));
+        fx.push_fx(*clock, HostFx::Request(k, msg));
         Ok(())
     }
+}
+
+/// `request_irq` of each vector of `with_fd` that has an eventfd, in entry
+/// order (`t_request` each, its `Request` effect at its time): the first
+/// refusal, if any, with the vectors before it requested. Takes one KVM
+/// route per vector; the route peak is its caller's to note.
+#[inline(always)]
+fn request_each(
+    s: &mut DeviceShare<'_>,
+    with_fd: &[bool],
+    clock: &mut u64,
+    t: &TimingConfig,
+    fx: &mut impl FxSink,
+) -> crate::error::Result<Option<HostError>> {
+    for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
+        advance(clock, t.t_request_ns)?;
+        match s.activate(k as u32) {
+            Ok(msg) => fx.push_fx(*clock, HostFx::Request(k as u32, msg)),
+            Err(e) => return Ok(Some(e)),
+        }
+    }
+    Ok(None)
 }
 
 /// Host time moves on by `by` ns. Checked: the timings are the user's, and

@@ -7,7 +7,7 @@ use super::{Negotiation, Policy};
 use crate::config::{FailureMode, TimingConfig};
 use crate::engine::Trace;
 use crate::error::{Error, Result};
-use crate::host::{Effects, Host, HostError, HostOp};
+use crate::host::{Effects, FxSink, Host, HostError, HostOp};
 
 /// A guest action a policy answers with host operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +51,9 @@ pub(crate) enum Negotiated {
 }
 
 /// The host as one guest action sees it: operations advance a clock from the
-/// trap time and emit timed effects on the device's table.
-pub(crate) struct Ctx<'a> {
+/// trap time and emit timed effects on the device's table, into `S` (a
+/// plain [`Effects`] list, or the engine's own event list).
+pub(crate) struct Ctx<'a, S: FxSink = Effects> {
     /// The host.
     pub host: &'a mut Host,
     /// Device the action belongs to.
@@ -64,12 +65,12 @@ pub(crate) struct Ctx<'a> {
     /// Operation durations.
     pub timing: &'a TimingConfig,
     /// Effects on the device's table, in the order they were produced.
-    pub fx: &'a mut Effects,
+    pub fx: &'a mut S,
     /// The run's trace, if one is recorded: it sees each hypercall.
     pub trace: Option<&'a mut Trace>,
 }
 
-impl Ctx<'_> {
+impl<S: FxSink> Ctx<'_, S> {
     /// Run one operation on the host.
     fn exec(&mut self, op: &HostOp) -> std::result::Result<(), HostError> {
         if op.vector().is_some_and(|v| v >= self.entries) {
@@ -97,8 +98,8 @@ impl Ctx<'_> {
 
 /// Ask `policy` what `action` on `ctx.dev` does, run its host operations in
 /// order and apply `on_failure` to the first one the host refuses.
-pub(crate) fn step(
-    ctx: &mut Ctx<'_>,
+pub(crate) fn step<S: FxSink>(
+    ctx: &mut Ctx<'_, S>,
     policy: &mut dyn Policy,
     on_failure: FailureMode,
     action: GuestAction,
@@ -138,8 +139,8 @@ pub(crate) fn step(
 
 /// The failure mode applied to a refused host operation. `before` is the
 /// device's host vector set before the action (`None`: index disabled).
-fn failed(
-    ctx: &mut Ctx<'_>,
+fn failed<S: FxSink>(
+    ctx: &mut Ctx<'_, S>,
     policy: &mut dyn Policy,
     on_failure: FailureMode,
     before: Option<Vec<bool>>,
@@ -175,8 +176,8 @@ fn failed(
 
 /// `pci_enable_msix_range(minvec, maxvec)` on `ctx.dev`: local, or an
 /// MSIX_ENABLE hypercall whose grant the host sets up at once.
-pub(crate) fn negotiate(
-    ctx: &mut Ctx<'_>,
+pub(crate) fn negotiate<S: FxSink>(
+    ctx: &mut Ctx<'_, S>,
     policy: &mut dyn Policy,
     minvec: u32,
     maxvec: u32,
@@ -201,7 +202,12 @@ pub(crate) fn negotiate(
 /// Set up the most vectors that fit in `minvec..=want` (allocated, and
 /// requested too if `request`): `want` first, then a binary search; the
 /// index is left enabled with the grant, or disabled.
-fn grant_most(ctx: &mut Ctx<'_>, minvec: u32, want: u32, request: bool) -> Result<Option<u32>> {
+fn grant_most<S: FxSink>(
+    ctx: &mut Ctx<'_, S>,
+    minvec: u32,
+    want: u32,
+    request: bool,
+) -> Result<Option<u32>> {
     if try_grant(ctx, want, request)? {
         return Ok(Some(want));
     }
@@ -228,7 +234,7 @@ fn grant_most(ctx: &mut Ctx<'_>, minvec: u32, want: u32, request: bool) -> Resul
     Ok(best)
 }
 
-fn try_grant(ctx: &mut Ctx<'_>, n: u32, request: bool) -> Result<bool> {
+fn try_grant<S: FxSink>(ctx: &mut Ctx<'_, S>, n: u32, request: bool) -> Result<bool> {
     let op = HostOp::EnableVectors {
         with_fd: vec![request; n as usize],
         closes_resize: false,
