@@ -147,19 +147,26 @@ proptest! {
     }
 }
 
+/// The CLI's storm under `noresize` in `mode` at `seed`, to `max_resizes`
+/// (if any) or `max_time_ns`.
+fn storm(mode: Mode, seed: u64, max_resizes: Option<u64>, max_time_ns: u64) -> SimConfig {
+    let mut b = msixcore_core::storm::Storm::default()
+        .config(PolicyKind::Noresize)
+        .mode(mode)
+        .seed(seed)
+        .max_time_ns(max_time_ns);
+    if let Some(n) = max_resizes {
+        b = b.max_resizes(n);
+    }
+    b.build().unwrap()
+}
+
 /// The storm, per event, with and without learnt routes: the same books
 /// (its resizes move every live vector's IRTE, its masks hold fires in
 /// QEMU, its queues fill).
 #[test]
 fn the_storm_per_event_is_the_same_without_learnt_routes() {
-    use msixcore_core::storm::Storm;
-    let cfg = Storm::default()
-        .config(PolicyKind::Noresize)
-        .seed(9)
-        .max_resizes(2_048)
-        .max_time_ns(10_000_000_000)
-        .build()
-        .unwrap();
+    let cfg = storm(Mode::Event, 9, Some(2_048), 10_000_000_000);
     let learnt = Engine::new(cfg.clone()).unwrap().run().unwrap();
     let mut e = Engine::new(cfg).unwrap();
     e.forget_routes();
@@ -172,18 +179,10 @@ fn the_storm_per_event_is_the_same_without_learnt_routes() {
 /// cancel flag) goes on to the books it would have given without the stops.
 #[test]
 fn an_interrupted_run_goes_on_to_the_same_result() {
-    use msixcore_core::storm::Storm;
     use msixcore_core::Error;
     use std::sync::atomic::Ordering;
     for mode in [Mode::Event, Mode::Aggregated] {
-        let cfg = Storm::default()
-            .config(PolicyKind::Noresize)
-            .mode(mode)
-            .seed(4)
-            .max_resizes(1_024)
-            .max_time_ns(10_000_000_000)
-            .build()
-            .unwrap();
+        let cfg = storm(mode, 4, Some(1_024), 10_000_000_000);
         let whole = Engine::new(cfg.clone())
             .unwrap()
             .run()
@@ -221,15 +220,9 @@ fn an_interrupted_run_goes_on_to_the_same_result() {
 /// later one half-way.
 #[test]
 fn a_cancel_between_steps_stops_the_next_one_however_short() {
-    use msixcore_core::storm::Storm;
     use msixcore_core::Error;
     use std::sync::atomic::Ordering;
-    let cfg = Storm::default()
-        .config(PolicyKind::Noresize)
-        .seed(2)
-        .max_time_ns(50_000_000)
-        .build()
-        .unwrap();
+    let cfg = storm(Mode::Event, 2, None, 50_000_000);
     let whole = Engine::new(cfg.clone()).unwrap().run().unwrap();
     let mut e = Engine::new(cfg).unwrap();
     e.step_until(1_000).unwrap();
