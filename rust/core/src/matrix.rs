@@ -657,7 +657,7 @@ impl IrqMatrix {
         // duplicates) take the scan, which gives the same. The check is one vectorized pass over
         // the mask: far cheaper than visiting every CPU's map.
         if cpus.len() == self.maps.len() && is_identity(cpus) {
-            return self.alloc_on(self.best.best(&self.maps), reserved);
+            return self.alloc_any(reserved);
         }
         self.check_mask(cpus)?;
         if cpus.is_empty() {
@@ -686,7 +686,13 @@ impl IrqMatrix {
     /// `alloc(every possible CPU, reserved)`: the same `(cpu, bit)`, counter changes and `NoSpace`.
     #[inline(always)]
     pub fn alloc_any(&mut self, reserved: bool) -> Result<(u32, u32)> {
-        // The best-CPU buckets hold the scan's pick (a bucket move per update).
+        // The best-CPU buckets hold the scan's pick (a bucket move per update); the CPU they
+        // pick sits in the top bucket, so its move down needs no look at where it was.
+        if let Some(cpu) = self.best.top_pick() {
+            let bit = self.take_bit(cpu, reserved)?;
+            self.best.took_from_top(cpu as usize);
+            return Ok((cpu, bit));
+        }
         self.alloc_on(self.best.best(&self.maps), reserved)
     }
 
@@ -698,6 +704,18 @@ impl IrqMatrix {
                 "no online CPU with available vectors in the mask".to_string(),
             ));
         };
+        let bit = self.take_bit(cpu, reserved)?;
+        self.best.lowered(&self.maps, cpu as usize);
+        Ok((cpu, bit))
+    }
+
+    /// `matrix_alloc_area` and the counters of `irq_matrix_alloc` on the chosen `cpu` (below
+    /// `ncpus`): its first free bit joins `alloc_map`; `allocated += 1`, `available -= 1`,
+    /// `total_allocated += 1`, `global_available -= 1`, with `reserved` `global_reserved -= 1`.
+    /// The best-CPU buckets are the caller's to update. No free bit: `NoSpace`, nothing
+    /// changes.
+    #[inline(always)]
+    fn take_bit(&mut self, cpu: u32, reserved: bool) -> Result<u32> {
         let i = cpu as usize;
         let Some(bit) = self.find_free_bit(i) else {
             return Err(Error::NoSpace(format!("no free vector on cpu {cpu}")));
@@ -711,8 +729,7 @@ impl IrqMatrix {
         if reserved {
             self.global_reserved = self.global_reserved.wrapping_sub(1);
         }
-        self.best.lowered(&self.maps, i);
-        Ok((cpu, bit))
+        Ok(bit)
     }
 
     /// The CPU `matrix_find_best_cpu` picks for the full mask, read from the buckets.
