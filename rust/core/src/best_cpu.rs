@@ -145,17 +145,17 @@ impl BestCpu {
         }
     }
 
-    /// CPU `cpu`'s `available` went up by one (a free on it). The common case,
-    /// an online CPU one bucket higher (from a bucket or from none), is one
-    /// bit moved up; anything else is [`update`](Self::update).
+    /// CPU `cpu`'s `available` went up by one (a free on it) to `a`, `online` its map's
+    /// state (both as in `maps`, read by the caller). The common case, an online CPU one
+    /// bucket higher (from a bucket or from none), is one bit moved up; anything else is
+    /// [`update`](Self::update).
     #[inline(always)]
-    pub(super) fn raised(&mut self, maps: &[CpuMap], cpu: usize) {
+    pub(super) fn raised(&mut self, maps: &[CpuMap], cpu: usize, online: bool, a: u32) {
         if self.words == 0 {
             return;
         }
-        let cm = &maps[cpu];
-        let (old, a) = (self.level_of[cpu], cm.available);
-        if cm.online && a != 0 && a <= self.levels && old == a - 1 {
+        let old = self.level_of[cpu];
+        if online && a != 0 && a <= self.levels && old == a - 1 {
             if old == NONE {
                 self.level_of[cpu] = a;
                 self.buckets[a as usize * self.words + cpu / 64] |= 1u64 << (cpu % 64);
