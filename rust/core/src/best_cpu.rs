@@ -145,17 +145,17 @@ impl BestCpu {
         }
     }
 
-    /// CPU `cpu`'s `available` went up by one (a free on it). The common case,
-    /// an online CPU one bucket higher (from a bucket or from none), is one
-    /// bit moved up; anything else is [`update`](Self::update).
+    /// CPU `cpu`'s `available` went up by one (a free on it) to `a`, `online` its map's
+    /// state (both as in `maps`, read by the caller). The common case, an online CPU one
+    /// bucket higher (from a bucket or from none), is one bit moved up; anything else is
+    /// [`update`](Self::update).
     #[inline(always)]
-    pub(super) fn raised(&mut self, maps: &[CpuMap], cpu: usize) {
+    pub(super) fn raised(&mut self, maps: &[CpuMap], cpu: usize, online: bool, a: u32) {
         if self.words == 0 {
             return;
         }
-        let cm = &maps[cpu];
-        let (old, a) = (self.level_of[cpu], cm.available);
-        if cm.online && a != 0 && a <= self.levels && old == a - 1 {
+        let old = self.level_of[cpu];
+        if online && a != 0 && a <= self.levels && old == a - 1 {
             if old == NONE {
                 self.level_of[cpu] = a;
                 self.buckets[a as usize * self.words + cpu / 64] |= 1u64 << (cpu % 64);
@@ -186,6 +186,13 @@ impl BestCpu {
         if self.words == 0 || self.outside > 0 {
             return scan(maps);
         }
+        self.top_cpu()
+    }
+
+    /// The kernel's pick when the buckets hold it (held, no CPU past them): the lowest CPU
+    /// of the top bucket; `None` when no CPU is a candidate. Changes nothing.
+    #[inline(always)]
+    fn top_cpu(&self) -> Option<u32> {
         if self.top == 0 {
             return None;
         }
@@ -194,6 +201,40 @@ impl BestCpu {
             .iter()
             .position(|&w| w != 0)
             .map(|i| (i * 64) as u32 + self.buckets[start + i].trailing_zeros())
+    }
+
+    /// The pick [`best`](Self::best) gives, when the buckets decide it and it exists: the
+    /// CPU to hand to [`took_from_top`](Self::took_from_top) after its allocation. `None`
+    /// when the scan decides or no CPU is a candidate. Changes nothing.
+    #[inline(always)]
+    pub(super) fn top_pick(&self) -> Option<u32> {
+        if self.words == 0 || self.outside > 0 {
+            return None;
+        }
+        self.top_cpu()
+    }
+
+    /// CPU `cpu`, the [`top_pick`](Self::top_pick), took one vector (`available` down by
+    /// one): what [`lowered`](Self::lowered) does, without asking where it was. Accounting:
+    /// it moves from the top bucket to the next one down (to none from bucket 1); `top`
+    /// follows when it was the top bucket's last CPU (the bucket below then holds it, or
+    /// there is no candidate left).
+    #[inline(always)]
+    pub(super) fn took_from_top(&mut self, cpu: usize) {
+        let from = self.top;
+        debug_assert!(from > 0 && self.level_of[cpu] == from);
+        let to = from - 1;
+        let (w, bit) = (cpu / 64, 1u64 << (cpu % 64));
+        self.level_of[cpu] = to;
+        self.buckets[from as usize * self.words + w] &= !bit;
+        self.count[from as usize] -= 1;
+        if to != NONE {
+            self.buckets[to as usize * self.words + w] |= bit;
+            self.count[to as usize] += 1;
+        }
+        if self.count[from as usize] == 0 {
+            self.top = to;
+        }
     }
 }
 

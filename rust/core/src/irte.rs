@@ -306,6 +306,20 @@ impl Irte {
     }
 }
 
+/// The error for an IRTE index at or past the table's `len` entries (`InvalidArgument`).
+#[cold]
+fn index_past_table(index: u32, len: u32) -> Error {
+    Error::InvalidArgument(format!(
+        "IRTE index {index} is past the table ({len} entries)"
+    ))
+}
+
+/// The error for a write to an IRTE that is not allocated (`InvalidOperation` named `site`).
+#[cold]
+fn irte_not_allocated(site: &str, index: u32) -> Error {
+    Error::invalid_op(site, format!("IRTE {index} is not allocated"))
+}
+
 /// Bits set at every `1 << order`-aligned position of a word, for orders 0..=6.
 const ALIGNED_STARTS: [u64; 7] = [
     u64::MAX,
@@ -411,10 +425,7 @@ impl IrteTable {
 
     fn check_index(&self, index: u32) -> Result<usize> {
         if index >= self.len {
-            return Err(Error::InvalidArgument(format!(
-                "IRTE index {index} is past the table ({} entries)",
-                self.len
-            )));
+            return Err(index_past_table(index, self.len));
         }
         Ok(index as usize)
     }
@@ -503,32 +514,14 @@ impl IrteTable {
     /// nothing changes.
     pub fn free(&mut self, index: u32, count: u32) -> Result<()> {
         let order = self.check_count(count)?;
-        let i = self.check_index(index)?;
-        match self.block_order[i] {
-            0 if self.is_allocated(index) => {
-                return Err(Error::invalid_op(
-                    "free_not_block_start",
-                    format!("IRTE {index} lies inside an allocated block"),
-                ));
-            }
-            0 => {
-                return Err(Error::invalid_op(
-                    "free_not_allocated",
-                    format!("IRTE {index} is not allocated"),
-                ));
-            }
-            stored if u32::from(stored) != order + 1 => {
-                return Err(Error::invalid_op(
-                    "free_count_mismatch",
-                    format!(
-                        "block at {index} has {} IRTEs, free asked for {count} (rounds to {})",
-                        1u32 << (stored - 1),
-                        1u32 << order
-                    ),
-                ));
-            }
-            _ => {}
+        // `block_order` has `len` entries: the same test as `check_index`, one look-up.
+        let Some(&stored) = self.block_order.get(index as usize) else {
+            return Err(index_past_table(index, self.len));
+        };
+        if u32::from(stored) != order + 1 {
+            return Err(self.free_error(index, count, order, stored));
         }
+        let i = index as usize;
         let size = 1usize << order;
         for entry in &mut self.entries[i..i + size] {
             if entry.present() {
@@ -543,19 +536,56 @@ impl IrteTable {
         Ok(())
     }
 
+    /// The entry at an allocated `index`, for a write (no accounting effect): past the
+    /// table → `InvalidArgument`; not allocated → `InvalidOperation` named `site`. The
+    /// table's length and the bitmap word are each checked once.
+    #[inline]
+    fn allocated_entry(&mut self, index: u32, site: &'static str) -> Result<&mut Irte> {
+        let i = index as usize;
+        // `entries` has `len` entries: the same test as `check_index`.
+        if i >= self.entries.len() {
+            return Err(index_past_table(index, self.len));
+        }
+        let allocated = self
+            .bitmap
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1);
+        if !allocated {
+            return Err(irte_not_allocated(site, index));
+        }
+        Ok(&mut self.entries[i])
+    }
+
+    /// Why `free(index, count)` (`count` rounding to `1 << order`) is refused, the block
+    /// order stored at `index` being `stored`: not a block start, not allocated, or another
+    /// size. Changes nothing.
+    #[cold]
+    fn free_error(&self, index: u32, count: u32, order: u32, stored: u8) -> Error {
+        match stored {
+            0 if self.is_allocated(index) => Error::invalid_op(
+                "free_not_block_start",
+                format!("IRTE {index} lies inside an allocated block"),
+            ),
+            0 => irte_not_allocated("free_not_allocated", index),
+            _ => Error::invalid_op(
+                "free_count_mismatch",
+                format!(
+                    "block at {index} has {} IRTEs, free asked for {count} (rounds to {})",
+                    1u32 << (stored - 1),
+                    1u32 << order
+                ),
+            ),
+        }
+    }
+
     /// Write `irte` at an allocated `index` (Linux `modify_irte`); updates `present`.
     // `set` and `clear` run once per vector of a resize: in line, the 16-byte `irte` is not
     // passed through the stack (the extension's build did, and stalled on it).
     #[inline]
     pub fn set(&mut self, index: u32, irte: Irte) -> Result<()> {
-        let i = self.check_index(index)?;
-        if !self.is_allocated(index) {
-            return Err(Error::invalid_op(
-                "set_not_allocated",
-                format!("IRTE {index} is not allocated"),
-            ));
-        }
-        let old = self.entries[i].present();
+        let entry = self.allocated_entry(index, "set_not_allocated")?;
+        let old = entry.present();
+        *entry = irte;
         if old != irte.present() {
             if irte.present() {
                 self.present += 1;
@@ -563,24 +593,18 @@ impl IrteTable {
                 self.present -= 1;
             }
         }
-        self.entries[i] = irte;
         Ok(())
     }
 
     /// Zero the entry at an allocated `index` (what deactivation writes); updates `present`.
     #[inline]
     pub fn clear(&mut self, index: u32) -> Result<()> {
-        let i = self.check_index(index)?;
-        if !self.is_allocated(index) {
-            return Err(Error::invalid_op(
-                "clear_not_allocated",
-                format!("IRTE {index} is not allocated"),
-            ));
-        }
-        if self.entries[i].present() {
+        let entry = self.allocated_entry(index, "clear_not_allocated")?;
+        let was_present = entry.present();
+        *entry = Irte::default();
+        if was_present {
             self.present -= 1;
         }
-        self.entries[i] = Irte::default();
         Ok(())
     }
 

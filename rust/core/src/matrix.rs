@@ -280,6 +280,27 @@ pub struct IrqMatrix {
     best: BestCpu,
 }
 
+/// The error for a CPU at or past `ncpus` (`InvalidArgument`).
+#[cold]
+fn cpu_out_of_range(cpu: u32, ncpus: usize) -> Error {
+    Error::InvalidArgument(format!("cpu {cpu} out of range (ncpus {ncpus})"))
+}
+
+/// The kernel's WARN for a `bit` outside `[start, end)`, named `site`.
+#[cold]
+fn bit_out_of_range(bit: u32, site: &str, start: u32, end: u32) -> Error {
+    Error::invalid_op(site, format!("bit {bit} outside [{start}, {end})"))
+}
+
+/// The kernel's WARN in `irq_matrix_free` for a bit that is not allocated.
+#[cold]
+fn bit_not_allocated(bit: u32, cpu: u32) -> Error {
+    Error::invalid_op(
+        "free_not_allocated",
+        format!("bit {bit} not allocated on cpu {cpu}"),
+    )
+}
+
 /// Whether `cpus` is `[0, 1, …, len - 1]`: every entry XOR its position is 0 (OR-folded without
 /// a branch, so the loop vectorizes).
 fn is_identity(cpus: &[u32]) -> bool {
@@ -357,10 +378,7 @@ impl IrqMatrix {
         if (cpu as usize) < self.maps.len() {
             Ok(cpu as usize)
         } else {
-            Err(Error::InvalidArgument(format!(
-                "cpu {cpu} out of range (ncpus {})",
-                self.maps.len()
-            )))
+            Err(cpu_out_of_range(cpu, self.maps.len()))
         }
     }
 
@@ -464,12 +482,11 @@ impl IrqMatrix {
     /// The kernel's WARN when `bit` lies outside `[alloc_start, alloc_end)`.
     fn check_in_range(&self, bit: u32, site: &str) -> Result<()> {
         if bit < self.alloc_start || bit >= self.alloc_end {
-            return Err(Error::invalid_op(
+            return Err(bit_out_of_range(
+                bit,
                 site,
-                format!(
-                    "bit {bit} outside [{}, {})",
-                    self.alloc_start, self.alloc_end
-                ),
+                self.alloc_start,
+                self.alloc_end,
             ));
         }
         Ok(())
@@ -657,7 +674,7 @@ impl IrqMatrix {
         // duplicates) take the scan, which gives the same. The check is one vectorized pass over
         // the mask: far cheaper than visiting every CPU's map.
         if cpus.len() == self.maps.len() && is_identity(cpus) {
-            return self.alloc_on(self.best.best(&self.maps), reserved);
+            return self.alloc_any(reserved);
         }
         self.check_mask(cpus)?;
         if cpus.is_empty() {
@@ -686,7 +703,13 @@ impl IrqMatrix {
     /// `alloc(every possible CPU, reserved)`: the same `(cpu, bit)`, counter changes and `NoSpace`.
     #[inline(always)]
     pub fn alloc_any(&mut self, reserved: bool) -> Result<(u32, u32)> {
-        // The best-CPU buckets hold the scan's pick (a bucket move per update).
+        // The best-CPU buckets hold the scan's pick (a bucket move per update); the CPU they
+        // pick sits in the top bucket, so its move down needs no look at where it was.
+        if let Some(cpu) = self.best.top_pick() {
+            let bit = self.take_bit(cpu, reserved)?;
+            self.best.took_from_top(cpu as usize);
+            return Ok((cpu, bit));
+        }
         self.alloc_on(self.best.best(&self.maps), reserved)
     }
 
@@ -698,6 +721,18 @@ impl IrqMatrix {
                 "no online CPU with available vectors in the mask".to_string(),
             ));
         };
+        let bit = self.take_bit(cpu, reserved)?;
+        self.best.lowered(&self.maps, cpu as usize);
+        Ok((cpu, bit))
+    }
+
+    /// `matrix_alloc_area` and the counters of `irq_matrix_alloc` on the chosen `cpu` (below
+    /// `ncpus`): its first free bit joins `alloc_map`; `allocated += 1`, `available -= 1`,
+    /// `total_allocated += 1`, `global_available -= 1`, with `reserved` `global_reserved -= 1`.
+    /// The best-CPU buckets are the caller's to update. No free bit: `NoSpace`, nothing
+    /// changes.
+    #[inline(always)]
+    fn take_bit(&mut self, cpu: u32, reserved: bool) -> Result<u32> {
         let i = cpu as usize;
         let Some(bit) = self.find_free_bit(i) else {
             return Err(Error::NoSpace(format!("no free vector on cpu {cpu}")));
@@ -711,8 +746,7 @@ impl IrqMatrix {
         if reserved {
             self.global_reserved = self.global_reserved.wrapping_sub(1);
         }
-        self.best.lowered(&self.maps, i);
-        Ok((cpu, bit))
+        Ok(bit)
     }
 
     /// The CPU `matrix_find_best_cpu` picks for the full mask, read from the buckets.
@@ -728,29 +762,41 @@ impl IrqMatrix {
     /// `free_not_allocated`.
     #[inline(always)]
     pub fn free(&mut self, cpu: u32, bit: u32, managed: bool) -> Result<()> {
-        let i = self.cpu_index(cpu)?;
-        self.check_in_range(bit, "free_out_of_range")?;
-        let cm = &mut self.maps[i];
-        if !cm.alloc_map.contains(bit) {
-            return Err(Error::invalid_op(
-                "free_not_allocated",
-                format!("bit {bit} not allocated on cpu {cpu}"),
-            ));
+        // One look-up of the CPU's map and of the bit's word: the checks come in the same
+        // order as before (CPU, range, allocated), each error built out of line.
+        let (start, end) = (self.alloc_start, self.alloc_end);
+        let Some(cm) = self.maps.get_mut(cpu as usize) else {
+            return Err(cpu_out_of_range(cpu, self.maps.len()));
+        };
+        if bit < start || bit >= end {
+            return Err(bit_out_of_range(bit, "free_out_of_range", start, end));
         }
-        cm.alloc_map.clear(bit);
+        let mask = 1u64 << (bit % 64);
+        let Some(word) = cm
+            .alloc_map
+            .0
+            .get_mut((bit / 64) as usize)
+            .filter(|w| **w & mask != 0)
+        else {
+            return Err(bit_not_allocated(bit, cpu));
+        };
+        *word &= !mask;
         cm.allocated = cm.allocated.wrapping_sub(1);
+        let online = cm.online;
         if managed {
             cm.managed_allocated = cm.managed_allocated.wrapping_sub(1);
         }
-        if cm.online {
+        if online {
             self.total_allocated = self.total_allocated.wrapping_sub(1);
         }
         if !managed {
             cm.available = cm.available.wrapping_add(1);
-            if cm.online {
+            let available = cm.available;
+            if online {
                 self.global_available = self.global_available.wrapping_add(1);
             }
-            self.best.raised(&self.maps, i);
+            self.best
+                .raised(&self.maps, cpu as usize, online, available);
         }
         Ok(())
     }

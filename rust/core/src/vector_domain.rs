@@ -414,6 +414,33 @@ fn unknown_irq(irq: u32) -> Error {
     Error::InvalidArgument(format!("irq {irq} is not allocated"))
 }
 
+/// `request_irq` of an irq already requested (`InvalidOperation`, `-EBUSY`).
+#[cold]
+fn already_requested(irq: u32) -> Error {
+    Error::invalid_op(
+        "irq_already_requested",
+        format!("irq {irq} is already requested (-EBUSY)"),
+    )
+}
+
+/// `free_irq` of an irq not requested (`InvalidOperation`, the kernel's WARN).
+#[cold]
+fn not_requested(irq: u32) -> Error {
+    Error::invalid_op(
+        "irq_not_requested",
+        format!("trying to free already-free irq {irq}"),
+    )
+}
+
+/// Freeing an irq that is still requested (`InvalidOperation`, the kernel's BUG).
+#[cold]
+fn still_requested(irq: u32) -> Error {
+    Error::invalid_op(
+        "free_requested_irq",
+        format!("irq {irq} is still requested"),
+    )
+}
+
 fn sorted_set(cpus: &[u32]) -> Vec<u32> {
     let mut v = cpus.to_vec();
     v.sort_unstable();
@@ -1369,10 +1396,7 @@ impl VectorDomain {
     pub fn activate_targeted(&mut self, irq: u32) -> Result<Option<(u32, u32)>> {
         let info = self.irq(irq)?;
         if info.requested {
-            return Err(Error::invalid_op(
-                "irq_already_requested",
-                format!("irq {irq} is already requested (-EBUSY)"),
-            ));
+            return Err(already_requested(irq));
         }
         if self.default_startup(info) {
             return self.activate_default(irq).map(Some);
@@ -1488,10 +1512,7 @@ impl VectorDomain {
             return Err(unknown_irq(irq));
         };
         if !info.requested {
-            return Err(Error::invalid_op(
-                "irq_not_requested",
-                format!("trying to free already-free irq {irq}"),
-            ));
+            return Err(not_requested(irq));
         }
         let managed = info.managed;
         let release = info.activated && (managed || info.can_reserve) && !info.has_reserved;
@@ -1544,10 +1565,7 @@ impl VectorDomain {
     pub fn free(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
         if info.requested {
-            return Err(Error::invalid_op(
-                "free_requested_irq",
-                format!("irq {irq} is still requested"),
-            ));
+            return Err(still_requested(irq));
         }
         self.teardown(irq);
         Ok(())

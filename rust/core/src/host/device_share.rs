@@ -44,6 +44,28 @@ impl Drop for DeviceShare<'_> {
     }
 }
 
+/// `request_irq` on an entry with no host vector (`InvalidOperation`).
+#[cold]
+fn not_allocated(dev: u32, k: u32) -> HostError {
+    Error::invalid_op("vector_not_allocated", format!("device {dev} entry {k}")).into()
+}
+
+/// `request_irq` when the VM's KVM routing table is full (a `NoSpace` failure).
+#[cold]
+fn routes_full(vm: u32, routes_per_vm: u32) -> HostError {
+    HostError::Failure(HostFailure::NoSpace(format!(
+        "VM {vm}: all {routes_per_vm} KVM interrupt routes in use"
+    )))
+}
+
+/// `request_irq` of a managed irq left shut down: no online CPU (a `NoSpace` failure).
+#[cold]
+fn no_online_cpu(dev: u32, k: u32) -> HostError {
+    HostError::Failure(HostFailure::NoSpace(format!(
+        "device {dev} entry {k}: no online CPU for the interrupt"
+    )))
+}
+
 impl DeviceShare<'_> {
     /// Allocate the host irq of entry `k` (descriptor, IRTE, and a CPU vector
     /// or a reservation) without activating it; nothing if it is allocated.
@@ -94,19 +116,12 @@ impl DeviceShare<'_> {
         // The vector is looked up once: marked active through the same
         // reference at the end.
         let Some(Some(hv)) = d.vectors.get_mut(k as usize) else {
-            return Err(Error::invalid_op(
-                "vector_not_allocated",
-                format!("device {dev} entry {k}"),
-            )
-            .into());
+            return Err(not_allocated(dev, k));
         };
         // The VMM routes the vector's eventfd into the VM: one KVM MSI route.
         if *self.vm_routes >= self.routes_per_vm {
             *self.alloc_failures += 1;
-            return Err(HostError::Failure(HostFailure::NoSpace(format!(
-                "VM {}: all {} KVM interrupt routes in use",
-                d.vm, self.routes_per_vm
-            ))));
+            return Err(routes_full(d.vm, self.routes_per_vm));
         }
         let target = match self.domain.activate_targeted(hv.irq) {
             Ok(t) => t,
@@ -118,9 +133,7 @@ impl DeviceShare<'_> {
             }
         };
         let Some((cpu, vector)) = target else {
-            return Err(HostError::Failure(HostFailure::NoSpace(format!(
-                "device {dev} entry {k}: no online CPU for the interrupt"
-            ))));
+            return Err(no_online_cpu(dev, k));
         };
         self.routes_stale = true;
         let msg = self
