@@ -113,9 +113,10 @@ def run(binary: Path, mode: str, resizes: int) -> Profile:
         if "PROGRAM TOTALS" in name:
             total = n
             continue
-        # Only the function's own entry (`file:function [binary]`), not inlined-into lines.
-        if not name.rstrip().endswith("]"):
-            continue
+        # A function is listed once per source file its code comes from (its own
+        # lines, `file:function [binary]`, and the lines inlined into it), and
+        # once more as its callers see it; the largest of them is its inclusive
+        # count (the `[binary]` entry alone missed most of the fire path).
         for _, sym, _ in STAGES:
             if sym in name and n > counts.get(sym, 0):
                 counts[sym] = n
