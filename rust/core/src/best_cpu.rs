@@ -27,17 +27,30 @@ const NONE: u32 = 0;
 /// Bucket of a CPU whose `available` is past the buckets held.
 const OUTSIDE: u32 = u32::MAX;
 
+/// Buckets held at most: `levels` is an allocation range size, at most the matrix's 256 bits.
+const MAX_LEVELS: usize = 256;
+
+/// Where bucket `a` (`1..=MAX_LEVELS`) sits in a row of [`MAX_LEVELS`] entries. The mask
+/// is a no-op for a held bucket; it lets the compiler see the index in bounds, so a bucket
+/// move indexes no check.
+#[inline(always)]
+fn slot(a: u32) -> usize {
+    (a.wrapping_sub(1) as usize) % MAX_LEVELS
+}
+
 /// Candidate CPUs bucketed by `available` (see the module doc).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct BestCpu {
-    /// `u64` words per bucket bitmap.
+    /// `u64` words per bucket bitmap (0: no buckets kept).
     words: usize,
     /// Buckets `1..=levels` are held (`levels` = the matrix's allocation range size).
     levels: u32,
-    /// Bit `c` of bucket `a` (words `a * words ..`): CPU `c` is online with `available == a`.
-    buckets: Vec<u64>,
-    /// CPUs in each bucket.
-    count: Vec<u32>,
+    /// Word `w` of every bucket's bitmap, by [`slot`]: bit `c` of `buckets[w][slot(a)]` is
+    /// CPU `64 w + c` online with `available == a`. Word-major, so a move between buckets
+    /// looks up its row once.
+    buckets: Vec<[u64; MAX_LEVELS]>,
+    /// CPUs in each bucket, by [`slot`].
+    count: Box<[u32; MAX_LEVELS]>,
     /// Each CPU's bucket: [`NONE`], `1..=levels`, or [`OUTSIDE`].
     level_of: Vec<u32>,
     /// The highest non-empty bucket (0 when there is none).
@@ -66,13 +79,13 @@ impl BestCpu {
         } else {
             ncpus.div_ceil(64)
         };
-        let nb = if words == 0 { 0 } else { levels as usize + 1 };
+        debug_assert!(levels as usize <= MAX_LEVELS);
         let ncpus = if words == 0 { 0 } else { ncpus };
         Self {
             words,
             levels,
-            buckets: vec![0; nb * words],
-            count: vec![0; nb],
+            buckets: vec![[0; MAX_LEVELS]; words],
+            count: Box::new([0; MAX_LEVELS]),
             level_of: vec![NONE; ncpus],
             top: 0,
             outside: 0,
@@ -104,21 +117,21 @@ impl BestCpu {
             return;
         }
         self.level_of[cpu] = new;
-        let (w, bit) = (cpu / 64, 1u64 << (cpu % 64));
+        let (row, bit) = (&mut self.buckets[cpu / 64], 1u64 << (cpu % 64));
         if new == OUTSIDE {
             self.outside += 1;
         } else if new != NONE {
-            self.buckets[new as usize * self.words + w] |= bit;
-            self.count[new as usize] += 1;
+            row[slot(new)] |= bit;
+            self.count[slot(new)] += 1;
             self.top = self.top.max(new);
         }
         if old == OUTSIDE {
             self.outside -= 1;
         } else if old != NONE {
-            self.buckets[old as usize * self.words + w] &= !bit;
-            self.count[old as usize] -= 1;
+            row[slot(old)] &= !bit;
+            self.count[slot(old)] -= 1;
             // Usually the CPU went one bucket down and is the new top: one step.
-            while self.top > 0 && self.count[self.top as usize] == 0 {
+            while self.top > 0 && self.count[slot(self.top)] == 0 {
                 self.top -= 1;
             }
         }
@@ -136,7 +149,7 @@ impl BestCpu {
         let (old, a) = (self.level_of[cpu], cm.available);
         if cm.online && a != 0 && old != OUTSIDE && a.checked_add(1) == Some(old) {
             self.shift(cpu, old, a);
-            if self.top == old && self.count[old as usize] == 0 {
+            if self.top == old && self.count[slot(old)] == 0 {
                 // The CPU was the last one in the top bucket: it is the top now.
                 self.top = a;
             }
@@ -158,8 +171,8 @@ impl BestCpu {
         if online && a != 0 && a <= self.levels && old == a - 1 {
             if old == NONE {
                 self.level_of[cpu] = a;
-                self.buckets[a as usize * self.words + cpu / 64] |= 1u64 << (cpu % 64);
-                self.count[a as usize] += 1;
+                self.buckets[cpu / 64][slot(a)] |= 1u64 << (cpu % 64);
+                self.count[slot(a)] += 1;
             } else {
                 self.shift(cpu, old, a);
             }
@@ -172,12 +185,12 @@ impl BestCpu {
     /// Move CPU `cpu` from bucket `from` to bucket `to` (both held).
     #[inline(always)]
     fn shift(&mut self, cpu: usize, from: u32, to: u32) {
-        let (w, bit) = (cpu / 64, 1u64 << (cpu % 64));
+        let (row, bit) = (&mut self.buckets[cpu / 64], 1u64 << (cpu % 64));
+        row[slot(from)] &= !bit;
+        row[slot(to)] |= bit;
+        self.count[slot(from)] -= 1;
+        self.count[slot(to)] += 1;
         self.level_of[cpu] = to;
-        self.buckets[from as usize * self.words + w] &= !bit;
-        self.count[from as usize] -= 1;
-        self.buckets[to as usize * self.words + w] |= bit;
-        self.count[to as usize] += 1;
     }
 
     /// The kernel's pick over every CPU, if any CPU is a candidate.
@@ -196,11 +209,11 @@ impl BestCpu {
         if self.top == 0 {
             return None;
         }
-        let start = self.top as usize * self.words;
-        self.buckets[start..start + self.words]
+        let top = slot(self.top);
+        self.buckets
             .iter()
-            .position(|&w| w != 0)
-            .map(|i| (i * 64) as u32 + self.buckets[start + i].trailing_zeros())
+            .position(|row| row[top] != 0)
+            .map(|i| (i * 64) as u32 + self.buckets[i][top].trailing_zeros())
     }
 
     /// The pick [`best`](Self::best) gives, when the buckets decide it and it exists: the
@@ -224,15 +237,15 @@ impl BestCpu {
         let from = self.top;
         debug_assert!(from > 0 && self.level_of[cpu] == from);
         let to = from - 1;
-        let (w, bit) = (cpu / 64, 1u64 << (cpu % 64));
-        self.level_of[cpu] = to;
-        self.buckets[from as usize * self.words + w] &= !bit;
-        self.count[from as usize] -= 1;
+        let (row, bit) = (&mut self.buckets[cpu / 64], 1u64 << (cpu % 64));
+        row[slot(from)] &= !bit;
+        self.count[slot(from)] -= 1;
         if to != NONE {
-            self.buckets[to as usize * self.words + w] |= bit;
-            self.count[to as usize] += 1;
+            row[slot(to)] |= bit;
+            self.count[slot(to)] += 1;
         }
-        if self.count[from as usize] == 0 {
+        self.level_of[cpu] = to;
+        if self.count[slot(from)] == 0 {
             self.top = to;
         }
     }
