@@ -243,6 +243,52 @@ pub struct IrqInfo {
 }
 
 impl IrqInfo {
+    /// Whether `irq_startup` of this irq is one `alloc_any`: a regular irq that is not
+    /// activated, holds its global reservation and no vector, with the default affinity
+    /// (every CPU, not set by the user) and no node, while `matrix_online` (the matrix's
+    /// online maps are exactly the domain's online CPUs). `assign_irq_vector_any_locked`
+    /// without a node tries affinity ∩ online, then all online: the same mask, the matrix's
+    /// online set, so one `alloc_any` decides (a failed attempt changes nothing and the
+    /// second would fail alike); `irq_setup_affinity` then finds the new vector already on
+    /// an online CPU of its mask (the online mask): nothing moves.
+    // Always in line: with `alloc_irq_inner` in line too, the inliner left this a call per
+    // request of a resize.
+    #[inline(always)]
+    fn default_startup(&self, matrix_online: bool) -> bool {
+        !self.managed
+            && !self.activated
+            && self.has_reserved
+            && self.target.is_none()
+            && self.moving.is_none()
+            && self.node.is_none()
+            && !self.affinity_set
+            && self.affinity.is_all()
+            && matrix_online
+    }
+
+    /// The irq's side of `activate_reserved` + `irq_setup_affinity` for a
+    /// [`default_startup`](Self::default_startup) that got vector `new` from
+    /// `alloc_any(reserved = true)` (the global reservation became the vector). The irq
+    /// holds it, `has_reserved` cleared (and `can_reserve` unless `reservation_mode`),
+    /// activated and requested; its affinity becomes `online`, the online mask when not
+    /// every CPU is online (`irq_do_set_affinity` copies it; else the shared default stays).
+    #[inline(always)]
+    fn activate_default(
+        &mut self,
+        new: (u32, u32),
+        reservation_mode: bool,
+        online: Option<Affinity>,
+    ) {
+        self.target = Some(new);
+        self.has_reserved = false;
+        self.can_reserve &= reservation_mode;
+        self.activated = true;
+        self.requested = true;
+        if let Some(mask) = online {
+            self.affinity = mask;
+        }
+    }
+
     /// The lifecycle state.
     pub fn state(&self) -> IrqState {
         // A managed irq in managed shutdown may still hold a vector on an offline CPU (the
@@ -886,7 +932,14 @@ impl VectorDomain {
     /// sets; they differ while `cpu_offline` migrates irqs off a CPU that has left the online
     /// mask but whose matrix map is still online.
     fn is_matrix_online(&self, mask: &Arc<[u32]>) -> bool {
-        Arc::ptr_eq(mask, &self.online) && self.online.len() == self.matrix.online_maps() as usize
+        Arc::ptr_eq(mask, &self.online) && self.matrix_is_online()
+    }
+
+    /// Whether the matrix's online maps are the domain's online CPUs (equal counts mean
+    /// equal sets, see [`Self::is_matrix_online`]).
+    #[inline(always)]
+    fn matrix_is_online(&self) -> bool {
+        self.online.len() == self.matrix.online_maps() as usize
     }
 
     /// `assign_vector_locked(dest)`: nothing when the vector already sits on an online CPU of
@@ -1394,12 +1447,23 @@ impl VectorDomain {
     /// lookup of the irq.
     #[inline(always)]
     pub fn activate_targeted(&mut self, irq: u32) -> Result<Option<(u32, u32)>> {
-        let info = self.irq(irq)?;
+        let matrix_online = self.matrix_is_online();
+        let Some(info) = self.irqs.get_mut(irq) else {
+            return Err(unknown_irq(irq));
+        };
         if info.requested {
             return Err(already_requested(irq));
         }
-        if self.default_startup(info) {
-            return self.activate_default(irq).map(Some);
+        if info.default_startup(matrix_online) {
+            // `activate_reserved` + `irq_setup_affinity` in one lookup of the irq: it stays
+            // borrowed across the matrix's `alloc_any(reserved = true)` (another field). The
+            // event is recorded after its state changes: it reads the matrix alone.
+            let new = self.matrix.alloc_any(true)?;
+            let online = (self.online.len() != self.matrix.ncpus() as usize)
+                .then(|| Affinity::List(self.online.clone()));
+            info.activate_default(new, self.reservation_mode, online);
+            self.record(MatrixOp::Alloc, Some(irq), Some(new.0), Some(new.1), true);
+            return Ok(Some(new));
         }
         self.startup(irq)?;
         Ok(self.irq(irq)?.target)
@@ -1450,53 +1514,6 @@ impl VectorDomain {
             i.requested = true;
         }
         Ok(())
-    }
-
-    /// Whether `irq_startup` of `info` is one `alloc_any`: a regular irq that is not activated,
-    /// holds its global reservation and no vector, with the default affinity (every CPU, not
-    /// set by the user) and no node, while the matrix's online maps are exactly the domain's
-    /// online CPUs. `assign_irq_vector_any_locked` without a node tries affinity ∩ online, then
-    /// all online: the same mask, the matrix's online set, so one `alloc_any` decides (a failed
-    /// attempt changes nothing and the second would fail alike); `irq_setup_affinity` then
-    /// finds the new vector already on an online CPU of its mask (the online mask): nothing
-    /// moves.
-    // Always in line: with `alloc_irq_inner` in line too, the inliner left this a call per
-    // request of a resize.
-    #[inline(always)]
-    fn default_startup(&self, info: &IrqInfo) -> bool {
-        !info.managed
-            && !info.activated
-            && info.has_reserved
-            && info.target.is_none()
-            && info.moving.is_none()
-            && info.node.is_none()
-            && !info.affinity_set
-            && info.affinity.is_all()
-            && self.online.len() == self.matrix.online_maps() as usize
-    }
-
-    /// `activate_reserved` + `irq_setup_affinity` for an irq [`Self::default_startup`]
-    /// accepted. Matrix: `alloc_any(reserved = true)` (the global reservation becomes the
-    /// vector: `global_reserved -= 1`). The irq: holds the vector, `has_reserved` cleared (and
-    /// `can_reserve` outside reservation mode), activated and requested; its affinity becomes
-    /// the online mask (`irq_do_set_affinity` copies it: the shared default while every CPU is
-    /// online). Errors: exhaustion → `NoSpace`, nothing changes.
-    fn activate_default(&mut self, irq: u32) -> Result<(u32, u32)> {
-        let new = self.mx_alloc(irq, None, true)?;
-        let online = (self.online.len() != self.ncpus() as usize)
-            .then(|| Affinity::List(self.online.clone()));
-        let keep_can_reserve = self.reservation_mode;
-        if let Some(i) = self.irqs.get_mut(irq) {
-            i.target = Some(new);
-            i.has_reserved = false;
-            i.can_reserve &= keep_can_reserve;
-            i.activated = true;
-            i.requested = true;
-            if let Some(mask) = online {
-                i.affinity = mask;
-            }
-        }
-        Ok(new)
     }
 
     /// `free_irq` → `irq_shutdown_and_deactivate` → `x86_vector_deactivate`. Matrix changes: a

@@ -1008,7 +1008,7 @@ fn managed_reservation_rollback_is_traced() {
 fn activate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
     let fast = d
         .irq(irq)
-        .is_ok_and(|i| !i.requested && d.default_startup(i));
+        .is_ok_and(|i| !i.requested && i.default_startup(d.matrix_is_online()));
     if !fast {
         let _ = d.activate(irq);
         return false;
