@@ -30,12 +30,7 @@ impl Engine {
 
     /// Apply one event at `now` (ns) to device `dev`.
     fn apply(&mut self, dev: u32, ev: Event, now: u64) -> Result<()> {
-        // One match over the event and the host effect it may carry: the
-        // effects are most of a resize's events, and a second dispatch on
-        // the effect (in `apply_host`) cost its own jump per event.
         match ev {
-            Event::Host(HostFx::Mask(k)) => self.host_mask(dev, k, now)?,
-            Event::Host(HostFx::Request(k, msg)) => self.host_request(dev, k, msg, now)?,
             Event::Host(fx) => self.apply_host(dev, fx, now)?,
             Event::Live(k, on) => {
                 if !on {
@@ -132,7 +127,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Apply one host effect on device `dev`'s physical table.
+    /// Apply one host effect on device `dev`'s physical table. In line: the
+    /// effects are most of a resize's events.
+    #[inline]
     fn apply_host(&mut self, dev: u32, fx: HostFx, now: u64) -> Result<()> {
         match fx {
             HostFx::Mask(k) => self.host_mask(dev, k, now)?,
