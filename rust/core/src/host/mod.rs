@@ -124,6 +124,10 @@ pub struct Host {
     routes: Vec<u32>,
     /// KVM's routing table size per VM (`KVM_MAX_IRQ_ROUTES`).
     routes_per_vm: u32,
+    /// A disable sends each freed vector's Mask even when it falls at the
+    /// Disable's own time, where the Disable does what it would (tests only:
+    /// see `Engine::mask_each_freed`).
+    pub(crate) mask_each_freed: bool,
 }
 
 /// One device's IOMMU and requester id, looked up once for a run of
@@ -213,6 +217,7 @@ impl Host {
             early_enable: platform.early_enable,
             routes: vec![0; slot_of.len()],
             routes_per_vm: cfg.kvm_routes_per_vm,
+            mask_each_freed: false,
         })
     }
 

@@ -57,6 +57,7 @@ impl Host {
         t: &TimingConfig,
         fx: &mut impl FxSink,
     ) -> crate::Result<()> {
+        let each_mask = t.t_free_irq_ns > 0 || self.mask_each_freed;
         let mut s = self.share(dev)?;
         // Walk by index (no list of active vectors is built: this runs on
         // every resize).
@@ -65,7 +66,15 @@ impl Host {
             if !s.deactivate(k)? {
                 continue;
             }
-            fx.push_fx(*clock, HostFx::Mask(k));
+            // A Mask at the Disable's own time (`free_irq` taking no time)
+            // is left to the Disable, which masks every entry and opens the
+            // W1 window of every live one: one effect for the device, not
+            // one per vector. Exact because an active vector has no W1
+            // window open (its request closed it), so the Mask would open
+            // it at this same time.
+            if each_mask {
+                fx.push_fx(*clock, HostFx::Mask(k));
+            }
             advance(clock, t.t_free_irq_ns)?;
         }
         fx.push_fx(*clock, HostFx::Disable);
