@@ -11,6 +11,15 @@ instructions retired per second.
 
     python benches/profile_storm.py                 # both modes, default sizes
     python benches/profile_storm.py --event-resizes 2048 --aggregated-resizes 8192 --json out.json
+    python benches/profile_storm.py --by-source 25  # and where each instruction's code is written
+
+The stages are functions, and most of the engine is inlined into a few of them.
+``--by-source N`` asks callgrind for every instruction's count
+(``--dump-instr=yes``) and ``addr2line -i`` for the chain of inlined frames at each
+address, and charges each instruction to the innermost frame written in
+``rust/core/src`` (a slice index inlined into the IRTE table counts for
+``irte.rs``), then prints the N source files with the most. Needs binutils'
+``addr2line``.
 
 Needs valgrind (callgrind_annotate) and cargo; builds the example in release
 mode with debug info (``CARGO_PROFILE_RELEASE_DEBUG=true``) so symbols resolve.
@@ -49,8 +58,8 @@ STAGES: list[tuple[str, str, str]] = [
 ]
 
 
-class Profile(TypedDict):
-    """One callgrind run of the storm example."""
+class Profile(TypedDict, total=False):
+    """One callgrind run of the storm example (``sources`` with ``--by-source``)."""
 
     mode: str
     resizes: int
@@ -58,6 +67,7 @@ class Profile(TypedDict):
     lost: int
     total: int
     stages: dict[str, int]
+    sources: dict[str, int]
 
 
 LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*)$")
@@ -75,8 +85,9 @@ def build(cargo: str) -> Path:
     return target / "release" / "examples" / "storm"
 
 
-def run(binary: Path, mode: str, resizes: int) -> Profile:
-    """One callgrind run; returns totals and the inclusive count of each stage."""
+def run(binary: Path, mode: str, resizes: int, by_source: bool = False) -> Profile:
+    """One callgrind run; returns totals and the inclusive count of each stage (and,
+    `by_source`, the instructions by source file)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         proc = subprocess.run(
@@ -84,6 +95,7 @@ def run(binary: Path, mode: str, resizes: int) -> Profile:
                 "valgrind",
                 "--tool=callgrind",
                 f"--callgrind-out-file={out}",
+                *(["--dump-instr=yes"] if by_source else []),
                 str(binary),
                 mode,
                 str(resizes),
@@ -102,6 +114,7 @@ def run(binary: Path, mode: str, resizes: int) -> Profile:
             text=True,
             check=True,
         ).stdout
+        sources = sources_of(binary, out) if by_source else None
     total = 0
     counts: dict[str, int] = {}
     for line in ann.splitlines():
@@ -120,7 +133,7 @@ def run(binary: Path, mode: str, resizes: int) -> Profile:
         for _, sym, _ in STAGES:
             if sym in name and n > counts.get(sym, 0):
                 counts[sym] = n
-    return {
+    result: Profile = {
         "mode": mode,
         "resizes": resizes,
         "fired": fired,
@@ -128,6 +141,107 @@ def run(binary: Path, mode: str, resizes: int) -> Profile:
         "total": total,
         "stages": counts,
     }
+    if sources is not None:
+        result["sources"] = sources
+    return result
+
+
+def instruction_counts(text: str) -> dict[int, int]:
+    """Each instruction address's own count from a callgrind output file written with
+    ``--dump-instr=yes``. Positions are ``instr line``, each absolute (``0x…``),
+    relative to the previous line's (``+n``/``-n``) or the same (``*``); the cost line
+    after a ``calls=`` line is the call's inclusive cost, charged to the callee, and is
+    skipped."""
+    counts: dict[int, int] = {}
+    prev = 0
+    after_call = False
+    for line in text.splitlines():
+        if line.startswith("calls="):
+            after_call = True
+            continue
+        if not line or line[0] not in "0123456789+-*":
+            continue
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        tok = fields[0]
+        if tok == "*":
+            addr = prev
+        elif tok[0] in "+-":
+            addr = prev + int(tok, 0)
+        else:
+            addr = int(tok, 0)
+        prev = addr
+        if after_call:
+            after_call = False
+            continue
+        counts[addr] = counts.get(addr, 0) + int(fields[2])
+    return counts
+
+
+def innermost_sources(addr2line_out: str, src: str) -> dict[int, str]:
+    """Parse ``addr2line -a -i -f`` output: for each address, the file (relative to
+    ``src``) of the innermost inlined frame written under ``src``; addresses with none
+    are left out. Each address is a ``0x…`` line followed by (function, file:line)
+    pairs, innermost first."""
+    where: dict[int, str] = {}
+    lines = addr2line_out.splitlines()
+    addr: int | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if re.fullmatch(r"0x[0-9a-f]+", line):
+            addr = int(line, 16)
+            i += 1
+            continue
+        if addr is not None and i + 1 < len(lines) and addr not in where:
+            path = lines[i + 1].rsplit(":", 1)[0]
+            if path.startswith(src):
+                where[addr] = path[len(src) :].lstrip("/")
+        i += 2
+    return where
+
+
+def by_source(counts: dict[int, int], where: dict[int, str]) -> dict[str, int]:
+    """Instruction counts summed by source file; ``?`` for code written elsewhere
+    (the standard library, libc) with no frame of ours inlined around it."""
+    out: dict[str, int] = {}
+    for addr, n in counts.items():
+        f = where.get(addr, "?")
+        out[f] = out.get(f, 0) + n
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def sources_of(binary: Path, callgrind_out: Path) -> dict[str, int]:
+    """``by_source`` of one instruction-level callgrind run of ``binary``."""
+    counts = instruction_counts(callgrind_out.read_text())
+    addrs = [hex(a) for a in counts]
+    where: dict[int, str] = {}
+    # addr2line reads its addresses from the command line: a few thousand at a time.
+    for i in range(0, len(addrs), 4000):
+        out = subprocess.run(
+            ["addr2line", "-a", "-i", "-f", "-C", "-e", str(binary), *addrs[i : i + 4000]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        where.update(innermost_sources(out, str(ROOT / "rust" / "core" / "src")))
+    return by_source(counts, where)
+
+
+def sources_table(result: Profile, top: int) -> str:
+    """The `top` source files by instructions per event (per-event mode) or per resize."""
+    per_event = result["mode"] == "event"
+    div = result["fired"] if per_event else result["resizes"]
+    unit = "event" if per_event else "resize"
+    rows = [
+        f"{result['mode']} mode, by source file (innermost inlined frame):",
+        f"| rust/core/src/… | instructions per {unit} |",
+        "|---|---:|",
+    ]
+    for f, n in list(result.get("sources", {}).items())[:top]:
+        rows.append(f"| {f} | {n / div:,.0f} |")
+    return "\n".join(rows)
 
 
 def table(result: Profile) -> str:
@@ -155,23 +269,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--event-resizes", type=int, default=2048)
     ap.add_argument("--aggregated-resizes", type=int, default=8192)
     ap.add_argument("--json", type=Path, help="write the raw counts here")
+    ap.add_argument(
+        "--by-source",
+        type=int,
+        metavar="N",
+        help="also print the N source files whose code runs the most instructions",
+    )
     args = ap.parse_args(argv)
+    if args.by_source is not None and args.by_source < 1:
+        ap.error("--by-source: N must be at least 1")
     for tool in ("valgrind", "callgrind_annotate"):
         if shutil.which(tool) is None:
             print(f"profile_storm: {tool} not found (install valgrind)", file=sys.stderr)
             return 2
+    if args.by_source and shutil.which("addr2line") is None:
+        print("profile_storm: addr2line not found (install binutils)", file=sys.stderr)
+        return 2
     cargo = shutil.which("cargo")
     if cargo is None:
         print("profile_storm: cargo not found", file=sys.stderr)
         return 2
     binary = build(cargo)
+    by = args.by_source is not None
     results = [
-        run(binary, "event", args.event_resizes),
-        run(binary, "aggregated", args.aggregated_resizes),
+        run(binary, "event", args.event_resizes, by),
+        run(binary, "aggregated", args.aggregated_resizes, by),
     ]
     for r in results:
         print(table(r))
         print()
+        if by:
+            print(sources_table(r, args.by_source))
+            print()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

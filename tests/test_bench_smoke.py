@@ -101,6 +101,59 @@ def test_profile_table_divides_each_stage_by_its_unit() -> None:
     assert "no learnt route" not in out  # stages without a count are left out
 
 
+def test_profile_storm_charges_each_instruction_to_the_source_it_was_written_in() -> None:
+    """``profile_storm.py --by-source``: an instruction-level callgrind file is read
+    with relative and repeated positions, a call's inclusive cost is not charged to
+    the caller's instruction, and each address goes to its innermost frame of ours."""
+    from profile_storm import by_source, innermost_sources, instruction_counts, sources_table
+
+    callgrind = "\n".join(
+        [
+            "version: 1",
+            "positions: instr line",
+            "events: Ir",
+            "fl=(1) /src/a.rs",
+            "fn=(1) f",
+            "0x1000 10 5",
+            "+4 11 7",
+            "* * 1",
+            "cfn=(2) g",
+            "calls=3 0x2000 20",
+            "+2 12 900",
+            "-6 10 2",
+            "fn=(2) g",
+            "0x2000 20 9",
+        ]
+    )
+    counts = instruction_counts(callgrind)
+    assert counts == {0x1000: 7, 0x1004: 8, 0x2000: 9}
+    addr2line = "\n".join(
+        [
+            "0x0000000000001000",
+            "core::slice::index",
+            "/rustc/abc/library/core/src/slice/index.rs:10",
+            "msixcore_core::irte::IrteTable::set",
+            "/repo/rust/core/src/irte.rs:588",
+            "msixcore_core::host::X::program",
+            "/repo/rust/core/src/host/remapper.rs:55",
+            "0x0000000000001004",
+            "msixcore_core::host::X::program",
+            "/repo/rust/core/src/host/remapper.rs:59",
+            "0x0000000000002000",
+            "memset",
+            "??:0",
+        ]
+    )
+    where = innermost_sources(addr2line, "/repo/rust/core/src")
+    assert where == {0x1000: "irte.rs", 0x1004: "host/remapper.rs"}
+    sources = by_source(counts, where)
+    assert sources == {"?": 9, "host/remapper.rs": 8, "irte.rs": 7}
+    out = sources_table(
+        {"mode": "aggregated", "resizes": 2, "fired": 100, "sources": sources}, top=2
+    )
+    assert "| ? | 4 |" in out and "| host/remapper.rs | 4 |" in out and "irte.rs" not in out
+
+
 def test_hundred_million_script_at_two_cycles() -> None:
     """``benches/hundred_million.py`` at 2 × 1 storm cycle (1,000 rounds up to 2,048):
     the merged loss agrees with the closed form; bad counts are refused."""
