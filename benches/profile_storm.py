@@ -18,8 +18,9 @@ The stages are functions, and most of the engine is inlined into a few of them.
 (``--dump-instr=yes``) and ``addr2line -i`` for the chain of inlined frames at each
 address, and charges each instruction to the innermost frame written in
 ``rust/core/src`` (a slice index inlined into the IRTE table counts for
-``irte.rs``), then prints the N source files with the most. Needs binutils'
-``addr2line``.
+``irte.rs``), then prints the N source files with the most. The charge is as good
+as the optimised build's line tables, which are approximate where the compiler
+merged code from several lines. Needs binutils' ``addr2line``.
 
 Needs valgrind (callgrind_annotate) and cargo; builds the example in release
 mode with debug info (``CARGO_PROFILE_RELEASE_DEBUG=true``) so symbols resolve.
