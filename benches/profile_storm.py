@@ -147,24 +147,34 @@ def run(binary: Path, mode: str, resizes: int, by_source: bool = False) -> Profi
     return result
 
 
-def instruction_counts(text: str) -> dict[int, int]:
-    """Each instruction address's own count from a callgrind output file written with
-    ``--dump-instr=yes``. Positions are ``instr line``, each absolute (``0x…``),
-    relative to the previous line's (``+n``/``-n``) or the same (``*``); the cost line
-    after a ``calls=`` line is the call's inclusive cost, charged to the callee, and is
-    skipped."""
+def instruction_counts(text: str, obj: str) -> tuple[dict[int, int], int]:
+    """Each instruction address's own count in object ``obj`` (the binary's path),
+    from a callgrind output file written with ``--dump-instr=yes``, and the total of
+    every other object (libc, the loader): their addresses are offsets in their own
+    files and would collide with the binary's. Positions are ``instr line``, each
+    absolute (``0x…``), relative to the previous line's (``+n``/``-n``) or the same
+    (``*``); the cost line after a ``calls=`` line is the call's inclusive cost,
+    charged to the callee, and is skipped."""
     counts: dict[int, int] = {}
+    other = 0
+    names: dict[str, str] = {}
+    in_obj = False
     prev = 0
     after_call = False
     for line in text.splitlines():
+        m = re.match(r"(c?ob)=\((\d+)\)(?: (.*))?$", line)
+        if m is not None:
+            if m.group(3) is not None:
+                names[m.group(2)] = m.group(3)
+            if m.group(1) == "ob":
+                in_obj = names.get(m.group(2)) == obj
+            continue
         if line.startswith("calls="):
             after_call = True
             continue
         if not line or line[0] not in "0123456789+-*":
             continue
         fields = line.split()
-        if len(fields) < 3:
-            continue
         tok = fields[0]
         if tok == "*":
             addr = prev
@@ -176,8 +186,12 @@ def instruction_counts(text: str) -> dict[int, int]:
         if after_call:
             after_call = False
             continue
-        counts[addr] = counts.get(addr, 0) + int(fields[2])
-    return counts
+        n = int(fields[2]) if len(fields) > 2 else 0
+        if in_obj:
+            counts[addr] = counts.get(addr, 0) + n
+        else:
+            other += n
+    return counts, other
 
 
 def innermost_sources(addr2line_out: str, src: str) -> dict[int, str]:
@@ -203,10 +217,11 @@ def innermost_sources(addr2line_out: str, src: str) -> dict[int, str]:
     return where
 
 
-def by_source(counts: dict[int, int], where: dict[int, str]) -> dict[str, int]:
+def by_source(counts: dict[int, int], where: dict[int, str], other: int = 0) -> dict[str, int]:
     """Instruction counts summed by source file; ``?`` for code written elsewhere
-    (the standard library, libc) with no frame of ours inlined around it."""
-    out: dict[str, int] = {}
+    (the standard library with no frame of ours inlined around it, and ``other``:
+    libc and the loader)."""
+    out: dict[str, int] = {"?": other} if other else {}
     for addr, n in counts.items():
         f = where.get(addr, "?")
         out[f] = out.get(f, 0) + n
@@ -215,7 +230,7 @@ def by_source(counts: dict[int, int], where: dict[int, str]) -> dict[str, int]:
 
 def sources_of(binary: Path, callgrind_out: Path) -> dict[str, int]:
     """``by_source`` of one instruction-level callgrind run of ``binary``."""
-    counts = instruction_counts(callgrind_out.read_text())
+    counts, other = instruction_counts(callgrind_out.read_text(), str(binary))
     addrs = [hex(a) for a in counts]
     where: dict[int, str] = {}
     # addr2line reads its addresses from the command line: a few thousand at a time.
@@ -227,7 +242,7 @@ def sources_of(binary: Path, callgrind_out: Path) -> dict[str, int]:
             check=True,
         ).stdout
         where.update(innermost_sources(out, str(ROOT / "rust" / "core" / "src")))
-    return by_source(counts, where)
+    return by_source(counts, where, other)
 
 
 def sources_table(result: Profile, top: int) -> str:

@@ -112,21 +112,30 @@ def test_profile_storm_charges_each_instruction_to_the_source_it_was_written_in(
             "version: 1",
             "positions: instr line",
             "events: Ir",
+            "ob=(1) /repo/target/storm",
             "fl=(1) /src/a.rs",
             "fn=(1) f",
             "0x1000 10 5",
             "+4 11 7",
             "* * 1",
+            "cob=(2) /lib/libc.so.6",
+            "cfn=(3) memcpy",
+            "calls=1 0x1000 0",
+            "+2 12 40",
             "cfn=(2) g",
             "calls=3 0x2000 20",
             "+2 12 900",
-            "-6 10 2",
+            "-8 10 2",
             "fn=(2) g",
             "0x2000 20 9",
+            "ob=(2)",
+            "fn=(3)",
+            "0x1000 0 40",
         ]
     )
-    counts = instruction_counts(callgrind)
-    assert counts == {0x1000: 7, 0x1004: 8, 0x2000: 9}
+    counts, other = instruction_counts(callgrind, "/repo/target/storm")
+    # libc's offset 0x1000 is not the binary's instruction 0x1000.
+    assert counts == {0x1000: 7, 0x1004: 8, 0x2000: 9} and other == 40
     addr2line = "\n".join(
         [
             "0x0000000000001000",
@@ -146,12 +155,12 @@ def test_profile_storm_charges_each_instruction_to_the_source_it_was_written_in(
     )
     where = innermost_sources(addr2line, "/repo/rust/core/src")
     assert where == {0x1000: "irte.rs", 0x1004: "host/remapper.rs"}
-    sources = by_source(counts, where)
-    assert sources == {"?": 9, "host/remapper.rs": 8, "irte.rs": 7}
+    sources = by_source(counts, where, other)
+    assert sources == {"?": 49, "host/remapper.rs": 8, "irte.rs": 7}
     out = sources_table(
         {"mode": "aggregated", "resizes": 2, "fired": 100, "sources": sources}, top=2
     )
-    assert "| ? | 4 |" in out and "| host/remapper.rs | 4 |" in out and "irte.rs" not in out
+    assert "| ? | 24 |" in out and "| host/remapper.rs | 4 |" in out and "irte.rs" not in out
 
 
 def test_hundred_million_script_at_two_cycles() -> None:
