@@ -44,6 +44,14 @@ impl Drop for DeviceShare<'_> {
     }
 }
 
+/// Entry `k`'s slot in `vectors`, the list grown with empty slots to reach it.
+fn slot(vectors: &mut Vec<Option<HostVector>>, k: usize) -> &mut Option<HostVector> {
+    if vectors.len() <= k {
+        vectors.resize(k + 1, None);
+    }
+    &mut vectors[k]
+}
+
 /// `request_irq` on an entry with no host vector (`InvalidOperation`).
 #[cold]
 fn not_allocated(dev: u32, k: u32) -> HostError {
@@ -76,33 +84,40 @@ impl DeviceShare<'_> {
     pub fn alloc_vector(&mut self, k: u32) -> HostResult<()> {
         let d = &mut *self.device;
         let ku = k as usize;
-        // Enable allocates 0, 1, 2, …: mostly a push (of an empty slot, so
-        // only an entry already in the list can be allocated).
-        if d.vectors.len() == ku {
-            d.vectors.push(None);
-        } else if d.vectors.len() < ku {
-            d.vectors.resize(ku + 1, None);
-        } else if d.vectors[ku].is_some() {
+        if d.vectors.get(ku).is_some_and(Option::is_some) {
             return Ok(());
         }
-        let irq = self
-            .domain
-            .alloc_irq(None, false, None)
-            .inspect_err(|_| *self.alloc_failures += 1)?;
+        // The entry's slot exists whatever happens next (a failure leaves it
+        // empty); filled below with one write, after the allocations.
+        let irq = match self.domain.alloc_irq(None, false, None) {
+            Ok(irq) => irq,
+            Err(e) => {
+                *self.alloc_failures += 1;
+                slot(&mut d.vectors, ku);
+                return Err(e.into());
+            }
+        };
         self.routes_stale = true;
         let irte = match self.iommu.alloc(d.requester_id) {
             Ok(i) => i,
             Err(e) => {
                 *self.alloc_failures += 1;
+                slot(&mut d.vectors, ku);
                 self.domain.free(irq)?;
                 return Err(e.into());
             }
         };
-        d.vectors[ku] = Some(HostVector {
+        let hv = Some(HostVector {
             irq,
             irte,
             active: false,
         });
+        // Enable allocates 0, 1, 2, …: mostly a push.
+        if d.vectors.len() == ku {
+            d.vectors.push(hv);
+        } else {
+            *slot(&mut d.vectors, ku) = hv;
+        }
         Ok(())
     }
 

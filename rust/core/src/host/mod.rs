@@ -488,6 +488,41 @@ mod tests {
     }
 
     #[test]
+    fn host_time_past_u64_is_an_error_at_the_step_that_overflows() {
+        // The alloc loop's time is checked once when it fits and per step
+        // when it does not: a clock that overflows at the third of four
+        // vectors fails there (two allocated, as the stepwise check left them).
+        let mut h = host(true, IommuKind::Intel, 64);
+        let t = TimingConfig {
+            w0_ns: 0,
+            w_alloc_ns: u64::MAX / 3 + 1,
+            ..TimingConfig::default()
+        };
+        let mut fx = Effects::new();
+        let mut clock = 0;
+        let r = h.exec(0, &enable(&[true; 4]), &mut clock, &t, &mut fx);
+        assert!(
+            matches!(&r, Err(HostError::Model(Error::InvalidArgument(m))) if m.contains("overflows")),
+            "{r:?}"
+        );
+        assert_eq!(clock, 2 * (u64::MAX / 3 + 1), "stopped where it overflowed");
+        assert_eq!(h.usage().irq_descs, 2);
+        // The same loop within range: every vector allocated and requested.
+        let mut h = host(true, IommuKind::Intel, 64);
+        let t = TimingConfig {
+            w0_ns: 0,
+            w_alloc_ns: u64::MAX / 5,
+            t_request_ns: 1,
+            ..TimingConfig::default()
+        };
+        let (mut fx, mut clock) = (Effects::new(), 0);
+        h.exec(0, &enable(&[true; 4]), &mut clock, &t, &mut fx)
+            .unwrap();
+        assert_eq!(clock, 4 * (u64::MAX / 5) + 4);
+        assert_eq!(h.usage().kvm_routes, 4);
+    }
+
+    #[test]
     fn intel_and_amd_route_through_one_interface() {
         for iommu in [IommuKind::Intel, IommuKind::Amd] {
             let mut h = host(true, iommu, 64);
