@@ -23,6 +23,13 @@ fn is_nospace(r: &Result<impl std::fmt::Debug>) -> bool {
     matches!(r, Err(Error::NoSpace(_)))
 }
 
+/// First bit in `[start, end)` (end clamped to the bitmap) that is clear in the 256-bit bitmap
+/// whose word `w` is `word(w)`: the kernel's `bitmap_find_next_zero_area(.., 1, 0)` written as
+/// it searches, the reference for `find_free_bit`.
+fn first_zero_where(start: u32, end: u32, word: impl Fn(usize) -> u64) -> Option<u32> {
+    (start..end.min(IRQ_MATRIX_BITS)).find(|&b| word((b / 64) as usize) & (1u64 << (b % 64)) == 0)
+}
+
 #[test]
 fn bitmap_search_and_ranges() {
     let mut b = VectorBitmap::EMPTY;
@@ -633,6 +640,37 @@ proptest! {
                 prop_assert_eq!(cm.allocated(), cm.alloc_map().count());
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// `find_free_bit` (the union with `blocked` over the whole map) is the kernel's search of
+    /// `managed_map | system_map | alloc_map` inside `[alloc_start, alloc_end)`, on maps dense
+    /// enough that the search often runs past the first word or finds nothing.
+    #[test]
+    fn find_free_bit_is_the_search_in_range(
+        bits in 1u32..=256,
+        range in (0u32..=256, 0u32..=256),
+        system in proptest::collection::vec(0u32..256, 0..40),
+        taken in proptest::collection::vec(0u32..256, 0..300),
+        managed in proptest::collection::vec(0u32..256, 0..60),
+    ) {
+        let (start, end) = (range.0.min(range.1).min(bits), range.0.max(range.1).min(bits));
+        let mut m = IrqMatrix::new(bits, start, end, 1).unwrap();
+        for &b in system.iter().filter(|&&b| b < bits) {
+            m.assign_system(0, b, false).unwrap();
+        }
+        for &b in &taken {
+            m.maps[0].alloc_map.set(b);
+        }
+        for &b in &managed {
+            m.maps[0].managed_map.set(b);
+        }
+        let cm = m.maps[0];
+        let union = |w: usize| cm.managed_map.0[w] | m.system_map.0[w] | cm.alloc_map.0[w];
+        prop_assert_eq!(m.find_free_bit(0), first_zero_where(start, end, union));
     }
 }
 
