@@ -277,6 +277,18 @@ impl Irte {
         })
     }
 
+    /// Whether a request from `requester_id` passes [`source_check`](Self::source_check);
+    /// changes nothing.
+    // The entry `set_msi_sid` writes for every MSI-X vector (SVT 01, SQ 00) is one compare
+    // here, ahead of the general match: the remap hot path (measured with callgrind).
+    #[inline]
+    pub fn source_ok(&self, requester_id: u16) -> bool {
+        if self.f.svt == SVT_VERIFY_SID_SQ && self.f.sq == SQ_ALL_16 {
+            return requester_id == self.f.sid;
+        }
+        self.source_check(requester_id).is_ok()
+    }
+
     /// The SVT/SID/SQ check for a request from `requester_id`; changes nothing.
     pub fn source_check(&self, requester_id: u16) -> std::result::Result<(), FaultReason> {
         match self.f.svt {
@@ -1003,6 +1015,15 @@ mod tests {
                 Ok(irte) => prop_assert_eq!(irte.to_u128(), raw),
                 Err(e) => prop_assert!(matches!(e, Error::InvalidArgument(_))),
             }
+        }
+
+        /// `source_ok` is `source_check(..).is_ok()`, for every SVT, SQ and SID.
+        #[test]
+        fn source_ok_matches_source_check(f in arb_fields(), near in 0u16..16, any_rid in any::<u16>(), pick in any::<bool>()) {
+            let irte = Irte::new(f).unwrap();
+            // Requester ids equal to the SID or differing in its low bits, and any other.
+            let rid = if pick { f.sid ^ near } else { any_rid };
+            prop_assert_eq!(irte.source_ok(rid), irte.source_check(rid).is_ok());
         }
 
         /// Allocations never overlap, are aligned, and counters equal the sum of live blocks.
