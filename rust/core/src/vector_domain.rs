@@ -216,33 +216,188 @@ impl IrqState {
     }
 }
 
+/// `(cpu, vector)` in one word (`cpu` low, `vector` high), or none: the vector an irq holds
+/// and the previous one of a pending move. A word is tested, moved and cleared in one
+/// instruction where `Option<(u32, u32)>` took a tag and two fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CpuVector(u64);
+
+impl CpuVector {
+    /// No vector (no CPU number reaches `u32::MAX`: they are below `MAX_CPUS`).
+    const NONE: Self = Self(u64::MAX);
+
+    #[inline(always)]
+    const fn new((cpu, vector): (u32, u32)) -> Self {
+        Self(cpu as u64 | (vector as u64) << 32)
+    }
+
+    #[inline(always)]
+    const fn get(self) -> Option<(u32, u32)> {
+        if self.0 == Self::NONE.0 {
+            None
+        } else {
+            Some((self.0 as u32, (self.0 >> 32) as u32))
+        }
+    }
+
+    #[inline(always)]
+    const fn is_some(self) -> bool {
+        self.0 != Self::NONE.0
+    }
+
+    /// The CPU, when a vector is held.
+    #[inline(always)]
+    const fn cpu(self) -> Option<u32> {
+        match self.get() {
+            Some((cpu, _)) => Some(cpu),
+            None => None,
+        }
+    }
+
+    /// The vector, now none.
+    #[inline(always)]
+    fn take(&mut self) -> Option<(u32, u32)> {
+        std::mem::replace(self, Self::NONE).get()
+    }
+}
+
+impl From<Option<(u32, u32)>> for CpuVector {
+    #[inline(always)]
+    fn from(v: Option<(u32, u32)>) -> Self {
+        v.map_or(Self::NONE, Self::new)
+    }
+}
+
+/// [`IrqInfo`]'s flags, one bit each in one word: the startup and teardown tests read several
+/// at once.
+mod flag {
+    /// `irqd_affinity_is_managed`.
+    pub const MANAGED: u16 = 1 << 0;
+    /// `apicd->can_reserve` (and `irqd_can_reserve`): reservation mode for this irq.
+    pub const CAN_RESERVE: u16 = 1 << 1;
+    /// `apicd->has_reserved`: holds a global reservation instead of a vector.
+    pub const HAS_RESERVED: u16 = 1 << 2;
+    /// `irqd_is_activated`.
+    pub const ACTIVATED: u16 = 1 << 3;
+    /// `irqd_is_managed_and_shutdown`.
+    pub const MANAGED_SHUTDOWN: u16 = 1 << 4;
+    /// Requested by a driver (`desc->action` set, irq started unless managed-shutdown).
+    pub const REQUESTED: u16 = 1 << 5;
+    /// `IRQD_AFFINITY_SET`: the affinity was chosen (at allocation or by `set_affinity`)
+    /// rather than the default; `irq_setup_affinity` keeps it.
+    pub const AFFINITY_SET: u16 = 1 << 6;
+    /// The irq has a node, or an affinity other than the default (every CPU): derived from
+    /// those two, so that the default startup is one test of the flags.
+    pub const PLACED: u16 = 1 << 7;
+    /// Always set: a slot of the irq slab holding no irq is the zero word (the `Option`
+    /// niche), so its test is the read of the flags.
+    pub const PRESENT: u16 = 1 << 15;
+}
+
+/// [`IrqInfo`]'s flags: [`flag`] bits, [`flag::PRESENT`] always set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Flags(std::num::NonZeroU16);
+
+impl Flags {
+    #[inline(always)]
+    fn new(bits: u16) -> Self {
+        // Never zero (PRESENT): the fallback is folded away.
+        Self(std::num::NonZeroU16::new(bits | flag::PRESENT).unwrap_or(std::num::NonZeroU16::MAX))
+    }
+
+    #[inline(always)]
+    const fn bits(self) -> u16 {
+        self.0.get()
+    }
+}
+
+/// `NUMA_NO_NODE` in [`IrqInfo`]'s node (node ids are below [`MAX_NUMNODES`]).
+const NO_NODE: u32 = u32::MAX;
+
 /// Per-interrupt data: the model of `struct apic_chip_data` plus the irq core flags it needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Packed (40 bytes, and 40 in the slab's `Option`, was 56): the vectors as [`CpuVector`]
+/// words, the node as a number with a sentinel, the flags in one word; the accessors give the
+/// same `Option`s and `bool`s.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IrqInfo {
     /// The default (every possible CPU) costs no copy and no reference count.
     affinity: Affinity,
-    node: Option<u32>,
-    managed: bool,
-    /// `apicd->can_reserve` (and `irqd_can_reserve`): reservation mode for this irq.
-    can_reserve: bool,
-    /// `apicd->has_reserved`: holds a global reservation instead of a vector.
-    has_reserved: bool,
-    /// `irqd_is_activated`.
-    activated: bool,
-    /// `irqd_is_managed_and_shutdown`.
-    managed_shutdown: bool,
-    /// Requested by a driver (`desc->action` set, irq started unless managed-shutdown).
-    requested: bool,
     /// `(apicd->cpu, apicd->vector)` when a real vector is held.
-    target: Option<(u32, u32)>,
-    /// `IRQD_AFFINITY_SET`: the affinity was chosen (at allocation or by `set_affinity`) rather
-    /// than the default; `irq_setup_affinity` keeps it.
-    affinity_set: bool,
+    target: CpuVector,
     /// `(apicd->prev_cpu, apicd->prev_vector)` while a move is in progress.
-    moving: Option<(u32, u32)>,
+    moving: CpuVector,
+    /// The NUMA node, [`NO_NODE`] for `NUMA_NO_NODE`.
+    node: u32,
+    flags: Flags,
+}
+
+// The flags word is shown as the booleans it packs.
+#[allow(clippy::missing_fields_in_debug)]
+impl std::fmt::Debug for IrqInfo {
+    /// The fields as they read through the accessors (the derived form of the unpacked
+    /// struct).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IrqInfo")
+            .field("affinity", &self.affinity)
+            .field("node", &self.node())
+            .field("managed", &self.managed())
+            .field("can_reserve", &self.can_reserve())
+            .field("has_reserved", &self.has_reserved())
+            .field("activated", &self.activated())
+            .field("managed_shutdown", &self.managed_shutdown())
+            .field("requested", &self.requested())
+            .field("target", &self.target())
+            .field("affinity_set", &self.affinity_set())
+            .field("moving", &self.pending_move())
+            .finish()
+    }
 }
 
 impl IrqInfo {
+    /// A new irq: no vector, `bits` (of [`flag`]; [`flag::PLACED`] is derived here).
+    #[inline(always)]
+    fn new(affinity: Affinity, node: Option<u32>, bits: u16) -> Self {
+        let placed = node.is_some() || !affinity.is_all();
+        Self {
+            affinity,
+            target: CpuVector::NONE,
+            moving: CpuVector::NONE,
+            node: node.unwrap_or(NO_NODE),
+            flags: Flags::new(if placed { bits | flag::PLACED } else { bits }),
+        }
+    }
+
+    /// The [`flag`] bits.
+    #[inline(always)]
+    const fn bits(&self) -> u16 {
+        self.flags.bits()
+    }
+
+    /// Whether flag `f` is set.
+    #[inline(always)]
+    const fn has(&self, f: u16) -> bool {
+        self.bits() & f != 0
+    }
+
+    /// Set or clear the flags of `f`.
+    #[inline(always)]
+    fn set(&mut self, f: u16, on: bool) {
+        let b = self.bits();
+        self.flags = Flags::new(if on { b | f } else { b & !f });
+    }
+
+    /// The affinity becomes `mask` ([`flag::PLACED`] follows it).
+    fn set_mask(&mut self, mask: Affinity) {
+        let placed = self.node != NO_NODE || !mask.is_all();
+        self.affinity = mask;
+        self.set(flag::PLACED, placed);
+    }
+
+    /// The flags [`default_startup`](Self::default_startup) reads: with `REQUESTED` too,
+    /// they are exactly `HAS_RESERVED` for a request that takes that path.
+    const DEFAULT_STARTUP_MASK: u16 =
+        flag::MANAGED | flag::ACTIVATED | flag::HAS_RESERVED | flag::AFFINITY_SET | flag::PLACED;
+
     /// Whether `irq_startup` of this irq is one `alloc_any`: a regular irq that is not
     /// activated, holds its global reservation and no vector, with the default affinity
     /// (every CPU, not set by the user) and no node, while `matrix_online` (the matrix's
@@ -250,20 +405,15 @@ impl IrqInfo {
     /// without a node tries affinity ∩ online, then all online: the same mask, the matrix's
     /// online set, so one `alloc_any` decides (a failed attempt changes nothing and the
     /// second would fail alike); `irq_setup_affinity` then finds the new vector already on
-    /// an online CPU of its mask (the online mask): nothing moves.
+    /// an online CPU of its mask (the online mask): nothing moves. An irq holding its
+    /// reservation holds no vector and no pending move (both go when it takes or retakes
+    /// it), so the flags alone decide.
     // Always in line: with `alloc_irq_inner` in line too, the inliner left this a call per
     // request of a resize.
     #[inline(always)]
     fn default_startup(&self, matrix_online: bool) -> bool {
-        !self.managed
-            && !self.activated
-            && self.has_reserved
-            && self.target.is_none()
-            && self.moving.is_none()
-            && self.node.is_none()
-            && !self.affinity_set
-            && self.affinity.is_all()
-            && matrix_online
+        debug_assert!(!self.has_reserved() || !self.target.is_some() && !self.moving.is_some());
+        self.bits() & Self::DEFAULT_STARTUP_MASK == flag::HAS_RESERVED && matrix_online
     }
 
     /// The irq's side of `activate_reserved` + `irq_setup_affinity` for a
@@ -279,13 +429,16 @@ impl IrqInfo {
         reservation_mode: bool,
         online: Option<Affinity>,
     ) {
-        self.target = Some(new);
-        self.has_reserved = false;
-        self.can_reserve &= reservation_mode;
-        self.activated = true;
-        self.requested = true;
+        use flag::{ACTIVATED, CAN_RESERVE, HAS_RESERVED, REQUESTED};
+        self.target = CpuVector::new(new);
+        let keep = if reservation_mode {
+            !HAS_RESERVED
+        } else {
+            !(HAS_RESERVED | CAN_RESERVE)
+        };
+        self.flags = Flags::new((self.bits() & keep) | ACTIVATED | REQUESTED);
         if let Some(mask) = online {
-            self.affinity = mask;
+            self.set_mask(mask);
         }
     }
 
@@ -293,10 +446,10 @@ impl IrqInfo {
     pub fn state(&self) -> IrqState {
         // A managed irq in managed shutdown may still hold a vector on an offline CPU (the
         // kernel only migrates started irqs); it is shut down all the same.
-        if self.managed_shutdown {
+        if self.managed_shutdown() {
             return IrqState::ManagedShutdown;
         }
-        match (self.target.is_some(), self.requested, self.managed) {
+        match (self.target.is_some(), self.requested(), self.managed()) {
             (true, true, _) => IrqState::Active,
             (true, false, _) => IrqState::Assigned,
             (false, _, true) => IrqState::ManagedReserved,
@@ -309,36 +462,48 @@ impl IrqInfo {
     }
     /// NUMA node of the irq (`None` = `NUMA_NO_NODE`).
     pub const fn node(&self) -> Option<u32> {
-        self.node
+        if self.node == NO_NODE {
+            None
+        } else {
+            Some(self.node)
+        }
     }
     /// Managed interrupt (`irqd_affinity_is_managed`).
     pub const fn managed(&self) -> bool {
-        self.managed
+        self.has(flag::MANAGED)
     }
     /// Holds a global reservation (`apicd->has_reserved`).
     pub const fn has_reserved(&self) -> bool {
-        self.has_reserved
+        self.has(flag::HAS_RESERVED)
     }
     /// Reservation mode applies to this irq (`apicd->can_reserve`).
     pub const fn can_reserve(&self) -> bool {
-        self.can_reserve
+        self.has(flag::CAN_RESERVE)
     }
     /// Requested by a driver (between `activate` and `deactivate`).
     pub const fn requested(&self) -> bool {
-        self.requested
+        self.has(flag::REQUESTED)
+    }
+    /// `irqd_is_activated`.
+    const fn activated(&self) -> bool {
+        self.has(flag::ACTIVATED)
+    }
+    /// `irqd_is_managed_and_shutdown`.
+    const fn managed_shutdown(&self) -> bool {
+        self.has(flag::MANAGED_SHUTDOWN)
     }
     /// `(cpu, vector)` when a CPU vector is held.
     pub const fn target(&self) -> Option<(u32, u32)> {
-        self.target
+        self.target.get()
     }
     /// `(cpu, vector)` of the previous vector while a move is in progress (kept until
     /// [`VectorDomain::complete_move`]).
     pub const fn pending_move(&self) -> Option<(u32, u32)> {
-        self.moving
+        self.moving.get()
     }
     /// The affinity was chosen rather than the default (`IRQD_AFFINITY_SET`).
     pub const fn affinity_set(&self) -> bool {
-        self.affinity_set
+        self.has(flag::AFFINITY_SET)
     }
 }
 
@@ -359,59 +524,79 @@ pub struct VectorDomain {
     /// Bit `i`: the ISA vector of legacy irq `i` is still assigned from boot, not yet taken over
     /// by [`VectorDomain::alloc_legacy_irq`].
     legacy_held: u32,
-    /// The matrix event log, when tracing.
-    trace: Option<Vec<MatrixEvent>>,
+    /// The matrix event log (empty when not tracing).
+    trace: Vec<MatrixEvent>,
+    /// Whether the matrix events are recorded: a flag of its own, so that the test each
+    /// matrix change makes is one byte (the log's `Option` niche took a constant to build).
+    tracing: bool,
+    /// `online.len() == matrix.online_maps()`: the matrix's online maps are the domain's
+    /// online CPUs (see [`Self::is_matrix_online`]). Kept by [`Self::refresh_online_state`]
+    /// wherever either changes, so the default startup reads one flag.
+    matrix_online: bool,
+    /// Every possible CPU is online (`online.len() == ncpus`), kept alike.
+    all_online: bool,
 }
 
 /// Allocated irqs by number. Numbers are handed out lowest-free first from a
 /// bitmap, as `irq_alloc_descs` does, so a freed number is reused.
 #[derive(Clone, Debug, Default)]
 struct IrqSlab {
+    /// `Some` exactly for the numbers whose bit is set in `used`.
     slots: Vec<Option<IrqInfo>>,
     /// One bit per number in use.
     used: Vec<u64>,
-    /// No word below this one has a free bit.
+    /// No word below this one has a free bit, and this one (if any) has one.
     first_free_word: usize,
     len: usize,
 }
 
 impl IrqSlab {
-    /// The number the next insert will use.
+    /// The number the next insert will use: the lowest free bit of `first_free_word`, which
+    /// has one (or the first number past the words).
+    #[inline(always)]
     fn next_number(&self) -> Option<u32> {
-        let start = self.first_free_word.min(self.used.len());
-        let n = match self.used[start..].iter().position(|&w| w != u64::MAX) {
-            Some(i) => (start + i) * 64 + (!self.used[start + i]).trailing_zeros() as usize,
+        let w = self.first_free_word;
+        let n = match self.used.get(w) {
+            Some(&bits) => w * 64 + (!bits).trailing_zeros() as usize,
             None => self.used.len() * 64,
         };
         u32::try_from(n).ok()
     }
 
-    /// Store `info` under the number `next_number` gave (or a free one checked by the caller).
-    /// `slots` and `used` grow together, a whole word of numbers at a time, so an insert below
-    /// the end only sets its bit; `first_free_word` moves only when its word fills up.
-    // Always in line: out of line (the extension's build left it so) the 56-byte `info` went
-    // through the stack and its reload stalled on store forwarding, 4.8 % of a resize storm.
+    /// Store `info` under a free number (the one `next_number` gave, or one the caller
+    /// checked). `slots` and `used` grow together, a whole word of numbers at a time, so an
+    /// insert below the end only sets its bit; `first_free_word` moves only when its word
+    /// fills up. The slot is known empty (its bit was clear): nothing is read or dropped.
+    // Always in line: out of line (the extension's build left it so) the `info` went through
+    // the stack and its reload stalled on store forwarding, 4.8 % of a resize storm.
     #[inline(always)]
     fn insert(&mut self, irq: u32, info: IrqInfo) {
         let i = irq as usize;
         let w = i / 64;
-        if w >= self.used.len() {
-            self.grow(w);
-        }
-        self.used[w] |= 1 << (i % 64);
-        if w == self.first_free_word && self.used[w] == u64::MAX {
+        let word = match self.used.get_mut(w) {
+            Some(word) => word,
+            None => self.grow(w),
+        };
+        debug_assert!(*word & (1 << (i % 64)) == 0, "irq {irq} inserted twice");
+        *word |= 1 << (i % 64);
+        if *word == u64::MAX {
+            // A word other than `first_free_word` filling up leaves it where it is.
             self.advance_first_free();
         }
-        if self.slots[i].replace(info).is_none() {
-            self.len += 1;
+        if let Some(slot) = self.slots.get_mut(i) {
+            // Empty (its bit was clear): forgetting the `None` it held drops nothing.
+            std::mem::forget(slot.replace(info));
         }
+        self.len += 1;
     }
 
     /// Room for the numbers of word `w`: `used` gets words up to it, `slots` 64 entries each.
+    /// Returns word `w`.
     #[cold]
-    fn grow(&mut self, w: usize) {
-        self.used.resize(w + 1, 0);
+    fn grow(&mut self, w: usize) -> &mut u64 {
         self.slots.resize_with((w + 1) * 64, || None);
+        self.used.resize(w + 1, 0);
+        &mut self.used[w]
     }
 
     /// Move `first_free_word` past the full words (no word below it has a free bit).
@@ -423,21 +608,36 @@ impl IrqSlab {
         }
     }
 
-    fn remove(&mut self, irq: u32) -> Option<IrqInfo> {
+    /// Take irq `irq` out of its slot and free its number (`None` for a free number).
+    #[inline(always)]
+    fn take(&mut self, irq: u32) -> Option<IrqInfo> {
         let i = irq as usize;
         let info = self.slots.get_mut(i)?.take()?;
         self.len -= 1;
-        if let Some(w) = self.used.get_mut(i / 64) {
-            *w &= !(1 << (i % 64));
+        let w = i / 64;
+        if let Some(word) = self.used.get_mut(w) {
+            *word &= !(1 << (i % 64));
         }
-        self.first_free_word = self.first_free_word.min(i / 64);
+        self.first_free_word = self.first_free_word.min(w);
         Some(info)
     }
 
+    /// Free the number of irq `irq`, which holds nothing to drop (its affinity is the
+    /// default): its info is forgotten unread.
+    #[inline(always)]
+    fn vacate(&mut self, irq: u32) {
+        if let Some(info) = self.take(irq) {
+            debug_assert!(info.affinity.is_all());
+            std::mem::forget(info);
+        }
+    }
+
+    #[inline(always)]
     fn get(&self, irq: u32) -> Option<&IrqInfo> {
         self.slots.get(irq as usize)?.as_ref()
     }
 
+    #[inline(always)]
     fn get_mut(&mut self, irq: u32) -> Option<&mut IrqInfo> {
         self.slots.get_mut(irq as usize)?.as_mut()
     }
@@ -604,8 +804,12 @@ impl VectorDomain {
             pr_warnings: 0,
             nr_legacy,
             legacy_held,
-            trace: options.trace.then(Vec::new),
+            trace: Vec::new(),
+            tracing: options.trace,
+            matrix_online: false,
+            all_online: false,
         };
+        d.refresh_online_state();
         if step_by_step {
             d.boot_steps(preset, online.as_deref())?;
         }
@@ -675,19 +879,18 @@ impl VectorDomain {
     }
     /// Whether the matrix events are being recorded.
     pub const fn tracing(&self) -> bool {
-        self.trace.is_some()
+        self.tracing
     }
     /// Turn the matrix event log on (keeping what it holds) or off (dropping it).
     pub fn set_tracing(&mut self, on: bool) {
         if !on {
-            self.trace = None;
-        } else if self.trace.is_none() {
-            self.trace = Some(Vec::new());
+            self.trace = Vec::new();
         }
+        self.tracing = on;
     }
     /// The matrix events recorded since the last call, oldest first (empty when not tracing).
     pub fn take_trace(&mut self) -> Vec<MatrixEvent> {
-        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+        std::mem::take(&mut self.trace)
     }
     /// Legacy ISA irqs whose boot vector on CPU 0 is still assigned (not yet taken over by
     /// [`alloc_legacy_irq`](Self::alloc_legacy_irq)), ascending.
@@ -702,6 +905,14 @@ impl VectorDomain {
         self.online = (0..self.ncpus())
             .filter(|&c| self.cpu_is_online(c))
             .collect();
+        self.refresh_online_state();
+    }
+
+    /// `matrix_online` and `all_online` from the online list and the matrix, after either
+    /// changed (no accounting effect).
+    fn refresh_online_state(&mut self) {
+        self.matrix_online = self.online.len() == self.matrix.online_maps() as usize;
+        self.all_online = self.online.len() == self.ncpus() as usize;
     }
 
     /// `mask` as the irq's stored affinity: the default when it is every CPU.
@@ -726,7 +937,7 @@ impl VectorDomain {
         bit: Option<u32>,
         flag: bool,
     ) {
-        if self.trace.is_some() {
+        if self.tracing {
             self.push_event(op, irq, cpu, bit, flag);
         }
     }
@@ -743,11 +954,8 @@ impl VectorDomain {
         flag: bool,
     ) {
         let m = &self.matrix;
-        let Some(log) = self.trace.as_mut() else {
-            return;
-        };
         let cm = cpu.and_then(|c| m.cpu(c).ok()).copied().unwrap_or_default();
-        log.push(MatrixEvent {
+        self.trace.push(MatrixEvent {
             op,
             irq,
             cpu,
@@ -766,12 +974,14 @@ impl VectorDomain {
 
     fn mx_online(&mut self, cpu: u32) -> Result<()> {
         self.matrix.online(cpu)?;
+        self.refresh_online_state();
         self.record(MatrixOp::Online, None, Some(cpu), None, false);
         Ok(())
     }
 
     fn mx_offline(&mut self, cpu: u32) -> Result<()> {
         self.matrix.offline(cpu)?;
+        self.refresh_online_state();
         self.record(MatrixOp::Offline, None, Some(cpu), None, false);
         Ok(())
     }
@@ -825,7 +1035,7 @@ impl VectorDomain {
     /// CPUs already done are undone with `remove_managed` (each recorded, as the kernel's
     /// cleanup path traces them).
     fn mx_reserve_managed(&mut self, irq: u32, cpus: &[u32]) -> Result<()> {
-        if self.trace.is_none() {
+        if !self.tracing {
             return self.matrix.reserve_managed(cpus);
         }
         for (done, &cpu) in cpus.iter().enumerate() {
@@ -857,7 +1067,7 @@ impl VectorDomain {
 
     /// `irq_matrix_remove_managed(cpus)` for an irq's whole mask (teardown).
     fn mx_remove_managed(&mut self, irq: u32, cpus: &[u32]) {
-        if self.trace.is_none() {
+        if !self.tracing {
             let r = self.matrix.remove_managed(cpus);
             debug_assert!(r.is_ok(), "remove_managed WARN in teardown: {r:?}");
             return;
@@ -939,7 +1149,11 @@ impl VectorDomain {
     /// equal sets, see [`Self::is_matrix_online`]).
     #[inline(always)]
     fn matrix_is_online(&self) -> bool {
-        self.online.len() == self.matrix.online_maps() as usize
+        debug_assert_eq!(
+            self.matrix_online,
+            self.online.len() == self.matrix.online_maps() as usize
+        );
+        self.matrix_online
     }
 
     /// `assign_vector_locked(dest)`: nothing when the vector already sits on an online CPU of
@@ -948,7 +1162,7 @@ impl VectorDomain {
     /// there). `any`: see [`Self::mx_alloc`].
     fn assign_vector(&mut self, irq: u32, dest: &[u32], any: bool, defer: bool) -> Result<()> {
         let info = self.irq(irq)?;
-        if let Some((cpu, _)) = info.target {
+        if let Some(cpu) = info.target.cpu() {
             if self.cpu_is_online(cpu) && dest.binary_search(&cpu).is_ok() {
                 return Ok(());
             }
@@ -959,7 +1173,7 @@ impl VectorDomain {
                 format!("irq {irq}: the previous move is not complete (-EBUSY)"),
             ));
         }
-        let (resvd, old, managed) = (info.has_reserved, info.target, info.managed);
+        let (resvd, old, managed) = (info.has_reserved(), info.target(), info.managed());
         let new = if any {
             // `dest` is exactly the matrix's online CPUs, so the scan would skip the same ones.
             debug_assert!(dest.iter().all(|&c| self.matrix.is_online(c)));
@@ -978,12 +1192,12 @@ impl VectorDomain {
     /// `assign_vector(irq, online mask)` without materialising the mask (no `Arc` clone on the
     /// common path): `alloc_any` when the matrix has exactly the domain's online CPUs online.
     fn assign_vector_online(&mut self, irq: u32) -> Result<()> {
-        if self.online.len() != self.matrix.online_maps() as usize {
+        if !self.matrix_is_online() {
             let online = self.online.clone();
             return self.assign_vector(irq, &online, false, false);
         }
         let info = self.irq(irq)?;
-        if let Some((cpu, _)) = info.target {
+        if let Some(cpu) = info.target.cpu() {
             if self.cpu_is_online(cpu) {
                 return Ok(());
             }
@@ -994,7 +1208,7 @@ impl VectorDomain {
                 format!("irq {irq}: the previous move is not complete (-EBUSY)"),
             ));
         }
-        let (resvd, old, managed) = (info.has_reserved, info.target, info.managed);
+        let (resvd, old, managed) = (info.has_reserved(), info.target(), info.managed());
         let new = self.mx_alloc(irq, None, resvd)?;
         self.move_to(irq, old, managed, new, false);
         Ok(())
@@ -1020,8 +1234,8 @@ impl VectorDomain {
             }
         }
         if let Some(i) = self.irqs.get_mut(irq) {
-            i.target = Some(new);
-            i.moving = moving;
+            i.target = CpuVector::new(new);
+            i.moving = moving.into();
         }
     }
 
@@ -1033,12 +1247,12 @@ impl VectorDomain {
             .copied()
             .filter(|&c| info.affinity.contains(c))
             .collect();
-        if let Some((cpu, _)) = info.target {
+        if let Some(cpu) = info.target.cpu() {
             if search.contains(&cpu) {
                 return Ok(());
             }
         }
-        let old = info.target;
+        let old = info.target();
         let new = self.mx_alloc_managed(irq, &search)?;
         self.move_to(irq, old, true, new, false);
         Ok(())
@@ -1049,7 +1263,7 @@ impl VectorDomain {
         let Some(info) = self.irqs.get_mut(irq) else {
             return;
         };
-        let managed = info.managed;
+        let managed = info.managed();
         let held = info.target.take();
         let prev = info.moving.take();
         self.free_vectors(irq, held, prev, managed);
@@ -1079,7 +1293,7 @@ impl VectorDomain {
         let Some(info) = self.irqs.get_mut(irq) else {
             return;
         };
-        let managed = info.managed;
+        let managed = info.managed();
         if let Some((cpu, vector)) = info.moving.take() {
             self.mx_free(irq, cpu, vector, managed);
         }
@@ -1091,13 +1305,13 @@ impl VectorDomain {
     /// on, as in the kernel.
     fn assign_any(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
-        if info.node.is_none() && info.affinity.is_all() {
+        if info.node == NO_NODE && info.affinity.is_all() {
             // Default affinity, no node: `affinity ∩ online` and the chain's last step are the
             // same mask, and a failed attempt changes nothing, so the second would fail alike.
             return self.assign_vector_online(irq);
         }
         let affinity = info.affinity.clone();
-        let node = info.node;
+        let node = info.node();
         if let Some(node) = node {
             let both: Vec<u32> = self
                 .node_cpus(node)
@@ -1132,14 +1346,14 @@ impl VectorDomain {
         let mut broken = false;
         if let Some(i) = self.irqs.get_mut(irq) {
             if r.is_ok() {
-                i.has_reserved = false;
+                i.set(flag::HAS_RESERVED, false);
                 if !can {
-                    i.can_reserve = false;
+                    i.set(flag::CAN_RESERVE, false);
                 }
             }
         }
         if let Some(i) = self.irqs.get(irq) {
-            if let Some((cpu, _)) = i.target {
+            if let Some(cpu) = i.target.cpu() {
                 broken = !i.affinity.contains(cpu);
             }
         }
@@ -1175,15 +1389,15 @@ impl VectorDomain {
         };
         let (own, node, target, moving) = (
             info.affinity.clone(),
-            info.node,
-            info.target,
+            info.node(),
+            info.target(),
             info.moving.is_some(),
         );
-        let mut use_own = info.affinity_set;
+        let mut use_own = info.affinity_set();
         if use_own && self.and_online(&own).is_empty() {
             use_own = false;
             if let Some(i) = self.irqs.get_mut(irq) {
-                i.affinity_set = false;
+                i.set(flag::AFFINITY_SET, false);
             }
         }
         let set = if use_own {
@@ -1216,7 +1430,7 @@ impl VectorDomain {
         if ok {
             let mask = self.canonical(mask);
             if let Some(i) = self.irqs.get_mut(irq) {
-                i.affinity = mask;
+                i.set_mask(mask);
             }
         }
     }
@@ -1321,19 +1535,17 @@ impl VectorDomain {
         }
         self.irqs.insert(
             irq,
-            IrqInfo {
+            IrqInfo::new(
                 affinity,
                 node,
-                managed,
-                can_reserve: !managed,
-                has_reserved: !managed,
-                activated: false,
-                managed_shutdown: false,
-                requested: false,
-                target: None,
-                affinity_set,
-                moving: None,
-            },
+                if managed {
+                    flag::MANAGED
+                } else if affinity_set {
+                    flag::CAN_RESERVE | flag::HAS_RESERVED | flag::AFFINITY_SET
+                } else {
+                    flag::CAN_RESERVE | flag::HAS_RESERVED
+                },
+            ),
         );
         if self.reservation_mode {
             // msi.c activates with reserve=true (shutdown vector only), then clears activated.
@@ -1347,7 +1559,7 @@ impl VectorDomain {
                 .is_none_or(|info| self.and_online(&info.affinity).is_empty());
             if empty {
                 if let Some(i) = self.irqs.get_mut(irq) {
-                    i.managed_shutdown = true;
+                    i.set(flag::MANAGED_SHUTDOWN, true);
                 }
                 Ok(())
             } else {
@@ -1359,7 +1571,8 @@ impl VectorDomain {
         match r {
             Ok(()) => {
                 if let Some(i) = self.irqs.get_mut(irq) {
-                    i.activated = i.target.is_some();
+                    let held = i.target.is_some();
+                    i.set(flag::ACTIVATED, held);
                 }
                 Ok(irq)
             }
@@ -1402,29 +1615,17 @@ impl VectorDomain {
         }
         let vector = X86_ISA_IRQ0_VECTOR + isa_irq;
         self.legacy_held &= !(1 << isa_irq);
-        let mut info = IrqInfo {
-            affinity: Affinity::All(self.ncpus()),
-            node: None,
-            managed: false,
-            can_reserve: false,
-            has_reserved: false,
-            activated: true,
-            managed_shutdown: false,
-            requested: true,
-            target: Some((0, vector)),
-            affinity_set: false,
-            moving: None,
-        };
-        if !activated {
+        let affinity = Affinity::All(self.ncpus());
+        let info = if activated {
+            let mut info = IrqInfo::new(affinity, None, flag::ACTIVATED | flag::REQUESTED);
+            info.target = CpuVector::new((0, vector));
+            info
+        } else {
             // Release the vector (clear_irq_vector), then reserve_irq_vector.
             self.mx_free(isa_irq, 0, vector, false);
             self.mx_reserve(isa_irq);
-            info.can_reserve = true;
-            info.has_reserved = true;
-            info.activated = false;
-            info.requested = false;
-            info.target = None;
-        }
+            IrqInfo::new(affinity, None, flag::CAN_RESERVE | flag::HAS_RESERVED)
+        };
         self.irqs.insert(isa_irq, info);
         Ok(())
     }
@@ -1451,22 +1652,24 @@ impl VectorDomain {
         let Some(info) = self.irqs.get_mut(irq) else {
             return Err(unknown_irq(irq));
         };
-        if info.requested {
-            return Err(already_requested(irq));
-        }
-        if info.default_startup(matrix_online) {
+        // Not requested and the default startup: one test of the flags.
+        if info.bits() & (IrqInfo::DEFAULT_STARTUP_MASK | flag::REQUESTED) == flag::HAS_RESERVED
+            && info.default_startup(matrix_online)
+        {
             // `activate_reserved` + `irq_setup_affinity` in one lookup of the irq: it stays
             // borrowed across the matrix's `alloc_any(reserved = true)` (another field). The
             // event is recorded after its state changes: it reads the matrix alone.
             let new = self.matrix.alloc_any(true)?;
-            let online = (self.online.len() != self.matrix.ncpus() as usize)
-                .then(|| Affinity::List(self.online.clone()));
+            let online = (!self.all_online).then(|| Affinity::List(self.online.clone()));
             info.activate_default(new, self.reservation_mode, online);
             self.record(MatrixOp::Alloc, Some(irq), Some(new.0), Some(new.1), true);
             return Ok(Some(new));
         }
+        if info.requested() {
+            return Err(already_requested(irq));
+        }
         self.startup(irq)?;
-        Ok(self.irq(irq)?.target)
+        Ok(self.irq(irq)?.target())
     }
 
     /// [`activate`](Self::activate) once the request is accepted (the irq exists and is not
@@ -1474,13 +1677,12 @@ impl VectorDomain {
     /// `activate` documents.
     fn startup(&mut self, irq: u32) -> Result<()> {
         let info = self.irq(irq)?;
-        if info.managed {
+        if info.managed() {
             let online = self.and_online(&info.affinity);
             if online.is_empty() {
                 // __irq_startup_managed: IRQ_STARTUP_ABORT, irq stays shut down.
                 if let Some(i) = self.irqs.get_mut(irq) {
-                    i.managed_shutdown = true;
-                    i.requested = true;
+                    i.set(flag::MANAGED_SHUTDOWN | flag::REQUESTED, true);
                 }
                 return Ok(());
             }
@@ -1492,14 +1694,13 @@ impl VectorDomain {
                 r?;
             }
             if let Some(i) = self.irqs.get_mut(irq) {
-                i.managed_shutdown = false;
-                i.activated = true;
-                i.requested = true;
+                i.set(flag::MANAGED_SHUTDOWN, false);
+                i.set(flag::ACTIVATED | flag::REQUESTED, true);
             }
             return Ok(());
         }
         let (activated, has_reserved, can_reserve) =
-            (info.activated, info.has_reserved, info.can_reserve);
+            (info.activated(), info.has_reserved(), info.can_reserve());
         if !activated {
             if has_reserved {
                 self.activate_reserved(irq)?;
@@ -1510,8 +1711,7 @@ impl VectorDomain {
         }
         self.setup_affinity(irq);
         if let Some(i) = self.irqs.get_mut(irq) {
-            i.activated = true;
-            i.requested = true;
+            i.set(flag::ACTIVATED | flag::REQUESTED, true);
         }
         Ok(())
     }
@@ -1524,29 +1724,51 @@ impl VectorDomain {
     /// already-free IRQ" WARN).
     #[inline(always)]
     pub fn deactivate(&mut self, irq: u32) -> Result<()> {
+        use flag::{ACTIVATED, CAN_RESERVE, HAS_RESERVED, MANAGED, REQUESTED};
         // One lookup: the irq's state changes first, then the matrix (same calls, same order).
         let Some(info) = self.irqs.get_mut(irq) else {
             return Err(unknown_irq(irq));
         };
-        if !info.requested {
+        let bits = info.bits();
+        // The common case, decided by one test of the flags: a requested, activated,
+        // reservable regular irq releases its vectors and takes its reservation back (what
+        // `deactivate_general` does for it).
+        if bits & (REQUESTED | ACTIVATED | CAN_RESERVE | HAS_RESERVED | MANAGED)
+            == REQUESTED | ACTIVATED | CAN_RESERVE
+        {
+            let (held, prev) = (info.target.take(), info.moving.take());
+            info.flags = Flags::new((bits & !(REQUESTED | ACTIVATED)) | HAS_RESERVED);
+            self.free_vectors(irq, held, prev, false);
+            self.mx_reserve(irq);
+            return Ok(());
+        }
+        self.deactivate_general(irq)
+    }
+
+    /// [`deactivate`](Self::deactivate) of any irq, with the effects documented there.
+    fn deactivate_general(&mut self, irq: u32) -> Result<()> {
+        let Some(info) = self.irqs.get_mut(irq) else {
+            return Err(unknown_irq(irq));
+        };
+        if !info.requested() {
             return Err(not_requested(irq));
         }
-        let managed = info.managed;
-        let release = info.activated && (managed || info.can_reserve) && !info.has_reserved;
+        let managed = info.managed();
+        let can_reserve = info.can_reserve();
+        let release = info.activated() && (managed || can_reserve) && !info.has_reserved();
         // reserve_irq_vector_locked after clear_irq_vector, for a reservable irq.
-        let reserve = release && info.can_reserve;
+        let reserve = release && can_reserve;
         let (held, prev) = if release {
             (info.target.take(), info.moving.take())
         } else {
             (None, None)
         };
         if reserve {
-            info.has_reserved = true;
+            info.set(flag::HAS_RESERVED, true);
         }
-        info.requested = false;
-        info.activated = false;
+        info.set(flag::REQUESTED | flag::ACTIVATED, false);
         if managed {
-            info.managed_shutdown = false;
+            info.set(flag::MANAGED_SHUTDOWN, false);
         }
         self.free_vectors(irq, held, prev, managed);
         if reserve {
@@ -1561,14 +1783,14 @@ impl VectorDomain {
     /// `remove_managed(affinity)` for a managed irq). Nothing for an unknown irq.
     #[inline(always)]
     fn teardown(&mut self, irq: u32) {
-        let Some(info) = self.irqs.remove(irq) else {
+        let Some(info) = self.irqs.take(irq) else {
             return;
         };
-        self.free_vectors(irq, info.target, info.moving, info.managed);
-        if info.has_reserved {
+        self.free_vectors(irq, info.target(), info.pending_move(), info.managed());
+        if info.has_reserved() {
             self.mx_remove_reserved(irq);
         }
-        if info.managed {
+        if info.managed() {
             self.mx_remove_managed(irq, info.affinity.cpus());
         }
     }
@@ -1580,8 +1802,25 @@ impl VectorDomain {
     /// teardown BUGs on an irq with an action).
     #[inline(always)]
     pub fn free(&mut self, irq: u32) -> Result<()> {
-        let info = self.irq(irq)?;
-        if info.requested {
+        use flag::{HAS_RESERVED, MANAGED, PLACED};
+        let bits = self.irq(irq)?.bits();
+        if bits & flag::REQUESTED != 0 {
+            return Err(still_requested(irq));
+        }
+        // The common case, decided by one test of the flags: a regular irq holding only its
+        // global reservation (so no vector) with the default affinity (nothing to drop) has
+        // only that reservation removed (what `teardown` does for it).
+        if bits & (MANAGED | HAS_RESERVED | PLACED) == HAS_RESERVED {
+            self.irqs.vacate(irq);
+            self.mx_remove_reserved(irq);
+            return Ok(());
+        }
+        self.free_general(irq)
+    }
+
+    /// [`free`](Self::free) of any irq, with the effects documented there.
+    fn free_general(&mut self, irq: u32) -> Result<()> {
+        if self.irq(irq)?.requested() {
             return Err(still_requested(irq));
         }
         self.teardown(irq);
@@ -1601,13 +1840,13 @@ impl VectorDomain {
     /// changes on an error.
     pub fn set_affinity(&mut self, irq: u32, affinity: &[u32]) -> Result<()> {
         let info = self.irq(irq)?;
-        if info.managed {
+        if info.managed() {
             return Err(Error::invalid_op(
                 "managed_affinity",
                 format!("irq {irq} is managed: its affinity cannot be set (-EIO)"),
             ));
         }
-        let activated = info.activated;
+        let activated = info.activated();
         let mask = self.checked_mask(affinity)?;
         if activated {
             let dest = self.and_online(&mask);
@@ -1620,8 +1859,8 @@ impl VectorDomain {
             self.assign_vector(irq, &dest, any, true)?;
         }
         if let Some(i) = self.irqs.get_mut(irq) {
-            i.affinity = mask;
-            i.affinity_set = true;
+            i.set_mask(mask);
+            i.set(flag::AFFINITY_SET, true);
         }
         Ok(())
     }
@@ -1630,7 +1869,7 @@ impl VectorDomain {
     /// traced as `vector_free_moved`): `free` of the previous vector. Errors: unknown irq →
     /// `InvalidArgument`; no move pending → `InvalidOperation` (`no_move_pending`).
     pub fn complete_move(&mut self, irq: u32) -> Result<()> {
-        if self.irq(irq)?.moving.is_none() {
+        if !self.irq(irq)?.moving.is_some() {
             return Err(Error::invalid_op(
                 "no_move_pending",
                 format!("irq {irq} has no move in progress"),
@@ -1682,17 +1921,15 @@ impl VectorDomain {
         let touched: Vec<u32> = self
             .irqs
             .iter()
-            .filter(|(_, i)| {
-                i.target.is_some_and(|(c, _)| c == cpu) || i.moving.is_some_and(|(c, _)| c == cpu)
-            })
+            .filter(|(_, i)| i.target.cpu() == Some(cpu) || i.moving.cpu() == Some(cpu))
             .map(|(k, _)| k)
             .collect();
         for irq in touched {
             let Some(info) = self.irqs.get(irq) else {
                 continue;
             };
-            let on_cpu = info.target.is_some_and(|(c, _)| c == cpu);
-            let started = info.requested && !info.managed_shutdown;
+            let on_cpu = info.target.cpu() == Some(cpu);
+            let started = info.requested() && !info.managed_shutdown();
             if info.moving.is_some() {
                 self.finish_move(irq);
             }
@@ -1702,7 +1939,7 @@ impl VectorDomain {
             let Some(info) = self.irqs.get(irq) else {
                 continue;
             };
-            let managed = info.managed;
+            let managed = info.managed();
             let mut mask = self.and_online(&info.affinity);
             let mut broken = false;
             if mask.is_empty() {
@@ -1710,8 +1947,8 @@ impl VectorDomain {
                     // irqd_set_managed_shutdown + irq_shutdown_and_deactivate
                     self.clear_vector(irq);
                     if let Some(i) = self.irqs.get_mut(irq) {
-                        i.managed_shutdown = true;
-                        i.activated = false;
+                        i.set(flag::MANAGED_SHUTDOWN, true);
+                        i.set(flag::ACTIVATED, false);
                     }
                     continue;
                 }
@@ -1729,7 +1966,7 @@ impl VectorDomain {
                     // irq_do_set_affinity copies the mask it was given: the online CPUs.
                     let mask = self.canonical(mask);
                     if let Some(i) = self.irqs.get_mut(irq) {
-                        i.affinity = mask;
+                        i.set_mask(mask);
                     }
                 }
                 Ok(()) => {}
@@ -1764,15 +2001,15 @@ impl VectorDomain {
             .irqs
             .iter()
             .filter(|(_, i)| {
-                i.managed && i.requested && i.managed_shutdown && i.affinity.contains(cpu)
+                i.managed() && i.requested() && i.managed_shutdown() && i.affinity.contains(cpu)
             })
             .map(|(k, _)| k)
             .collect();
         for irq in starters {
             if self.activate_managed(irq).is_ok() {
                 if let Some(i) = self.irqs.get_mut(irq) {
-                    i.managed_shutdown = false;
-                    i.activated = true;
+                    i.set(flag::MANAGED_SHUTDOWN, false);
+                    i.set(flag::ACTIVATED, true);
                 }
             } else {
                 // WARN + pr_err in activate_managed: the irq stays shut down.

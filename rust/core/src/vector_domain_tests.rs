@@ -61,6 +61,46 @@ fn check(d: &VectorDomain) {
         assert_eq!(cm.managed(), cm.managed_map().count());
         assert_eq!(cm.allocated(), cm.alloc_map().count());
     }
+    check_packed(d);
+}
+
+/// The packed irq state and the domain's cached flags agree with what they are derived from.
+fn check_packed(d: &VectorDomain) {
+    assert_eq!(
+        d.matrix_online,
+        d.online.len() == d.matrix.online_maps() as usize
+    );
+    assert_eq!(d.all_online, d.online.len() == d.ncpus() as usize);
+    assert_eq!(d.tracing, d.tracing());
+    if !d.tracing {
+        assert!(d.trace.is_empty());
+    }
+    for (irq, info) in d.irqs() {
+        let placed = info.node().is_some() || !info.affinity.is_all();
+        assert_eq!(info.has(flag::PLACED), placed, "irq {irq}: PLACED");
+        assert!(info.has(flag::PRESENT));
+        if info.has_reserved() {
+            // What the default startup's one test of the flags relies on.
+            assert_eq!(info.target(), None, "irq {irq} reserved with a vector");
+            assert_eq!(info.pending_move(), None, "irq {irq} reserved while moving");
+        }
+    }
+    let slab = &d.irqs;
+    assert_eq!(slab.slots.len(), slab.used.len() * 64);
+    for (i, slot) in slab.slots.iter().enumerate() {
+        assert_eq!(
+            slot.is_some(),
+            slab.used[i / 64] & (1 << (i % 64)) != 0,
+            "slot {i}"
+        );
+    }
+    assert_eq!(slab.len, slab.slots.iter().flatten().count());
+    assert!(slab.used[..slab.first_free_word.min(slab.used.len())]
+        .iter()
+        .all(|&w| w == u64::MAX));
+    if let Some(&w) = slab.used.get(slab.first_free_word) {
+        assert_ne!(w, u64::MAX, "first_free_word is full");
+    }
 }
 
 #[test]
@@ -1008,7 +1048,7 @@ fn managed_reservation_rollback_is_traced() {
 fn activate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
     let fast = d
         .irq(irq)
-        .is_ok_and(|i| !i.requested && i.default_startup(d.matrix_is_online()));
+        .is_ok_and(|i| !i.requested() && i.default_startup(d.matrix_is_online()));
     if !fast {
         let _ = d.activate(irq);
         return false;
@@ -1016,6 +1056,20 @@ fn activate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
     let mut g = d.clone();
     let r_fast = d.activate(irq);
     let r_general = g.startup(irq);
+    assert_same(d, &mut g, &r_fast, &r_general, irq);
+    true
+}
+
+/// The domain `d` after a fast path and `g` (a clone before it) after the general path of the
+/// same operation: same result, same matrix, same irqs (their affinity shared with the default
+/// alike), same warnings and the same recorded events.
+fn assert_same(
+    d: &mut VectorDomain,
+    g: &mut VectorDomain,
+    r_fast: &Result<()>,
+    r_general: &Result<()>,
+    irq: u32,
+) {
     assert_eq!(r_fast, r_general, "irq {irq}");
     assert_eq!(d.matrix(), g.matrix(), "irq {irq}");
     assert_eq!(
@@ -1023,18 +1077,61 @@ fn activate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
         g.irqs().collect::<Vec<_>>(),
         "irq {irq}"
     );
-    let shared = |v: &VectorDomain| v.irq(irq).unwrap().affinity.is_all();
-    assert_eq!(shared(d), shared(&g), "irq {irq}");
+    let shared = |v: &VectorDomain| {
+        v.irqs()
+            .map(|(_, i)| i.affinity.is_all())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shared(d), shared(g), "irq {irq}");
     assert_eq!(d.pr_warnings(), g.pr_warnings());
     assert_eq!(d.take_trace(), g.take_trace(), "irq {irq}");
-    true
+    assert_eq!(d.irqs.first_free_word, g.irqs.first_free_word);
+    assert_eq!(d.nr_irqs(), g.nr_irqs());
+}
+
+/// Whether `deactivate` of `irq` takes its fast path (one test of the flags).
+fn deactivate_is_fast(d: &VectorDomain, irq: u32) -> bool {
+    use flag::{ACTIVATED, CAN_RESERVE, HAS_RESERVED, MANAGED, REQUESTED};
+    d.irq(irq).is_ok_and(|i| {
+        i.bits() & (REQUESTED | ACTIVATED | CAN_RESERVE | HAS_RESERVED | MANAGED)
+            == REQUESTED | ACTIVATED | CAN_RESERVE
+    })
+}
+
+/// `deactivate` of `irq` on `d`, checked against `deactivate_general` on a clone. Returns
+/// whether the fast path was taken.
+fn deactivate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
+    let fast = deactivate_is_fast(d, irq);
+    let mut g = d.clone();
+    let r_fast = d.deactivate(irq);
+    let r_general = g.deactivate_general(irq);
+    assert_same(d, &mut g, &r_fast, &r_general, irq);
+    fast
+}
+
+/// Whether `free` of `irq` takes its fast path.
+fn free_is_fast(d: &VectorDomain, irq: u32) -> bool {
+    use flag::{HAS_RESERVED, MANAGED, PLACED, REQUESTED};
+    d.irq(irq)
+        .is_ok_and(|i| i.bits() & (REQUESTED | MANAGED | HAS_RESERVED | PLACED) == HAS_RESERVED)
+}
+
+/// `free` of `irq` on `d`, checked against `free_general` on a clone. Returns whether the
+/// fast path was taken.
+fn free_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
+    let fast = free_is_fast(d, irq);
+    let mut g = d.clone();
+    let r_fast = d.free(irq);
+    let r_general = g.free_general(irq);
+    assert_same(d, &mut g, &r_fast, &r_general, irq);
+    fast
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn default_startup_is_the_general_startup(
+    fn fast_paths_are_the_general_paths(
         mode in any::<bool>(),
         partial in any::<bool>(),
         ops in proptest::collection::vec(op_strategy(), 1..300),
@@ -1046,6 +1143,12 @@ proptest! {
             match op {
                 Op::Activate(i) => if let Some(irq) = pick(&d, i) {
                     activate_both_ways(&mut d, irq);
+                },
+                Op::Deactivate(i) => if let Some(irq) = pick(&d, i) {
+                    deactivate_both_ways(&mut d, irq);
+                },
+                Op::Free(i) => if let Some(irq) = pick(&d, i) {
+                    free_both_ways(&mut d, irq);
                 },
                 ref op => { apply(&mut d, op); }
             }
@@ -1190,5 +1293,82 @@ fn legacy_takeover_keeps_no_running_irq_on_an_offline_cpu0() {
         d.irq(3).unwrap().target(),
         Some((0, X86_ISA_IRQ0_VECTOR + 3))
     );
+    check(&d);
+}
+
+#[test]
+fn packed_irq_info_sizes() {
+    // The slab's `Option` takes the flags' niche: no tag word of its own.
+    assert_eq!(std::mem::size_of::<IrqInfo>(), 40);
+    assert_eq!(std::mem::size_of::<Option<IrqInfo>>(), 40);
+    let mut v = CpuVector::NONE;
+    assert_eq!(v.get(), None);
+    v = CpuVector::new((8191, 255));
+    assert_eq!((v.get(), v.cpu()), (Some((8191, 255)), Some(8191)));
+    assert_eq!(v.take(), Some((8191, 255)));
+    assert_eq!(v, CpuVector::NONE);
+    assert_eq!(CpuVector::from(Some((0, 0))).get(), Some((0, 0)));
+    // Debug reads as the unpacked struct did.
+    let mut d = domain(2, true);
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    assert_eq!(
+        format!("{:?}", d.irq(irq).unwrap()),
+        "IrqInfo { affinity: All(2), node: None, managed: false, can_reserve: true, \
+         has_reserved: true, activated: false, managed_shutdown: false, requested: false, \
+         target: None, affinity_set: false, moving: None }"
+    );
+}
+
+#[test]
+fn deactivate_and_free_fast_cases() {
+    // Reservation mode, default irq: both fast, as the resize storm runs them.
+    let mut d = domain(2, true);
+    d.set_tracing(true);
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    assert!(!free_is_fast(&d, 99));
+    assert!(activate_both_ways(&mut d, irq));
+    // Requested: the free fails alike both ways.
+    assert!(!free_both_ways(&mut d, irq));
+    assert!(deactivate_both_ways(&mut d, irq));
+    // Not requested: the deactivate fails alike both ways.
+    assert!(!deactivate_both_ways(&mut d, irq));
+    assert!(free_both_ways(&mut d, irq));
+    check(&d);
+
+    // A chosen affinity or a node: the deactivate is fast, the free is not (a mask to drop,
+    // or a node kept apart).
+    let a = d.alloc_irq(Some(&[1]), false, None).unwrap();
+    let n = d.alloc_irq(None, false, Some(0)).unwrap();
+    for irq in [a, n] {
+        d.activate(irq).unwrap();
+        assert!(deactivate_both_ways(&mut d, irq));
+        assert!(!free_both_ways(&mut d, irq));
+    }
+    // Managed: neither.
+    let m = d.alloc_irq(Some(&[0, 1]), true, None).unwrap();
+    d.activate(m).unwrap();
+    assert!(!deactivate_both_ways(&mut d, m));
+    assert!(!free_both_ways(&mut d, m));
+    check(&d);
+
+    // Reservation mode off: the vector stays at deactivation, so neither is fast.
+    let mut d = domain(2, false);
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    d.activate(irq).unwrap();
+    assert!(!deactivate_both_ways(&mut d, irq));
+    assert!(!free_both_ways(&mut d, irq));
+    check(&d);
+
+    // Part of the CPUs online: the affinity became the online mask at startup; the free
+    // drops it on the general path.
+    let opts = BootOptions {
+        online: Some(vec![0, 2]),
+        trace: true,
+    };
+    let mut d = VectorDomain::boot(4, &X86Preset::mainline(), true, None, &opts).unwrap();
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    assert!(activate_both_ways(&mut d, irq));
+    assert!(deactivate_both_ways(&mut d, irq));
+    assert!(!free_both_ways(&mut d, irq));
     check(&d);
 }
