@@ -25,18 +25,25 @@ static CPU_IDS: [u32; MAX_CPUS as usize] = {
 /// An irq's affinity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Affinity {
-    /// The default: CPUs `0..n`, every possible CPU of an `n`-CPU host.
-    All(u32),
+    /// The default: CPUs `0..n`, every possible CPU of an `n`-CPU host. A full word: an
+    /// irq's mask is then written with one store (a `u32` left the upper half to merge).
+    All(usize),
     /// A sorted, deduplicated, non-empty CPU list.
     List(Arc<[u32]>),
 }
 
 impl Affinity {
+    /// The default mask of an `ncpus`-CPU host.
+    #[inline]
+    pub const fn all(ncpus: u32) -> Self {
+        Affinity::All(ncpus as usize)
+    }
+
     /// The mask as a sorted CPU list.
     #[inline]
     pub fn cpus(&self) -> &[u32] {
         match self {
-            Affinity::All(n) => &CPU_IDS[..(*n).min(MAX_CPUS) as usize],
+            Affinity::All(n) => &CPU_IDS[..(*n).min(MAX_CPUS as usize)],
             Affinity::List(l) => l,
         }
     }
@@ -51,7 +58,7 @@ impl Affinity {
     #[inline]
     pub fn contains(&self, cpu: u32) -> bool {
         match self {
-            Affinity::All(n) => cpu < *n,
+            Affinity::All(n) => (cpu as usize) < *n,
             Affinity::List(l) => l.binary_search(&cpu).is_ok(),
         }
     }
@@ -63,12 +70,12 @@ mod tests {
 
     #[test]
     fn the_default_is_every_cpu_of_the_host() {
-        let all = Affinity::All(4);
+        let all = Affinity::all(4);
         assert_eq!(all.cpus(), [0, 1, 2, 3]);
         assert!(all.is_all() && all.contains(3) && !all.contains(4));
         let list = Affinity::List(vec![1, 3].into());
         assert_eq!(list.cpus(), [1, 3]);
         assert!(!list.is_all() && list.contains(3) && !list.contains(2));
-        assert_eq!(Affinity::All(MAX_CPUS).cpus().len(), MAX_CPUS as usize);
+        assert_eq!(Affinity::all(MAX_CPUS).cpus().len(), MAX_CPUS as usize);
     }
 }

@@ -272,41 +272,41 @@ impl From<Option<(u32, u32)>> for CpuVector {
 /// at once.
 mod flag {
     /// `irqd_affinity_is_managed`.
-    pub const MANAGED: u16 = 1 << 0;
+    pub const MANAGED: u32 = 1 << 0;
     /// `apicd->can_reserve` (and `irqd_can_reserve`): reservation mode for this irq.
-    pub const CAN_RESERVE: u16 = 1 << 1;
+    pub const CAN_RESERVE: u32 = 1 << 1;
     /// `apicd->has_reserved`: holds a global reservation instead of a vector.
-    pub const HAS_RESERVED: u16 = 1 << 2;
+    pub const HAS_RESERVED: u32 = 1 << 2;
     /// `irqd_is_activated`.
-    pub const ACTIVATED: u16 = 1 << 3;
+    pub const ACTIVATED: u32 = 1 << 3;
     /// `irqd_is_managed_and_shutdown`.
-    pub const MANAGED_SHUTDOWN: u16 = 1 << 4;
+    pub const MANAGED_SHUTDOWN: u32 = 1 << 4;
     /// Requested by a driver (`desc->action` set, irq started unless managed-shutdown).
-    pub const REQUESTED: u16 = 1 << 5;
+    pub const REQUESTED: u32 = 1 << 5;
     /// `IRQD_AFFINITY_SET`: the affinity was chosen (at allocation or by `set_affinity`)
     /// rather than the default; `irq_setup_affinity` keeps it.
-    pub const AFFINITY_SET: u16 = 1 << 6;
+    pub const AFFINITY_SET: u32 = 1 << 6;
     /// The irq has a node, or an affinity other than the default (every CPU): derived from
     /// those two, so that the default startup is one test of the flags.
-    pub const PLACED: u16 = 1 << 7;
+    pub const PLACED: u32 = 1 << 7;
     /// Always set: a slot of the irq slab holding no irq is the zero word (the `Option`
     /// niche), so its test is the read of the flags.
-    pub const PRESENT: u16 = 1 << 15;
+    pub const PRESENT: u32 = 1 << 31;
 }
 
 /// [`IrqInfo`]'s flags: [`flag`] bits, [`flag::PRESENT`] always set.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Flags(std::num::NonZeroU16);
+struct Flags(std::num::NonZeroU32);
 
 impl Flags {
     #[inline(always)]
-    fn new(bits: u16) -> Self {
+    fn new(bits: u32) -> Self {
         // Never zero (PRESENT): the fallback is folded away.
-        Self(std::num::NonZeroU16::new(bits | flag::PRESENT).unwrap_or(std::num::NonZeroU16::MAX))
+        Self(std::num::NonZeroU32::new(bits | flag::PRESENT).unwrap_or(std::num::NonZeroU32::MAX))
     }
 
     #[inline(always)]
-    const fn bits(self) -> u16 {
+    const fn bits(self) -> u32 {
         self.0.get()
     }
 }
@@ -356,7 +356,7 @@ impl std::fmt::Debug for IrqInfo {
 impl IrqInfo {
     /// A new irq: no vector, `bits` (of [`flag`]; [`flag::PLACED`] is derived here).
     #[inline(always)]
-    fn new(affinity: Affinity, node: Option<u32>, bits: u16) -> Self {
+    fn new(affinity: Affinity, node: Option<u32>, bits: u32) -> Self {
         let placed = node.is_some() || !affinity.is_all();
         Self {
             affinity,
@@ -369,19 +369,19 @@ impl IrqInfo {
 
     /// The [`flag`] bits.
     #[inline(always)]
-    const fn bits(&self) -> u16 {
+    const fn bits(&self) -> u32 {
         self.flags.bits()
     }
 
     /// Whether flag `f` is set.
     #[inline(always)]
-    const fn has(&self, f: u16) -> bool {
+    const fn has(&self, f: u32) -> bool {
         self.bits() & f != 0
     }
 
     /// Set or clear the flags of `f`.
     #[inline(always)]
-    fn set(&mut self, f: u16, on: bool) {
+    fn set(&mut self, f: u32, on: bool) {
         let b = self.bits();
         self.flags = Flags::new(if on { b | f } else { b & !f });
     }
@@ -395,7 +395,7 @@ impl IrqInfo {
 
     /// The flags [`default_startup`](Self::default_startup) reads: with `REQUESTED` too,
     /// they are exactly `HAS_RESERVED` for a request that takes that path.
-    const DEFAULT_STARTUP_MASK: u16 =
+    const DEFAULT_STARTUP_MASK: u32 =
         flag::MANAGED | flag::ACTIVATED | flag::HAS_RESERVED | flag::AFFINITY_SET | flag::PLACED;
 
     /// Whether `irq_startup` of this irq is one `alloc_any`: a regular irq that is not
@@ -918,7 +918,7 @@ impl VectorDomain {
     /// `mask` as the irq's stored affinity: the default when it is every CPU.
     fn canonical(&self, mask: Arc<[u32]>) -> Affinity {
         if mask.len() == self.ncpus() as usize {
-            Affinity::All(self.ncpus())
+            Affinity::all(self.ncpus())
         } else {
             Affinity::List(mask)
         }
@@ -1403,7 +1403,7 @@ impl VectorDomain {
         let set = if use_own {
             own
         } else {
-            Affinity::All(self.ncpus())
+            Affinity::all(self.ncpus())
         };
         let mut mask = self.and_online(&set);
         if mask.is_empty() {
@@ -1515,7 +1515,7 @@ impl VectorDomain {
         let affinity_set = !managed && affinity.is_some();
         let affinity = match affinity {
             // The default mask is every possible CPU: nothing to check.
-            None => Affinity::All(self.ncpus()),
+            None => Affinity::all(self.ncpus()),
             Some(a) => self.checked_mask(a)?,
         };
         if let Some(n) = node {
@@ -1615,7 +1615,7 @@ impl VectorDomain {
         }
         let vector = X86_ISA_IRQ0_VECTOR + isa_irq;
         self.legacy_held &= !(1 << isa_irq);
-        let affinity = Affinity::All(self.ncpus());
+        let affinity = Affinity::all(self.ncpus());
         let info = if activated {
             let mut info = IrqInfo::new(affinity, None, flag::ACTIVATED | flag::REQUESTED);
             info.target = CpuVector::new((0, vector));
