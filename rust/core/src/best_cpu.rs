@@ -23,7 +23,7 @@ use super::CpuMap;
 const BUCKETS_MIN_CPUS: usize = 8;
 
 /// Bucket of a CPU that is not a candidate (offline, or nothing left).
-const NONE: u32 = 0;
+pub(super) const NONE: u32 = 0;
 /// Bucket of a CPU whose `available` is past the buckets held.
 const OUTSIDE: u32 = u32::MAX;
 
@@ -41,33 +41,50 @@ fn slot(a: u32) -> usize {
 /// Candidate CPUs bucketed by `available` (see the module doc).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct BestCpu {
-    /// `u64` words per bucket bitmap (0: no buckets kept).
-    words: usize,
     /// Buckets `1..=levels` are held (`levels` = the matrix's allocation range size).
     levels: u32,
     /// Word `w` of every bucket's bitmap, by [`slot`]: bit `c` of `buckets[w][slot(a)]` is
     /// CPU `64 w + c` online with `available == a`. Word-major, so a move between buckets
-    /// looks up its row once.
+    /// looks up its row once. Empty when no buckets are kept: the row look-up is then also
+    /// the test whether to keep anything.
     buckets: Vec<[u64; MAX_LEVELS]>,
-    /// CPUs in each bucket, by [`slot`].
+    /// CPUs in each bucket, by [`slot`], kept only with more than one word: with one, the
+    /// bucket's word itself says whether it is empty (measured with callgrind: the counts
+    /// cost a load and a store per bucket touched).
     count: Box<[u32; MAX_LEVELS]>,
-    /// Each CPU's bucket: [`NONE`], `1..=levels`, or [`OUTSIDE`].
-    level_of: Vec<u32>,
-    /// The highest non-empty bucket (0 when there is none).
+    /// The highest non-empty bucket (0 when there is none, and always when no buckets are
+    /// kept).
     top: u32,
     /// CPUs in [`OUTSIDE`].
     outside: u32,
 }
 
-/// The bucket CPU map `cm` belongs in, for buckets up to `levels`.
-fn level(cm: &CpuMap, levels: u32) -> u32 {
-    if !cm.online || cm.available == 0 {
+/// The bucket of a CPU `online` with `available` vectors left, for buckets up to `levels`.
+/// A CPU's bucket is this function of its map; nothing else is stored per CPU (the callers
+/// know the state before each change, so the old bucket is computed, not looked up).
+#[inline(always)]
+fn level(online: bool, available: u32, levels: u32) -> u32 {
+    if !online || available == 0 {
         NONE
-    } else if cm.available > levels {
+    } else if available > levels {
         OUTSIDE
     } else {
-        cm.available
+        available
     }
+}
+
+/// What [`BestCpu::top_pick`] read: the CPU it picks and where its bit sits, so that
+/// [`BestCpu::took_from_top`] moves it without reading the buckets again.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TopPick {
+    /// The picked CPU: the lowest bit of `word`.
+    pub(super) cpu: u32,
+    /// Its row (`cpu / 64`).
+    row: usize,
+    /// The top bucket's word in that row, as read.
+    word: u64,
+    /// The top bucket.
+    top: u32,
 }
 
 impl BestCpu {
@@ -80,13 +97,10 @@ impl BestCpu {
             ncpus.div_ceil(64)
         };
         debug_assert!(levels as usize <= MAX_LEVELS);
-        let ncpus = if words == 0 { 0 } else { ncpus };
         Self {
-            words,
             levels,
             buckets: vec![[0; MAX_LEVELS]; words],
             count: Box::new([0; MAX_LEVELS]),
-            level_of: vec![NONE; ncpus],
             top: 0,
             outside: 0,
         }
@@ -95,157 +109,183 @@ impl BestCpu {
     /// Recompute from every CPU's map.
     pub(super) fn rebuild(&mut self, maps: &[CpuMap]) {
         *self = Self::new(maps.len(), self.levels);
-        if self.words == 0 {
-            return;
-        }
-        for cpu in 0..maps.len() {
-            self.update(maps, cpu);
+        for (cpu, cm) in maps.iter().enumerate() {
+            self.update(cpu, NONE, cm);
         }
     }
 
-    /// CPU `cpu`'s `available` or `online` changed: move it to its new bucket. Accounting:
-    /// the old bucket loses the CPU, the new one gains it, `top` follows.
-    /// Inlined into every alloc and free: a call costs as much as the move.
+    /// The bucket CPU map `cm` belongs in: the `was` to hand to [`update`](Self::update)
+    /// when read before a change. Changes nothing.
     #[inline(always)]
-    pub(super) fn update(&mut self, maps: &[CpuMap], cpu: usize) {
-        if self.words == 0 {
+    pub(super) fn level(&self, cm: &CpuMap) -> u32 {
+        level(cm.online, cm.available, self.levels)
+    }
+
+    /// CPU `cpu`'s `available` or `online` changed from a state in bucket `was` (read with
+    /// [`level`](Self::level) before the change) to `cm`: move it to its new bucket.
+    /// Accounting: the old bucket loses the CPU, the new one gains it, `top` follows.
+    #[inline(always)]
+    pub(super) fn update(&mut self, cpu: usize, was: u32, cm: &CpuMap) {
+        self.relevel(cpu, was, self.level(cm));
+    }
+
+    /// Move CPU `cpu` from bucket `old` to bucket `new` (either may be [`NONE`] or
+    /// [`OUTSIDE`]); `top` and `outside` follow. Nothing when no buckets are kept.
+    #[inline(always)]
+    fn relevel(&mut self, cpu: usize, old: u32, new: u32) {
+        let words = self.buckets.len();
+        let Some(row) = self.buckets.get_mut(cpu / 64) else {
             return;
-        }
-        let new = level(&maps[cpu], self.levels);
-        let old = self.level_of[cpu];
+        };
         if new == old {
             return;
         }
-        self.level_of[cpu] = new;
-        let (row, bit) = (&mut self.buckets[cpu / 64], 1u64 << (cpu % 64));
+        let bit = 1u64 << (cpu % 64);
         if new == OUTSIDE {
             self.outside += 1;
         } else if new != NONE {
             row[slot(new)] |= bit;
-            self.count[slot(new)] += 1;
+            if words > 1 {
+                self.count[slot(new)] += 1;
+            }
             self.top = self.top.max(new);
         }
         if old == OUTSIDE {
             self.outside -= 1;
         } else if old != NONE {
             row[slot(old)] &= !bit;
-            self.count[slot(old)] -= 1;
+            if words > 1 {
+                self.count[slot(old)] -= 1;
+            }
             // Usually the CPU went one bucket down and is the new top: one step.
-            while self.top > 0 && self.count[slot(self.top)] == 0 {
+            while self.top > 0 && self.is_empty(self.top) {
                 self.top -= 1;
             }
         }
     }
 
-    /// CPU `cpu`'s `available` went down by one (an allocation on it). The
-    /// common case, an online CPU one bucket lower, is one bit moved down;
-    /// anything else is [`update`](Self::update).
+    /// Whether held bucket `a` holds no CPU (buckets kept). Changes nothing.
     #[inline(always)]
-    pub(super) fn lowered(&mut self, maps: &[CpuMap], cpu: usize) {
-        if self.words == 0 {
+    fn is_empty(&self, a: u32) -> bool {
+        if self.buckets.len() > 1 {
+            self.count[slot(a)] == 0
+        } else {
+            self.buckets[0][slot(a)] == 0
+        }
+    }
+
+    /// CPU `cpu`'s `available` went down by one (an allocation on it) to `a`, `online` its
+    /// map's state: it moves from the bucket of `a + 1` to that of `a`.
+    #[inline(always)]
+    pub(super) fn lowered(&mut self, cpu: usize, online: bool, a: u32) {
+        // No buckets (few CPUs): nothing to work out either.
+        if self.buckets.is_empty() {
             return;
         }
-        let cm = &maps[cpu];
-        let (old, a) = (self.level_of[cpu], cm.available);
-        if cm.online && a != 0 && old != OUTSIDE && a.checked_add(1) == Some(old) {
-            self.shift(cpu, old, a);
-            if self.top == old && self.count[slot(old)] == 0 {
-                // The CPU was the last one in the top bucket: it is the top now.
-                self.top = a;
-            }
-        } else {
-            self.update(maps, cpu);
-        }
+        let levels = self.levels;
+        self.relevel(
+            cpu,
+            level(online, a.wrapping_add(1), levels),
+            level(online, a, levels),
+        );
     }
 
     /// CPU `cpu`'s `available` went up by one (a free on it) to `a`, `online` its map's
-    /// state (both as in `maps`, read by the caller). The common case, an online CPU one
-    /// bucket higher (from a bucket or from none), is one bit moved up; anything else is
-    /// [`update`](Self::update).
+    /// state. The common case, an online CPU one bucket higher (from a bucket or from none),
+    /// is one bit moved up with one row look-up; an offline CPU stays in none; anything else
+    /// (a counter wrapped or past the buckets) is the general move.
     #[inline(always)]
-    pub(super) fn raised(&mut self, maps: &[CpuMap], cpu: usize, online: bool, a: u32) {
-        if self.words == 0 {
+    pub(super) fn raised(&mut self, cpu: usize, online: bool, a: u32) {
+        let (words, levels) = (self.buckets.len(), self.levels);
+        let Some(row) = self.buckets.get_mut(cpu / 64) else {
+            return;
+        };
+        if !online {
             return;
         }
-        let old = self.level_of[cpu];
-        if online && a != 0 && a <= self.levels && old == a - 1 {
-            if old == NONE {
-                self.level_of[cpu] = a;
-                self.buckets[cpu / 64][slot(a)] |= 1u64 << (cpu % 64);
-                self.count[slot(a)] += 1;
-            } else {
-                self.shift(cpu, old, a);
-            }
-            self.top = self.top.max(a);
-        } else {
-            self.update(maps, cpu);
+        if a.wrapping_sub(1) >= levels {
+            self.relevel(
+                cpu,
+                level(true, a.wrapping_sub(1), levels),
+                level(true, a, levels),
+            );
+            return;
         }
-    }
-
-    /// Move CPU `cpu` from bucket `from` to bucket `to` (both held).
-    #[inline(always)]
-    fn shift(&mut self, cpu: usize, from: u32, to: u32) {
-        let (row, bit) = (&mut self.buckets[cpu / 64], 1u64 << (cpu % 64));
-        row[slot(from)] &= !bit;
-        row[slot(to)] |= bit;
-        self.count[slot(from)] -= 1;
-        self.count[slot(to)] += 1;
-        self.level_of[cpu] = to;
+        // 1 <= a <= levels: from bucket a - 1 (none when 0); the top is at least a.
+        let bit = 1u64 << (cpu % 64);
+        row[slot(a)] |= bit;
+        if a > 1 {
+            row[slot(a - 1)] &= !bit;
+        }
+        if words > 1 {
+            self.count[slot(a)] += 1;
+            if a > 1 {
+                self.count[slot(a - 1)] -= 1;
+            }
+        }
+        self.top = self.top.max(a);
     }
 
     /// The kernel's pick over every CPU, if any CPU is a candidate.
     #[inline]
     pub(super) fn best(&self, maps: &[CpuMap]) -> Option<u32> {
-        if self.words == 0 || self.outside > 0 {
+        if self.buckets.is_empty() || self.outside > 0 {
             return scan(maps);
         }
-        self.top_cpu()
+        self.top_pick().map(|p| p.cpu)
     }
 
-    /// The kernel's pick when the buckets hold it (held, no CPU past them): the lowest CPU
-    /// of the top bucket; `None` when no CPU is a candidate. Changes nothing.
+    /// The kernel's pick over every CPU when the buckets decide it (no CPU past them) and
+    /// it exists: the lowest CPU of the top bucket, with where it sits, to hand to
+    /// [`took_from_top`](Self::took_from_top) after its allocation. `None` when the scan
+    /// decides or no CPU is a candidate (no buckets kept: `top` is 0). Changes nothing.
     #[inline(always)]
-    fn top_cpu(&self) -> Option<u32> {
-        if self.top == 0 {
+    pub(super) fn top_pick(&self) -> Option<TopPick> {
+        let top = self.top;
+        if top == 0 || self.outside > 0 {
             return None;
         }
-        let top = slot(self.top);
-        self.buckets
-            .iter()
-            .position(|row| row[top] != 0)
-            .map(|i| (i * 64) as u32 + self.buckets[i][top].trailing_zeros())
+        // The row, then the word: with one row (up to 64 CPUs) the first look is the hit.
+        self.buckets.iter().enumerate().find_map(|(row, r)| {
+            let word = r[slot(top)];
+            (word != 0).then(|| TopPick {
+                cpu: row as u32 * 64 + word.trailing_zeros(),
+                row,
+                word,
+                top,
+            })
+        })
     }
 
-    /// The pick [`best`](Self::best) gives, when the buckets decide it and it exists: the
-    /// CPU to hand to [`took_from_top`](Self::took_from_top) after its allocation. `None`
-    /// when the scan decides or no CPU is a candidate. Changes nothing.
+    /// The [`top_pick`](Self::top_pick) `p`'s CPU took one vector (`available` down by one),
+    /// nothing else having changed the buckets since: what [`lowered`](Self::lowered) does,
+    /// without asking where it was. Accounting: it moves from the top bucket to the next one
+    /// down (to none from bucket 1); `top` follows when it was the top bucket's last CPU (the
+    /// bucket below then holds it, or there is no candidate left).
     #[inline(always)]
-    pub(super) fn top_pick(&self) -> Option<u32> {
-        if self.words == 0 || self.outside > 0 {
-            return None;
-        }
-        self.top_cpu()
-    }
-
-    /// CPU `cpu`, the [`top_pick`](Self::top_pick), took one vector (`available` down by
-    /// one): what [`lowered`](Self::lowered) does, without asking where it was. Accounting:
-    /// it moves from the top bucket to the next one down (to none from bucket 1); `top`
-    /// follows when it was the top bucket's last CPU (the bucket below then holds it, or
-    /// there is no candidate left).
-    #[inline(always)]
-    pub(super) fn took_from_top(&mut self, cpu: usize) {
-        let from = self.top;
-        debug_assert!(from > 0 && self.level_of[cpu] == from);
-        let to = from - 1;
-        let (row, bit) = (&mut self.buckets[cpu / 64], 1u64 << (cpu % 64));
-        row[slot(from)] &= !bit;
-        self.count[slot(from)] -= 1;
+    pub(super) fn took_from_top(&mut self, p: TopPick) {
+        let words = self.buckets.len();
+        let (from, to) = (p.top, p.top - 1);
+        debug_assert!(self.top == from && self.buckets[p.row][slot(from)] == p.word);
+        let Some(row) = self.buckets.get_mut(p.row) else {
+            return;
+        };
+        // The CPU is the word's lowest bit.
+        let left = p.word & (p.word - 1);
+        row[slot(from)] = left;
         if to != NONE {
-            row[slot(to)] |= bit;
-            self.count[slot(to)] += 1;
+            row[slot(to)] |= p.word ^ left;
         }
-        self.level_of[cpu] = to;
-        if self.count[slot(from)] == 0 {
+        let emptied = if words > 1 {
+            self.count[slot(from)] -= 1;
+            if to != NONE {
+                self.count[slot(to)] += 1;
+            }
+            self.count[slot(from)] == 0
+        } else {
+            left == 0
+        };
+        if emptied {
             self.top = to;
         }
     }

@@ -381,8 +381,9 @@ impl IrqMatrix {
     /// systembits_inalloc` and `initialized`; then `global_available += available`, `online`,
     /// `online_maps += 1`. BUG (nothing changes) if `cpu` is already online.
     pub fn online(&mut self, cpu: u32) -> Result<()> {
+        // An online CPU BUGs and changes nothing: the CPU was offline, in no bucket.
         let i = self.online_untracked(cpu)?;
-        self.best.update(&self.maps, i);
+        self.best.update(i, best_cpu::NONE, &self.maps[i]);
         Ok(())
     }
 
@@ -414,11 +415,12 @@ impl IrqMatrix {
     /// the CPU is online (offlining an offline CPU subtracts again, wrapping).
     pub fn offline(&mut self, cpu: u32) -> Result<()> {
         let i = self.cpu_index(cpu)?;
+        let was = self.best.level(&self.maps[i]);
         let cm = &mut self.maps[i];
         self.global_available = self.global_available.wrapping_sub(cm.available);
         cm.online = false;
         self.online_maps = self.online_maps.wrapping_sub(1);
-        self.best.update(&self.maps, i);
+        self.best.update(i, was, &self.maps[i]);
         Ok(())
     }
 
@@ -518,13 +520,14 @@ impl IrqMatrix {
                     "no free vector for a managed reservation on cpu {cpu}"
                 )));
             };
+            let was = self.best.level(&self.maps[i]);
             let cm = &mut self.maps[i];
             cm.managed_map.set(bit);
             cm.managed = cm.managed.wrapping_add(1);
             if cm.online {
                 cm.available = cm.available.wrapping_sub(1);
                 self.global_available = self.global_available.wrapping_sub(1);
-                self.best.update(&self.maps, i);
+                self.best.update(i, was, &self.maps[i]);
             }
         }
         Ok(())
@@ -534,6 +537,7 @@ impl IrqMatrix {
     fn remove_managed_one(&mut self, cpu: u32) -> std::result::Result<(), &'static str> {
         let end = self.alloc_end;
         let i = cpu as usize;
+        let was = self.best.level(&self.maps[i]);
         let cm = &mut self.maps[i];
         if cm.managed == 0 {
             return Err("remove_managed_no_managed");
@@ -546,7 +550,7 @@ impl IrqMatrix {
         if cm.online {
             cm.available = cm.available.wrapping_add(1);
             self.global_available = self.global_available.wrapping_add(1);
-            self.best.update(&self.maps, i);
+            self.best.update(i, was, &self.maps[i]);
         }
         Ok(())
     }
@@ -635,12 +639,13 @@ impl IrqMatrix {
                 format!("bit {bit} already allocated on cpu {cpu}"),
             ));
         }
+        let was = self.best.level(cm);
         cm.alloc_map.set(bit);
         cm.allocated = cm.allocated.wrapping_add(1);
         cm.available = cm.available.wrapping_sub(1);
         self.total_allocated = self.total_allocated.wrapping_add(1);
         self.global_available = self.global_available.wrapping_sub(1);
-        self.best.update(&self.maps, i);
+        self.best.update(i, was, &self.maps[i]);
         Ok(())
     }
 
@@ -702,10 +707,10 @@ impl IrqMatrix {
     pub fn alloc_any(&mut self, reserved: bool) -> Result<(u32, u32)> {
         // The best-CPU buckets hold the scan's pick (a bucket move per update); the CPU they
         // pick sits in the top bucket, so its move down needs no look at where it was.
-        if let Some(cpu) = self.best.top_pick() {
-            let bit = self.take_bit(cpu, reserved)?;
-            self.best.took_from_top(cpu as usize);
-            return Ok((cpu, bit));
+        if let Some(pick) = self.best.top_pick() {
+            let bit = self.take_bit(pick.cpu, reserved)?;
+            self.best.took_from_top(pick);
+            return Ok((pick.cpu, bit));
         }
         self.alloc_on(self.best.best(&self.maps), reserved)
     }
@@ -719,7 +724,8 @@ impl IrqMatrix {
             ));
         };
         let bit = self.take_bit(cpu, reserved)?;
-        self.best.lowered(&self.maps, cpu as usize);
+        let cm = &self.maps[cpu as usize];
+        self.best.lowered(cpu as usize, cm.online, cm.available);
         Ok((cpu, bit))
     }
 
@@ -792,8 +798,7 @@ impl IrqMatrix {
             if online {
                 self.global_available = self.global_available.wrapping_add(1);
             }
-            self.best
-                .raised(&self.maps, cpu as usize, online, available);
+            self.best.raised(cpu as usize, online, available);
         }
         Ok(())
     }
