@@ -2,14 +2,17 @@
 //!
 //! The kernel scans the mask for the online CPU with the strictly largest non-zero `available`
 //! (ties: the lowest CPU). Over every CPU that pick is a function of the per-CPU `available` and
-//! `online` alone, so the matrix keeps the candidates bucketed by `available`: bucket `a` is a
+//! `online` alone, so the matrix keeps the online CPUs bucketed by `available`: bucket `a` is a
 //! CPU bitmap of the online CPUs with exactly `a` vectors left. The pick is the lowest CPU of the
-//! highest non-empty bucket. A change of one CPU moves one bit between two buckets (an alloc or
-//! a free moves it to the next bucket down or up), so the matrix pays a few instructions per
-//! change instead of a scan per pick. `available` only exceeds the allocation range after the
-//! kernel's unchecked counters have wrapped (a model of a BUG path); such CPUs are counted and,
-//! while there are any, the pick is the scan itself. Below a few CPUs no buckets are kept: the
-//! scan is cheaper there.
+//! highest non-empty bucket above 0. A change of one CPU moves one bit between two buckets (an
+//! alloc or a free moves it to the next bucket down or up), so the matrix pays a few
+//! instructions per change instead of a scan per pick. Bucket 0 (online, nothing left) is held
+//! like the others, so that the move from or to it takes no branch. The buckets go up to 255
+//! or the allocation range size if smaller: `available` only exceeds the range after the
+//! kernel's unchecked counters have wrapped (a model of a BUG path), or reaches 256 on a
+//! matrix whose allocation range is all 256 bits; such CPUs are counted and, while there are
+//! any, the pick is the scan itself. Below a few CPUs no buckets are kept: the scan is cheaper
+//! there.
 
 // The steps of a resize are `#[inline(always)]` into their loops: callgrind counts 5 % fewer
 // instructions per resize than with `#[inline]` (benches/README.md, issue 14).
@@ -22,51 +25,50 @@ use super::CpuMap;
 /// pair with the scan, 15.2 ns with buckets).
 const BUCKETS_MIN_CPUS: usize = 8;
 
-/// Bucket of a CPU that is not a candidate (offline, or nothing left).
-pub(super) const NONE: u32 = 0;
+/// Bucket of a CPU that is in none (offline).
+pub(super) const NONE: u32 = u32::MAX;
 /// Bucket of a CPU whose `available` is past the buckets held.
-const OUTSIDE: u32 = u32::MAX;
+const OUTSIDE: u32 = u32::MAX - 1;
 
-/// Buckets held at most: `levels` is an allocation range size, at most the matrix's 256 bits.
-const MAX_LEVELS: usize = 256;
+/// Entries of a row: buckets `0..=255` at most.
+const SLOTS: usize = 256;
 
-/// Where bucket `a` (`1..=MAX_LEVELS`) sits in a row of [`MAX_LEVELS`] entries. The mask
-/// is a no-op for a held bucket; it lets the compiler see the index in bounds, so a bucket
-/// move indexes no check.
+/// Where held bucket `a` (`0..SLOTS`) sits in a row. The mask is a no-op for a held bucket;
+/// it lets the compiler see the index in bounds, so a bucket move indexes no check.
 #[inline(always)]
 fn slot(a: u32) -> usize {
-    (a.wrapping_sub(1) as usize) % MAX_LEVELS
+    a as usize % SLOTS
 }
 
-/// Candidate CPUs bucketed by `available` (see the module doc).
+/// Online CPUs bucketed by `available` (see the module doc).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct BestCpu {
-    /// Buckets `1..=levels` are held (`levels` = the matrix's allocation range size).
-    levels: u32,
+    /// Buckets `0..=held` are kept: `held` is the allocation range size, at most 255.
+    held: u32,
     /// Word `w` of every bucket's bitmap, by [`slot`]: bit `c` of `buckets[w][slot(a)]` is
     /// CPU `64 w + c` online with `available == a`. Word-major, so a move between buckets
     /// looks up its row once. Empty when no buckets are kept: the row look-up is then also
     /// the test whether to keep anything.
-    buckets: Vec<[u64; MAX_LEVELS]>,
+    buckets: Vec<[u64; SLOTS]>,
     /// CPUs in each bucket, by [`slot`], kept only with more than one word: with one, the
     /// bucket's word itself says whether it is empty (measured with callgrind: the counts
     /// cost a load and a store per bucket touched).
-    count: Box<[u32; MAX_LEVELS]>,
-    /// The highest non-empty bucket (0 when there is none, and always when no buckets are
-    /// kept).
+    count: Box<[u32; SLOTS]>,
+    /// The highest non-empty bucket above 0 (0 when there is none, and always when no
+    /// buckets are kept).
     top: u32,
     /// CPUs in [`OUTSIDE`].
     outside: u32,
 }
 
-/// The bucket of a CPU `online` with `available` vectors left, for buckets up to `levels`.
+/// The bucket of a CPU `online` with `available` vectors left, for buckets up to `held`.
 /// A CPU's bucket is this function of its map; nothing else is stored per CPU (the callers
 /// know the state before each change, so the old bucket is computed, not looked up).
 #[inline(always)]
-fn level(online: bool, available: u32, levels: u32) -> u32 {
-    if !online || available == 0 {
+fn level(online: bool, available: u32, held: u32) -> u32 {
+    if !online {
         NONE
-    } else if available > levels {
+    } else if available > held {
         OUTSIDE
     } else {
         available
@@ -88,7 +90,7 @@ pub(super) struct TopPick {
 }
 
 impl BestCpu {
-    /// No candidates yet, for `ncpus` CPUs with at most `levels` vectors each (no buckets
+    /// No CPU online yet, for `ncpus` CPUs with at most `levels` vectors each (no buckets
     /// below [`BUCKETS_MIN_CPUS`]: every pick scans).
     pub(super) fn new(ncpus: usize, levels: u32) -> Self {
         let words = if ncpus < BUCKETS_MIN_CPUS {
@@ -96,11 +98,10 @@ impl BestCpu {
         } else {
             ncpus.div_ceil(64)
         };
-        debug_assert!(levels as usize <= MAX_LEVELS);
         Self {
-            levels,
-            buckets: vec![[0; MAX_LEVELS]; words],
-            count: Box::new([0; MAX_LEVELS]),
+            held: levels.min(SLOTS as u32 - 1),
+            buckets: vec![[0; SLOTS]; words],
+            count: Box::new([0; SLOTS]),
             top: 0,
             outside: 0,
         }
@@ -108,7 +109,10 @@ impl BestCpu {
 
     /// Recompute from every CPU's map.
     pub(super) fn rebuild(&mut self, maps: &[CpuMap]) {
-        *self = Self::new(maps.len(), self.levels);
+        *self = Self {
+            held: self.held,
+            ..Self::new(maps.len(), 0)
+        };
         for (cpu, cm) in maps.iter().enumerate() {
             self.update(cpu, NONE, cm);
         }
@@ -118,7 +122,7 @@ impl BestCpu {
     /// when read before a change. Changes nothing.
     #[inline(always)]
     pub(super) fn level(&self, cm: &CpuMap) -> u32 {
-        level(cm.online, cm.available, self.levels)
+        level(cm.online, cm.available, self.held)
     }
 
     /// CPU `cpu`'s `available` or `online` changed from a state in bucket `was` (read with
@@ -182,46 +186,42 @@ impl BestCpu {
         if self.buckets.is_empty() {
             return;
         }
-        let levels = self.levels;
+        let held = self.held;
         self.relevel(
             cpu,
-            level(online, a.wrapping_add(1), levels),
-            level(online, a, levels),
+            level(online, a.wrapping_add(1), held),
+            level(online, a, held),
         );
     }
 
     /// CPU `cpu`'s `available` went up by one (a free on it) to `a`, `online` its map's
-    /// state. The common case, an online CPU one bucket higher (from a bucket or from none),
-    /// is one bit moved up with one row look-up; an offline CPU stays in none; anything else
-    /// (a counter wrapped or past the buckets) is the general move.
+    /// state. The common case, an online CPU one bucket higher, is one bit moved up with one
+    /// row look-up; an offline CPU stays in none; anything else (a counter wrapped, or past
+    /// the buckets) is the general move.
     #[inline(always)]
     pub(super) fn raised(&mut self, cpu: usize, online: bool, a: u32) {
-        let (words, levels) = (self.buckets.len(), self.levels);
+        let (words, held) = (self.buckets.len(), self.held);
         let Some(row) = self.buckets.get_mut(cpu / 64) else {
             return;
         };
         if !online {
             return;
         }
-        if a.wrapping_sub(1) >= levels {
+        if a.wrapping_sub(1) >= held {
             self.relevel(
                 cpu,
-                level(true, a.wrapping_sub(1), levels),
-                level(true, a, levels),
+                level(true, a.wrapping_sub(1), held),
+                level(true, a, held),
             );
             return;
         }
-        // 1 <= a <= levels: from bucket a - 1 (none when 0); the top is at least a.
+        // 1 <= a <= held: from bucket a - 1 (0 included); the top is at least a.
         let bit = 1u64 << (cpu % 64);
         row[slot(a)] |= bit;
-        if a > 1 {
-            row[slot(a - 1)] &= !bit;
-        }
+        row[slot(a - 1)] &= !bit;
         if words > 1 {
             self.count[slot(a)] += 1;
-            if a > 1 {
-                self.count[slot(a - 1)] -= 1;
-            }
+            self.count[slot(a - 1)] -= 1;
         }
         self.top = self.top.max(a);
     }
@@ -260,8 +260,8 @@ impl BestCpu {
     /// The [`top_pick`](Self::top_pick) `p`'s CPU took one vector (`available` down by one),
     /// nothing else having changed the buckets since: what [`lowered`](Self::lowered) does,
     /// without asking where it was. Accounting: it moves from the top bucket to the next one
-    /// down (to none from bucket 1); `top` follows when it was the top bucket's last CPU (the
-    /// bucket below then holds it, or there is no candidate left).
+    /// down (bucket 0 from bucket 1); `top` follows when it was the top bucket's last CPU
+    /// (the bucket below then holds it, or, at 0, there is no candidate left).
     #[inline(always)]
     pub(super) fn took_from_top(&mut self, p: TopPick) {
         let words = self.buckets.len();
@@ -273,14 +273,10 @@ impl BestCpu {
         // The CPU is the word's lowest bit.
         let left = p.word & (p.word - 1);
         row[slot(from)] = left;
-        if to != NONE {
-            row[slot(to)] |= p.word ^ left;
-        }
+        row[slot(to)] |= p.word ^ left;
         let emptied = if words > 1 {
             self.count[slot(from)] -= 1;
-            if to != NONE {
-                self.count[slot(to)] += 1;
-            }
+            self.count[slot(to)] += 1;
             self.count[slot(from)] == 0
         } else {
             left == 0

@@ -817,6 +817,42 @@ fn x86_boot_builds_the_buckets() {
     }
 }
 
+#[test]
+fn full_range_matrix_holds_buckets_up_to_255() {
+    // An allocation range of all 256 bits: a CPU with every vector left is past the buckets
+    // (the pick is the scan until it takes one), and bucket 0 fills as CPUs run dry.
+    let mut m = IrqMatrix::new(256, 0, 256, 9).unwrap();
+    for cpu in 0..9 {
+        m.online(cpu).unwrap();
+    }
+    let mut held = Vec::new();
+    for _ in 0..=9 * 256 {
+        let mut scanned = m.clone();
+        let mask: Vec<u32> = (0..9).rev().collect();
+        let r = m.alloc_any(false);
+        assert_eq!(r, scanned.alloc(&mask, false));
+        assert_eq!(m, scanned);
+        let mut fresh = m.best.clone();
+        fresh.rebuild(&m.maps);
+        assert_eq!(fresh, m.best);
+        assert_eq!(m.best_any_cpu(), naive_best(&m));
+        match r {
+            Ok(v) => held.push(v),
+            Err(e) => assert!(matches!(e, Error::NoSpace(_)) && held.len() == 9 * 256),
+        }
+    }
+    for (i, (cpu, bit)) in held.into_iter().enumerate().rev() {
+        m.free(cpu, bit, false).unwrap();
+        if i % 97 == 0 {
+            let mut fresh = m.best.clone();
+            fresh.rebuild(&m.maps);
+            assert_eq!(fresh, m.best);
+            assert_eq!(m.best_any_cpu(), naive_best(&m));
+        }
+    }
+    assert_eq!(m.best_any_cpu(), Some(0));
+}
+
 #[derive(Clone, Debug)]
 enum TreeOp {
     Online(u32),
