@@ -43,6 +43,9 @@ impl Engine {
         self.devices[di].booked_until = t;
         let dt = (t - t0) * 1e-9;
         let (mut send, mut lost, mut intx) = (0.0f64, 0.0f64, 0.0f64);
+        // When `slow` is the whole roster: its total rate and whether its
+        // rates are one, which the roster knows without a pass over it.
+        let mut whole = None;
         // The engine keeps the list's allocation between bookings.
         let mut slow = std::mem::take(&mut self.slow);
         slow.clear();
@@ -61,11 +64,15 @@ impl Engine {
             match d.table.disabled_mode() {
                 DisabledMode::Lost => lost = roster.alive_rate(),
                 DisabledMode::Intx => intx = roster.alive_rate(),
-                DisabledMode::Pending => slow.extend_from_slice(roster.alive()),
+                DisabledMode::Pending => {
+                    slow.extend_from_slice(roster.alive());
+                    whole = Some((roster.alive_rate(), roster.uniform()));
+                }
             }
         } else if d.table.is_function_masked() {
             // Function Mask: every fire latches its pending bit.
             slow.extend_from_slice(roster.alive());
+            whole = Some((roster.alive_rate(), roster.uniform()));
         } else {
             // A vector the table would not send now (entry Mask), the guest
             // masked (held by QEMU) or the IOMMU would block goes one by one.
@@ -98,7 +105,7 @@ impl Engine {
             let n = self.poisson(mean)?;
             self.books.fire_n(phase, outcome, n);
         }
-        self.book_one_by_one(dev, phase, dt, &slow)?;
+        self.book_one_by_one(dev, phase, dt, &slow, whole)?;
         self.slow = slow;
         Ok(())
     }
@@ -111,23 +118,29 @@ impl Engine {
     /// in proportion to its rate (Poisson splitting: the same law as a count
     /// per vector, for a draw or two instead of one per vector). Above it,
     /// each vector's count is drawn, its first fire goes through the table
-    /// and the rest are booked as they would end.
+    /// and the rest are booked as they would end. `whole`, when given, is
+    /// `slow`'s total rate (summed in its order) and whether its rates are
+    /// all one; without it both are read off `slow`.
     fn book_one_by_one(
         &mut self,
         dev: u32,
         phase: crate::config::Phase,
         dt: f64,
         slow: &[(u32, f64)],
+        whole: Option<(f64, bool)>,
     ) -> Result<()> {
         let Some(&(_, first_rate)) = slow.first() else {
             return Ok(());
         };
-        let total: f64 = slow.iter().map(|&(_, r)| r).sum();
-        if total * dt <= FIRES_PER_VECTOR * slow.len() as f64 {
-            let n = self.poisson(total * dt)?;
+        let (total, equal) = whole.unwrap_or_else(|| {
+            let total: f64 = slow.iter().map(|&(_, r)| r).sum();
             let equal = slow
                 .iter()
                 .all(|&(_, r)| r.to_bits() == first_rate.to_bits());
+            (total, equal)
+        });
+        if total * dt <= FIRES_PER_VECTOR * slow.len() as f64 {
+            let n = self.poisson(total * dt)?;
             for _ in 0..n {
                 let i = if equal {
                     ((u128::from(self.rng.next_u64()) * slow.len() as u128) >> 64) as usize

@@ -25,6 +25,9 @@ pub(super) struct Roster {
     /// The rates of the live vectors with a positive rate that are dead,
     /// summed in entry order: their fires fail whatever the table does.
     dead_rate: f64,
+    /// Every alive vector has the same rate, bit for bit (true when none):
+    /// a booking of them all picks a fire's vector by index, not by rate.
+    uniform: bool,
 }
 
 impl Roster {
@@ -49,6 +52,10 @@ impl Roster {
             self.valid = false;
             return;
         }
+        self.uniform &= self
+            .alive
+            .first()
+            .is_none_or(|&(_, r)| r.to_bits() == rate.to_bits());
         self.alive.push((k, rate));
         self.alive_rate += rate;
     }
@@ -86,6 +93,10 @@ impl Roster {
         }
         self.alive_rate = alive_rate;
         self.dead_rate = dead_rate;
+        self.uniform = self
+            .alive
+            .first()
+            .is_none_or(|&(_, r0)| self.alive.iter().all(|&(_, r)| r.to_bits() == r0.to_bits()));
         self.valid = true;
     }
 
@@ -96,6 +107,7 @@ impl Roster {
         bits(&self.alive) == bits(&other.alive)
             && self.alive_rate.to_bits() == other.alive_rate.to_bits()
             && self.dead_rate.to_bits() == other.dead_rate.to_bits()
+            && self.uniform == other.uniform
     }
 
     /// The live vectors that are not dead, ascending, with their rates.
@@ -114,6 +126,12 @@ impl Roster {
     #[inline]
     pub fn dead_rate(&self) -> f64 {
         self.dead_rate
+    }
+
+    /// Whether every alive vector fires at one rate (bit for bit).
+    #[inline]
+    pub fn uniform(&self) -> bool {
+        self.uniform
     }
 }
 
@@ -147,7 +165,39 @@ mod tests {
         let want: f64 = 0.1 + 1e16 + 0.1 + 0.1;
         assert_eq!(r.alive_rate().to_bits(), want.to_bits());
         assert_eq!(r.dead_rate().to_bits(), 0.2f64.to_bits());
+        assert!(!r.uniform(), "0.1 and 1e16 are two rates");
         r.invalidate();
         assert!(!r.is_valid());
+    }
+
+    #[test]
+    fn a_roster_knows_when_its_vectors_share_one_rate() {
+        let classes: Vec<RateClass> = [5.0, 7.0]
+            .iter()
+            .map(|&rate| RateClass {
+                rate,
+                members: Vec::new(),
+            })
+            .collect();
+        let mut live = EntrySet::new(8);
+        let mut r = Roster::default();
+        r.rebuild(&live, &[false; 8], &classes, |_| 0);
+        assert!(r.uniform(), "no vector: one rate, vacuously");
+        for k in [1, 4] {
+            live.set(k, true);
+        }
+        r.rebuild(&live, &[false; 8], &classes, |_| 0);
+        assert!(r.uniform());
+        // A start at the same rate keeps it; at another rate it does not,
+        // and the roster is the one a rebuild makes.
+        r.started(5, 5.0, false);
+        assert!(r.uniform());
+        r.started(6, 7.0, false);
+        assert!(!r.uniform());
+        live.set(5, true);
+        live.set(6, true);
+        let mut fresh = Roster::default();
+        fresh.rebuild(&live, &[false; 8], &classes, |k| u16::from(k == 6));
+        assert!(fresh.same_as(&r) && !fresh.uniform());
     }
 }
