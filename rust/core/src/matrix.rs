@@ -767,38 +767,40 @@ impl IrqMatrix {
     pub fn free(&mut self, cpu: u32, bit: u32, managed: bool) -> Result<()> {
         // One look-up of the CPU's map and of the bit's word: the checks come in the same
         // order as before (CPU, range, allocated), each error built out of line.
-        let (start, end) = (self.alloc_start, self.alloc_end);
+        let (start, size) = (self.alloc_start, self.alloc_size);
         let Some(cm) = self.maps.get_mut(cpu as usize) else {
             return Err(cpu_out_of_range(cpu, self.maps.len()));
         };
-        if bit < start || bit >= end {
-            return Err(bit_out_of_range(bit, "free_out_of_range", start, end));
+        // `start <= bit < start + size` in one comparison (`alloc_size = alloc_end -
+        // alloc_start`).
+        if bit.wrapping_sub(start) >= size {
+            return Err(bit_out_of_range(
+                bit,
+                "free_out_of_range",
+                start,
+                start + size,
+            ));
         }
+        // In range, so below 256: the word index needs no check.
+        let word = &mut cm.alloc_map.0[(bit / 64) as usize % WORDS];
         let mask = 1u64 << (bit % 64);
-        let Some(word) = cm
-            .alloc_map
-            .0
-            .get_mut((bit / 64) as usize)
-            .filter(|w| **w & mask != 0)
-        else {
+        if *word & mask == 0 {
             return Err(bit_not_allocated(bit, cpu));
-        };
+        }
         *word &= !mask;
         cm.allocated = cm.allocated.wrapping_sub(1);
-        let online = cm.online;
         if managed {
             cm.managed_allocated = cm.managed_allocated.wrapping_sub(1);
-        }
-        if online {
-            self.total_allocated = self.total_allocated.wrapping_sub(1);
-        }
-        if !managed {
+        } else {
             cm.available = cm.available.wrapping_add(1);
-            let available = cm.available;
-            if online {
+        }
+        if cm.online {
+            self.total_allocated = self.total_allocated.wrapping_sub(1);
+            if !managed {
                 self.global_available = self.global_available.wrapping_add(1);
+                // An offline CPU is in no bucket before and after.
+                self.best.raised(cpu as usize, cm.available);
             }
-            self.best.raised(cpu as usize, online, available);
         }
         Ok(())
     }
