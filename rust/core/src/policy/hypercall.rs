@@ -4,7 +4,7 @@
 //! guest RAM uses it too, with no trap to fall back on.
 
 use super::{Negotiation, Policy, QemuPolicy};
-use crate::config::{Grant, PolicyConfig};
+use crate::config::{FailureMode, Grant, PolicyConfig};
 use crate::error::{Error, Result};
 use crate::host::HostOp;
 use crate::versions::Platform;
@@ -45,7 +45,14 @@ impl HypercallPolicy {
         label: &str,
     ) -> Result<Self> {
         let fallback = if trap_fallback {
-            Some(QemuPolicy::new(entries, false, None, platform, label)?)
+            Some(QemuPolicy::new(
+                entries,
+                false,
+                None,
+                platform,
+                cfg.on_failure == FailureMode::FailRequest,
+                label,
+            )?)
         } else {
             None
         };

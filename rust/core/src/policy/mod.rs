@@ -14,7 +14,7 @@ pub(crate) use hypercall::HypercallPolicy;
 pub(crate) use qemu::QemuPolicy;
 pub(crate) use step::{negotiate, step, Ctx, GuestAction, Negotiated, StepResult};
 
-use crate::config::{ImsStore, PolicyConfig, PolicyKind};
+use crate::config::{FailureMode, ImsStore, PolicyConfig, PolicyKind};
 use crate::error::Result;
 use crate::host::HostOp;
 use crate::versions::Platform;
@@ -69,7 +69,8 @@ pub trait Policy: Send {
 /// table sizes, on `platform`'s QEMU.
 pub fn builtin(cfg: &PolicyConfig, entries: &[u32], platform: Platform) -> Result<Box<dyn Policy>> {
     let name = cfg.kind.name();
-    let qemu = |dynamic, upfront| QemuPolicy::new(entries, dynamic, upfront, platform, name);
+    let undo = cfg.on_failure == FailureMode::FailRequest;
+    let qemu = |dynamic, upfront| QemuPolicy::new(entries, dynamic, upfront, platform, undo, name);
     let hypercall = |trap| HypercallPolicy::new(entries, cfg, trap, platform, name);
     Ok(match cfg.kind {
         PolicyKind::Noresize => Box::new(qemu(false, None)?),

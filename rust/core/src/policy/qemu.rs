@@ -13,6 +13,9 @@ pub(crate) struct QemuPolicy {
     devs: Vec<QemuMsix>,
     /// The device state before the last action, for [`Policy::rollback`].
     undo: Option<(u32, QemuMsix)>,
+    /// Whether actions keep `undo`: only the `fail_request` failure mode
+    /// rolls an action back, and the copy was two of a resize's memcpys.
+    keeps_undo: bool,
     label: String,
 }
 
@@ -20,12 +23,14 @@ impl QemuPolicy {
     /// One QEMU device model per table size. `dynamic`: the host supports
     /// dynamic MSI-X; `upfront`: pre-size `nr_vectors` at every enable
     /// (count 0 = the whole table) and whether to request all of them;
-    /// `platform`: which QEMU.
+    /// `platform`: which QEMU; `keeps_undo`: whether an action can be
+    /// rolled back (the run's failure mode is `fail_request`).
     pub fn new(
         entries: &[u32],
         dynamic: bool,
         upfront: Option<(u32, bool)>,
         platform: Platform,
+        keeps_undo: bool,
         label: &str,
     ) -> Result<Self> {
         // QEMU before 8.2 resizes whatever the host reports.
@@ -53,6 +58,7 @@ impl QemuPolicy {
         Ok(Self {
             devs,
             undo: None,
+            keeps_undo,
             label: label.to_string(),
         })
     }
@@ -67,13 +73,15 @@ impl QemuPolicy {
             .devs
             .get_mut(dev as usize)
             .ok_or_else(|| Error::InvalidArgument(format!("no device {dev}")))?;
-        // The undo keeps its allocations from one action to the next.
-        match &mut self.undo {
-            Some((d, saved)) => {
-                *d = dev;
-                saved.clone_from(q);
+        if self.keeps_undo {
+            // The undo keeps its allocations from one action to the next.
+            match &mut self.undo {
+                Some((d, saved)) => {
+                    *d = dev;
+                    saved.clone_from(q);
+                }
+                None => self.undo = Some((dev, q.clone())),
             }
-            None => self.undo = Some((dev, q.clone())),
         }
         f(q)
     }
