@@ -420,7 +420,6 @@ impl IrteTable {
     }
 
     /// Whether slot `index` belongs to an allocated block (false past the table).
-    #[inline]
     pub fn is_allocated(&self, index: u32) -> bool {
         let i = index as usize;
         // `entries` has `len` entries: the same test as `check_index`.
@@ -528,7 +527,6 @@ impl IrteTable {
     /// `alloc(1)` when the word at `first_nonfull` has room: every word below it is full,
     /// so its lowest clear bit is the slot first fit picks. Adds one to `in_use` and
     /// `blocks`. `None`, changing nothing, when the table is full.
-    #[inline]
     fn alloc_one(&mut self) -> Option<u16> {
         let w = self.first_nonfull;
         let word = self.bitmap.get_mut(w)?;
@@ -585,7 +583,6 @@ impl IrteTable {
     /// `free(index, 1)` of a one-slot block at `index`: clears the entry, lowers `in_use`
     /// and `blocks` by one and `present` if it was set. `false`, changing nothing, when
     /// no one-slot block starts at `index`.
-    #[inline]
     fn free_one(&mut self, index: u32) -> bool {
         let i = index as usize;
         let (Some(order), Some(entry)) = (self.block_order.get_mut(i), self.entries.get_mut(i))

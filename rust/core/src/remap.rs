@@ -271,7 +271,6 @@ pub fn in_interrupt_window(address: u64) -> bool {
 /// error), which only the full decode tells apart. Changes nothing.
 // The remap hot path: measured with callgrind, building `Decoded` and its `Option`
 // sub-handle to read them back cost about 12 instructions a message.
-#[inline]
 pub(crate) fn remappable_index(msg: &MsiMessage) -> Option<u32> {
     // The window test and address bit 4 in one compare.
     const MASK: u64 = !0 << 32 | MSI_ADDRESS_WINDOW_MASK | 1 << MSI_ADDR_REMAPPABLE_SHIFT;
@@ -460,7 +459,6 @@ impl InterruptRemapper {
     /// The index and entry a request from `requester_id` is remapped through when it is a
     /// remappable-format message whose entry is present and passes the source check;
     /// `None` for any other request (blocked, or compatibility format). Records nothing.
-    #[inline]
     pub(crate) fn remapped_entry(
         &self,
         requester_id: u16,
@@ -562,7 +560,6 @@ impl InterruptRemapper {
 }
 
 /// The target of a request remapped through the entry `irte` at `index`.
-#[inline]
 fn remapped_target(index: u32, irte: &Irte) -> Target {
     Target {
         vector: irte.vector(),
