@@ -398,37 +398,31 @@ impl IrqInfo {
     const DEFAULT_STARTUP_MASK: u32 =
         flag::MANAGED | flag::ACTIVATED | flag::HAS_RESERVED | flag::AFFINITY_SET | flag::PLACED;
 
-    /// Whether `irq_startup` of this irq is one `alloc_any`: a regular irq that is not
-    /// activated, holds its global reservation and no vector, with the default affinity
-    /// (every CPU, not set by the user) and no node, while `matrix_online` (the matrix's
-    /// online maps are exactly the domain's online CPUs). `assign_irq_vector_any_locked`
-    /// without a node tries affinity ∩ online, then all online: the same mask, the matrix's
-    /// online set, so one `alloc_any` decides (a failed attempt changes nothing and the
-    /// second would fail alike); `irq_setup_affinity` then finds the new vector already on
-    /// an online CPU of its mask (the online mask): nothing moves. An irq holding its
-    /// reservation holds no vector and no pending move (both go when it takes or retakes
+    /// Whether `irq_startup` of this irq is one `alloc_any` while the domain's fast paths
+    /// apply (every CPU online, and they are the matrix's online maps): a regular irq that is
+    /// not activated, holds its global reservation and no vector, with the default affinity
+    /// (every CPU, not set by the user) and no node. `assign_irq_vector_any_locked` without a
+    /// node tries affinity ∩ online, then all online: the same mask, the matrix's online set,
+    /// so one `alloc_any` decides (a failed attempt changes nothing and the second would fail
+    /// alike); `irq_setup_affinity` then finds the new vector already on an online CPU of its
+    /// mask (every CPU): nothing moves, the affinity stays the shared default. An irq holding
+    /// its reservation holds no vector and no pending move (both go when it takes or retakes
     /// it), so the flags alone decide.
     // Always in line: with `alloc_irq_inner` in line too, the inliner left this a call per
     // request of a resize.
     #[inline(always)]
-    fn default_startup(&self, matrix_online: bool) -> bool {
+    fn default_startup(&self) -> bool {
         debug_assert!(!self.has_reserved() || !self.target.is_some() && !self.moving.is_some());
-        self.bits() & Self::DEFAULT_STARTUP_MASK == flag::HAS_RESERVED && matrix_online
+        self.bits() & Self::DEFAULT_STARTUP_MASK == flag::HAS_RESERVED
     }
 
     /// The irq's side of `activate_reserved` + `irq_setup_affinity` for a
     /// [`default_startup`](Self::default_startup) that got vector `new` from
     /// `alloc_any(reserved = true)` (the global reservation became the vector). The irq
     /// holds it, `has_reserved` cleared (and `can_reserve` unless `reservation_mode`),
-    /// activated and requested; its affinity becomes `online`, the online mask when not
-    /// every CPU is online (`irq_do_set_affinity` copies it; else the shared default stays).
+    /// activated and requested.
     #[inline(always)]
-    fn activate_default(
-        &mut self,
-        new: (u32, u32),
-        reservation_mode: bool,
-        online: Option<Affinity>,
-    ) {
+    fn activate_default(&mut self, new: (u32, u32), reservation_mode: bool) {
         use flag::{ACTIVATED, CAN_RESERVE, HAS_RESERVED, REQUESTED};
         self.target = CpuVector::new(new);
         let keep = if reservation_mode {
@@ -437,9 +431,6 @@ impl IrqInfo {
             !(HAS_RESERVED | CAN_RESERVE)
         };
         self.flags = Flags::new((self.bits() & keep) | ACTIVATED | REQUESTED);
-        if let Some(mask) = online {
-            self.set_mask(mask);
-        }
     }
 
     /// The lifecycle state.
@@ -531,10 +522,13 @@ pub struct VectorDomain {
     tracing: bool,
     /// `online.len() == matrix.online_maps()`: the matrix's online maps are the domain's
     /// online CPUs (see [`Self::is_matrix_online`]). Kept by [`Self::refresh_online_state`]
-    /// wherever either changes, so the default startup reads one flag.
+    /// wherever either changes.
     matrix_online: bool,
-    /// Every possible CPU is online (`online.len() == ncpus`), kept alike.
-    all_online: bool,
+    /// The fast paths of [`activate`](Self::activate) and [`deactivate`](Self::deactivate)
+    /// apply: every possible CPU is online and they are the matrix's online maps
+    /// (`matrix_online`), and no event is recorded. One flag for each operation to read
+    /// (kept with `matrix_online`, and by [`Self::set_tracing`]).
+    fast: bool,
 }
 
 /// Allocated irqs by number. Numbers are handed out lowest-free first from a
@@ -807,7 +801,7 @@ impl VectorDomain {
             trace: Vec::new(),
             tracing: options.trace,
             matrix_online: false,
-            all_online: false,
+            fast: false,
         };
         d.refresh_online_state();
         if step_by_step {
@@ -887,6 +881,7 @@ impl VectorDomain {
             self.trace = Vec::new();
         }
         self.tracing = on;
+        self.refresh_online_state();
     }
     /// The matrix events recorded since the last call, oldest first (empty when not tracing).
     pub fn take_trace(&mut self) -> Vec<MatrixEvent> {
@@ -908,11 +903,12 @@ impl VectorDomain {
         self.refresh_online_state();
     }
 
-    /// `matrix_online` and `all_online` from the online list and the matrix, after either
-    /// changed (no accounting effect).
+    /// `matrix_online` and `fast` from the online list, the matrix and the tracing switch,
+    /// after any of them changed (no accounting effect).
     fn refresh_online_state(&mut self) {
         self.matrix_online = self.online.len() == self.matrix.online_maps() as usize;
-        self.all_online = self.online.len() == self.ncpus() as usize;
+        self.fast =
+            self.matrix_online && self.online.len() == self.ncpus() as usize && !self.tracing;
     }
 
     /// `mask` as the irq's stored affinity: the default when it is every CPU.
@@ -1029,6 +1025,14 @@ impl VectorDomain {
         if r.is_ok() {
             self.record(MatrixOp::Free, Some(irq), Some(cpu), Some(vector), managed);
         }
+    }
+
+    /// `mx_free` of a regular irq's vector on a fast path (nothing to record).
+    #[inline(always)]
+    fn free_untraced(&mut self, cpu: u32, vector: u32) {
+        debug_assert!(!self.tracing);
+        let r = self.matrix.free(cpu, vector, false);
+        debug_assert!(r.is_ok(), "domain freed a vector it does not hold: {r:?}");
     }
 
     /// `irq_matrix_reserve_managed(cpus)`: one reservation per CPU, ascending; on `NoSpace` the
@@ -1648,21 +1652,19 @@ impl VectorDomain {
     /// lookup of the irq.
     #[inline(always)]
     pub fn activate_targeted(&mut self, irq: u32) -> Result<Option<(u32, u32)>> {
-        let matrix_online = self.matrix_is_online();
         let Some(info) = self.irqs.get_mut(irq) else {
             return Err(unknown_irq(irq));
         };
         // Not requested and the default startup: one test of the flags.
         if info.bits() & (IrqInfo::DEFAULT_STARTUP_MASK | flag::REQUESTED) == flag::HAS_RESERVED
-            && info.default_startup(matrix_online)
+            && self.fast
         {
+            debug_assert!(info.default_startup());
             // `activate_reserved` + `irq_setup_affinity` in one lookup of the irq: it stays
-            // borrowed across the matrix's `alloc_any(reserved = true)` (another field). The
-            // event is recorded after its state changes: it reads the matrix alone.
+            // borrowed across the matrix's `alloc_any(reserved = true)` (another field).
+            // Nothing is recorded (`fast`).
             let new = self.matrix.alloc_any(true)?;
-            let online = (!self.all_online).then(|| Affinity::List(self.online.clone()));
-            info.activate_default(new, self.reservation_mode, online);
-            self.record(MatrixOp::Alloc, Some(irq), Some(new.0), Some(new.1), true);
+            info.activate_default(new, self.reservation_mode);
             return Ok(Some(new));
         }
         if info.requested() {
@@ -1733,13 +1735,20 @@ impl VectorDomain {
         // The common case, decided by one test of the flags: a requested, activated,
         // reservable regular irq releases its vectors and takes its reservation back (what
         // `deactivate_general` does for it).
-        if bits & (REQUESTED | ACTIVATED | CAN_RESERVE | HAS_RESERVED | MANAGED)
-            == REQUESTED | ACTIVATED | CAN_RESERVE
+        if self.fast
+            && bits & (REQUESTED | ACTIVATED | CAN_RESERVE | HAS_RESERVED | MANAGED)
+                == REQUESTED | ACTIVATED | CAN_RESERVE
         {
             let (held, prev) = (info.target.take(), info.moving.take());
             info.flags = Flags::new((bits & !(REQUESTED | ACTIVATED)) | HAS_RESERVED);
-            self.free_vectors(irq, held, prev, false);
-            self.mx_reserve(irq);
+            // `free_vectors` and `mx_reserve`, with nothing to record (`fast`).
+            if let Some((cpu, vector)) = held {
+                self.free_untraced(cpu, vector);
+                if let Some((pcpu, pvec)) = prev {
+                    self.free_untraced(pcpu, pvec);
+                }
+            }
+            self.matrix.reserve();
             return Ok(());
         }
         self.deactivate_general(irq)
@@ -1802,15 +1811,14 @@ impl VectorDomain {
     /// teardown BUGs on an irq with an action).
     #[inline(always)]
     pub fn free(&mut self, irq: u32) -> Result<()> {
-        use flag::{HAS_RESERVED, MANAGED, PLACED};
+        use flag::{HAS_RESERVED, MANAGED, PLACED, REQUESTED};
         let bits = self.irq(irq)?.bits();
-        if bits & flag::REQUESTED != 0 {
-            return Err(still_requested(irq));
-        }
-        // The common case, decided by one test of the flags: a regular irq holding only its
-        // global reservation (so no vector) with the default affinity (nothing to drop) has
-        // only that reservation removed (what `teardown` does for it).
-        if bits & (MANAGED | HAS_RESERVED | PLACED) == HAS_RESERVED {
+        // The common case, decided by one test of the flags: a regular irq not requested,
+        // holding only its global reservation (so no vector) with the default affinity
+        // (nothing to drop) has only that reservation removed (what `teardown` does for it).
+        // It does not ask for `fast`: measured with callgrind, recording through
+        // `mx_remove_reserved` cost 0.07 % less than the untraced removal behind the flag.
+        if bits & (REQUESTED | MANAGED | HAS_RESERVED | PLACED) == HAS_RESERVED {
             self.irqs.vacate(irq);
             self.mx_remove_reserved(irq);
             return Ok(());

@@ -70,7 +70,10 @@ fn check_packed(d: &VectorDomain) {
         d.matrix_online,
         d.online.len() == d.matrix.online_maps() as usize
     );
-    assert_eq!(d.all_online, d.online.len() == d.ncpus() as usize);
+    assert_eq!(
+        d.fast,
+        d.matrix_online && d.online.len() == d.ncpus() as usize && !d.tracing
+    );
     assert_eq!(d.tracing, d.tracing());
     if !d.tracing {
         assert!(d.trace.is_empty());
@@ -1048,7 +1051,7 @@ fn managed_reservation_rollback_is_traced() {
 fn activate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
     let fast = d
         .irq(irq)
-        .is_ok_and(|i| !i.requested() && i.default_startup(d.matrix_is_online()));
+        .is_ok_and(|i| d.fast && !i.requested() && i.default_startup());
     if !fast {
         let _ = d.activate(irq);
         return false;
@@ -1093,8 +1096,9 @@ fn assert_same(
 fn deactivate_is_fast(d: &VectorDomain, irq: u32) -> bool {
     use flag::{ACTIVATED, CAN_RESERVE, HAS_RESERVED, MANAGED, REQUESTED};
     d.irq(irq).is_ok_and(|i| {
-        i.bits() & (REQUESTED | ACTIVATED | CAN_RESERVE | HAS_RESERVED | MANAGED)
-            == REQUESTED | ACTIVATED | CAN_RESERVE
+        d.fast
+            && i.bits() & (REQUESTED | ACTIVATED | CAN_RESERVE | HAS_RESERVED | MANAGED)
+                == REQUESTED | ACTIVATED | CAN_RESERVE
     })
 }
 
@@ -1134,9 +1138,12 @@ proptest! {
     fn fast_paths_are_the_general_paths(
         mode in any::<bool>(),
         partial in any::<bool>(),
+        trace in any::<bool>(),
         ops in proptest::collection::vec(op_strategy(), 1..300),
     ) {
-        let opts = BootOptions { online: partial.then(|| vec![0, 1, 3]), trace: true };
+        // The fast paths apply without tracing, with every CPU online (then the general ones
+        // run, recording their events).
+        let opts = BootOptions { online: partial.then(|| vec![0, 1, 3]), trace };
         let nodes = Some(vec![0, 0, 1, 1]);
         let mut d = VectorDomain::boot(4, &X86Preset::mainline(), mode, nodes, &opts).unwrap();
         for op in ops {
@@ -1161,9 +1168,7 @@ proptest! {
 fn default_startup_cases() {
     // Every CPU online: the vector comes from alloc_any, the affinity stays the shared default.
     let mut d = domain(2, true);
-    d.set_tracing(true);
     let irq = d.alloc_irq(None, false, None).unwrap();
-    d.take_trace();
     assert!(activate_both_ways(&mut d, irq));
     let info = d.irq(irq).unwrap();
     assert_eq!(info.state(), IrqState::Active);
@@ -1189,15 +1194,29 @@ fn default_startup_cases() {
     assert!(d.irq(irq).unwrap().has_reserved());
     check(&d);
 
-    // Part of the CPUs online: the affinity becomes the online mask, as irq_setup_affinity
-    // leaves it; the next startup takes the general path and keeps it.
+    // Tracing: the general path, which records the allocation.
+    let mut d = domain(2, true);
+    d.set_tracing(true);
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    d.take_trace();
+    assert!(!activate_both_ways(&mut d, irq));
+    let events = d.take_trace();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].op, events[0].flag), (MatrixOp::Alloc, true));
+    d.set_tracing(false);
+    d.deactivate(irq).unwrap();
+    assert!(activate_both_ways(&mut d, irq));
+
+    // Part of the CPUs online: the general path; the affinity becomes the online mask, as
+    // irq_setup_affinity leaves it, and the next startup keeps it.
     let opts = BootOptions {
         online: Some(vec![0, 2]),
         trace: true,
     };
     let mut d = VectorDomain::boot(4, &X86Preset::mainline(), true, None, &opts).unwrap();
+    d.set_tracing(false);
     let irq = d.alloc_irq(None, false, None).unwrap();
-    assert!(activate_both_ways(&mut d, irq));
+    assert!(!activate_both_ways(&mut d, irq));
     assert_eq!(d.irq(irq).unwrap().affinity(), [0, 2]);
     d.deactivate(irq).unwrap();
     assert!(!activate_both_ways(&mut d, irq));
@@ -1323,7 +1342,6 @@ fn packed_irq_info_sizes() {
 fn deactivate_and_free_fast_cases() {
     // Reservation mode, default irq: both fast, as the resize storm runs them.
     let mut d = domain(2, true);
-    d.set_tracing(true);
     let irq = d.alloc_irq(None, false, None).unwrap();
     assert!(!free_is_fast(&d, 99));
     assert!(activate_both_ways(&mut d, irq));
@@ -1359,16 +1377,30 @@ fn deactivate_and_free_fast_cases() {
     assert!(!free_both_ways(&mut d, irq));
     check(&d);
 
-    // Part of the CPUs online: the affinity became the online mask at startup; the free
-    // drops it on the general path.
+    // Part of the CPUs online, or tracing: the general paths (the free's is the online
+    // mask the startup left to drop).
     let opts = BootOptions {
         online: Some(vec![0, 2]),
-        trace: true,
+        trace: false,
     };
     let mut d = VectorDomain::boot(4, &X86Preset::mainline(), true, None, &opts).unwrap();
     let irq = d.alloc_irq(None, false, None).unwrap();
-    assert!(activate_both_ways(&mut d, irq));
-    assert!(deactivate_both_ways(&mut d, irq));
+    assert!(!activate_both_ways(&mut d, irq));
+    assert!(!deactivate_both_ways(&mut d, irq));
     assert!(!free_both_ways(&mut d, irq));
+    check(&d);
+    // Tracing: the free's fast path records its removal like the general one.
+    let mut d = domain(2, true);
+    d.set_tracing(true);
+    let irq = d.alloc_irq(None, false, None).unwrap();
+    d.activate(irq).unwrap();
+    assert!(!deactivate_both_ways(&mut d, irq));
+    d.take_trace();
+    let mut twin = d.clone();
+    assert!(free_both_ways(&mut d, irq));
+    twin.free(irq).unwrap();
+    let events = twin.take_trace();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].op, MatrixOp::RemoveReserved);
     check(&d);
 }
