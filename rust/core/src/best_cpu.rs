@@ -228,15 +228,20 @@ impl BestCpu {
             );
             return;
         }
-        // 1 <= a <= held: from bucket a - 1 (0 included); the top is at least a.
+        // 1 <= a <= held: from bucket a - 1 (0 included), where its bit is set, so a flip
+        // clears it (no mask to build).
         let bit = 1u64 << (cpu % 64);
         row[slot(a)] |= bit;
-        row[slot(a - 1)] &= !bit;
+        row[slot(a - 1)] ^= bit;
         if words > 1 {
             self.count[slot(a)] += 1;
             self.count[slot(a - 1)] -= 1;
         }
-        self.top = self.top.max(a);
+        // The top was at least a - 1 (the CPU's bucket, or 0): it only moves when it was
+        // exactly that, and is written only then.
+        if self.top == a - 1 {
+            self.top = a;
+        }
     }
 
     /// The kernel's pick over every CPU, if any CPU is a candidate.

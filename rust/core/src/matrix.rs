@@ -793,7 +793,8 @@ impl IrqMatrix {
         if *word & mask == 0 {
             return Err(bit_not_allocated(bit, cpu));
         }
-        *word &= !mask;
+        // Set, so a flip clears it.
+        *word ^= mask;
         cm.allocated = cm.allocated.wrapping_sub(1);
         if managed {
             cm.managed_allocated = cm.managed_allocated.wrapping_sub(1);
