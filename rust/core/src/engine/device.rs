@@ -233,16 +233,26 @@ impl Device {
     }
 
     /// Remember that entry `k`'s latched interrupt was fired in the phase
-    /// the device is in now. Out of the fire path's line: it allocates once.
-    #[inline(never)]
+    /// the device is in now. In line, one store once the phases exist
+    /// (measured with callgrind: the out-of-line call was 18 instructions a
+    /// latch, a latch per released pending bit of a resize); the first
+    /// latch allocates, out of line.
+    #[inline]
     pub fn latch(&mut self, k: usize) {
         if self.pending_phase.is_empty() {
-            self.pending_phase = vec![Phase::Probe; self.live.entries()];
+            self.alloc_pending_phase();
         }
         let phase = self.phase;
         if let Some(p) = self.pending_phase.get_mut(k) {
             *p = phase;
         }
+    }
+
+    /// The latch phases, allocated at the first latch (every entry `Probe`).
+    #[cold]
+    #[inline(never)]
+    fn alloc_pending_phase(&mut self) {
+        self.pending_phase = vec![Phase::Probe; self.live.entries()];
     }
 
     /// The phase entry `k`'s latched interrupt was fired in.
