@@ -120,17 +120,16 @@ impl Engine {
     /// starts with: the entry programmed and unmasked (a pending send it
     /// releases is settled), no longer dead, and its W1 window, if open,
     /// closed and added to the W1 time. Returns how many events it applied:
-    /// up to the first that is not a request, or just past the first
-    /// request that released a send.
+    /// up to the first that is not a request.
     ///
     /// One write access to the device for the run (measured with callgrind:
     /// a device access and an event dispatch per request were about a
     /// third of a request). The generation still moves before the run's
     /// first write and again after a settled send (its delivery may learn
-    /// a route; the next run's access moves it), so no learnt route
-    /// outlives a write, as with an access per request.
+    /// a route), so no learnt route outlives a write, as with an access per
+    /// request.
     fn host_requests(&mut self, dev: u32, events: &[(u64, Event)], now: u64) -> Result<usize> {
-        let d = &mut self.devices[dev as usize];
+        let mut d = &mut self.devices[dev as usize];
         for (i, &(_, ev)) in events.iter().enumerate() {
             let Event::Host(HostFx::Request(k, msg)) = ev else {
                 return Ok(i);
@@ -148,7 +147,8 @@ impl Engine {
             }
             if let Some(msg) = sent {
                 self.settle_one(dev, k as usize, msg)?;
-                return Ok(i + 1);
+                // The next request's write moves the generation again.
+                d = &mut self.devices[dev as usize];
             }
         }
         Ok(events.len())
