@@ -174,16 +174,26 @@ impl Device {
     /// Every live entry without an open W1 window opens one at `now` (a
     /// disable masks them all). A walk of the live entries only, not of
     /// the whole table.
+    ///
+    /// A word of live bits at a time against its 64 slots (measured with
+    /// callgrind: the member iterator's word bookkeeping and a bounds check
+    /// against the whole list were a third of a disable's walk).
     pub fn open_w1_live(&mut self, now: u64) {
-        if self.live.iter().next().is_none() {
+        if self.live.is_empty() {
             return;
         }
         if self.w1_open.is_empty() {
             self.alloc_w1();
         }
-        for k in self.live.iter() {
-            if let Some(w) = self.w1_open.get_mut(k) {
-                w.get_or_insert(now);
+        for (slots, &word) in self.w1_open.chunks_mut(64).zip(self.live.words()) {
+            let mut bits = word;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(w) = slots.get_mut(b) {
+                    // Without a branch: most slots are closed here.
+                    *w = Some(w.unwrap_or(now));
+                }
             }
         }
     }
@@ -270,6 +280,34 @@ impl Device {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn a_disable_opens_w1_for_exactly_the_live_entries_without_one() {
+        // Against the plain walk of the members: any live set, any slots
+        // already open, tables across word boundaries.
+        for seed in 0..40 {
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+            let n = rng.random_range(1..200u32);
+            let mut d = Device::new(&DeviceConfig::new(n), vec![0; n as usize], None).unwrap();
+            for k in 0..n as usize {
+                if rng.random_bool(0.5) {
+                    d.live.set(k, true);
+                }
+                if rng.random_bool(0.3) {
+                    *d.w1_slot(k) = Some(rng.random_range(0..100));
+                }
+            }
+            let mut want = d.w1_open.clone();
+            if d.live.iter().next().is_some() && want.is_empty() {
+                want = vec![None; n as usize];
+            }
+            for k in d.live.iter() {
+                want[k].get_or_insert(1000);
+            }
+            d.open_w1_live(1000);
+            assert_eq!(d.w1_open, want, "{seed}");
+        }
+    }
 
     #[test]
     fn the_stall_bits_are_the_open_stalls() {

@@ -50,6 +50,19 @@ impl EntrySet {
         true
     }
 
+    /// Whether the set has no member.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+
+    /// The member bits, 64 entries a word: entry `k` is bit `k % 64` of
+    /// word `k / 64`; no bit at or past `entries` is set.
+    #[inline]
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// The members, ascending.
     #[inline]
     pub fn iter(&self) -> Members<'_> {
