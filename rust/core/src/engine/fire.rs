@@ -80,7 +80,9 @@ impl Engine {
                 // goes on with the draw it would have made.
                 self.check_interrupt()?;
             }
-            tf = draw(rng, self.now);
+            // From `tf`, which the fire left as `self.now` (no fire moves
+            // time): one load fewer per fire than reading it back.
+            tf = draw(rng, tf);
         }
     }
 
