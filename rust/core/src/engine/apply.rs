@@ -20,14 +20,13 @@ impl Engine {
         let now = self.now as u64;
         let mut rest = &batch[..];
         while let Some(&(_, ev)) = rest.first() {
-            let done = match ev {
-                // A resize's requests come in runs: one device access for
-                // the run (see `host_requests`).
-                Event::Host(HostFx::Request(..)) => self.host_requests(dev, rest, now)?,
-                _ => {
-                    self.apply(dev, ev, now)?;
-                    1
-                }
+            // A resize's requests come in runs: one device access for the
+            // run (see `host_requests`).
+            let done = if let Event::Host(HostFx::Request(..)) = ev {
+                self.host_requests(dev, rest, now)?
+            } else {
+                self.apply(dev, ev, now)?;
+                1
             };
             rest = &rest[done..];
         }
