@@ -430,6 +430,7 @@ impl IrteTable {
                 .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
+    #[inline]
     fn check_count(&self, count: u32) -> Result<u32> {
         if count == 0 || count > self.len {
             return Err(Error::InvalidArgument(format!(
@@ -448,6 +449,7 @@ impl IrteTable {
     }
 
     /// First free naturally aligned run of `1 << order` slots (`bitmap_find_free_region`).
+    #[inline]
     fn find_free_region(&self, order: u32) -> Option<usize> {
         let size = 1usize << order;
         let skip = self.first_nonfull.min(self.bitmap.len());
@@ -479,6 +481,7 @@ impl IrteTable {
         }
     }
 
+    #[inline]
     fn mark(&mut self, start: usize, size: usize, allocated: bool) {
         if size < 64 {
             let mask = ((1u64 << size) - 1) << (start % 64);
@@ -517,9 +520,10 @@ impl IrteTable {
         // MSI-X allocates one IRTE a vector: measured with callgrind, the general search
         // and marking cost it about 20 instructions more than `alloc_one`.
         if count == 1 {
-            if let Some(start) = self.alloc_one() {
-                return Ok(start);
-            }
+            return match self.alloc_one() {
+                Some(start) => Ok(start),
+                None => self.alloc_block_cold(count),
+            };
         }
         self.alloc_block(count)
     }
@@ -547,9 +551,18 @@ impl IrteTable {
         Some(start as u16)
     }
 
-    /// `alloc` of any `count`: the general first-fit search (same effects and errors).
-    // Out of line: in line, its error formatting made every `alloc(1)` save six registers.
+    /// [`alloc_block`](Self::alloc_block) where `alloc_one` found no room (a full table):
+    /// out of line, so that `alloc(1)` in line carries no general search.
+    #[cold]
     #[inline(never)]
+    fn alloc_block_cold(&mut self, count: u32) -> Result<u16> {
+        self.alloc_block(count)
+    }
+
+    /// `alloc` of any `count`: the general first-fit search (same effects and errors).
+    // It and the helpers it calls are in line in `alloc` for other counts (as before the
+    // one-slot path): out of line, blocks of 4 cost about 40 instructions more (callgrind).
+    #[inline]
     fn alloc_block(&mut self, count: u32) -> Result<u16> {
         let order = self.check_count(count)?;
         let Some(start) = self.find_free_region(order) else {
@@ -574,8 +587,12 @@ impl IrteTable {
     #[inline]
     pub fn free(&mut self, index: u32, count: u32) -> Result<()> {
         // MSI-X frees one IRTE a vector: `free_one` skips the count check and the loop.
-        if count == 1 && self.free_one(index) {
-            return Ok(());
+        if count == 1 {
+            return if self.free_one(index) {
+                Ok(())
+            } else {
+                self.free_block_cold(index, count)
+            };
         }
         self.free_block(index, count)
     }
@@ -606,8 +623,16 @@ impl IrteTable {
         true
     }
 
-    /// `free` of any `count`: the general path (same effects and errors).
+    /// [`free_block`](Self::free_block) where `free_one` refused (no one-slot block at
+    /// `index`: always an error): out of line, so that `free(_, 1)` in line carries no loop.
+    #[cold]
     #[inline(never)]
+    fn free_block_cold(&mut self, index: u32, count: u32) -> Result<()> {
+        self.free_block(index, count)
+    }
+
+    /// `free` of any `count`: the general path (same effects and errors).
+    #[inline]
     fn free_block(&mut self, index: u32, count: u32) -> Result<()> {
         let order = self.check_count(count)?;
         // `block_order` has `len` entries: the same test as `check_index`, one look-up.
@@ -619,12 +644,14 @@ impl IrteTable {
         }
         let i = index as usize;
         let size = 1usize << order;
+        // Counted without a branch: measured with callgrind, a block of 128 costs 175
+        // instructions fewer than lowering `present` entry by entry.
+        let mut present = 0;
         for entry in &mut self.entries[i..i + size] {
-            if entry.present() {
-                self.present -= 1;
-            }
+            present += u32::from(entry.present());
             *entry = Irte::default();
         }
+        self.present -= present;
         self.mark(i, size, false);
         self.block_order[i] = 0;
         self.in_use -= 1 << order;
