@@ -499,14 +499,50 @@ impl InterruptRemapper {
     /// or `suppressed`. No allocation on any path.
     #[inline]
     pub fn remap(&mut self, requester_id: u16, msg: &MsiMessage) -> RemapResult {
-        if let Some((index, irte)) = self.remapped_entry(requester_id, msg) {
-            return RemapResult::Remapped(remapped_target(index, irte));
+        // A well-formed remappable message takes the checks in `remap_other`'s order from
+        // the fast decode on; anything else takes `remap_other` whole.
+        let Some(index) = remappable_index(msg) else {
+            return self.remap_other(requester_id, msg);
+        };
+        let Some(irte) = self.table.lookup(index) else {
+            return self.blocked(requester_id, index, FaultReason::IndexOutOfRange, false);
+        };
+        if !irte.present() {
+            let fpd = irte.fpd();
+            return self.blocked(requester_id, index, FaultReason::NotPresent, fpd);
         }
-        self.remap_other(requester_id, msg)
+        // `source_ok` first: one compare settles the entries `set_msi_sid` writes.
+        if !irte.source_ok(requester_id) {
+            if let Err(reason) = irte.source_check(requester_id) {
+                let fpd = irte.fpd();
+                return self.blocked(requester_id, index, reason, fpd);
+            }
+        }
+        RemapResult::Remapped(remapped_target(index, irte))
     }
 
-    /// [`remap`](Self::remap) of any request, taking every check in turn: the path of blocks
-    /// and compatibility-format messages (same effects).
+    /// Block a request from `requester_id` through IRTE `index` for `reason`: the fault
+    /// log's `total` +1, or `suppressed` +1 when `suppress` (FPD).
+    // Out of line: the fault record keeps its registers off the hit path.
+    #[cold]
+    #[inline(never)]
+    fn blocked(
+        &mut self,
+        requester_id: u16,
+        index: u32,
+        reason: FaultReason,
+        suppress: bool,
+    ) -> RemapResult {
+        let fault = Fault {
+            requester_id,
+            index: Some(index),
+            reason,
+        };
+        block(&mut self.log, fault, suppress)
+    }
+
+    /// [`remap`](Self::remap) of any request, taking every check in turn (same effects): the
+    /// path of compatibility-format and malformed messages, and of the host's misses.
     #[inline(never)]
     pub(crate) fn remap_other(&mut self, requester_id: u16, msg: &MsiMessage) -> RemapResult {
         let fault = |index, reason| Fault {
