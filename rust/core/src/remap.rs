@@ -456,31 +456,32 @@ impl InterruptRemapper {
         self.allow_compat = allow;
     }
 
-    /// The index and entry a request from `requester_id` is remapped through when it is a
+    /// The entry a request from `requester_id` is remapped through when it is a
     /// remappable-format message whose entry is present and passes the source check;
     /// `None` for any other request (blocked, or compatibility format). Records nothing.
-    pub(crate) fn remapped_entry(
-        &self,
-        requester_id: u16,
-        msg: &MsiMessage,
-    ) -> Option<(u32, &Irte)> {
-        let index = remappable_index(msg)?;
-        let irte = self.table.lookup(index)?;
-        (irte.present() && irte.source_ok(requester_id)).then_some((index, irte))
+    pub(crate) fn remapped_entry(&self, requester_id: u16, msg: &MsiMessage) -> Option<&Irte> {
+        self.entry_through(requester_id, remappable_index(msg)?)
+    }
+
+    /// IRTE `index` when a request from `requester_id` through it is remapped: it exists, is
+    /// present and passes the source check. Records nothing.
+    #[inline]
+    fn entry_through(&self, requester_id: u16, index: u32) -> Option<&Irte> {
+        self.table
+            .lookup(index)
+            .filter(|irte| irte.present() && irte.source_ok(requester_id))
     }
 
     /// Where `msg` from `requester_id` would be remapped — the `(dest_id, vector)` of
     /// [`remap`](Self::remap) — or `None` if it would be blocked; records nothing.
     #[inline]
     pub(crate) fn target(&self, requester_id: u16, msg: &MsiMessage) -> Option<(u32, u8)> {
-        if let Some(index) = remappable_index(msg) {
-            return self
-                .table
-                .lookup(index)
-                .filter(|irte| irte.present() && irte.source_ok(requester_id))
-                .map(|irte| (irte.dest_id(), irte.vector()));
+        match remappable_index(msg) {
+            Some(index) => self
+                .entry_through(requester_id, index)
+                .map(|irte| (irte.dest_id(), irte.vector())),
+            None => self.target_other(msg),
         }
-        self.target_other(msg)
     }
 
     /// [`target`](Self::target) of a message that is not a well-formed remappable one.
@@ -1182,7 +1183,7 @@ mod tests {
                 let mut full = r.clone();
                 let want = full.remap_other(rid, &msg);
                 let hit = want.target().copied().filter(|t| t.irte_index.is_some());
-                prop_assert_eq!(r.remapped_entry(rid, &msg).map(|(i, e)| remapped_target(i, e)), hit);
+                prop_assert_eq!(r.remapped_entry(rid, &msg).zip(index).map(|(e, i)| remapped_target(i, e)), hit);
                 prop_assert_eq!(r.target(rid, &msg), want.target().map(|t| (t.dest_id, t.vector)));
                 prop_assert_eq!(r.remap(rid, &msg), want);
                 prop_assert_eq!(log_state(r.fault_log()), log_state(full.fault_log()));
