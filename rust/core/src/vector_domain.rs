@@ -1362,6 +1362,41 @@ impl VectorDomain {
         self.deactivate_general(irq)
     }
 
+    /// [`deactivate`](Self::deactivate) then [`free`](Self::free) of `irq` in one look-up,
+    /// when both would take their fast paths (every CPU online, not tracing; a requested,
+    /// activated, reservable regular irq with the default affinity and no node): the same
+    /// matrix changes in the same order (`free` of its vector and of a pending move's previous
+    /// one, `reserve()`, then `remove_reserved()`) and the irq number freed. Returns whether it
+    /// did; `false` changes nothing, and the caller takes the two steps.
+    // Measured with callgrind: a disable's vector looked up once instead of twice.
+    #[inline(always)]
+    pub fn release_default(&mut self, irq: u32) -> bool {
+        use flag::{ACTIVATED, CAN_RESERVE, HAS_RESERVED, MANAGED, PLACED, REQUESTED};
+        let Some(info) = self.irqs.get(irq) else {
+            return false;
+        };
+        if !(self.fast
+            && info.bits()
+                & (REQUESTED | ACTIVATED | CAN_RESERVE | HAS_RESERVED | MANAGED | PLACED)
+                == REQUESTED | ACTIVATED | CAN_RESERVE)
+        {
+            return false;
+        }
+        let (held, prev) = (info.target.get(), info.moving.get());
+        // The default affinity: nothing to drop.
+        self.irqs.vacate(irq);
+        if let Some((cpu, vector)) = held {
+            self.free_untraced(cpu, vector);
+            if let Some((pcpu, pvec)) = prev {
+                self.free_untraced(pcpu, pvec);
+            }
+        }
+        // `deactivate` takes the reservation back, `free` removes it (its warning kept).
+        self.matrix.reserve();
+        self.matrix.remove_reserved();
+        true
+    }
+
     /// [`deactivate`](Self::deactivate) of any irq, with the effects documented there.
     fn deactivate_general(&mut self, irq: u32) -> Result<()> {
         let Some(info) = self.irqs.get_mut(irq) else {

@@ -1113,6 +1113,23 @@ fn deactivate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
     fast
 }
 
+/// `release_default` of `irq` on `d`, checked against `deactivate_general` then
+/// `free_general` on a clone when it acted, and against nothing changing when it did not.
+/// Returns whether it acted (asserted to be exactly when both fast paths apply).
+fn release_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
+    let want = deactivate_is_fast(d, irq) && d.irq(irq).is_ok_and(|i| !i.has(flag::PLACED));
+    let mut g = d.clone();
+    let done = d.release_default(irq);
+    assert_eq!(done, want, "irq {irq}");
+    let r_general = if done {
+        g.deactivate_general(irq).and_then(|()| g.free_general(irq))
+    } else {
+        Ok(())
+    };
+    assert_same(d, &mut g, &Ok(()), &r_general, irq);
+    done
+}
+
 /// Whether `free` of `irq` takes its fast path.
 fn free_is_fast(d: &VectorDomain, irq: u32) -> bool {
     use flag::{HAS_RESERVED, MANAGED, PLACED, REQUESTED};
@@ -1152,7 +1169,11 @@ proptest! {
                     activate_both_ways(&mut d, irq);
                 },
                 Op::Deactivate(i) => if let Some(irq) = pick(&d, i) {
-                    deactivate_both_ways(&mut d, irq);
+                    if i % 2 == 0 {
+                        deactivate_both_ways(&mut d, irq);
+                    } else {
+                        release_both_ways(&mut d, irq);
+                    }
                 },
                 Op::Free(i) => if let Some(irq) = pick(&d, i) {
                     free_both_ways(&mut d, irq);
@@ -1347,6 +1368,11 @@ fn deactivate_and_free_fast_cases() {
     assert!(activate_both_ways(&mut d, irq));
     // Requested: the free fails alike both ways.
     assert!(!free_both_ways(&mut d, irq));
+    // Both steps in one: as the two general paths.
+    let mut twin = d.clone();
+    assert!(release_both_ways(&mut twin, irq));
+    assert!(twin.irq(irq).is_err());
+    assert!(!release_both_ways(&mut twin, irq));
     assert!(deactivate_both_ways(&mut d, irq));
     // Not requested: the deactivate fails alike both ways.
     assert!(!deactivate_both_ways(&mut d, irq));
@@ -1359,12 +1385,14 @@ fn deactivate_and_free_fast_cases() {
     let n = d.alloc_irq(None, false, Some(0)).unwrap();
     for irq in [a, n] {
         d.activate(irq).unwrap();
+        assert!(!release_both_ways(&mut d, irq));
         assert!(deactivate_both_ways(&mut d, irq));
         assert!(!free_both_ways(&mut d, irq));
     }
     // Managed: neither.
     let m = d.alloc_irq(Some(&[0, 1]), true, None).unwrap();
     d.activate(m).unwrap();
+    assert!(!release_both_ways(&mut d, m));
     assert!(!deactivate_both_ways(&mut d, m));
     assert!(!free_both_ways(&mut d, m));
     check(&d);

@@ -202,6 +202,16 @@ impl DeviceShare<'_> {
                 continue;
             };
             if hv.active {
+                // The disable's one pass: `free_irq` and the free below in one step of the
+                // domain when it can (see `VectorDomain::release_default`).
+                if self.domain.release_default(hv.irq) {
+                    self.routes_stale = true;
+                    *self.vm_routes = self.vm_routes.saturating_sub(1);
+                    self.device.vectors[k] = None;
+                    self.iommu.clear(self.device.requester_id, hv.irte)?;
+                    self.iommu.free(self.device.requester_id, hv.irte)?;
+                    continue;
+                }
                 self.deactivate(k as u32)?;
             }
             self.device.vectors[k] = None;
