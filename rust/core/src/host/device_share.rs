@@ -112,6 +112,7 @@ impl DeviceShare<'_> {
             irte,
             active: false,
         });
+        d.allocated += 1;
         // Enable allocates 0, 1, 2, …: mostly a push.
         if d.vectors.len() == ku {
             d.vectors.push(hv);
@@ -207,20 +208,29 @@ impl DeviceShare<'_> {
                 if self.domain.release_default(hv.irq) {
                     self.routes_stale = true;
                     *self.vm_routes = self.vm_routes.saturating_sub(1);
-                    self.device.vectors[k] = None;
+                    self.vacate(k);
                     self.iommu.clear(self.device.requester_id, hv.irte)?;
                     self.iommu.free(self.device.requester_id, hv.irte)?;
                     continue;
                 }
                 self.deactivate(k as u32)?;
             }
-            self.device.vectors[k] = None;
+            self.vacate(k);
             self.domain.free(hv.irq)?;
             self.iommu.free(self.device.requester_id, hv.irte)?;
         }
+        debug_assert_eq!(self.device.allocated, 0);
         self.device.vectors.clear();
         self.device.enabled = false;
         Ok(())
+    }
+
+    /// Entry `k`'s slot, which holds a host vector, emptied (the device's count of them
+    /// follows).
+    #[inline(always)]
+    fn vacate(&mut self, k: usize) {
+        self.device.vectors[k] = None;
+        self.device.allocated -= 1;
     }
 
     /// Whether entry `k` has a host vector that is requested.

@@ -59,7 +59,11 @@ impl Host {
     ) -> crate::Result<()> {
         let each_mask = t.t_free_irq_ns > 0 || self.mask_each_freed;
         let mut s = self.share(dev)?;
-        let allocated = s.device.vectors.iter().filter(|v| v.is_some()).count() as u64;
+        let allocated = u64::from(s.device.allocated);
+        debug_assert_eq!(
+            allocated,
+            s.device.vectors.iter().filter(|v| v.is_some()).count() as u64
+        );
         if !each_mask && !s.domain.tracing() {
             if let Some(end) = fits(*clock, t.w_free_ns, allocated) {
                 // Every `free_irq` takes no time and leaves its Mask to the
