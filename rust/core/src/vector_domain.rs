@@ -262,6 +262,12 @@ fn unknown_irq(irq: u32) -> Error {
     Error::InvalidArgument(format!("irq {irq} is not allocated"))
 }
 
+/// No irq number left (`NoSpace`).
+#[cold]
+fn irq_numbers_exhausted() -> Error {
+    Error::NoSpace("irq numbers exhausted".to_string())
+}
+
 /// `request_irq` of an irq already requested (`InvalidOperation`, `-EBUSY`).
 #[cold]
 fn already_requested(irq: u32) -> Error {
@@ -1079,10 +1085,24 @@ impl VectorDomain {
         managed: bool,
         node: Option<u32>,
     ) -> Result<u32> {
-        let irq = self
-            .irqs
-            .next_number()
-            .ok_or_else(|| Error::NoSpace("irq numbers exhausted".to_string()))?;
+        if affinity.is_none() && !managed && node.is_none() {
+            // The host's allocation: nothing to check, so the number is taken as the irq is
+            // stored (one read of the free word), then reserved; tracing sees the same event
+            // (it reads the matrix, not the slab).
+            let info = IrqInfo::new(
+                Affinity::all(self.ncpus()),
+                None,
+                flag::CAN_RESERVE | flag::HAS_RESERVED,
+            );
+            let irq = self
+                .irqs
+                .insert_next(info)
+                .ok_or_else(irq_numbers_exhausted)?;
+            // reserve_irq_vector
+            self.mx_reserve(irq);
+            return self.activate_new(irq, false);
+        }
+        let irq = self.irqs.next_number().ok_or_else(irq_numbers_exhausted)?;
         self.alloc_irq_inner(irq, affinity, managed, node)
     }
 
@@ -1159,6 +1179,14 @@ impl VectorDomain {
                 },
             ),
         );
+        self.activate_new(irq, managed)
+    }
+
+    /// The end of [`alloc_irq`](Self::alloc_irq) once irq `irq` is stored with its
+    /// reservation: with reservation mode off, its activation (undone with the irq on a
+    /// failure).
+    #[inline(always)]
+    fn activate_new(&mut self, irq: u32, managed: bool) -> Result<u32> {
         if self.reservation_mode {
             // msi.c activates with reserve=true (shutdown vector only), then clears activated.
             return Ok(irq);

@@ -1113,6 +1113,21 @@ fn deactivate_both_ways(d: &mut VectorDomain, irq: u32) -> bool {
     fast
 }
 
+/// `alloc_irq` on `d`, checked against the number read first and the general
+/// `alloc_irq_inner` on a clone: same result, same irqs, matrix, warnings and events.
+fn alloc_both_ways(d: &mut VectorDomain, mask: Option<&[u32]>, managed: bool, node: Option<u32>) {
+    let mut g = d.clone();
+    let r_fast = d.alloc_irq(mask, managed, node);
+    let r_general = match g.irqs.next_number() {
+        Some(irq) => g.alloc_irq_inner(irq, mask, managed, node),
+        None => Err(irq_numbers_exhausted()),
+    };
+    assert_eq!(r_fast, r_general);
+    let irq = r_fast.unwrap_or(u32::MAX);
+    assert_same(d, &mut g, &Ok(()), &Ok(()), irq);
+    assert_eq!(d.irqs.used, g.irqs.used);
+}
+
 /// `release_default` of `irq` on `d`, checked against `deactivate_general` then
 /// `free_general` on a clone when it acted, and against nothing changing when it did not.
 /// Returns whether it acted (asserted to be exactly when both fast paths apply).
@@ -1165,6 +1180,7 @@ proptest! {
         let mut d = VectorDomain::boot(4, &X86Preset::mainline(), mode, nodes, &opts).unwrap();
         for op in ops {
             match op {
+                Op::Alloc(ref mask, managed, node) => alloc_both_ways(&mut d, mask.as_deref(), managed, node),
                 Op::Activate(i) => if let Some(irq) = pick(&d, i) {
                     activate_both_ways(&mut d, irq);
                 },

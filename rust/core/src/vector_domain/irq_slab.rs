@@ -56,6 +56,40 @@ impl IrqSlab {
         self.len += 1;
     }
 
+    /// Store `info` under the lowest free number and return it (`None`, nothing stored, when
+    /// that number is past `u32`): [`next_number`](Self::next_number) then
+    /// [`insert`](Self::insert), with the free word read once.
+    // Measured with callgrind: the number's word looked up once per allocation of a resize.
+    #[inline(always)]
+    pub(super) fn insert_next(&mut self, info: IrqInfo) -> Option<u32> {
+        let w = self.first_free_word;
+        let Some(word) = self.used.get_mut(w) else {
+            return self.insert_past_end(info);
+        };
+        // `first_free_word` has a free bit.
+        let bit = (!*word).trailing_zeros() as usize;
+        let i = w * 64 + bit;
+        let irq = u32::try_from(i).ok()?;
+        *word |= 1 << bit;
+        if *word == u64::MAX {
+            self.advance_first_free();
+        }
+        if let Some(slot) = self.slots.get_mut(i) {
+            // Empty (its bit was clear): forgetting the `None` it held drops nothing.
+            std::mem::forget(slot.replace(info));
+        }
+        self.len += 1;
+        Some(irq)
+    }
+
+    /// [`insert_next`](Self::insert_next) when every word is full: the first number past them.
+    #[cold]
+    fn insert_past_end(&mut self, info: IrqInfo) -> Option<u32> {
+        let irq = self.next_number()?;
+        self.insert(irq, info);
+        Some(irq)
+    }
+
     /// Room for the numbers of word `w`: `used` gets words up to it, `slots` 64 entries each.
     /// Returns word `w`.
     #[cold]
