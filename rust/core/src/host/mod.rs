@@ -723,6 +723,80 @@ mod tests {
     }
 
     #[test]
+    fn requests_walked_in_place_are_requests_one_by_one() {
+        // `DeviceShare::request_each` (the enable's walk) against `activate` of each entry:
+        // the same messages, the same host after it, the same first refusal (KVM routes
+        // full, CPU vectors exhausted, an entry with no vector) with the entries before it
+        // requested, on Intel and AMD, with reservation mode on and off.
+        for (reservation, iommu, ncpus, routes) in [
+            (true, IommuKind::Intel, 4, 4096),
+            (false, IommuKind::Intel, 4, 4096),
+            (true, IommuKind::Amd, 4, 4096),
+            (true, IommuKind::Intel, 4, 5),
+            (true, IommuKind::Intel, 1, 4096),
+            (false, IommuKind::Amd, 1, 4096),
+        ] {
+            let cfg = HostConfig {
+                ncpus,
+                reservation_mode: Some(reservation),
+                iommu,
+                irte_entries: 1024,
+                kvm_routes_per_vm: routes,
+                ..HostConfig::default()
+            };
+            let mut flags: Vec<bool> = (0..300).map(|k| k % 3 != 1).collect();
+            flags.extend([true, false, true]);
+            let run = |walk: bool| {
+                let mut h = Host::new(&cfg, Platform::default(), &[0]).unwrap();
+                let mut s = h.share(0).unwrap();
+                // Entries 0..300 allocated (as many as fit), the last three left without.
+                for k in 0..300 {
+                    if s.alloc_vector(k).is_err() {
+                        break;
+                    }
+                }
+                let mut msgs = Vec::new();
+                let mut clock = 0;
+                let refused = if walk {
+                    s.request_each(
+                        &flags,
+                        || {
+                            clock += 1;
+                            Ok(clock)
+                        },
+                        |k, at, m| msgs.push((at, k, m)),
+                    )
+                    .unwrap()
+                } else {
+                    let mut refused = None;
+                    for (k, _) in flags.iter().enumerate().filter(|(_, f)| **f) {
+                        clock += 1;
+                        match s.activate(k as u32) {
+                            Ok(m) => msgs.push((clock, k as u32, m)),
+                            Err(e) => {
+                                refused = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    refused
+                };
+                drop(s);
+                (format!("{h:?}"), msgs, refused, clock)
+            };
+            let (walked, one_by_one) = (run(true), run(false));
+            assert!(
+                walked.2.is_some(),
+                "{reservation} {iommu:?} {ncpus} {routes}"
+            );
+            assert_eq!(
+                walked, one_by_one,
+                "{reservation} {iommu:?} {ncpus} {routes}"
+            );
+        }
+    }
+
+    #[test]
     fn requesting_an_unallocated_vector_is_a_typed_failure() {
         let mut h = host(true, IommuKind::Intel, 64);
         exec(&mut h, &enable(&[true])).unwrap();

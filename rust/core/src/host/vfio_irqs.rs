@@ -263,18 +263,18 @@ fn request_each(
     fx: &mut impl FxSink,
 ) -> crate::error::Result<Option<HostError>> {
     let checked = fits(*clock, t.t_request_ns, with_fd.len() as u64).is_none();
-    for (k, _) in with_fd.iter().enumerate().filter(|(_, f)| **f) {
-        if checked {
-            advance(clock, t.t_request_ns)?;
-        } else {
-            *clock += t.t_request_ns;
-        }
-        match s.activate(k as u32) {
-            Ok(msg) => fx.push_fx(*clock, HostFx::Request(k as u32, msg)),
-            Err(e) => return Ok(Some(e)),
-        }
-    }
-    Ok(None)
+    s.request_each(
+        with_fd,
+        || {
+            if checked {
+                advance(clock, t.t_request_ns)?;
+            } else {
+                *clock += t.t_request_ns;
+            }
+            Ok(*clock)
+        },
+        |k, at, msg| fx.push_fx(at, HostFx::Request(k, msg)),
+    )
 }
 
 /// Host time moves on by `by` ns. Checked: the timings are the user's, and
