@@ -321,8 +321,7 @@ fn free_each(
             if domain.release_default(irq) {
                 *slot = None;
                 *allocated -= 1;
-                iommu.clear(rid, irte)?;
-                iommu.free(rid, irte)?;
+                iommu.clear_and_free(rid, irte)?;
                 continue;
             }
             // `DeviceShare::deactivate`, the route left to the caller.

@@ -24,6 +24,21 @@ pub(crate) trait Remapper: Send + Sync + std::fmt::Debug {
     fn program(&mut self, rid: u16, index: u16, vector: u8, cpu: u32) -> Result<MsiMessage>;
     /// Mark IRTE `index` of `rid` not present (deactivation).
     fn clear(&mut self, rid: u16, index: u16) -> Result<()>;
+    /// Deactivate then free IRTE `index` of `rid`: [`clear`](Self::clear) then
+    /// [`free`](Self::free), with their effects and errors. A free that succeeds does all
+    /// the clear would have (both units' `free` zeroes the entry and lowers the
+    /// present/enabled count as `clear` does, and succeeds only on an allocated entry,
+    /// where the clear would have), so it is the whole step; a refused free changes
+    /// nothing, and the two steps then run as written. Measured with callgrind: one
+    /// write of the entry fewer per vector of a disable.
+    #[inline]
+    fn clear_and_free(&mut self, rid: u16, index: u16) -> Result<()> {
+        if self.free(rid, index).is_ok() {
+            return Ok(());
+        }
+        self.clear(rid, index)?;
+        self.free(rid, index)
+    }
     /// Route one message from `rid`: the `(cpu, vector)` it reaches, or `None`
     /// when it is blocked (the fault is in the unit's log). Hot path.
     fn remap(&mut self, rid: u16, msg: &MsiMessage) -> Option<(u32, u8)>;
@@ -229,6 +244,59 @@ mod tests {
             (0xFEE0_0000u64..0xFEF0_0000, 0u32..0x1_0400).prop_map(|(a, d)| MsiMessage::new(a, d)),
             (any::<u64>(), any::<u32>()).prop_map(|(a, d)| MsiMessage::new(a, d)),
         ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// `clear_and_free` is `clear` then `free`: the same result (errors included) and
+        /// the same unit after it, for Intel and AMD, on entries programmed, cleared, never
+        /// written, freed, past the table, of another requester, and (Intel) inside a block
+        /// of two, where the free is refused after the clear went through.
+        #[test]
+        fn clear_and_free_is_clear_then_free(
+            amd in any::<bool>(),
+            setup in prop::collection::vec((0u16..3, 0u8..4), 0..24),
+            frees in prop::collection::vec((0u16..4, 0u16..70), 1..40),
+        ) {
+            let mut unit = if amd {
+                Iommu::Amd(AmdRemapper::new(64).unwrap())
+            } else {
+                Iommu::Intel(InterruptRemapper::new(64, false).unwrap())
+            };
+            for (i, (rid, how)) in setup.into_iter().enumerate() {
+                if how == 3 {
+                    // A block of two (Intel), or an aligned pair (AMD).
+                    match &mut unit {
+                        Iommu::Intel(r) => {
+                            // Both entries present: a refused free shows the clear before it.
+                            if let Ok(b) = r.table_mut().alloc(2) {
+                                for j in 0..2 {
+                                    let e = Irte::remapped(i as u8, 0);
+                                    r.table_mut().set(u32::from(b) + j, e).unwrap();
+                                }
+                            }
+                        }
+                        Iommu::Amd(r) => { let _ = r.tables_mut().alloc_aligned(rid, 2); }
+                    }
+                    continue;
+                }
+                let Ok(index) = unit.alloc(rid) else { continue };
+                if how >= 1 {
+                    unit.program(rid, index, i as u8, i as u32).unwrap();
+                }
+                if how == 2 {
+                    unit.clear(rid, index).unwrap();
+                }
+            }
+            for (rid, index) in frees {
+                let mut two = unit.clone();
+                let want = two.clear(rid, index).and_then(|()| two.free(rid, index));
+                prop_assert_eq!(unit.clear_and_free(rid, index), want);
+                prop_assert_eq!(format!("{unit:?}"), format!("{two:?}"));
+            }
+        }
+
     }
 
     proptest! {
