@@ -723,6 +723,57 @@ mod tests {
     }
 
     #[test]
+    fn allocations_walked_in_place_are_allocations_one_by_one() {
+        // `DeviceShare::alloc_each` (the enable's walk) against `alloc_vector` of each
+        // entry: the same host after it and the same first failure (IRTEs exhausted, CPU
+        // vectors exhausted without reservation mode), entries already allocated skipped,
+        // on Intel and AMD.
+        for (reservation, iommu, ncpus, irtes) in [
+            (true, IommuKind::Intel, 4, 1024),
+            (true, IommuKind::Intel, 4, 32),
+            (false, IommuKind::Intel, 1, 1024),
+            (true, IommuKind::Amd, 4, 1024),
+            (false, IommuKind::Amd, 1, 1024),
+        ] {
+            let cfg = HostConfig {
+                ncpus,
+                reservation_mode: Some(reservation),
+                iommu,
+                irte_entries: irtes,
+                ..HostConfig::default()
+            };
+            let run = |walk: bool| {
+                let mut h = Host::new(&cfg, Platform::default(), &[0]).unwrap();
+                let mut s = h.share(0).unwrap();
+                // Entries 3 and 9 first (a hole before each), then 0..300.
+                s.alloc_vector(3).unwrap();
+                s.alloc_vector(9).unwrap();
+                let mut steps = 0;
+                let failed = if walk {
+                    s.alloc_each(0..300, || {
+                        steps += 1;
+                        Ok(())
+                    })
+                    .unwrap()
+                } else {
+                    (0..300).find_map(|k| {
+                        steps += 1;
+                        s.alloc_vector(k).err()
+                    })
+                };
+                let allocated = s.device.allocated;
+                drop(s);
+                (format!("{h:?}"), failed, steps, allocated)
+            };
+            let (walked, one_by_one) = (run(true), run(false));
+            assert_eq!(
+                walked, one_by_one,
+                "{reservation} {iommu:?} {ncpus} {irtes}"
+            );
+        }
+    }
+
+    #[test]
     fn requests_walked_in_place_are_requests_one_by_one() {
         // `DeviceShare::request_each` (the enable's walk) against `activate` of each entry:
         // the same messages, the same host after it, the same first refusal (KVM routes

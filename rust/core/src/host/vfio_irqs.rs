@@ -133,22 +133,18 @@ impl Host {
         }
         let failed = {
             let mut s = self.share(dev)?;
-            let mut failed = None;
             // The loop's time checked once (callgrind: a checked add per
             // vector was 1 % of a resize); when it would overflow, each
             // step is checked so the error comes where it always did.
             let checked = fits(*clock, t.w_alloc_ns, u64::from(count)).is_none();
-            for k in 0..count {
+            let failed = s.alloc_each(0..count, || {
                 if checked {
-                    advance(clock, t.w_alloc_ns)?;
+                    advance(clock, t.w_alloc_ns)
                 } else {
                     *clock += t.w_alloc_ns;
+                    Ok(())
                 }
-                if let Err(e) = s.alloc_vector(k) {
-                    failed = Some(e);
-                    break;
-                }
-            }
+            })?;
             if failed.is_none() {
                 s.device.enabled = true;
             }
