@@ -5,9 +5,11 @@
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Poisson};
 
+use super::device::Device;
 use super::Engine;
 use crate::books::Outcome;
 use crate::error::{Error, Result};
+use crate::host::Prober;
 use crate::vector_table::DisabledMode;
 
 /// Expected fires per vector below which the vectors booked one by one are
@@ -25,6 +27,80 @@ fn pick_by_rate(slow: &[(u32, f64)], mut x: f64) -> usize {
         x -= r;
     }
     slow.len() - 1
+}
+
+/// What decides, at a booking of an enabled, unmasked function, whether a
+/// live vector's fires are sent now: its entry's Mask, the guest's mask and
+/// the IOMMU.
+struct SendTest<'h> {
+    /// The device's IOMMU (none: every vector is held).
+    prober: Option<Prober<'h>>,
+    /// Some live vector is guest-masked (else no vector needs the test).
+    guest_masks: bool,
+}
+
+impl SendTest<'_> {
+    /// Whether live vector `k` of `d`, not guest-masked, sends now;
+    /// `InvalidArgument` past the table.
+    #[inline]
+    fn sends(&self, d: &Device, k: u32) -> Result<bool> {
+        let e = d.table.entry(k as usize)?;
+        Ok(!e.is_masked() && self.prober.as_ref().is_some_and(|p| p.sends(&e.message())))
+    }
+
+    /// The index in `alive` of the first vector that does not send, if any;
+    /// the error of the first one past the table, if it comes before.
+    // Out of line, and the only caller of `sends`: the IOMMU's test has one
+    // call site and is in line there (measured with callgrind: with two
+    // copies, each was a call per vector).
+    #[inline(never)]
+    fn first_held(&self, d: &Device, alive: &[(u32, f64)]) -> Result<Option<usize>> {
+        // Up to the first guest-masked vector (mostly there is none): the
+        // guest's mask tested apart, so the scan below has one copy.
+        let unmasked = if self.guest_masks {
+            alive
+                .iter()
+                .position(|&(k, _)| d.guest_masked.contains(k as usize))
+                .unwrap_or(alive.len())
+        } else {
+            alive.len()
+        };
+        for (i, &(k, _)) in alive[..unmasked].iter().enumerate() {
+            if !self.sends(d, k)? {
+                return Ok(Some(i));
+            }
+        }
+        match alive.get(unmasked) {
+            // Held by the guest; past the table it errs, as it would first.
+            Some(&(k, _)) => d.table.entry(k as usize).map(|_| Some(unmasked)),
+            None => Ok(None),
+        }
+    }
+
+    /// The vectors of `alive` split: the rates of those that send summed in
+    /// entry order (returned), the others pushed on `slow`. `held` is the
+    /// first that does not send.
+    fn split(
+        &self,
+        d: &Device,
+        alive: &[(u32, f64)],
+        mut held: usize,
+        slow: &mut Vec<(u32, f64)>,
+    ) -> Result<f64> {
+        let mut send = 0.0f64;
+        let mut from = 0;
+        loop {
+            // `alive[from..held]` all send; `alive[held]` does not.
+            send = alive[from..held].iter().fold(send, |s, &(_, r)| s + r);
+            slow.push(alive[held]);
+            from = held + 1;
+            match self.first_held(d, &alive[from..])? {
+                Some(i) => held = from + i,
+                None => break,
+            }
+        }
+        Ok(alive[from..].iter().fold(send, |s, &(_, r)| s + r))
+    }
 }
 
 impl Engine {
@@ -76,18 +152,19 @@ impl Engine {
         } else {
             // A vector the table would not send now (entry Mask), the guest
             // masked (held by QEMU) or the IOMMU would block goes one by one.
-            let prober = self.host.prober(dev);
-            for &(k, rate) in roster.alive() {
-                let ku = k as usize;
-                let e = d.table.entry(ku)?;
-                let sends = !e.is_masked()
-                    && !d.guest_masked.contains(ku)
-                    && prober.as_ref().is_some_and(|p| p.sends(&e.message()));
-                if sends {
-                    send += rate;
-                } else {
-                    slow.push((k, rate));
-                }
+            let test = SendTest {
+                prober: self.host.prober(dev),
+                guest_masks: d.live.meets(&d.guest_masked),
+            };
+            // Mostly every vector sends: then their sum is the roster's own
+            // (the same rates added in the same order from 0), and the scan
+            // is a test per vector with no sum carried. Measured with
+            // callgrind: 43 instructions a vector, against 68 for the loop
+            // that summed and pushed (its sum lived on the stack, the push
+            // may call) and tested the guest's mask bit by bit.
+            match test.first_held(d, roster.alive())? {
+                None => send = roster.alive_rate(),
+                Some(i) => send = test.split(d, roster.alive(), i, &mut slow)?,
             }
         }
         for (outcome, rate) in [
@@ -264,6 +341,107 @@ mod tests {
             "latched {} vs {el}",
             latched / n
         );
+    }
+
+    /// The split of `alive` the plain way: every vector tested in turn, the
+    /// rates of those that send summed in order, the others listed.
+    fn split_plain(
+        d: &Device,
+        prober: Option<&Prober<'_>>,
+        alive: &[(u32, f64)],
+    ) -> Result<(u64, Vec<(u32, f64)>)> {
+        let (mut send, mut slow) = (0.0f64, Vec::new());
+        for &(k, rate) in alive {
+            let e = d.table.entry(k as usize)?;
+            if !e.is_masked()
+                && !d.guest_masked.contains(k as usize)
+                && prober.is_some_and(|p| p.sends(&e.message()))
+            {
+                send += rate;
+            } else {
+                slow.push((k, rate));
+            }
+        }
+        Ok((send.to_bits(), slow))
+    }
+
+    #[test]
+    fn the_scan_for_held_vectors_splits_as_the_plain_test_of_each() {
+        // Live vectors at mixed rates, then entry masks, guest masks and
+        // messages the IOMMU blocks (or not) at random; and lists with a
+        // vector past the table: the same sum (bits), the same held list,
+        // the same error.
+        use rand::SeedableRng;
+        let n = 70u32;
+        let mut program = vec![Step::now(Action::Enable)];
+        program.extend((0..n).map(|k| Step::now(Action::Unmask { entry: k })));
+        let cfg = SimConfig::builder()
+            .max_time_ns(u64::MAX / 2)
+            .policy(PolicyKind::Dynamic)
+            .mode(crate::config::Mode::Aggregated)
+            .device(DeviceConfig::new(n).rate(1000.0).program(program))
+            .seed(5)
+            .build()
+            .unwrap();
+        let mut engine = Engine::new(cfg).unwrap();
+        engine.step_until(1_000_000).unwrap();
+        let base = engine.devices[0].table.clone();
+        let mut held_seen = 0;
+        for seed in 0..300u64 {
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+            let d = &mut engine.devices[0];
+            d.table = base.clone();
+            d.guest_masked = super::super::entry_set::EntrySet::new(n as usize);
+            // Most trials change nothing or little: the all-send scan too.
+            let chance = [0.0, 0.01, 0.1, 0.5][seed as usize % 4];
+            for k in 0..n as usize {
+                if rng.random_bool(chance) {
+                    d.table.mask_one(k).unwrap();
+                }
+                if rng.random_bool(chance) {
+                    d.guest_masked.set(k, true);
+                }
+                if rng.random_bool(chance) {
+                    let msg = d.table.entry(k).unwrap().message();
+                    let bad = crate::msi::MsiMessage::new(
+                        msg.address ^ (1 << rng.random_range(2..20)),
+                        msg.data,
+                    );
+                    d.table.set_entry(k, bad).unwrap();
+                }
+            }
+            let mut alive = Vec::new();
+            for k in 0..n {
+                if rng.random_bool(0.8) {
+                    alive.push((k, [1.0, 0.1, 3e5][rng.random_range(0..3)]));
+                }
+            }
+            if seed % 7 == 0 {
+                alive.push((n + rng.random_range(0..3), 1.0));
+            }
+            let d = &engine.devices[0];
+            let prober = engine.host.prober(0);
+            let want = split_plain(d, prober.as_ref(), &alive);
+            let test = SendTest {
+                prober: engine.host.prober(0),
+                guest_masks: d.live.meets(&d.guest_masked),
+            };
+            let mut slow = Vec::new();
+            let got = test.first_held(d, &alive).and_then(|held| match held {
+                None => Ok(alive.iter().fold(0.0f64, |s, &(_, r)| s + r)),
+                Some(i) => test.split(d, &alive, i, &mut slow),
+            });
+            match (want, got) {
+                (Ok((send, want_slow)), Ok(got_send)) => {
+                    assert_eq!(send, got_send.to_bits(), "{seed}");
+                    assert_eq!(want_slow, slow, "{seed}");
+                    held_seen += slow.len();
+                }
+                (Err(want), Err(got)) => assert_eq!(want.to_string(), got.to_string(), "{seed}"),
+                (want, got) => panic!("{seed}: {want:?} vs {got:?}"),
+            }
+        }
+        assert!(held_seen > 100, "the trials hold vectors: {held_seen}");
     }
 
     #[test]

@@ -56,6 +56,16 @@ impl EntrySet {
         self.words.iter().all(|&w| w == 0)
     }
 
+    /// Whether the two sets (over one table) share a member: a word at a
+    /// time.
+    #[inline]
+    pub fn meets(&self, other: &EntrySet) -> bool {
+        self.words
+            .iter()
+            .zip(&other.words)
+            .any(|(&a, &b)| a & b != 0)
+    }
+
     /// The member bits, 64 entries a word: entry `k` is bit `k % 64` of
     /// word `k / 64`; no bit at or past `entries` is set.
     #[inline]
