@@ -477,6 +477,37 @@ impl VectorTable {
         }
     }
 
+    /// Whether every fire now latches its pending bit (or coalesces into
+    /// it), whatever the entry: Enable and Function Mask set, or Enable
+    /// clear in [`DisabledMode::Pending`]. Changes nothing.
+    #[inline]
+    pub fn latches_every_fire(&self) -> bool {
+        if self.control.enable {
+            self.control.function_mask
+        } else {
+            self.disabled == DisabledMode::Pending
+        }
+    }
+
+    /// Latch a fire of vector `k`: set `Pending[k]`, returning whether it
+    /// was clear. On a table that [latches every fire](Self::latches_every_fire)
+    /// this is [`fire`](Self::fire) (outcome `Pending` if it was clear,
+    /// else `Coalesced`) without reading the entry, for a caller that
+    /// checked that once for many fires; on another it is not (the caller's
+    /// check). `InvalidArgument` if k ≥ N. Changes only `Pending[k]`.
+    #[inline]
+    pub fn latch(&mut self, k: usize) -> Result<bool> {
+        let entries = self.table.len();
+        match self.pba.get_mut(pba_word_index(k)) {
+            Some(w) if k < entries => {
+                let was = *w >> (k % PBA_BITS_PER_WORD) & 1 != 0;
+                *w |= pba_bit(k);
+                Ok(!was)
+            }
+            _ => Err(out_of_range(k, entries)),
+        }
+    }
+
     /// The message a fire of vector `k` would send now, if it would send
     /// one: [`fire`](Self::fire)'s common case, which changes nothing, for a
     /// caller that leaves every other case (and a `k` past the table) to

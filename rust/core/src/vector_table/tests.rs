@@ -893,7 +893,21 @@ proptest! {
                 Op::Fire(k) => {
                     // `sending` names the message exactly when `fire` sends it.
                     let sending = t.sending(k);
+                    // On a latching table `latch` is `fire`: the same
+                    // outcome (or error) and the same table after.
+                    let latched = t.latches_every_fire().then(|| {
+                        let mut u = t.clone();
+                        (u.latch(k), u)
+                    });
                     let got = t.fire(k);
+                    if let Some((latch, u)) = latched {
+                        let outcome = got.as_ref().ok().map(Fired::outcome);
+                        let want = latch.ok().map(|clear| {
+                            if clear { FireOutcome::Pending } else { FireOutcome::Coalesced }
+                        });
+                        prop_assert_eq!(outcome, want, "latch({})", k);
+                        prop_assert_eq!(&u, &t);
+                    }
                     let sent = got.as_ref().ok().and_then(Fired::message);
                     prop_assert_eq!(sending, sent, "sending({})", k);
                     let want = m.fire(k);
