@@ -274,7 +274,16 @@ pub fn in_interrupt_window(address: u64) -> bool {
 pub(crate) fn remappable_index(msg: &MsiMessage) -> Option<u32> {
     // The window test and address bit 4 in one compare.
     const MASK: u64 = !0 << 32 | MSI_ADDRESS_WINDOW_MASK | 1 << MSI_ADDR_REMAPPABLE_SHIFT;
+    // What Linux writes for every MSI-X vector (`compose_msi(index, Some(0))` with an index
+    // below 0x8000): SHV set, handle bit 15 clear, sub-handle 0. Then the index is the low
+    // handle bits alone, one test of address and data (measured with callgrind: 8
+    // instructions a message fewer than the general decode below, 0.7 % of a resize).
+    const LINUX_MASK: u64 = MASK | 1 << MSI_ADDR_SHV_SHIFT | 1 << MSI_ADDR_HANDLE_15_SHIFT;
+    const LINUX: u64 = MSI_ADDRESS_BASE | 1 << MSI_ADDR_REMAPPABLE_SHIFT | 1 << MSI_ADDR_SHV_SHIFT;
     let a = msg.address;
+    if (a & LINUX_MASK ^ LINUX) | u64::from(msg.data) == 0 {
+        return Some(((a >> MSI_ADDR_HANDLE_LO_SHIFT) & MSI_ADDR_HANDLE_LO_MASK) as u32);
+    }
     if a & MASK != MSI_ADDRESS_BASE | 1 << MSI_ADDR_REMAPPABLE_SHIFT {
         return None;
     }
