@@ -114,9 +114,11 @@ fn row_of<'a>(
 ) -> Option<&'a mut [u64; SLOTS]> {
     if cpu < first_cpus {
         Some(first)
+    } else if cpu < 64 {
+        // No buckets kept (a compare with a constant: few CPUs pay no look-up).
+        None
     } else {
-        // Below 64 without buckets: row "-1", none.
-        rest.get_mut((cpu / 64).wrapping_sub(1))
+        rest.get_mut(cpu / 64 - 1)
     }
 }
 
