@@ -123,8 +123,8 @@ impl Engine {
     /// Fire entry `k` of `dev` (the member at `slot`) through its device's
     /// state and the IOMMU, and book the outcome. A vector that can send
     /// is routed here; every other case goes through the table's full
-    /// `fire`, out of line. A delivery with nothing to close learns its
-    /// route for the next fire.
+    /// `fire`, out of line. A delivery learns its route for the next fire
+    /// (one that closes a stall, out of line in [`Engine::fire_closing`]).
     #[inline(never)]
     fn fire(&mut self, slot: Slot, dev: u32, k: u32) -> Result<()> {
         let d = &self.devices[dev as usize];
@@ -137,16 +137,18 @@ impl Engine {
         } else if let Some(msg) = d.table.sending(k as usize) {
             match self.host.remap(dev, k, &msg) {
                 Some((cpu, vector)) => {
-                    if !(masked | stall) {
-                        let hot = HotRoute {
-                            gen: self.devices.generation(dev),
-                            epoch: self.host.route_epoch(dev),
-                            cpu,
-                            vector,
-                            phase,
-                        };
-                        self.sources.learn(slot, hot);
+                    let hot = HotRoute {
+                        gen: self.devices.generation(dev),
+                        epoch: self.host.route_epoch(dev),
+                        cpu,
+                        vector,
+                        phase,
+                    };
+                    if masked | stall {
+                        self.fire_closing(slot, dev, k, hot, masked, stall);
+                        return Ok(());
                     }
+                    self.sources.learn(slot, hot);
                     self.take_now(dev, k, cpu, vector, masked)
                 }
                 None => Outcome::Blocked,
@@ -161,6 +163,33 @@ impl Engine {
             self.fire_aftermath(dev, k, outcome);
         }
         Ok(())
+    }
+
+    /// A fire of a vector that can send, by the route `hot`, but that the
+    /// guest masked or that has a stall open: the host takes it, and it is
+    /// booked and followed up as [`Engine::fire`] does. A delivery that
+    /// closes the stall (the guest's mask off) learns `hot` too: closing a
+    /// stall moves no generation, so the route is what the next fire does
+    /// (measured with callgrind: a vector's first fire after a stall was
+    /// otherwise a second slow fire, ~11 a resize in the storm).
+    #[inline(never)]
+    fn fire_closing(
+        &mut self,
+        slot: Slot,
+        dev: u32,
+        k: u32,
+        hot: HotRoute,
+        masked: bool,
+        stall: bool,
+    ) {
+        let outcome = self.take_now(dev, k, hot.cpu, hot.vector, masked);
+        self.books.fire(hot.phase, outcome);
+        if (outcome != Outcome::Delivered) | stall {
+            self.fire_aftermath(dev, k, outcome);
+        }
+        if !masked && outcome == Outcome::Delivered {
+            self.sources.learn(slot, hot);
+        }
     }
 
     /// A fire of a vector that cannot send now: it latches, coalesces or is
