@@ -58,7 +58,12 @@ impl Engine {
         // the tight loop; the rest is the cold path below.
         let mut next_loop = self.loops.next_time();
         let mut stop = next_loop.min(horizon);
-        let mut fires = 0u32;
+        // The flag and the poll are looked at once the stream has gone on
+        // for the mean time of `FIRES_PER_POLL` fires: a compare with a
+        // time per fire rather than a fire count kept (measured with
+        // callgrind: the count, spilled, was 6 instructions a fire).
+        let poll_span = f64::from(super::interrupt::FIRES_PER_POLL) * gap;
+        let mut poll_at = tf + poll_span;
         loop {
             if tf >= stop {
                 // Closed-loop events draw from the engine's generator.
@@ -76,10 +81,10 @@ impl Engine {
             self.now = tf;
             let (slot, m) = self.sources.pick(rng);
             self.fire_member(slot, m, service)?;
-            fires = fires.wrapping_add(1);
-            if fires % super::interrupt::FIRES_PER_POLL == 0 {
+            if tf >= poll_at {
                 // Between fires, before the next draw: a run stopped here
                 // goes on with the draw it would have made.
+                poll_at = tf + poll_span;
                 self.check_interrupt()?;
             }
             // From `tf`, which the fire left as `self.now` (no fire moves
