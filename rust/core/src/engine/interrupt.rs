@@ -11,7 +11,9 @@ use std::sync::Arc;
 use super::Engine;
 use crate::error::{Error, Result};
 
-/// Fires between two looks at the flag and the poll (a power of two).
+/// Fires between two looks at the flag and the poll, on average: the fire
+/// path looks once the stream has run for the mean time of this many fires
+/// (a time compare per fire, cheaper than a count).
 pub(super) const FIRES_PER_POLL: u32 = 1 << 16;
 /// Control events between two looks.
 pub(super) const EVENTS_PER_POLL: u32 = 256;
