@@ -2,7 +2,7 @@
 //! driver starting or stopping a vector, dead vectors, completed resize
 //! requests and resets. Each keeps the books and the window times.
 
-use super::event::Event;
+use super::event::{Event, Run};
 use super::trace::SpanKind;
 use super::Engine;
 use crate::books::Outcome;
@@ -12,28 +12,39 @@ use crate::msi::MsiMessage;
 use crate::vector_table::{MSIX_CONTROL_ENABLE, MSIX_CONTROL_FUNCTION_MASK};
 
 impl Engine {
-    /// Apply the batch in `slot` to device `dev` at the current time.
-    pub(super) fn apply_batch(&mut self, dev: u32, slot: u32) -> Result<()> {
-        let batch = std::mem::take(&mut self.batches[slot as usize]);
-        // One time for the whole batch (a float-to-integer conversion per
+    /// Apply run `run` of a step's batch to device `dev` at the current
+    /// time. A batch's runs come in time order (each is scheduled at its
+    /// time, in order): the last one frees the batch's slot.
+    pub(super) fn apply_batch(&mut self, dev: u32, run: Run) -> Result<()> {
+        let slot = run.slot as usize;
+        let batch = std::mem::take(&mut self.batches[slot]);
+        let mut i = run.start as usize;
+        let t = batch[i].0;
+        // One time for the whole run (a float-to-integer conversion per
         // event showed in the profile).
         let now = self.now as u64;
-        let mut rest = &batch[..];
-        while let Some(&(_, ev)) = rest.first() {
+        // The run ends at the first later time. Found as the events are
+        // applied (measured with callgrind: a binary search for it first
+        // cost more than a compare per event).
+        while let Some(&(te, ev)) = batch.get(i) {
+            if te != t {
+                break;
+            }
             // A resize's requests come in runs: one device access for the
             // run (see `host_requests`).
-            let done = if let Event::Host(HostFx::Request(..)) = ev {
-                self.host_requests(dev, rest, now)?
+            i += if let Event::Host(HostFx::Request(..)) = ev {
+                self.host_requests(dev, &batch[i..], now)?
             } else {
                 self.apply(dev, ev, now)?;
                 1
             };
-            rest = &rest[done..];
         }
-        // Keep the allocation for the next batch.
-        self.batches[slot as usize] = batch;
-        self.batches[slot as usize].clear();
-        self.free_batches.push(slot);
+        // Keep the allocation for the next step's batch.
+        self.batches[slot] = batch;
+        if i == self.batches[slot].len() {
+            self.batches[slot].clear();
+            self.free_batches.push(run.slot);
+        }
         Ok(())
     }
 
@@ -119,7 +130,7 @@ impl Engine {
     /// starts with: the entry programmed and unmasked (a pending send it
     /// releases is settled), no longer dead, and its W1 window, if open,
     /// closed and added to the W1 time. Returns how many events it applied:
-    /// up to the first that is not a request.
+    /// up to the first that is not a request at the first one's time.
     ///
     /// One write access to the device for the run (measured with callgrind:
     /// a device access and an event dispatch per request were about a
@@ -129,8 +140,9 @@ impl Engine {
     /// request.
     fn host_requests(&mut self, dev: u32, events: &[(u64, Event)], now: u64) -> Result<usize> {
         let mut d = &mut self.devices[dev as usize];
-        for (i, &(_, ev)) in events.iter().enumerate() {
-            let Event::Host(HostFx::Request(k, msg)) = ev else {
+        let t = events.first().map_or(0, |&(t, _)| t);
+        for (i, &(te, ev)) in events.iter().enumerate() {
+            let (Event::Host(HostFx::Request(k, msg)), true) = (ev, te == t) else {
                 return Ok(i);
             };
             let sent = d.table.program_unmask(k as usize, msg)?;

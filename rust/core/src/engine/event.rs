@@ -36,10 +36,21 @@ impl FxSink for Vec<(u64, Event)> {
 pub(super) enum What {
     /// The device's next guest driver step.
     Step,
-    /// A batch of same-time events (an index into the engine's batches).
-    Batch(u32),
+    /// A run of same-time events of one step's batch.
+    Batch(Run),
     /// The device's next forged write (docs/spoof.md).
     Forge,
+}
+
+/// One run of a step's events: those of the batch in `slot` (an index into
+/// the engine's batches) from index `start` on that share its time. A step's
+/// events stay in one batch, in time order, and each distinct time is a run
+/// scheduled at that time (measured with callgrind: a copy of each run into
+/// a batch of its own was three memcpys per resize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Run {
+    pub slot: u32,
+    pub start: u32,
 }
 
 /// A control event in the engine's queue: time, then insertion order.

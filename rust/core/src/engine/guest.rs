@@ -4,7 +4,7 @@
 //! (the interpreter below) or from the embedding program ([`Engine::act`]);
 //! both run it through [`Engine::run_action`].
 
-use super::event::{Event, What};
+use super::event::{Event, Run, What};
 use super::Engine;
 use crate::config::{check_action, Action, Mode, Phase};
 use crate::error::{Error, Result};
@@ -102,11 +102,10 @@ impl Engine {
         let now = self.now as u64;
         let entries = self.cfg.devices[di].entries;
         let on_failure = self.cfg.policy.on_failure;
-        // The step's events, in a buffer reused across steps: the guest's
-        // own, then the host's effects (written straight into it as the
-        // host produces them), then the step's completion events.
-        let mut events = std::mem::take(&mut self.events);
-        events.clear();
+        // The step's events, in the batch they are scheduled from: the
+        // guest's own, then the host's effects (written straight into it as
+        // the host produces them), then the step's completion events.
+        let (slot, mut events) = self.take_batch();
         let mut ctx = Ctx {
             host: &mut self.host,
             dev,
@@ -201,7 +200,8 @@ impl Engine {
         // among same-time events.
         if let Some((action, r)) = answer {
             if self.step_result(dev, action, r, done, &mut events) {
-                self.events = events;
+                // Nothing of a killed guest's step is scheduled.
+                self.free_batch(slot, events);
                 let vm = self.devices[di].vm;
                 return self.kill_vm(vm).map(|()| None);
             }
@@ -215,29 +215,51 @@ impl Engine {
         if !events.is_sorted_by_key(|(t, _)| *t) {
             events.sort_by_key(|(t, _)| *t);
         }
-        self.schedule_events(dev, now, &events);
-        self.events = events;
+        self.schedule_batch(dev, now, slot, events);
         self.devices[di].busy_until = done;
         Ok(Some(done))
     }
 
-    /// Schedule `events` (sorted by time) as one batch per distinct time.
-    /// Each run of one time is found by a binary search (the events are
-    /// sorted), not by comparing every event of it.
-    fn schedule_events(&mut self, dev: u32, now: u64, events: &[(u64, Event)]) {
+    /// A free batch slot and its (empty) buffer, taken out of it: the
+    /// buffers keep their allocations from one step to the next.
+    fn take_batch(&mut self) -> (u32, Vec<(u64, Event)>) {
+        let slot = self.free_batches.pop().unwrap_or_else(|| {
+            self.batches.push(Vec::new());
+            (self.batches.len() - 1) as u32
+        });
+        (slot, std::mem::take(&mut self.batches[slot as usize]))
+    }
+
+    /// Batch `slot` is free again, its buffer `events` kept for reuse.
+    fn free_batch(&mut self, slot: u32, mut events: Vec<(u64, Event)>) {
+        events.clear();
+        self.batches[slot as usize] = events;
+        self.free_batches.push(slot);
+    }
+
+    /// Put `events` (sorted by time) in batch `slot` and schedule one run
+    /// per distinct time; with no events the slot is free again. Each run
+    /// is found by a binary search (the events are sorted), not by
+    /// comparing every event of it.
+    fn schedule_batch(&mut self, dev: u32, now: u64, slot: u32, events: Vec<(u64, Event)>) {
         debug_assert!(events.is_sorted_by_key(|(t, _)| *t), "unsorted events");
+        debug_assert!(
+            events.len() <= u32::MAX as usize,
+            "a step's events fit a u32"
+        );
+        if events.is_empty() {
+            self.free_batch(slot, events);
+            return;
+        }
         let mut i = 0;
         while i < events.len() {
             let t = events[i].0;
-            let slot = self.free_batches.pop().unwrap_or_else(|| {
-                self.batches.push(Vec::new());
-                (self.batches.len() - 1) as u32
-            });
             let end = i + events[i..].partition_point(|(te, _)| *te <= t);
-            self.batches[slot as usize].extend_from_slice(&events[i..end]);
+            let start = i as u32;
+            self.schedule(t.max(now), dev, What::Batch(Run { slot, start }));
             i = end;
-            self.schedule(t.max(now), dev, What::Batch(slot));
         }
+        self.batches[slot as usize] = events;
     }
 
     /// Advance device `dev`'s program counter; schedule its next step
@@ -403,7 +425,7 @@ impl Engine {
             for k in 0..self.devices[i as usize].live.entries() as u32 {
                 self.set_live(i, k, false);
             }
-            let mut events: Vec<(u64, Event)> = Vec::new();
+            let (slot, mut events) = self.take_batch();
             let mut clock = now;
             self.host
                 .exec(
@@ -416,7 +438,7 @@ impl Engine {
                 .map_err(Error::from)?;
             // One operation's effects are in time order: its clock only
             // moves forward.
-            self.schedule_events(i, now, &events);
+            self.schedule_batch(i, now, slot, events);
         }
         Ok(())
     }

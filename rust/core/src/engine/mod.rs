@@ -74,12 +74,10 @@ pub struct Engine {
     heap: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     /// Event batches waiting in the heap, by slot; freed slots are reused.
-    /// Each keeps its events with their (equal) times: a batch is then one
-    /// slice copy of the step's sorted events.
+    /// Each holds one step's events in time order, its runs of one time
+    /// scheduled each at its time (see [`event::Run`]).
     batches: Vec<Vec<(u64, Event)>>,
     free_batches: Vec<u32>,
-    /// A guest step's events before batching (kept to reuse the allocation).
-    events: Vec<(u64, Event)>,
     /// Aggregated mode: the vectors booked one by one (kept to reuse the
     /// allocation).
     slow: Vec<(u32, f64)>,
@@ -182,7 +180,6 @@ impl Engine {
             seq: 0,
             batches: Vec::new(),
             free_batches: Vec::new(),
-            events: Vec::new(),
             slow: Vec::new(),
             stopped_at: None,
             interrupt: interrupt::Interrupt::default(),
