@@ -6,7 +6,7 @@ use super::event::{Event, Run};
 use super::trace::SpanKind;
 use super::Engine;
 use crate::books::Outcome;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::host::HostFx;
 use crate::msi::MsiMessage;
 use crate::vector_table::{MSIX_CONTROL_ENABLE, MSIX_CONTROL_FUNCTION_MASK};
@@ -19,7 +19,9 @@ impl Engine {
         let slot = run.slot as usize;
         let batch = std::mem::take(&mut self.batches[slot]);
         let mut i = run.start as usize;
-        let t = batch[i].0;
+        let Some(&(t, _)) = batch.get(i) else {
+            return Err(run_past_batch(dev, run, batch.len()));
+        };
         // One time for the whole run (a float-to-integer conversion per
         // event showed in the profile).
         let now = self.now as u64;
@@ -296,4 +298,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A run that starts past its batch: a broken invariant (a batch's runs are
+/// scheduled from its own events), kept out of line.
+#[cold]
+#[inline(never)]
+fn run_past_batch(dev: u32, run: Run, len: usize) -> Error {
+    Error::Accounting(format!(
+        "run {run:?} of device {dev} is past its batch of {len} events"
+    ))
 }
