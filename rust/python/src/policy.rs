@@ -16,7 +16,7 @@
 use std::sync::{Arc, Mutex};
 
 use msixcore_core::host::HostOp;
-use msixcore_core::policy::{Negotiation, Policy};
+use msixcore_core::policy::{HostOps, Negotiation, Policy};
 use msixcore_core::Error;
 use pyo3::exceptions::{PyException, PyMemoryError};
 use pyo3::prelude::*;
@@ -244,20 +244,24 @@ impl Policy for PyPolicy {
         self.notify("negotiated", |py| (dev, granted).into_pyobject(py))
     }
 
-    fn enable(&mut self, dev: u32) -> msixcore_core::Result<Vec<HostOp>> {
-        self.call("enable", |py| PyTuple::new(py, [dev]))
+    fn enable(&mut self, dev: u32, ops: &mut HostOps) -> msixcore_core::Result<()> {
+        ops.extend(self.call("enable", |py| PyTuple::new(py, [dev]))?);
+        Ok(())
     }
 
-    fn unmask(&mut self, dev: u32, k: u32) -> msixcore_core::Result<Vec<HostOp>> {
-        self.call("unmask", |py| PyTuple::new(py, [dev, k]))
+    fn unmask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> msixcore_core::Result<()> {
+        ops.extend(self.call("unmask", |py| PyTuple::new(py, [dev, k]))?);
+        Ok(())
     }
 
-    fn mask(&mut self, dev: u32, k: u32) -> msixcore_core::Result<Vec<HostOp>> {
-        self.call("mask", |py| PyTuple::new(py, [dev, k]))
+    fn mask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> msixcore_core::Result<()> {
+        ops.extend(self.call("mask", |py| PyTuple::new(py, [dev, k]))?);
+        Ok(())
     }
 
-    fn disable(&mut self, dev: u32) -> msixcore_core::Result<Vec<HostOp>> {
-        self.call("disable", |py| PyTuple::new(py, [dev]))
+    fn disable(&mut self, dev: u32, ops: &mut HostOps) -> msixcore_core::Result<()> {
+        ops.extend(self.call("disable", |py| PyTuple::new(py, [dev]))?);
+        Ok(())
     }
 
     fn rollback(&mut self, dev: u32) -> msixcore_core::Result<()> {

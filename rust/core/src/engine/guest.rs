@@ -116,6 +116,7 @@ impl Engine {
             trace: self.trace.as_deref_mut(),
         };
         let policy = self.policy.as_mut();
+        let ops = &mut self.ops;
         let mut answer: Option<(GuestAction, StepResult)> = None;
         // The entry whose unmask is a resize request.
         let mut request = None;
@@ -142,7 +143,7 @@ impl Engine {
                 // vector 0 up at enable.
                 self.devices[di].high = self.cfg.platform().first_resizing_entry().checked_sub(1);
                 let a = GuestAction::Enable;
-                answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+                answer = Some((a, policy::step(&mut ctx, policy, ops, on_failure, a)?));
             }
             Action::Unmask { entry } => {
                 let d = &mut self.devices[di];
@@ -162,7 +163,7 @@ impl Engine {
                         request = Some(entry);
                     }
                     let a = GuestAction::Unmask(entry);
-                    answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+                    answer = Some((a, policy::step(&mut ctx, policy, ops, on_failure, a)?));
                 }
             }
             Action::Mask { entry } | Action::Free { entry } => {
@@ -171,7 +172,7 @@ impl Engine {
                     ctx.fx.push((now, Event::Live(entry, false)));
                 }
                 let a = GuestAction::Mask(entry);
-                answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+                answer = Some((a, policy::step(&mut ctx, policy, ops, on_failure, a)?));
             }
             Action::Disable | Action::Reset => {
                 self.devices[di].guest_enabled = false;
@@ -181,7 +182,7 @@ impl Engine {
                     ctx.fx.push((now, Event::Reset));
                 }
                 let a = GuestAction::Disable;
-                answer = Some((a, policy::step(&mut ctx, policy, on_failure, a)?));
+                answer = Some((a, policy::step(&mut ctx, policy, ops, on_failure, a)?));
                 self.devices[di].granted = entries;
                 self.devices[di].high = None;
             }
@@ -244,7 +245,7 @@ impl Engine {
     fn schedule_batch(&mut self, dev: u32, now: u64, slot: u32, events: Vec<(u64, Event)>) {
         debug_assert!(events.is_sorted_by_key(|(t, _)| *t), "unsorted events");
         debug_assert!(
-            events.len() <= u32::MAX as usize,
+            u32::try_from(events.len()).is_ok(),
             "a step's events fit a u32"
         );
         if events.is_empty() {

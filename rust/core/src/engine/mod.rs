@@ -53,7 +53,7 @@ use crate::books::Books;
 use crate::config::{Mode, SimConfig};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::policy::{builtin, Policy};
+use crate::policy::{builtin, HostOps, Policy};
 use crate::queue::Delivery;
 use device::Device;
 use device_list::DeviceList;
@@ -78,6 +78,8 @@ pub struct Engine {
     /// scheduled each at its time (see [`event::Run`]).
     batches: Vec<Vec<(u64, Event)>>,
     free_batches: Vec<u32>,
+    /// The policy's answer to a guest action (kept to reuse the allocations).
+    ops: HostOps,
     /// Aggregated mode: the vectors booked one by one (kept to reuse the
     /// allocation).
     slow: Vec<(u32, f64)>,
@@ -180,6 +182,7 @@ impl Engine {
             seq: 0,
             batches: Vec::new(),
             free_batches: Vec::new(),
+            ops: HostOps::new(),
             slow: Vec::new(),
             stopped_at: None,
             interrupt: interrupt::Interrupt::default(),

@@ -3,7 +3,7 @@
 //! NORESIZE behaviour (the unaware-guest case). IMS with its message store in
 //! guest RAM uses it too, with no trap to fall back on.
 
-use super::{Negotiation, Policy, QemuPolicy};
+use super::{HostOps, Negotiation, Policy, QemuPolicy};
 use crate::config::{FailureMode, Grant, PolicyConfig};
 use crate::error::{Error, Result};
 use crate::host::HostOp;
@@ -101,41 +101,48 @@ impl Policy for HypercallPolicy {
         self.set_driver(dev, granted.map_or(Driver::Refused, Driver::Granted))
     }
 
-    fn enable(&mut self, dev: u32) -> Result<Vec<HostOp>> {
+    fn enable(&mut self, dev: u32, ops: &mut HostOps) -> Result<()> {
         match (self.driver(dev), &mut self.fallback) {
-            (Driver::Unaware, Some(q)) => q.enable(dev),
-            _ => Ok(Vec::new()),
+            (Driver::Unaware, Some(q)) => q.enable(dev, ops),
+            _ => Ok(()),
         }
     }
 
-    fn unmask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>> {
+    fn unmask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> Result<()> {
         match (self.driver(dev), &mut self.fallback) {
             // The grant is allocated (reservations under reservation mode);
             // the driver's request_irq takes the vector now, and may fail.
             // (The engine folds entries past the grant onto granted ones.)
             (Driver::Granted(_), _) if !self.request_at_grant => {
-                Ok(vec![HostOp::SetSignalling { vector: k }])
+                ops.push(HostOp::SetSignalling { vector: k });
+                Ok(())
             }
-            (Driver::Granted(_) | Driver::Refused, _) => Ok(Vec::new()),
-            (Driver::Unaware, Some(q)) => q.unmask(dev, k),
-            (Driver::Unaware, None) => Ok(vec![HostOp::Untrapped { vector: k }]),
+            (Driver::Granted(_) | Driver::Refused, _) => Ok(()),
+            (Driver::Unaware, Some(q)) => q.unmask(dev, k, ops),
+            (Driver::Unaware, None) => {
+                ops.push(HostOp::Untrapped { vector: k });
+                Ok(())
+            }
         }
     }
 
-    fn mask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>> {
+    fn mask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> Result<()> {
         match (self.driver(dev), &mut self.fallback) {
-            (Driver::Unaware, Some(q)) => q.mask(dev, k),
-            _ => Ok(Vec::new()),
+            (Driver::Unaware, Some(q)) => q.mask(dev, k, ops),
+            _ => Ok(()),
         }
     }
 
-    fn disable(&mut self, dev: u32) -> Result<Vec<HostOp>> {
+    fn disable(&mut self, dev: u32, ops: &mut HostOps) -> Result<()> {
         let driver = self.driver(dev);
         self.set_driver(dev, Driver::Unaware)?;
         match (driver, &mut self.fallback) {
-            (Driver::Granted(_), _) => Ok(vec![HostOp::Hypercall, HostOp::DisableIndex]),
-            (Driver::Unaware, Some(q)) => q.disable(dev),
-            _ => Ok(Vec::new()),
+            (Driver::Granted(_), _) => {
+                ops.extend([HostOp::Hypercall, HostOp::DisableIndex]);
+                Ok(())
+            }
+            (Driver::Unaware, Some(q)) => q.disable(dev, ops),
+            _ => Ok(()),
         }
     }
 

@@ -1,14 +1,18 @@
 //! Hypervisor policies: how guest MSI-X actions become host operations.
 //!
 //! A policy only *decides*: each guest action on a device becomes a list of
-//! [`HostOp`]s (effects as data). [`step`] runs every policy's lists — the
+//! [`HostOp`](crate::host::HostOp)s (effects as data), written into a [`HostOps`] list the engine
+//! reuses. [`step`] runs every policy's lists — the
 //! built-ins here and the Python ones of the binding alike — through one path
 //! that executes them on the host, recognises a host failure by its type and
 //! applies the run's failure mode. Policies see control-plane events only.
 
 mod hypercall;
+mod ops;
 mod qemu;
 mod step;
+
+pub use ops::HostOps;
 
 pub(crate) use hypercall::HypercallPolicy;
 pub(crate) use qemu::QemuPolicy;
@@ -16,7 +20,6 @@ pub(crate) use step::{negotiate, step, Ctx, GuestAction, Negotiated, StepResult}
 
 use crate::config::{FailureMode, ImsStore, PolicyConfig, PolicyKind};
 use crate::error::Result;
-use crate::host::HostOp;
 use crate::versions::Platform;
 
 /// A policy's answer to `pci_enable_msix_range(minvec, maxvec)`.
@@ -38,7 +41,8 @@ pub enum Negotiation {
 }
 
 /// A hypervisor policy. Each method handles one guest action on device
-/// `dev` and returns the host operations it causes, in order.
+/// `dev` and appends the host operations it causes, in order, to `ops`
+/// (empty when called).
 pub trait Policy: Send {
     /// Short name for reports.
     fn name(&self) -> String;
@@ -50,13 +54,13 @@ pub trait Policy: Send {
         Ok(())
     }
     /// The guest enables MSI-X.
-    fn enable(&mut self, dev: u32) -> Result<Vec<HostOp>>;
+    fn enable(&mut self, dev: u32, ops: &mut HostOps) -> Result<()>;
     /// The guest unmasks entry `k` (request_irq, enable_irq, CPU online).
-    fn unmask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>>;
+    fn unmask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> Result<()>;
     /// The guest masks entry `k`.
-    fn mask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>>;
+    fn mask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> Result<()>;
     /// The guest disables MSI-X.
-    fn disable(&mut self, dev: u32) -> Result<Vec<HostOp>>;
+    fn disable(&mut self, dev: u32, ops: &mut HostOps) -> Result<()>;
     /// The host failed the operations of the last action on `dev` and the
     /// `fail_request` mode refused the guest's write: forget what that
     /// action changed.

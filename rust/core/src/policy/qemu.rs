@@ -2,9 +2,8 @@
 //! host that reports `VFIO_IRQ_INFO_NORESIZE` (noresize, upfront) or supports
 //! dynamic MSI-X (dynamic, ims in a trappable store).
 
-use super::Policy;
+use super::{HostOps, Policy};
 use crate::error::{Error, Result};
-use crate::host::HostOp;
 use crate::versions::Platform;
 use crate::vfio::QemuMsix;
 
@@ -64,11 +63,7 @@ impl QemuPolicy {
     }
 
     /// Apply `f` to device `dev`'s QEMU state, keeping the state before it.
-    fn act(
-        &mut self,
-        dev: u32,
-        f: impl FnOnce(&mut QemuMsix) -> Result<Vec<HostOp>>,
-    ) -> Result<Vec<HostOp>> {
+    fn act<T>(&mut self, dev: u32, f: impl FnOnce(&mut QemuMsix) -> Result<T>) -> Result<T> {
         let q = self
             .devs
             .get_mut(dev as usize)
@@ -96,20 +91,26 @@ impl Policy for QemuPolicy {
         Ok(super::Negotiation::Local)
     }
 
-    fn enable(&mut self, dev: u32) -> Result<Vec<HostOp>> {
-        self.act(dev, |q| Ok(q.linux_enable()))
+    fn enable(&mut self, dev: u32, ops: &mut HostOps) -> Result<()> {
+        self.act(dev, |q| {
+            q.linux_enable_into(ops);
+            Ok(())
+        })
     }
 
-    fn unmask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>> {
-        self.act(dev, |q| q.write_entry_mask(k, false))
+    fn unmask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> Result<()> {
+        self.act(dev, |q| q.write_entry_mask_into(k, false, ops))
     }
 
-    fn mask(&mut self, dev: u32, k: u32) -> Result<Vec<HostOp>> {
-        self.act(dev, |q| q.write_entry_mask(k, true))
+    fn mask(&mut self, dev: u32, k: u32, ops: &mut HostOps) -> Result<()> {
+        self.act(dev, |q| q.write_entry_mask_into(k, true, ops))
     }
 
-    fn disable(&mut self, dev: u32) -> Result<Vec<HostOp>> {
-        self.act(dev, |q| Ok(q.linux_disable()))
+    fn disable(&mut self, dev: u32, ops: &mut HostOps) -> Result<()> {
+        self.act(dev, |q| {
+            q.linux_disable_into(ops);
+            Ok(())
+        })
     }
 
     fn rollback(&mut self, dev: u32) -> Result<()> {

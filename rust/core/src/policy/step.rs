@@ -3,7 +3,7 @@
 //! run's failure mode — the seed thread's (a) kill the guest, (b) QEMU's
 //! "log and carry on", (c) fail the guest's request and restore the host.
 
-use super::{Negotiation, Policy};
+use super::{HostOps, Negotiation, Policy};
 use crate::config::{FailureMode, TimingConfig};
 use crate::engine::Trace;
 use crate::error::{Error, Result};
@@ -96,21 +96,25 @@ impl<S: FxSink> Ctx<'_, S> {
     }
 }
 
-/// Ask `policy` what `action` on `ctx.dev` does, run its host operations in
-/// order and apply `on_failure` to the first one the host refuses.
+/// Ask `policy` what `action` on `ctx.dev` does (its answer written into
+/// `ops`, a list reused from one action to the next), run its host
+/// operations in order and apply `on_failure` to the first one the host
+/// refuses.
 pub(crate) fn step<S: FxSink>(
     ctx: &mut Ctx<'_, S>,
     policy: &mut dyn Policy,
+    ops: &mut HostOps,
     on_failure: FailureMode,
     action: GuestAction,
 ) -> Result<StepResult> {
     let dev = ctx.dev;
-    let (ops, entry) = match action {
-        GuestAction::Enable => (policy.enable(dev)?, None),
-        GuestAction::Unmask(k) => (policy.unmask(dev, k)?, Some(k)),
-        GuestAction::Mask(k) => (policy.mask(dev, k)?, None),
-        GuestAction::Disable => (policy.disable(dev)?, None),
-    };
+    ops.clear();
+    let entry = match action {
+        GuestAction::Enable => policy.enable(dev, ops).map(|()| None),
+        GuestAction::Unmask(k) => policy.unmask(dev, k, ops).map(|()| Some(k)),
+        GuestAction::Mask(k) => policy.mask(dev, k, ops).map(|()| None),
+        GuestAction::Disable => policy.disable(dev, ops).map(|()| None),
+    }?;
     if ops.is_empty() {
         return Ok(StepResult::Ok);
     }
@@ -120,7 +124,7 @@ pub(crate) fn step<S: FxSink>(
         _ => None,
     };
     let mut dead = Vec::new();
-    for op in &ops {
+    for op in ops.iter() {
         match ctx.exec(op) {
             Ok(()) => {}
             Err(HostError::Failure(_)) => return failed(ctx, policy, on_failure, before, entry),
@@ -278,17 +282,21 @@ mod tests {
             self.negotiated.push(granted);
             Ok(())
         }
-        fn enable(&mut self, _: u32) -> Result<Vec<HostOp>> {
-            Ok(self.ops.clone())
+        fn enable(&mut self, _: u32, ops: &mut HostOps) -> Result<()> {
+            ops.extend(self.ops.iter().cloned());
+            Ok(())
         }
-        fn unmask(&mut self, _: u32, _: u32) -> Result<Vec<HostOp>> {
-            Ok(self.ops.clone())
+        fn unmask(&mut self, _: u32, _: u32, ops: &mut HostOps) -> Result<()> {
+            ops.extend(self.ops.iter().cloned());
+            Ok(())
         }
-        fn mask(&mut self, _: u32, _: u32) -> Result<Vec<HostOp>> {
-            Ok(self.ops.clone())
+        fn mask(&mut self, _: u32, _: u32, ops: &mut HostOps) -> Result<()> {
+            ops.extend(self.ops.iter().cloned());
+            Ok(())
         }
-        fn disable(&mut self, _: u32) -> Result<Vec<HostOp>> {
-            Ok(self.ops.clone())
+        fn disable(&mut self, _: u32, ops: &mut HostOps) -> Result<()> {
+            ops.extend(self.ops.iter().cloned());
+            Ok(())
         }
         fn rollback(&mut self, _: u32) -> Result<()> {
             self.rollbacks += 1;
@@ -322,7 +330,7 @@ mod tests {
             fx: &mut fx,
             trace: None,
         };
-        let r = step(&mut ctx, policy, mode, action);
+        let r = step(&mut ctx, policy, &mut HostOps::new(), mode, action);
         (r, ctx.clock, fx)
     }
 
