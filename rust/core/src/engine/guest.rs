@@ -4,16 +4,12 @@
 //! (the interpreter below) or from the embedding program ([`Engine::act`]);
 //! both run it through [`Engine::run_action`].
 
-use super::event::{Event, Run, What};
+use super::event::{Event, Run, StepEvents, What};
 use super::Engine;
 use crate::config::{check_action, Action, Mode, Phase};
 use crate::error::{Error, Result};
 use crate::host::HostOp;
 use crate::policy::{self, Ctx, GuestAction, Negotiated, StepResult};
-
-/// How many runs of a batch [`Engine::schedule_batch`] finds in the walk that
-/// checks its order (a resize has three); past them it searches for each.
-const RUNS_FOUND: usize = 4;
 
 impl Engine {
     /// Run guest action `action` of device `dev` now ([`Engine::now_ns`]):
@@ -109,7 +105,8 @@ impl Engine {
         // The step's events, in the batch they are scheduled from: the
         // guest's own, then the host's effects (written straight into it as
         // the host produces them), then the step's completion events.
-        let (slot, mut events) = self.take_batch();
+        let (slot, buffer) = self.take_batch();
+        let mut events = StepEvents::new(buffer, now);
         let mut ctx = Ctx {
             host: &mut self.host,
             dev,
@@ -171,19 +168,20 @@ impl Engine {
                 }
             }
             Action::Mask { entry } | Action::Free { entry } => {
-                ctx.fx.push((now, Event::GuestMask(entry, true)));
+                ctx.fx.push(now, Event::GuestMask(entry, true));
                 if matches!(action, Action::Free { .. }) {
-                    ctx.fx.push((now, Event::Live(entry, false)));
+                    ctx.fx.push(now, Event::Live(entry, false));
                 }
                 let a = GuestAction::Mask(entry);
                 answer = Some((a, policy::step(&mut ctx, policy, ops, on_failure, a)?));
             }
             Action::Disable | Action::Reset => {
                 self.devices[di].guest_enabled = false;
-                ctx.fx
-                    .extend((0..entries).map(|k| (now, Event::Live(k, false))));
+                for k in 0..entries {
+                    ctx.fx.push(now, Event::Live(k, false));
+                }
                 if action == Action::Reset {
-                    ctx.fx.push((now, Event::Reset));
+                    ctx.fx.push(now, Event::Reset);
                 }
                 let a = GuestAction::Disable;
                 answer = Some((a, policy::step(&mut ctx, policy, ops, on_failure, a)?));
@@ -206,13 +204,13 @@ impl Engine {
         if let Some((action, r)) = answer {
             if self.step_result(dev, action, r, done, &mut events) {
                 // Nothing of a killed guest's step is scheduled.
-                self.free_batch(slot, events);
+                self.free_batch(slot, events.into_parts().0);
                 let vm = self.devices[di].vm;
                 return self.kill_vm(vm).map(|()| None);
             }
         }
         if let Some(entry) = request {
-            events.push((done, Event::RequestDone));
+            events.push(done, Event::RequestDone);
             if let Some(t) = self.trace.as_deref_mut() {
                 t.request(dev, entry, now as f64);
             }
@@ -239,48 +237,28 @@ impl Engine {
         self.free_batches.push(slot);
     }
 
-    /// Put `events` in batch `slot`, stably sorted by time, and schedule
-    /// one run per distinct time; with no events the slot is free again.
-    fn schedule_batch(&mut self, dev: u32, now: u64, slot: u32, mut events: Vec<(u64, Event)>) {
+    /// Put a step's `events` in batch `slot`, stably sorted by time, and
+    /// schedule one run per distinct time; with no events the slot is free
+    /// again.
+    fn schedule_batch(&mut self, dev: u32, now: u64, slot: u32, events: StepEvents) {
+        let (mut events, noted) = events.into_parts();
         debug_assert!(
             u32::try_from(events.len()).is_ok(),
             "a step's events fit a u32"
         );
-        let Some(&(first, _)) = events.first() else {
+        if events.is_empty() {
             self.free_batch(slot, events);
             return;
-        };
-        // One walk checks the order and finds where the runs start, up to
-        // a few (measured with callgrind: a walk to check the order, then
-        // a binary search per run, cost more).
-        let mut starts = [0u32; RUNS_FOUND];
-        let mut runs = 1;
-        let mut t = first;
-        let mut sorted = true;
-        for (i, &(te, _)) in events.iter().enumerate().skip(1) {
-            if te != t {
-                if te < t {
-                    sorted = false;
-                    break;
-                }
-                if let Some(s) = starts.get_mut(runs) {
-                    *s = i as u32;
-                }
-                runs += 1;
-                t = te;
-            }
         }
-        if !sorted {
-            // Only when a failed host operation's unwinding ran ahead of
-            // the host's clock.
-            events.sort_by_key(|(t, _)| *t);
-        }
-        if sorted && runs <= RUNS_FOUND {
-            for &start in &starts[..runs] {
+        if let Some(starts) = noted {
+            for &start in starts.as_slice() {
                 let t = events[start as usize].0;
                 self.schedule(t.max(now), dev, What::Batch(Run { slot, start }));
             }
         } else {
+            // Out of time order only when a failed host operation's
+            // unwinding ran ahead of the host's clock.
+            events.sort_by_key(|(t, _)| *t);
             let mut i = 0;
             while i < events.len() {
                 let t = events[i].0;
@@ -323,7 +301,7 @@ impl Engine {
         action: GuestAction,
         r: StepResult,
         done: u64,
-        events: &mut Vec<(u64, Event)>,
+        events: &mut StepEvents,
     ) -> bool {
         let entry = match action {
             GuestAction::Unmask(k) => Some(k),
@@ -348,11 +326,13 @@ impl Engine {
                 .filter(|&j| d.live.contains(j as usize) || Some(j) == entry)
                 .collect(),
         };
-        events.extend(dead.into_iter().map(|j| (done, Event::Dead(j, true))));
+        for j in dead {
+            events.push(done, Event::Dead(j, true));
+        }
         if let Some(k) = entry {
             // QEMU's unmask sends what its PBA holds, then the vector is in use.
-            events.push((done, Event::GuestMask(k, false)));
-            events.push((done, Event::Live(k, true)));
+            events.push(done, Event::GuestMask(k, false));
+            events.push(done, Event::Live(k, true));
         }
         false
     }
@@ -456,7 +436,8 @@ impl Engine {
             for k in 0..self.devices[i as usize].live.entries() as u32 {
                 self.set_live(i, k, false);
             }
-            let (slot, mut events) = self.take_batch();
+            let (slot, buffer) = self.take_batch();
+            let mut events = StepEvents::new(buffer, now);
             let mut clock = now;
             self.host
                 .exec(
@@ -535,13 +516,11 @@ mod tests {
                     last = Some(t);
                 }
             }
-            let (slot, mut events) = e.take_batch();
-            events.extend(
-                times
-                    .iter()
-                    .zip(0..)
-                    .map(|(&t, k)| (t, Event::Live(k, true))),
-            );
+            let (slot, buffer) = e.take_batch();
+            let mut events = StepEvents::new(buffer, now);
+            for (&t, k) in times.iter().zip(0..) {
+                events.push(t, Event::Live(k, true));
+            }
             e.schedule_batch(0, now, slot, events);
             assert_eq!(scheduled(&mut e), want, "case {case}: {times:?}");
         }
