@@ -278,6 +278,11 @@ impl Engine {
 
     /// Route the message entry `k`'s pending bit sent late, and move its
     /// interrupt from `pending` to where it ended, in the phase it fired in.
+    /// In line (measured with callgrind: a resize settles about a third of
+    /// its requests' sends, and the call's saves and restores were about 1 %
+    /// of a resize).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn settle_one(&mut self, dev: u32, k: usize, msg: MsiMessage) -> Result<()> {
         let outcome = self.deliver(dev, k as u32, msg);
         let d = &mut self.devices[dev as usize];
