@@ -14,6 +14,7 @@
 mod aggregated;
 mod apply;
 mod closed_loop;
+mod control_queue;
 mod device;
 mod device_list;
 mod entry_set;
@@ -43,9 +44,6 @@ pub use spoof_books::{KindBooks, SpoofReport};
 pub(crate) use trace::Trace;
 pub use trace::{TraceOptions, TraceSummary, DEFAULT_TRACE_EVENTS, MAX_TRACE_EVENTS};
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -55,6 +53,7 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::policy::{builtin, HostOps, Policy};
 use crate::queue::Delivery;
+use control_queue::ControlQueue;
 use device::Device;
 use device_list::DeviceList;
 use event::{Event, Scheduled, What};
@@ -71,7 +70,7 @@ pub struct Engine {
     loops: closed_loop::ClosedLoops,
     rng: Xoshiro256PlusPlus,
     now: f64,
-    heap: BinaryHeap<Reverse<Scheduled>>,
+    heap: ControlQueue,
     seq: u64,
     /// Event batches waiting in the heap, by slot; freed slots are reused.
     /// Each holds one step's events in time order, its runs of one time
@@ -178,7 +177,7 @@ impl Engine {
             loops: closed_loop::ClosedLoops::default(),
             rng: Xoshiro256PlusPlus::seed_from_u64(cfg.seed),
             now: 0.0,
-            heap: BinaryHeap::new(),
+            heap: ControlQueue::default(),
             seq: 0,
             batches: Vec::new(),
             free_batches: Vec::new(),
@@ -212,12 +211,12 @@ impl Engine {
 
     fn schedule(&mut self, t: u64, dev: u32, what: What) {
         self.seq += 1;
-        self.heap.push(Reverse(Scheduled {
+        self.heap.push(Scheduled {
             t,
             seq: self.seq,
             dev,
             what,
-        }));
+        });
     }
 
     /// The outcome books so far, over both phases.
@@ -338,7 +337,7 @@ impl Engine {
             if events % interrupt::EVENTS_PER_POLL == 0 {
                 self.check_interrupt()?;
             }
-            let next_ctl = self.heap.peek().map_or(u64::MAX, |Reverse(e)| e.t);
+            let next_ctl = self.heap.next_time().unwrap_or(u64::MAX);
             let horizon = next_ctl.min(limit);
             if horizon == u64::MAX {
                 // No control event left and no time limit: the resize count
@@ -361,7 +360,7 @@ impl Engine {
                 }
                 break;
             }
-            let Some(Reverse(ev)) = self.heap.pop() else {
+            let Some(ev) = self.heap.pop() else {
                 break;
             };
             if ev.what == What::Forge {
