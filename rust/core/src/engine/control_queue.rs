@@ -15,7 +15,7 @@ use super::event::{Scheduled, What};
 /// One waiting event, ordered so that the heap's greatest is the earliest.
 #[derive(Clone, Copy)]
 struct Entry {
-    /// `t` in the high half, `seq` in the low half.
+    /// [`Scheduled::key`]: `t` in the high half, `seq` in the low half.
     key: u128,
     dev: u32,
     what: What,
@@ -24,7 +24,7 @@ struct Entry {
 impl Entry {
     fn new(ev: Scheduled) -> Self {
         Self {
-            key: (u128::from(ev.t) << 64) | u128::from(ev.seq),
+            key: ev.key(),
             dev: ev.dev,
             what: ev.what,
         }
@@ -109,7 +109,7 @@ mod tests {
                     seq += 1 + wide % 3;
                     // Times near each other (ties) and anywhere in u64.
                     let t = if dev == 3 { wide } else { t };
-                    let what = if dev == 1 { What::Batch(wide as u32) } else { What::Step };
+                    let what = if dev == 1 { What::Batch(crate::engine::event::Run { slot: wide as u32, start: 0 }) } else { What::Step };
                     let ev = Scheduled { t, seq, dev, what };
                     q.push(ev);
                     h.push(Reverse(ev));

@@ -151,7 +151,7 @@ impl Scheduled {
     /// Time, then insertion order, as one number: `seq` is unique, so it
     /// orders events as a comparison of every field would.
     #[inline]
-    fn key(&self) -> u128 {
+    pub(super) fn key(&self) -> u128 {
         (u128::from(self.t) << 64) | u128::from(self.seq)
     }
 }

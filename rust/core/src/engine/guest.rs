@@ -466,7 +466,7 @@ mod tests {
     /// entries of their `Live` events).
     fn scheduled(e: &mut Engine) -> Vec<(u64, Vec<u32>)> {
         let mut out = Vec::new();
-        while let Some(std::cmp::Reverse(s)) = e.heap.pop() {
+        while let Some(s) = e.heap.pop() {
             let What::Batch(run) = s.what else { continue };
             let batch = &e.batches[run.slot as usize];
             let t0 = batch[run.start as usize].0;
@@ -496,7 +496,7 @@ mod tests {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
         for case in 0..400 {
             let mut e = Engine::new(cfg.clone()).unwrap();
-            e.heap.clear();
+            e.heap = crate::engine::control_queue::ControlQueue::default();
             let n = rng.random_range(1..40u32);
             let spread = rng.random_range(1..12u64);
             let mut times: Vec<u64> = (0..n).map(|_| 100 + rng.random_range(0..spread)).collect();
