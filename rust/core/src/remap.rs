@@ -521,12 +521,9 @@ impl InterruptRemapper {
             let fpd = irte.fpd();
             return self.blocked(requester_id, index, FaultReason::NotPresent, fpd);
         }
-        // `source_ok` first: one compare settles the entries `set_msi_sid` writes.
-        if !irte.source_ok(requester_id) {
-            if let Err(reason) = irte.source_check(requester_id) {
-                let fpd = irte.fpd();
-                return self.blocked(requester_id, index, reason, fpd);
-            }
+        if let Err(reason) = irte.source_check(requester_id) {
+            let fpd = irte.fpd();
+            return self.blocked(requester_id, index, reason, fpd);
         }
         RemapResult::Remapped(remapped_target(index, irte))
     }
