@@ -45,20 +45,12 @@ fn slot(a: u32) -> usize {
 pub(super) struct BestCpu {
     /// Buckets `0..=held` are kept: `held` is the allocation range size, at most 255.
     held: u32,
-    /// CPUs below this have their bits in `first`: 64 when buckets are kept, 0 when not, so
-    /// that one compare says both.
-    first_cpus: usize,
-    /// Row 0: the first word of every bucket's bitmap, by [`slot`]: bit `c` of
-    /// `first[slot(a)]` is CPU `c` online with `available == a`. Word-major, so a move
-    /// between buckets looks up its row once.
-    // Boxed at its fixed size apart from the other rows: up to 64 CPUs (the storm's 32) every
-    // move is in it, and indexes it without a bounds check (measured with callgrind: about
-    // 330 instructions a resize fewer, 1 %, than every row in one `Vec`).
-    first: Box<[u64; SLOTS]>,
-    /// Rows 1.. (CPUs 64 and up), as `first`: word `w` of every bucket's bitmap is
-    /// `rest[w - 1]`. Empty up to 64 CPUs and when no buckets are kept.
-    rest: Vec<[u64; SLOTS]>,
-    /// CPUs in each bucket, by [`slot`], kept only with more than one row: with one, the
+    /// Word `w` of every bucket's bitmap, by [`slot`]: bit `c` of `buckets[w][slot(a)]` is
+    /// CPU `64 w + c` online with `available == a`. Word-major, so a move between buckets
+    /// looks up its row once. Empty when no buckets are kept: the row look-up is then also
+    /// the test whether to keep anything.
+    buckets: Vec<[u64; SLOTS]>,
+    /// CPUs in each bucket, by [`slot`], kept only with more than one word: with one, the
     /// bucket's word itself says whether it is empty (measured with callgrind: the counts
     /// cost a load and a store per bucket touched).
     count: Box<[u32; SLOTS]>,
@@ -103,25 +95,6 @@ pub(super) struct TopPick {
     top: u32,
 }
 
-/// The row holding CPU `cpu`'s bits (see [`BestCpu::first`]), or `None` when no buckets are
-/// kept. A free function of the fields, so that the caller keeps the others to update.
-#[inline(always)]
-fn row_of<'a>(
-    first: &'a mut [u64; SLOTS],
-    rest: &'a mut [[u64; SLOTS]],
-    first_cpus: usize,
-    cpu: usize,
-) -> Option<&'a mut [u64; SLOTS]> {
-    if cpu < first_cpus {
-        Some(first)
-    } else if cpu < 64 {
-        // No buckets kept (a compare with a constant: few CPUs pay no look-up).
-        None
-    } else {
-        rest.get_mut(cpu / 64 - 1)
-    }
-}
-
 impl BestCpu {
     /// No CPU online yet, for `ncpus` CPUs with at most `levels` vectors each (no buckets
     /// below [`BUCKETS_MIN_CPUS`]: every pick scans).
@@ -133,9 +106,7 @@ impl BestCpu {
         };
         Self {
             held: levels.min(SLOTS as u32 - 1),
-            first_cpus: if words == 0 { 0 } else { 64 },
-            first: Box::new([0; SLOTS]),
-            rest: vec![[0; SLOTS]; words.saturating_sub(1)],
+            buckets: vec![[0; SLOTS]; words],
             count: Box::new([0; SLOTS]),
             top: 0,
             outside: 0,
@@ -172,8 +143,8 @@ impl BestCpu {
     /// [`OUTSIDE`]); `top` and `outside` follow. Nothing when no buckets are kept.
     #[inline(always)]
     fn relevel(&mut self, cpu: usize, old: u32, new: u32) {
-        let counted = !self.rest.is_empty();
-        let Some(row) = row_of(&mut self.first, &mut self.rest, self.first_cpus, cpu) else {
+        let words = self.buckets.len();
+        let Some(row) = self.buckets.get_mut(cpu / 64) else {
             return;
         };
         if new == old {
@@ -185,7 +156,7 @@ impl BestCpu {
             self.top = SCAN;
         } else if new != NONE {
             row[slot(new)] |= bit;
-            if counted {
+            if words > 1 {
                 self.count[slot(new)] += 1;
             }
             self.top = self.top.max(new);
@@ -201,7 +172,7 @@ impl BestCpu {
             }
         } else if old != NONE {
             row[slot(old)] &= !bit;
-            if counted {
+            if words > 1 {
                 self.count[slot(old)] -= 1;
             }
             // Usually the CPU went one bucket down and is the new top: one step. (Not
@@ -217,10 +188,10 @@ impl BestCpu {
     /// Whether held bucket `a` holds no CPU (buckets kept). Changes nothing.
     #[inline(always)]
     fn is_empty(&self, a: u32) -> bool {
-        if self.rest.is_empty() {
-            self.first[slot(a)] == 0
-        } else {
+        if self.buckets.len() > 1 {
             self.count[slot(a)] == 0
+        } else {
+            self.buckets[0][slot(a)] == 0
         }
     }
 
@@ -229,7 +200,7 @@ impl BestCpu {
     #[inline(always)]
     pub(super) fn lowered(&mut self, cpu: usize, online: bool, a: u32) {
         // No buckets (few CPUs): nothing to work out either.
-        if self.first_cpus == 0 {
+        if self.buckets.is_empty() {
             return;
         }
         let held = self.held;
@@ -245,8 +216,8 @@ impl BestCpu {
     /// wrapped, or past the buckets) is the general move.
     #[inline(always)]
     pub(super) fn raised(&mut self, cpu: usize, a: u32) {
-        let (counted, held) = (!self.rest.is_empty(), self.held);
-        let Some(row) = row_of(&mut self.first, &mut self.rest, self.first_cpus, cpu) else {
+        let (words, held) = (self.buckets.len(), self.held);
+        let Some(row) = self.buckets.get_mut(cpu / 64) else {
             return;
         };
         if a.wrapping_sub(1) >= held {
@@ -262,7 +233,7 @@ impl BestCpu {
         let bit = 1u64 << (cpu % 64);
         row[slot(a)] |= bit;
         row[slot(a - 1)] ^= bit;
-        if counted {
+        if words > 1 {
             self.count[slot(a)] += 1;
             self.count[slot(a - 1)] -= 1;
         }
@@ -276,7 +247,7 @@ impl BestCpu {
     /// The kernel's pick over every CPU, if any CPU is a candidate.
     #[inline]
     pub(super) fn best(&self, maps: &[CpuMap]) -> Option<u32> {
-        if self.first_cpus == 0 || self.top == SCAN {
+        if self.buckets.is_empty() || self.top == SCAN {
             return scan(maps);
         }
         self.top_pick().map(|p| p.cpu)
@@ -293,9 +264,8 @@ impl BestCpu {
             return None;
         }
         // The first row on its own: up to 64 CPUs it is the only one (measured with
-        // callgrind: the loop's set-up costs more than the look). `top` is above 0, so
-        // buckets are kept.
-        let first = self.first[slot(top)];
+        // callgrind: the loop's set-up costs more than the look).
+        let first = self.buckets.first()?[slot(top)];
         if first != 0 {
             return Some(TopPick {
                 cpu: first.trailing_zeros(),
@@ -304,15 +274,19 @@ impl BestCpu {
                 top,
             });
         }
-        self.rest.iter().zip(1..).find_map(|(r, row)| {
-            let word = r[slot(top)];
-            (word != 0).then(|| TopPick {
-                cpu: row as u32 * 64 + word.trailing_zeros(),
-                row,
-                word,
-                top,
+        self.buckets
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find_map(|(row, r)| {
+                let word = r[slot(top)];
+                (word != 0).then(|| TopPick {
+                    cpu: row as u32 * 64 + word.trailing_zeros(),
+                    row,
+                    word,
+                    top,
+                })
             })
-        })
     }
 
     /// The [`top_pick`](Self::top_pick) `p`'s CPU took one vector (`available` down by one),
@@ -322,22 +296,17 @@ impl BestCpu {
     /// (the bucket below then holds it, or, at 0, there is no candidate left).
     #[inline(always)]
     pub(super) fn took_from_top(&mut self, p: TopPick) {
-        let counted = !self.rest.is_empty();
+        let words = self.buckets.len();
         let (from, to) = (p.top, p.top - 1);
-        let row = if p.row == 0 {
-            &mut *self.first
-        } else {
-            let Some(row) = self.rest.get_mut(p.row - 1) else {
-                return;
-            };
-            row
+        debug_assert!(self.top == from && self.buckets[p.row][slot(from)] == p.word);
+        let Some(row) = self.buckets.get_mut(p.row) else {
+            return;
         };
-        debug_assert!(self.top == from && row[slot(from)] == p.word);
         // The CPU is the word's lowest bit.
         let left = p.word & (p.word - 1);
         row[slot(from)] = left;
         row[slot(to)] |= p.word ^ left;
-        let emptied = if counted {
+        let emptied = if words > 1 {
             self.count[slot(from)] -= 1;
             self.count[slot(to)] += 1;
             self.count[slot(from)] == 0

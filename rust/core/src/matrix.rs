@@ -500,15 +500,8 @@ impl IrqMatrix {
         // `blocked` holds the system bits and everything outside the range, so the first clear
         // bit of the union over the whole map is the first free one in the range (the union is
         // built a word at a time, only as far as the search goes: mostly the first word).
-        // The first word on its own: its bit needs no word offset, and the take sets it in
-        // word 0 (measured with callgrind: about 150 instructions a resize fewer, 0.45 %).
-        let free_in = |w: usize| !(self.blocked.0[w] | cm.managed_map.0[w] | cm.alloc_map.0[w]);
-        let first = free_in(0);
-        if first != 0 {
-            return Some(first.trailing_zeros());
-        }
-        (1..WORDS).find_map(|w| {
-            let free = free_in(w);
+        (0..WORDS).find_map(|w| {
+            let free = !(self.blocked.0[w] | cm.managed_map.0[w] | cm.alloc_map.0[w]);
             (free != 0).then(|| w as u32 * 64 + free.trailing_zeros())
         })
     }
