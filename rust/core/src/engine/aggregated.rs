@@ -432,6 +432,25 @@ mod tests {
         Ok((send.to_bits(), slow))
     }
 
+    /// An aggregated engine 1 ms into a run of one device whose `n` entries
+    /// were all enabled and unmasked at once (`dynamic`: no resize), each
+    /// firing at `rate`.
+    fn all_live(n: u32, rate: f64, seed: u64) -> Engine {
+        let mut program = vec![Step::now(Action::Enable)];
+        program.extend((0..n).map(|k| Step::now(Action::Unmask { entry: k })));
+        let cfg = SimConfig::builder()
+            .max_time_ns(u64::MAX / 2)
+            .policy(PolicyKind::Dynamic)
+            .mode(crate::config::Mode::Aggregated)
+            .device(DeviceConfig::new(n).rate(rate).program(program))
+            .seed(seed)
+            .build()
+            .unwrap();
+        let mut engine = Engine::new(cfg).unwrap();
+        engine.step_until(1_000_000).unwrap();
+        engine
+    }
+
     #[test]
     fn the_scan_for_held_vectors_splits_as_the_plain_test_of_each() {
         // Live vectors at mixed rates, then entry masks, guest masks and
@@ -440,18 +459,7 @@ mod tests {
         // the same error.
         use rand::SeedableRng;
         let n = 70u32;
-        let mut program = vec![Step::now(Action::Enable)];
-        program.extend((0..n).map(|k| Step::now(Action::Unmask { entry: k })));
-        let cfg = SimConfig::builder()
-            .max_time_ns(u64::MAX / 2)
-            .policy(PolicyKind::Dynamic)
-            .mode(crate::config::Mode::Aggregated)
-            .device(DeviceConfig::new(n).rate(1000.0).program(program))
-            .seed(5)
-            .build()
-            .unwrap();
-        let mut engine = Engine::new(cfg).unwrap();
-        engine.step_until(1_000_000).unwrap();
+        let mut engine = all_live(n, 1000.0, 5);
         let base = engine.devices[0].table.clone();
         let mut held_seen = 0;
         for seed in 0..300u64 {
@@ -521,22 +529,7 @@ mod tests {
         // phases and random stream.
         use rand::SeedableRng;
         let n = 40u32;
-        let engine = || {
-            let mut program = vec![Step::now(Action::Enable)];
-            program.extend((0..n).map(|k| Step::now(Action::Unmask { entry: k })));
-            let cfg = SimConfig::builder()
-                .max_time_ns(u64::MAX / 2)
-                .policy(PolicyKind::Dynamic)
-                .mode(crate::config::Mode::Aggregated)
-                .device(DeviceConfig::new(n).rate(20_000.0).program(program))
-                .seed(3)
-                .build()
-                .unwrap();
-            let mut e = Engine::new(cfg).unwrap();
-            e.step_until(1_000_000).unwrap();
-            e
-        };
-        let (mut a, mut b) = (engine(), engine());
+        let (mut a, mut b) = (all_live(n, 20_000.0, 3), all_live(n, 20_000.0, 3));
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
         let mut latched = 0;
         for trial in 0..300 {
