@@ -8,6 +8,11 @@ use std::ops::Deref;
 
 use crate::host::HostOp;
 
+/// Flag lists kept for reuse, at most: a guest action's answer holds one or
+/// two `EnableVectors`, and a policy that builds its own lists (a Python
+/// one does) never takes them back, so the spares must not grow with the run.
+const SPARE_LISTS: usize = 4;
+
 /// Host operations in order, as a policy answers a guest action. Reads as a
 /// slice of [`HostOp`].
 #[derive(Debug, Default)]
@@ -38,12 +43,14 @@ impl HostOps {
     }
 
     /// Empty the list; the flag lists of its `EnableVectors` operations are
-    /// kept for [`HostOps::fd_list`].
+    /// kept for [`HostOps::fd_list`], up to [`SPARE_LISTS`] of them.
     pub fn clear(&mut self) {
         for op in self.ops.drain(..) {
             if let HostOp::EnableVectors { mut with_fd, .. } = op {
-                with_fd.clear();
-                self.spare.push(with_fd);
+                if self.spare.len() < SPARE_LISTS {
+                    with_fd.clear();
+                    self.spare.push(with_fd);
+                }
             }
         }
     }
@@ -94,5 +101,20 @@ mod tests {
         assert_eq!(ops.fd_list().capacity(), 0);
         ops.extend([HostOp::IntxEnable]);
         assert_eq!(ops.into_vec(), vec![HostOp::IntxEnable]);
+    }
+
+    #[test]
+    fn lists_a_policy_never_takes_back_are_not_kept_past_a_few() {
+        // A policy that builds its own flag lists (as a Python one does):
+        // one list cleared per action, none taken back, for many actions.
+        let mut ops = HostOps::new();
+        for _ in 0..1000 {
+            ops.push(HostOp::EnableVectors {
+                with_fd: vec![true; 64],
+                closes_resize: true,
+            });
+            ops.clear();
+        }
+        assert_eq!(ops.spare.len(), SPARE_LISTS);
     }
 }
