@@ -70,6 +70,8 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ("stop.max_time_ns", 21_000, "stop.max_time_ns: the run (21000 ns) must be longer"),
         ("stop.max_resizes", 0, "stop.max_resizes: must be ≥ 1"),
         ("handler.queue_capacity", 0, "handler.queue_capacity: must be 1..="),
+        ("handler.service_ns", 100_000_000_001, "handler.service_ns: must be 0..=100000000000"),
+        ("handler.service_ns", 2**64 - 1, "handler.service_ns: must be 0..=100000000000"),
         ("stall_timeout_ns", 0, "stall_timeout_ns: must be > 0"),
         ("mode", "fast", "mode: unknown variant `fast`"),
         ("bogus", 1, "bogus: unknown field `bogus`"),

@@ -250,7 +250,7 @@ fn extend_from(out: &mut impl Extend<Delivery>, older: &[Delivery], newer: &[Del
 /// A CPU's interrupt handler: serves its queue FIFO, `service_ns` per
 /// interrupt. Evaluated lazily: the queue is drained up to "now" before each
 /// push, which is exact because arrivals are pushed in time order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CpuHandler {
     /// Time the handler finishes its current interrupt.
     pub busy_until_ns: u64,

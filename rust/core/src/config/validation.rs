@@ -18,6 +18,13 @@ pub const MAX_DEVICES: usize = 65_280;
 /// bounded by the memory estimate (`config/memory.rs`).
 pub const MAX_TABLE_ENTRIES: u64 = 1 << 25;
 
+/// Longest handler service time: 100 s an interrupt, far past any real
+/// handler. It keeps the handler's time in range: a full queue of the
+/// largest capacity (2^24) is then at most 1.7e18 ns of work, so the time
+/// the handler is busy until stays below 2^64 ns from any time of a run
+/// (below 2^63 ns).
+pub const MAX_SERVICE_NS: u64 = 100_000_000_000;
+
 /// Largest table of one device (PCIe Base Spec: Table Size is 11 bits).
 pub(super) const MAX_ENTRIES: u32 = 2048;
 
@@ -129,6 +136,14 @@ impl SimConfig {
                 "handler.queue_capacity",
                 format!("must be 1..=16777216, got {}", self.handler.queue_capacity),
             ));
+        }
+        if let Some(service) = self.handler.service_ns {
+            if service > MAX_SERVICE_NS {
+                return Err(field_err(
+                    "handler.service_ns",
+                    format!("must be 0..={MAX_SERVICE_NS} ns (100 s), got {service}"),
+                ));
+            }
         }
         if self.stall_timeout_ns == 0 {
             return Err(field_err("stall_timeout_ns", "must be > 0"));

@@ -42,8 +42,6 @@ impl Engine {
     #[inline(always)]
     fn fire_stretch(&mut self, rng: &mut Rng, horizon: f64, keep: bool) -> Result<()> {
         let gap = self.sources.mean_gap_ns;
-        // Fixed for the run: read once, not through `self` at every fire.
-        let service = self.service_ns;
         // Exp(1) by the ziggurat method: no logarithm on the hot path.
         let draw = |rng: &mut Rng, now: f64| -> f64 {
             let x: f64 = Exp1.sample(rng);
@@ -80,7 +78,7 @@ impl Engine {
             }
             self.now = tf;
             let (slot, m) = self.sources.pick(rng);
-            self.fire_member(slot, m, service)?;
+            self.fire_member(slot, m)?;
             if tf >= poll_at {
                 // Between fires, before the next draw: a run stopped here
                 // goes on with the draw it would have made.
@@ -112,12 +110,12 @@ impl Engine {
     /// device's IRTEs changed since) goes straight to its CPU; any other
     /// fire reads the device and the IOMMU.
     #[inline]
-    fn fire_member(&mut self, slot: Slot, m: Member, service: Option<u64>) -> Result<()> {
+    fn fire_member(&mut self, slot: Slot, m: Member) -> Result<()> {
         let h = m.hot;
         if h.gen != self.devices.generation(m.dev) || h.epoch != self.host.route_epoch(m.dev) {
             return self.fire(slot, m.dev, m.k);
         }
-        let outcome = self.take_served(m.dev, m.k, h.cpu, h.vector, false, service);
+        let outcome = self.take_now(m.dev, m.k, h.cpu, h.vector, false);
         self.books.fire(h.phase, outcome);
         if outcome != Outcome::Delivered {
             self.fire_aftermath(m.dev, m.k, outcome);
@@ -307,22 +305,6 @@ impl Engine {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn take_now(&mut self, dev: u32, entry: u32, cpu: u32, vector: u8, masked: bool) -> Outcome {
-        self.take_served(dev, entry, cpu, vector, masked, self.service_ns)
-    }
-
-    /// [`Engine::take_now`] with the handlers' service time `service`
-    /// (`self.service_ns`) held by the caller.
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
-    fn take_served(
-        &mut self,
-        dev: u32,
-        entry: u32,
-        cpu: u32,
-        vector: u8,
-        masked: bool,
-        service: Option<u64>,
-    ) -> Outcome {
         if masked {
             // The host takes it (its handler signals QEMU's eventfd), but the
             // guest has the vector masked: QEMU holds it.
@@ -339,7 +321,7 @@ impl Engine {
             cpu,
             vector,
         };
-        match c.arrive(item, service) {
+        match c.arrive(item) {
             Arrival::Served | Arrival::Queued => Outcome::Delivered,
             Arrival::Full => self.queue_full(dev, entry, cpu),
         }

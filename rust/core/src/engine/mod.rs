@@ -99,9 +99,6 @@ pub struct Engine {
     last_poisson: Option<(u64, rand_distr::Poisson<f64>)>,
     /// The host CPUs: their delivery queues and handlers (per-event mode).
     cpus: Vec<host_cpu::HostCpu>,
-    /// Each handler's service time (`cfg.handler.service_ns`, kept beside
-    /// the CPUs for the per-event path).
-    service_ns: Option<u64>,
     books: PhaseBooks,
     stats: RunStats,
     finished: bool,
@@ -168,7 +165,8 @@ impl Engine {
             devices.push(Device::new(d, class, probe_class)?);
         }
         let ncpus = cfg.host.ncpus as usize;
-        let cpus = vec![host_cpu::HostCpu::new(cfg.handler.queue_capacity); ncpus];
+        let cpus =
+            vec![host_cpu::HostCpu::new(cfg.handler.queue_capacity, cfg.handler.service_ns); ncpus];
         let mut e = Self {
             host,
             policy,
@@ -189,7 +187,6 @@ impl Engine {
             pending_fire: None,
             last_poisson: None,
             cpus,
-            service_ns: cfg.handler.service_ns,
             books: PhaseBooks::default(),
             stats: RunStats::default(),
             finished: false,

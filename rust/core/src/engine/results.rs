@@ -363,7 +363,7 @@ impl Engine {
         stats.remap_faults = self.host.faults();
         stats.final_usage = self.host.usage().into();
         stats.peak_usage = self.host.peak().into();
-        for h in self.cpus.iter().map(|c| &c.handler) {
+        for h in self.cpus.iter().map(super::host_cpu::HostCpu::handler) {
             stats.handled += h.handled;
             stats.max_queue_depth = stats.max_queue_depth.max(h.max_depth as u64);
             stats.queue_wait_ns += h.wait_ns;
