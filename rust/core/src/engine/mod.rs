@@ -400,8 +400,30 @@ impl Engine {
 /// `t as u64` (a time in ns, whole ns). Every time a run reaches is in
 /// `[0, 2^63)`: there the truncation needs no clamp. Measured with
 /// callgrind: the safe conversions keep their clamps (7 instructions) even
-/// behind this range check, and this cut the per-event run by 2.9 %; other
-/// times (and NaN) go out of line to the plain conversion.
+/// behind a range check; other times (and NaN) go out of line to the plain
+/// conversion.
+///
+/// On x86-64 the processor's own truncation (`cvttsd2si`) says whether the
+/// time is in range: it gives the whole part for any time in `(-1, 2^63)`
+/// and `i64::MIN` for any other (and NaN), so one sign test replaces the
+/// two range compares (3 instructions an event fewer).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(super) fn whole_ns(t: f64) -> u64 {
+    use std::arch::x86_64::{_mm_cvttsd_si64, _mm_set_sd};
+    // SAFETY: SSE2 is part of every x86-64 processor (the target's
+    // baseline), which is all these two need.
+    let whole = unsafe { _mm_cvttsd_si64(_mm_set_sd(t)) };
+    if whole >= 0 {
+        whole as u64
+    } else {
+        whole_ns_cold(t)
+    }
+}
+
+/// `t as u64` (a time in ns, whole ns), as [`whole_ns`] on x86-64: in
+/// `[0, 2^63)` the truncation needs no clamp.
+#[cfg(not(target_arch = "x86_64"))]
 #[inline]
 pub(super) fn whole_ns(t: f64) -> u64 {
     // 2^63, exact in an f64.
