@@ -5,8 +5,10 @@
 //! (`rtrb`): one side delivers, the CPU's handler takes.
 //! [`DeliveryQueue::split`] hands the two ends to two threads (an embedding
 //! simulator's device thread and CPU thread). The per-event engine, which is
-//! both sides on one thread, keeps its own plain FIFO per CPU and the same
-//! [`CpuHandler`] over it (through [`Waiting`]). A ring
+//! both sides on one thread, keeps its own plain FIFO per CPU and evaluates
+//! the same handler in closed form (`engine/host_cpu.rs`); [`CpuHandler`]
+//! states the rules and the counters, and a property test holds the closed
+//! form to it, counter for counter. A ring
 //! per CPU with one producer needs no compare-and-swap, unlike an MPMC
 //! queue; several producer threads would each get their own queue.
 //!
@@ -270,9 +272,8 @@ pub struct CpuHandler {
 }
 
 /// Where a CPU's waiting deliveries are, as its handler takes them: the
-/// lock-free [`DeliveryQueue`] (or its [`DeliveryConsumer`] end), or the
-/// engine's own single-threaded FIFO. The handler's rules are written once,
-/// in [`CpuHandler`], over any of them.
+/// lock-free [`DeliveryQueue`], or its [`DeliveryConsumer`] end. The
+/// handler's rules are written once, in [`CpuHandler`], over either.
 pub trait Waiting {
     /// Take the oldest waiting delivery, if any.
     fn take_oldest(&mut self) -> Option<Delivery>;
